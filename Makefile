@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`. Both create .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+CONFIG ?= config.yaml
+
+.PHONY: run test bench soak venv clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/condorbot run --config $(CONFIG)
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest -n auto -q
+
+bench: $(TEST_STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+soak: $(STAMP)
+	$(BIN)/condorbot run --scenario chop --speed max --days 250
+
+clean:
+	rm -rf $(VENV) build *.egg-info
