@@ -39,7 +39,14 @@ def greeks(flag, S, K, t, r, sigma, q=0.0):
     d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * t) / sq
     dq = np.exp(-q * t)
     pdf = np.exp(-0.5 * d1**2) / math.sqrt(2 * math.pi)
+    d2 = d1 - sq
+    df = np.exp(-r * t)
     delta = np.where(call, dq * _ncdf(d1), dq * (_ncdf(d1) - 1.0))
     gamma = dq * pdf / (S * sq)
     vega = S * dq * pdf * np.sqrt(t) / 100.0
-    return {"delta": delta, "gamma": gamma, "vega": vega}
+    first = S * dq * pdf * sigma / (2.0 * np.sqrt(t))
+    theta_c = -(first - q * S * dq * _ncdf(d1) + r * K * df * _ncdf(d2)) / 365.0
+    theta_p = (-first - q * S * dq * _ncdf(-d1) + r * K * df * _ncdf(-d2)) / 365.0
+    theta = np.where(call, theta_c, theta_p)
+    rho = np.where(call, t * K * df * _ncdf(d2), -t * K * df * _ncdf(-d2)) / 100.0
+    return {"delta": delta, "gamma": gamma, "vega": vega, "theta": theta, "rho": rho}
