@@ -1,52 +1,356 @@
-"""Vectorized Black-Scholes / Black-76 (numpy). Placeholder core; the option-math issue completes it."""
+"""Vectorized Black-Scholes-Merton and Black-76: prices, implied vol, greeks (numpy).
+
+Every function takes numpy arrays or scalars (broadcast together) and returns float64
+arrays of the broadcast shape (0-d arrays for scalar inputs). ``flag`` is ``'c'``/``'p'``
+(case-insensitive; ``'call'``/``'put'`` also accepted) or an array of them.
+
+Conventions (same as ``vollib``): t in years, r and q continuously compounded, sigma
+annualized; greeks ``vega`` per 1 vol point (0.01), ``theta`` per calendar day (/365),
+``rho`` per 1% rate move; Black-76 prices are discounted and ``delta`` is w.r.t. F.
+
+Implied vol works on Jaeckel's normalized price b(x, s) (x = ln F/K, s = sigma*sqrt(t))
+reduced to the out-of-the-money equivalent, evaluated in log space with ``erfcx`` so that
+tiny premiums neither underflow nor cancel, and solved by a third-order Householder
+iteration on Jaeckel's objective functions (1/ln b below the inflection point, b above),
+safeguarded by a bisection bracket and a hard iteration cap. It never raises for numeric
+input and never loops without bound; it returns NaN when:
+  * any input is NaN/inf, S/F <= 0, K <= 0, t <= 0;
+  * the price is <= the discounted intrinsic value or >= the no-arbitrage upper bound;
+  * the price or its time value (price - discounted intrinsic) is below ``min_price``
+    (implied vol is ill-posed for tiny premiums: deep OTM/ITM, short-dated).
+Malformed flags and non-broadcastable shapes raise ValueError.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import numpy.typing as npt
+from scipy.special import erfcx, ndtr, ndtri
+
+FloatArray = npt.NDArray[np.float64]
 
 _SQRT2 = math.sqrt(2.0)
+_LN_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+#: Hard cap on solver iterations (typical: 2-4; bisection fallback needs < 80).
+MAX_ITER = 100
+_REL_TOL = 4.0 * np.finfo(float).eps
+_S_SPAN = 60.0  # upper bracket for s = sigma*sqrt(t) above the inflection point
+
+__all__ = [
+    "FloatArray",
+    "bs_price",
+    "black76_price",
+    "implied_vol",
+    "black76_implied_vol",
+    "greeks",
+    "black76_greeks",
+]
 
 
-def _ncdf(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr  # noqa: PLC0415
-
-    return ndtr(x)
+# --------------------------------------------------------------------------- helpers
 
 
-def _is_call(flag) -> np.ndarray:
+def _theta(flag: npt.ArrayLike) -> FloatArray:
+    """+1.0 for calls, -1.0 for puts; ValueError for anything else."""
     f = np.asarray(flag)
-    return np.char.lower(f.astype(str)) == "c"
+    if f.size == 0:
+        return np.zeros(f.shape, dtype=float)
+    if f.dtype.kind == "U" and f.dtype.itemsize == 4:  # fast path: single characters
+        codes = np.ascontiguousarray(f).view(np.uint32).reshape(f.shape)
+        call = (codes == ord("c")) | (codes == ord("C"))
+        put = (codes == ord("p")) | (codes == ord("P"))
+    elif f.dtype.kind in "USO":
+        low = np.char.lower(np.char.strip(f.astype(str)))
+        call = (low == "c") | (low == "call")
+        put = (low == "p") | (low == "put")
+    else:
+        raise ValueError(f"flag must be 'c'/'p' or an array of them, got dtype {f.dtype}")
+    if not bool(np.all(call | put)):
+        bad = np.unique(f[~(call | put)])[:5]
+        raise ValueError(f"flag must be 'c' or 'p', got {bad.tolist()}")
+    return np.where(call, 1.0, -1.0)
 
 
-def bs_price(flag, S, K, t, r, sigma, q=0.0):
-    S, K, t, r, sigma, q = (np.asarray(x, dtype=float) for x in (S, K, t, r, sigma, q))
-    call = _is_call(flag)
-    sq = sigma * np.sqrt(t)
-    d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * t) / sq
-    d2 = d1 - sq
-    df, dq = np.exp(-r * t), np.exp(-q * t)
-    c = S * dq * _ncdf(d1) - K * df * _ncdf(d2)
-    p = K * df * _ncdf(-d2) - S * dq * _ncdf(-d1)
-    return np.where(call, c, p)
+def _arrays(*args: npt.ArrayLike) -> list[FloatArray]:
+    try:
+        return [np.asarray(a, dtype=float) for a in np.broadcast_arrays(*args)]
+    except ValueError as e:
+        raise ValueError(f"inputs do not broadcast to a common shape: {e}") from None
 
 
-def greeks(flag, S, K, t, r, sigma, q=0.0):
-    S, K, t, r, sigma, q = (np.asarray(x, dtype=float) for x in (S, K, t, r, sigma, q))
-    call = _is_call(flag)
-    sq = sigma * np.sqrt(t)
-    d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * t) / sq
-    dq = np.exp(-q * t)
-    pdf = np.exp(-0.5 * d1**2) / math.sqrt(2 * math.pi)
-    d2 = d1 - sq
-    df = np.exp(-r * t)
-    delta = np.where(call, dq * _ncdf(d1), dq * (_ncdf(d1) - 1.0))
-    gamma = dq * pdf / (S * sq)
-    vega = S * dq * pdf * np.sqrt(t) / 100.0
-    first = S * dq * pdf * sigma / (2.0 * np.sqrt(t))
-    theta_c = -(first - q * S * dq * _ncdf(d1) + r * K * df * _ncdf(d2)) / 365.0
-    theta_p = (-first - q * S * dq * _ncdf(-d1) + r * K * df * _ncdf(-d2)) / 365.0
-    theta = np.where(call, theta_c, theta_p)
-    rho = np.where(call, t * K * df * _ncdf(d2), -t * K * df * _ncdf(-d2)) / 100.0
-    return {"delta": delta, "gamma": gamma, "vega": vega, "theta": theta, "rho": rho}
+def _ln_b_otm(a: FloatArray, s: FloatArray) -> FloatArray:
+    """ln of the normalized OTM Black price b(-a, s) = e^{-a/2}N(d1) - e^{a/2}N(d2), a >= 0.
+
+    Below the inflection point (s^2 < 2a) both terms are tiny and nearly equal: use
+    N(d) = erfcx(-d/sqrt2) e^{-d^2/2} / 2 and factor out the common exponential.
+    """
+    with np.errstate(all="ignore"):
+        h = a / s
+        u1 = (h - 0.5 * s) / _SQRT2
+        u2 = (h + 0.5 * s) / _SQRT2
+        lower = u1 > 0.0
+        lo = -0.5 * h * h - 0.125 * s * s + np.log(0.5 * (erfcx(u1) - erfcx(u2)))
+        hi = np.log(np.exp(-0.5 * a) * ndtr(0.5 * s - h) - np.exp(0.5 * a) * ndtr(-0.5 * s - h))
+        return np.where(lower, lo, hi)
+
+
+def _ln_vega_n(a: FloatArray, s: FloatArray) -> FloatArray:
+    """ln of db/ds for the normalized price: exp(-a^2/(2s^2) - s^2/8) / sqrt(2 pi)."""
+    with np.errstate(all="ignore"):
+        h = a / s
+        return -0.5 * h * h - 0.125 * s * s - _LN_SQRT_2PI
+
+
+def _black(
+    th: FloatArray, F: FloatArray, K: FloatArray, t: FloatArray, df: FloatArray, sig: FloatArray
+) -> FloatArray:
+    """Discounted Black price from forward F and discount factor df (elementwise)."""
+    with np.errstate(all="ignore"):
+        s = sig * np.sqrt(t)
+        x = np.log(F / K)
+        intrinsic = np.maximum(th * (F - K), 0.0)
+        otm = np.sqrt(F * K) * np.exp(_ln_b_otm(np.abs(x), s))
+        price = df * np.where(s > 0.0, intrinsic + otm, intrinsic)
+        ok = (
+            np.isfinite(F) & np.isfinite(K) & np.isfinite(t) & np.isfinite(sig) & np.isfinite(df)
+        )
+        ok &= (F > 0.0) & (K > 0.0) & (t >= 0.0) & (sig >= 0.0)
+        return np.where(ok, price, np.nan)
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def bs_price(
+    flag: npt.ArrayLike,
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    t: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
+) -> FloatArray:
+    """Black-Scholes-Merton price. t = 0 or sigma = 0 gives the (discounted) intrinsic value;
+    negative t/sigma, S or K <= 0, NaN or inf give NaN."""
+    th, S_, K_, t_, r_, sig, q_ = _arrays(_theta(flag), S, K, t, r, sigma, q)
+    with np.errstate(all="ignore"):
+        F = S_ * np.exp((r_ - q_) * t_)
+        df = np.exp(-r_ * t_)
+    return _black(th, F, K_, t_, df, sig)
+
+
+def black76_price(
+    flag: npt.ArrayLike,
+    F: npt.ArrayLike,
+    K: npt.ArrayLike,
+    t: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+) -> FloatArray:
+    """Black-76 (discounted) price of an option on a future F, e.g. VIX options."""
+    th, F_, K_, t_, r_, sig = _arrays(_theta(flag), F, K, t, r, sigma)
+    with np.errstate(all="ignore"):
+        df = np.exp(-r_ * t_)
+    return _black(th, F_, K_, t_, df, sig)
+
+
+# --------------------------------------------------------------------------- implied vol
+
+
+def _householder(nu: FloatArray, h2: FloatArray, h3: FloatArray) -> FloatArray:
+    return nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
+
+
+def _initial_guess(
+    b: FloatArray, a: FloatArray, ln_b: FloatArray, s_c: FloatArray, lower: FloatArray
+) -> FloatArray:
+    with np.errstate(all="ignore"):
+        # Lower region: ln b ~ -a^2/(2s^2) - s^2/8 + 3 ln s - 2 ln a - ln sqrt(2 pi).
+        s_lo = a / np.sqrt(-2.0 * ln_b)
+        for _ in range(2):
+            rhs = -ln_b - 0.125 * s_lo**2 + 3.0 * np.log(s_lo) - 2.0 * np.log(a) - _LN_SQRT_2PI
+            s_lo = np.where(rhs > 0.0, a / np.sqrt(2.0 * rhs), s_lo)
+        # Upper region: b_max - b ~ (e^{-a/2} + e^{a/2}) N(-s/2)  (exact at the money).
+        bmax = np.exp(-0.5 * a)
+        s_up = -2.0 * ndtri((bmax - b) / (bmax + np.exp(0.5 * a)))
+        s0 = np.where(lower, np.minimum(s_lo, s_c), np.maximum(s_up, s_c))
+        return np.where(np.isfinite(s0) & (s0 > 0.0), s0, np.where(lower, 0.5 * s_c, s_c + 1.0))
+
+
+def _solve_s(b: FloatArray, a: FloatArray) -> FloatArray:
+    """s > 0 with b_otm(a, s) = b, for 1-d arrays with 0 < b < e^{-a/2}, a >= 0."""
+    with np.errstate(all="ignore"):
+        ln_bs = np.log(b)
+        s_c = np.sqrt(2.0 * a)
+        ln_bc = np.where(s_c > 0.0, _ln_b_otm(a, s_c), -np.inf)
+        lower = ln_bs < ln_bc
+        s = _initial_guess(b, a, ln_bs, s_c, lower)
+        lo = np.where(lower, 0.0, s_c)
+        hi = np.where(lower, s_c, s_c + _S_SPAN)
+        done = np.zeros(b.shape, dtype=bool)
+        act = np.arange(b.size)
+        for _ in range(MAX_ITER):
+            if act.size == 0:
+                break
+            sa, aa, la, bsa, lw = s[act], a[act], ln_bs[act], b[act], lower[act]
+            ln_b = _ln_b_otm(aa, sa)
+            ln_v = _ln_vega_n(aa, sa)
+            above = ln_b > la
+            hi[act] = np.where(above, np.minimum(hi[act], sa), hi[act])
+            lo[act] = np.where(above, lo[act], np.maximum(lo[act], sa))
+            k = aa * aa / sa**3 - 0.25 * sa  # b''/b'
+            k3 = k * k - 3.0 * aa * aa / sa**4 - 0.25  # b'''/b'
+            # Upper objective g = b - b*.
+            nu_u = (bsa - np.exp(ln_b)) / np.exp(ln_v)
+            step_u = _householder(nu_u, k, k3)
+            # Lower objective g = 1/ln b - 1/ln b*, with l = ln b and its derivatives.
+            l1 = np.exp(ln_v - ln_b)
+            l2 = l1 * k - l1 * l1
+            l3 = l1 * k3 - 3.0 * l1 * l1 * k + 2.0 * l1**3
+            nu_l = ln_b * (la - ln_b) / (la * l1)
+            h2 = l2 / l1 - 2.0 * l1 / ln_b
+            h3 = l3 / l1 - 6.0 * l2 / ln_b + 6.0 * (l1 / ln_b) ** 2
+            step = np.where(lw, _householder(nu_l, h2, h3), step_u)
+            step = np.where(ln_b == la, 0.0, step)
+            new = sa + step
+            lo_a, hi_a = lo[act], hi[act]
+            bad = ~np.isfinite(new) | (new <= lo_a) | (new >= hi_a)
+            bisect = np.where(lo_a > 0.0, np.sqrt(lo_a * hi_a), 0.5 * hi_a)
+            new = np.where(bad & (step != 0.0), bisect, new)
+            conv = (np.abs(new - sa) <= _REL_TOL * new) | (hi_a - lo_a <= _REL_TOL * hi_a)
+            s[act] = new
+            done[act] = conv
+            act = act[~conv]
+        return np.where(done, s, np.nan)
+
+
+def _implied(
+    price: FloatArray,
+    F: FloatArray,
+    K: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    th: FloatArray,
+    min_price: float,
+) -> FloatArray:
+    out = np.full(price.shape, np.nan)
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(price) & np.isfinite(F) & np.isfinite(K) & np.isfinite(t)
+        ok &= np.isfinite(df) & (df > 0.0) & (F > 0.0) & (K > 0.0) & (t > 0.0)
+        intrinsic = np.maximum(th * (F - K), 0.0)
+        tv = price / df - intrinsic  # undiscounted time value
+        ok &= (price > 0.0) & (price >= min_price) & (tv > 0.0) & (tv * df >= min_price)
+        a = np.abs(np.log(F / K))
+        b = tv / np.sqrt(F * K)
+        ok &= b < np.exp(-0.5 * a)
+        idx = np.flatnonzero(ok)
+        if idx.size:
+            s = _solve_s(b.ravel()[idx], a.ravel()[idx])
+            out.ravel()[idx] = s / np.sqrt(t.ravel()[idx])
+    return out
+
+
+def implied_vol(
+    price: npt.ArrayLike,
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    t: npt.ArrayLike,
+    r: npt.ArrayLike,
+    flag: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
+    *,
+    min_price: float = 0.0,
+) -> FloatArray:
+    """Black-Scholes-Merton implied vol of discounted option prices; NaN where undefined."""
+    th, p, S_, K_, t_, r_, q_ = _arrays(_theta(flag), price, S, K, t, r, q)
+    with np.errstate(all="ignore"):
+        F = S_ * np.exp((r_ - q_) * t_)
+        df = np.exp(-r_ * t_)
+        F = np.where(np.isfinite(S_) & np.isfinite(q_), F, np.nan)
+    return _implied(p, F, K_, t_, df, th, float(min_price))
+
+
+def black76_implied_vol(
+    price: npt.ArrayLike,
+    F: npt.ArrayLike,
+    K: npt.ArrayLike,
+    t: npt.ArrayLike,
+    r: npt.ArrayLike,
+    flag: npt.ArrayLike,
+    *,
+    min_price: float = 0.0,
+) -> FloatArray:
+    """Black-76 implied vol of discounted prices of options on a future F; NaN where undefined."""
+    th, p, F_, K_, t_, r_ = _arrays(_theta(flag), price, F, K, t, r)
+    with np.errstate(all="ignore"):
+        df = np.exp(-r_ * t_)
+    return _implied(p, F_, K_, t_, df, th, float(min_price))
+
+
+# --------------------------------------------------------------------------- greeks
+
+
+def _greeks(
+    th: FloatArray,
+    S: FloatArray,
+    K: FloatArray,
+    t: FloatArray,
+    r: FloatArray,
+    sig: FloatArray,
+    q: FloatArray,
+    black76: bool,
+) -> dict[str, FloatArray]:
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(S) & np.isfinite(K) & np.isfinite(t) & np.isfinite(r)
+        ok &= np.isfinite(sig) & np.isfinite(q) & (S > 0.0) & (K > 0.0) & (t > 0.0) & (sig > 0.0)
+        sqt = np.sqrt(t)
+        sq = sig * sqt
+        d1 = (np.log(S / K) + (r - q + 0.5 * sig * sig) * t) / sq
+        d2 = d1 - sq
+        dq, df = np.exp(-q * t), np.exp(-r * t)
+        n1, n2 = ndtr(th * d1), ndtr(th * d2)
+        pdf = _INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
+        sdp = S * dq * pdf
+        delta = th * dq * n1
+        gamma = dq * pdf / (S * sq)
+        vega = 0.01 * sdp * sqt
+        theta = (-0.5 * sdp * sig / sqt + th * (q * S * dq * n1 - r * K * df * n2)) / 365.0
+        if black76:
+            rho = -0.01 * t * th * (S * dq * n1 - K * df * n2)
+        else:
+            rho = 0.01 * th * t * K * df * n2
+        out = {"delta": delta, "gamma": gamma, "vega": vega, "theta": theta, "rho": rho}
+        return {k: np.where(ok, v, np.nan) for k, v in out.items()}
+
+
+def greeks(
+    flag: npt.ArrayLike,
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    t: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
+) -> dict[str, FloatArray]:
+    """Analytical BSM greeks: delta, gamma, vega (per vol pt), theta (per day), rho (per 1%).
+
+    NaN where t <= 0, sigma <= 0, S or K <= 0, or any input is NaN/inf.
+    """
+    th, S_, K_, t_, r_, sig, q_ = _arrays(_theta(flag), S, K, t, r, sigma, q)
+    return _greeks(th, S_, K_, t_, r_, sig, q_, black76=False)
+
+
+def black76_greeks(
+    flag: npt.ArrayLike,
+    F: npt.ArrayLike,
+    K: npt.ArrayLike,
+    t: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+) -> dict[str, FloatArray]:
+    """Analytical Black-76 greeks (delta/gamma w.r.t. F; rho = -t * price per 1%)."""
+    th, F_, K_, t_, r_, sig = _arrays(_theta(flag), F, K, t, r, sigma)
+    return _greeks(th, F_, K_, t_, r_, sig, r_, black76=True)

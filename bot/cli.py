@@ -1,0 +1,152 @@
+"""`condorbot run | status | pause | resume | reduce | stop | flatten` (and more as they land).
+
+Exit codes: 0 done, 1 unexpected failure, 2 bad configuration or usage, 3 live account refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime, time
+from pathlib import Path
+from typing import Sequence
+
+from bot import config as cfg
+from bot import control, logs
+
+EXIT_CONFIG = 2
+
+
+def _speed(text: str) -> float | str:
+    if text == "max":
+        return "max"
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or 'max', got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"speed must be positive, got {text!r}")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="condorbot", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="start the daemon")
+    run.add_argument("--config", default="config.yaml", help="path to config.yaml")
+    run.add_argument("--broker", choices=["sim", "ib"], help="override `broker`")
+    run.add_argument("--scenario", help="sim scenario name")
+    run.add_argument("--speed", type=_speed, help="simulated seconds per wall second, or max")
+    run.add_argument("--days", type=int, help="stop after N simulated trading days")
+    run.add_argument("--seed", type=int, help="sim seed")
+    run.add_argument("--port", type=int, help="IB port (with --broker ib)")
+
+    st = sub.add_parser("status", help="trading state, campaigns and last heartbeat")
+    st.add_argument("--config", default="config.yaml")
+
+    for word, helptext in (("pause", "place no orders, cancel working ones"),
+                           ("resume", "back to normal trading (also leaves HALTED)"),
+                           ("reduce", "closing orders only"),
+                           ("stop", "cancel working orders, persist, exit"),
+                           ("flatten", "close every position, then pause")):
+        c = sub.add_parser(word, help=helptext)
+        c.add_argument("--config", default="config.yaml")
+    return p
+
+
+def _load(path: str) -> cfg.Settings:
+    return cfg.load(path)
+
+
+def _control_path(path: str) -> Path:
+    """The control file named by the config; the default when there is no config file."""
+    if not Path(path).exists():
+        return cfg.Settings().control_file
+    return _load(path).control_file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "run":
+            return _run(args)
+        if args.cmd == "status":
+            from bot.status import show
+
+            return show(_load(args.config))
+        word = {"resume": "run"}.get(args.cmd, args.cmd)
+        path = _control_path(args.config)
+        control.write(path, word)
+        print(f"control: wrote {word!r} to {path}")
+        return 0
+    except cfg.ConfigError as e:
+        print(f"condorbot: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    settings = cfg.with_overrides(settings, scenario=args.scenario, speed=args.speed,
+                                  days=args.days, seed=args.seed)
+    if args.broker or args.port:
+        raw = settings.model_dump(mode="json")
+        if args.broker:
+            raw["broker"] = args.broker
+        if args.port:
+            raw["ib"]["port"] = args.port
+        settings = cfg.parse(raw, "command line")
+    ls = settings.log
+    logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups)
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: cfg.Settings) -> int:
+    from bot.daemon import Daemon
+    from bot.store import Store, StoreLocked
+
+    log = logs.get("bot.cli")
+    if settings.broker == "sim":
+        broker, clock = _sim_broker(settings)
+        store_path = settings.store_path.with_name(settings.store_path.stem + "-sim.db")
+        # the embedded sim lives in this process: its positions do not survive a restart,
+        # so neither may the strategy state that refers to them
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(store_path) + suffix).unlink(missing_ok=True)
+        log.info("store.reset", path=str(store_path), why="embedded sim starts flat each run")
+    else:
+        from bot.broker.ib import IBBroker  # noqa: PLC0415 — only the IB path needs ib_async
+
+        broker = IBBroker(settings.ib)
+        clock = broker.clock
+        store_path = settings.store_path
+    try:
+        store = Store(store_path)
+    except StoreLocked as e:
+        log.error("store.locked", path=str(store_path), error=str(e))
+        return 1
+    try:
+        return await Daemon(settings, broker, clock, store).run()
+    finally:
+        store.close()
+
+
+def _sim_broker(settings: cfg.Settings):
+    from bot.broker.sim import SimBroker
+    from bot.clock import SimClock
+    from strategies import expiry as xp
+
+    s = settings.sim
+    start = datetime.combine(s.start, time(9, 30), tzinfo=xp.NY)
+    session = xp.spx_option_session(s.start)
+    if session is None:
+        start = xp.next_spx_open(start)
+    clock = SimClock(start, None if s.speed == "max" else float(s.speed))
+    broker = SimBroker(clock, s.scenario, s.seed, s.initial_cash, s.commission_per_contract,
+                       s.slippage, s.fill_ratio)
+    return broker, clock
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""All time comes from a clock object: real time for live runs, simulated for the sim.
+
+`SimClock` only moves when the driver advances it; `speed` is simulated seconds per wall
+second (None = as fast as possible, no sleeping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+
+class RealClock:
+    simulated = False
+    speed: float | None = 1.0
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self.offset = offset  # broker server time minus local time, when the broker tells us
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class SimClock:
+    simulated = True
+
+    def __init__(self, start: datetime, speed: float | None = None) -> None:
+        if start.tzinfo is None:
+            raise ValueError("SimClock needs an aware datetime")
+        self._now = start.astimezone(timezone.utc)
+        self.speed = speed
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, ts: datetime) -> None:
+        ts = ts.astimezone(timezone.utc)
+        if ts < self._now:
+            raise ValueError(f"simulated time cannot go back: {ts} < {self._now}")
+        self._now = ts
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance simulated time by `seconds`, taking seconds/speed of wall time."""
+        if self.speed:
+            await asyncio.sleep(seconds / self.speed)
+        else:
+            await asyncio.sleep(0)
+        self.advance(seconds)

@@ -1,0 +1,319 @@
+"""The daemon: scheduler jobs, one decision tick, control-file handling, lifecycle.
+
+Jobs (apscheduler AsyncIOScheduler, wall time): control-file poll every
+`control_poll_seconds`, heartbeat every `heartbeat_seconds`, and — on a real clock — the
+decision tick every `tick_seconds` while SPX options trade. On the simulated clock a driver
+task owns time instead: it runs a step, then advances simulated time by `tick_seconds`
+(or `walk_seconds` while an order is working), sleeping tick/speed wall seconds; closed
+hours are skipped by jumping to the next open. Decisions depend only on simulated time, so a
+run is reproducible whatever the wall clock does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot import control, logs
+from bot.broker.base import Broker, BrokerError, OrderRequest
+from bot.config import Settings
+from bot.orders import Done, Executor
+from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
+from bot.store import Store
+from strategies import expiry as xp
+from strategies import tvm
+from strategies.types import Snapshot
+
+log = logs.get("bot.daemon")
+
+
+class Daemon:
+    def __init__(self, settings: Settings, broker: Broker, clock: Any, store: Store) -> None:
+        self.s = settings
+        self.broker = broker
+        self.clock = clock
+        logs.use_clock(clock)
+        self.store = store
+        self.executor = Executor(broker, store, settings.orders)
+        self.guard = RiskGuard(settings.risk)
+        self.state: tvm.State = store.get("strategy_state") or tvm.State()
+        self.guard.state = store.get("trading_state", ACTIVE)
+        self.mode = "run"  # the control word in force
+        self._control_stamp: tuple[int, int] | None = None
+        self._control_error: str | None = None
+        self.stopping = asyncio.Event()
+        self.exit_code = 0
+        self.sessions = 0
+        self._last_skip: str | None = None
+        self._last_snap: Snapshot | None = None
+        self._step_lock = asyncio.Lock()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        sched = AsyncIOScheduler(timezone="UTC")
+        sched.add_job(self.poll_control, "interval", seconds=self.s.control_poll_seconds,
+                      max_instances=1, coalesce=True)
+        sched.add_job(self.heartbeat, "interval", seconds=self.s.heartbeat_seconds,
+                      max_instances=1, coalesce=True)
+        await self.broker.connect()
+        log.info("daemon.started", broker=self.broker.name, pid=os.getpid(),
+                 sim_time=self.clock.now().isoformat(), status=self.state.status.value,
+                 trading_state=self.guard.state, scenario=self.s.sim.scenario if self.clock.simulated else None,
+                 speed=self.s.sim.speed if self.clock.simulated else None)
+        await self.poll_control()
+        driver: asyncio.Task | None = None
+        if self.clock.simulated:
+            driver = asyncio.create_task(self._sim_driver())
+        else:
+            sched.add_job(self._live_tick, "interval", seconds=self.s.tick_seconds,
+                          max_instances=1, coalesce=True)
+        sched.start()
+        await self.heartbeat()
+        try:
+            await self.stopping.wait()
+        finally:
+            sched.shutdown(wait=False)
+            if driver is not None:
+                driver.cancel()
+                await asyncio.gather(driver, return_exceptions=True)
+            await self._shutdown()
+        return self.exit_code
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("daemon.signal", signal=signal.Signals(sig).name, action="stop")
+        self.stop()
+
+    def stop(self, code: int = 0) -> None:
+        self.exit_code = code
+        self.stopping.set()
+
+    async def _shutdown(self) -> None:
+        now = self.clock.now()
+        try:
+            await self.executor.cancel_all(now, "daemon_stopping")
+            for done in await self.executor.process(now):
+                self._fold(done, now)
+        except Exception as e:  # noqa: BLE001 — stopping must finish
+            log.error("daemon.shutdown_error", error=str(e))
+        self._persist(now)
+        await self.broker.disconnect()
+        log.info("daemon.stopped", exit_code=self.exit_code, status=self.state.status.value,
+                 sim_time=now.isoformat())
+
+    # --- time --------------------------------------------------------------------------------
+    async def _sim_driver(self) -> None:
+        next_decision = self.clock.now()
+        while not self.stopping.is_set():
+            now = self.clock.now()
+            session = xp.spx_option_session(xp.exchange_date(now))
+            if session is None or now >= session[1] or now < session[0]:
+                nxt = xp.next_spx_open(now)
+                if self.s.sim.days is not None and self.sessions >= self.s.sim.days:
+                    log.info("sim.days_done", days=self.sessions)
+                    self.stop(0)
+                    return
+                self.clock.set(nxt)
+                next_decision = nxt
+                continue
+            if self._is_new_session(now):
+                self.sessions += 1
+                if self.s.sim.days is not None and self.sessions > self.s.sim.days:
+                    self.stop(0)
+                    return
+            await self.step(decide=now >= next_decision)
+            if now >= next_decision:
+                next_decision = now + timedelta(seconds=self.s.tick_seconds)
+            dt = self.s.orders.walk_seconds if self.executor.busy else self.s.tick_seconds
+            await self.clock.sleep(min(dt, (next_decision - now).total_seconds()) or dt)
+
+    def _is_new_session(self, now: datetime) -> bool:
+        d = xp.exchange_date(now)
+        if getattr(self, "_session_day", None) != d:
+            self._session_day = d
+            return True
+        return False
+
+    async def _live_tick(self) -> None:
+        await self.step(decide=xp.is_spx_open(self.clock.now()))
+
+    # --- one step ------------------------------------------------------------------------------
+    async def step(self, decide: bool = True) -> None:
+        async with self._step_lock:
+            try:
+                await self._step(decide)
+            except BrokerError as e:
+                log.error("tick.broker_error", code=e.code, error=e.message)
+            except Exception as e:  # noqa: BLE001 — a bad tick must never kill the daemon
+                log.exception("tick.failed", error=str(e))
+
+    async def _step(self, decide: bool) -> None:
+        snap = await self.broker.snapshot()
+        self._last_snap = snap
+        now = snap.time
+        for done in await self.executor.process(now):
+            self._fold(done, now)
+        if self.mode == "flatten":
+            await self._flatten(snap)
+        elif decide and self.mode in ("run", "reduce") and self.guard.state != HALTED:
+            decision = tvm.decide(self.state, snap, self.s.strategy)
+            self.state = decision.state
+            self._log_events(decision.events)
+            for intent in decision.intents:
+                await self._submit(intent, snap)
+        self._persist(now)
+
+    async def _submit(self, intent, snap: Snapshot) -> None:
+        what_if = None
+        if not intent.closing:
+            try:
+                what_if = await self.broker.what_if(
+                    OrderRequest(intent.key, intent.legs, intent.qty, intent.mid))
+            except BrokerError as e:
+                log.error("risk.what_if_failed", key=intent.key, code=e.code, error=e.message)
+                self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", e.message), snap.time)
+                return
+        verdict = self.guard.check(intent, snap, what_if)
+        if not verdict.approved:
+            log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
+                        code=verdict.code, **verdict.numbers)
+            self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", verdict.code), snap.time)
+            return
+        log.info("risk.approved", key=intent.key, campaign=intent.campaign_id,
+                 margin_after=round(what_if.init_margin_after, 2) if what_if else None)
+        done = await self.executor.submit(intent, snap.time)
+        if done is not None:
+            self._fold(done, snap.time)
+
+    def _fold(self, done: Done, now: datetime) -> None:
+        decision = tvm.on_order_done(self.state, done.intent, done.filled, done.avg_price,
+                                     done.commission)
+        self.state = decision.state
+        self._log_events(decision.events)
+        if self.state.status is tvm.Status.CLOSED and self.mode == "flatten":
+            self._set_mode("pause", "flatten_done")
+        self._persist(now)
+
+    async def _flatten(self, snap: Snapshot) -> None:
+        st = self.state
+        if st.status is tvm.Status.OPEN:
+            decision = tvm.force_close(st, snap, "flatten")
+            self.state = decision.state
+            self._log_events(decision.events)
+            for intent in decision.intents:
+                await self._submit(intent, snap)
+        elif st.status not in (tvm.Status.CLOSING,):
+            if st.status is tvm.Status.ENTERING:
+                return  # cancel requested on entering flatten; wait for the outcome
+            self._set_mode("pause", "flatten_done")
+
+    def _log_events(self, events) -> None:
+        for name, fields in events:
+            if name == "entry.skipped":
+                sig = fields.get("reason")
+                if sig == self._last_skip:
+                    continue
+                self._last_skip = sig
+            elif name == "entry.decided":
+                self._last_skip = None
+            log.info(name, **fields)
+
+    def _persist(self, now: datetime) -> None:
+        with self.store.tx() as db:
+            self.store.put("strategy_state", self.state, db)
+            self.store.put("trading_state", self.guard.state, db)
+            self.store.put("control", self.mode, db)
+        camp = self.state.campaign
+        if camp is not None:
+            self.store.upsert_campaign(camp.id, self.state.status.value, camp.step, camp.realized,
+                                       camp, now, closed=self.state.status is tvm.Status.CLOSED)
+
+    # --- control and heartbeat ------------------------------------------------------------------
+    async def poll_control(self) -> None:
+        path = self.s.control_file
+        try:
+            st = os.stat(path)
+            stamp = (st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            stamp = None
+            self._control_problem(f"cannot stat control file: {e.strerror}", "")
+            return
+        if stamp == self._control_stamp:
+            return
+        self._control_stamp = stamp
+        reading = control.read(path)
+        if reading.error:
+            self._control_problem(reading.error, reading.raw)
+            return
+        self._control_error = None
+        if reading.word is not None:
+            await self.apply_control(reading.word)
+
+    def _control_problem(self, error: str, raw: str) -> None:
+        if error != self._control_error:
+            self._control_error = error
+            log.warning("control.invalid", error=error, content=raw, mode=self.mode)
+
+    async def apply_control(self, word: str) -> None:
+        now = self.clock.now()
+        if word == "run":
+            if self.guard.state != ACTIVE:
+                self._set_trading_state(ACTIVE, "operator_resume")
+            if self.mode != "run":
+                self._set_mode("run", "operator")
+        elif word == "pause":
+            if self.mode != "pause":
+                self._set_mode("pause", "operator")
+                await self.executor.cancel_all(now, "paused")
+        elif word == "reduce":
+            if self.guard.state == ACTIVE:
+                self._set_trading_state(REDUCING, "operator_reduce")
+            self._set_mode("reduce", "operator")
+        elif word == "flatten":
+            if self.mode != "flatten":
+                self._set_mode("flatten", "operator")
+                if self.state.status is tvm.Status.ENTERING:
+                    await self.executor.cancel_all(now, "flatten")
+        elif word == "stop":
+            log.info("control.stop", mode=self.mode)
+            self.stop(0)
+        self._persist(now)
+
+    def _set_mode(self, mode: str, why: str) -> None:
+        previous, self.mode = self.mode, mode
+        name = {"run": "control.resumed", "pause": "control.paused", "reduce": "control.reducing",
+                "flatten": "control.flattening"}[mode]
+        log.info(name, previous=previous, why=why)
+
+    def _set_trading_state(self, state: str, why: str) -> None:
+        if state != self.guard.state:
+            log.info("risk.state", previous=self.guard.state, state=state, why=why)
+            self.guard.state = state
+
+    async def heartbeat(self) -> None:
+        snap = self._last_snap
+        beat = {
+            "wall_time": datetime.now().astimezone().isoformat(),
+            "market_time": self.clock.now().isoformat(),
+            "status": self.state.status.value,
+            "mode": self.mode,
+            "trading_state": self.guard.state,
+            "spx": round(snap.spx, 2) if snap else None,
+            "vix": round(snap.vix, 2) if snap else None,
+            "net_liquidation": round(snap.account.net_liquidation, 2) if snap else None,
+            "sessions": self.sessions,
+        }
+        self.store.put("heartbeat", beat)
+        log.info("heartbeat", **beat)

@@ -1,0 +1,112 @@
+"""structlog: one JSON object per line in logs/condorbot.jsonl (size-rotated), readable console.
+
+Every record has `timestamp` (UTC, ISO 8601), `level` and `event` (a dotted noun such as
+`campaign.entered`) plus the fields of that event. Get a logger with `get(__name__)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+_clock: Any = None
+
+
+def use_clock(clock: Any) -> None:
+    """Stamp every record with `market_time` from this clock (the simulated time in the sim)."""
+    global _clock
+    _clock = clock
+
+
+def _market_time(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if _clock is not None and "market_time" not in event:
+        event["market_time"] = _clock.now().isoformat()
+    return event
+
+
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _market_time,
+]
+
+
+class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
+    """A log file that cannot be written (read-only, disk full) must not crash the daemon.
+
+    The first failure is reported once on stderr as a `log.write_failed` line; later records
+    still reach the console handler.
+    """
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (stdlib name)
+        if not self.failed:
+            self.failed = True
+            err = sys.exc_info()[1]
+            sys.stderr.write(f'{{"event": "log.write_failed", "level": "error", "error": "{err}"}}\n')
+
+
+def setup(
+    log_dir: Path | str = "logs",
+    filename: str = "condorbot.jsonl",
+    level: str = "INFO",
+    max_bytes: int = 10_000_000,
+    backups: int = 5,
+    console: bool | None = None,
+) -> Path | None:
+    """Configure structlog + stdlib logging. Returns the JSON log path (None if unwritable)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(level)
+    path: Path | None = Path(log_dir) / filename
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = _SafeRotatingHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        fh.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processor=structlog.processors.JSONRenderer(default=str),
+                foreign_pre_chain=_SHARED,
+            )
+        )
+        root.addHandler(fh)
+    except OSError as e:
+        sys.stderr.write(f'{{"event": "log.open_failed", "level": "error", "path": "{path}", '
+                         f'"error": "{e.strerror}"}}\n')
+        path = None
+    tty = sys.stdout.isatty() if console is None else console
+    ch = logging.StreamHandler(sys.stdout)
+    ch.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.dev.ConsoleRenderer(colors=tty)
+            if tty
+            else structlog.processors.JSONRenderer(default=str),
+            foreign_pre_chain=_SHARED,
+        )
+    )
+    root.addHandler(ch)
+    for noisy in ("apscheduler", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            *_SHARED,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    return path
+
+
+def get(name: str = "condorbot", **bind: Any) -> Any:
+    return structlog.get_logger(name).bind(**bind)

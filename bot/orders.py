@@ -1,0 +1,173 @@
+"""Order execution: combo limit at mid, walked toward natural, one order id per intent.
+
+`submit` persists the intent first, then places it (orderRef = intent key). `process` runs
+every driver step: it folds fills into the store, walks the price (modifying the working order
+in place, same order id) every `walk_seconds`, and cancels after `walk_steps` prices. It
+returns the intents whose orders are done, with their filled quantity and average price.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot import logs
+from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
+from bot.config import OrderSettings
+from bot.store import Store
+from strategies.types import Intent
+
+log = logs.get("bot.orders")
+
+
+def tick_for(symbol: str, price: float) -> float:
+    """Minimum combo price increment: SPX 0.05 below 3.00 else 0.10; VIX 0.01 below 3 else 0.05."""
+    p = abs(price)
+    if symbol == "VIX":
+        return 0.01 if p < 3.0 else 0.05
+    return 0.05 if p < 3.0 else 0.10
+
+
+def round_toward(price: float, tick: float, up: bool) -> float:
+    """Round to the tick, toward mid (never past the walk's current target)."""
+    n = price / tick
+    n = math.floor(n + 1e-9) if up else math.ceil(n - 1e-9)
+    return round(n * tick, 2)
+
+
+def walk_price(intent: Intent, step: int, steps: int, max_slippage: float) -> float:
+    """The limit for walk step `step` (0-based): mid, then toward natural, capped."""
+    frac = 0.0 if steps <= 1 else min(1.0, step / (steps - 1)) * max_slippage
+    raw = intent.mid + (intent.natural - intent.mid) * frac
+    tick = tick_for(intent.legs[0].contract.symbol, raw)
+    # we BUY the combo: a higher limit is more aggressive; round toward mid (down)
+    return round_toward(raw, tick, up=intent.natural >= intent.mid)
+
+
+@dataclass
+class Working:
+    intent: Intent
+    order_id: int
+    step: int
+    placed_at: datetime
+    fills_seen: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Done:
+    intent: Intent
+    filled: int
+    avg_price: float
+    commission: float
+    status: str
+    error: str = ""
+
+
+class Executor:
+    def __init__(self, broker: Broker, store: Store, settings: OrderSettings) -> None:
+        self.broker = broker
+        self.store = store
+        self.s = settings
+        self.working: dict[str, Working] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.working)
+
+    async def submit(self, intent: Intent, now: datetime) -> Done | None:
+        """Persist, then place. Returns Done at once if the broker refused the order."""
+        if self.store.has_intent(intent.key):
+            log.error("order.duplicate_refused", key=intent.key)
+            return None
+        self.store.add_intent(intent, now)
+        price = walk_price(intent, 0, self.s.walk_steps, self.s.max_slippage)
+        req = OrderRequest(intent.key, intent.legs, intent.qty, price)
+        try:
+            st = await self.broker.place(req)
+        except BrokerError as e:
+            self.store.update_intent(intent.key, now, status="rejected", error=str(e))
+            log.error("order.rejected", key=intent.key, campaign=intent.campaign_id, code=e.code,
+                      error=e.message)
+            return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
+        self.store.update_intent(intent.key, now, status="working", order_id=st.order_id,
+                                 limit_price=price)
+        log.info("order.submitted", key=intent.key, campaign=intent.campaign_id,
+                 action=intent.action, order_id=st.order_id, qty=intent.qty, limit=price,
+                 mid=round(intent.mid, 2), natural=round(intent.natural, 2), step=intent.step,
+                 layer=intent.layer or None)
+        self.working[intent.key] = Working(intent, st.order_id, 0, now)
+        return None
+
+    def adopt(self, intent: Intent, order_id: int, step: int, placed_at: datetime) -> None:
+        """Track an order placed before a restart (found again by reconciliation)."""
+        self.working[intent.key] = Working(intent, order_id, step, placed_at)
+
+    async def process(self, now: datetime) -> list[Done]:
+        if not self.working:
+            return []
+        states = {st.order_id: st for st in await self.broker.orders()}
+        done: list[Done] = []
+        for key, w in list(self.working.items()):
+            st = states.get(w.order_id)
+            if st is None:
+                continue
+            self._record_fills(w, st, now)
+            if st.done:
+                done.append(self._finish(w, st, now))
+                continue
+            due = (now - w.placed_at).total_seconds() >= (w.step + 1) * self.s.walk_seconds
+            if not due:
+                continue
+            if w.step + 1 >= self.s.walk_steps:
+                await self._cancel(w, now)
+                continue
+            w.step += 1
+            price = walk_price(w.intent, w.step, self.s.walk_steps, self.s.max_slippage)
+            req = OrderRequest(key, w.intent.legs, w.intent.qty, price, order_id=w.order_id)
+            try:
+                st = await self.broker.place(req)
+            except BrokerError as e:
+                log.warning("order.modify_failed", key=key, order_id=w.order_id, code=e.code,
+                            error=e.message)
+                continue
+            self.store.update_intent(key, now, limit_price=price)
+            log.info("order.walked", key=key, order_id=w.order_id, step=w.step, limit=price)
+            self._record_fills(w, st, now)
+            if st.done:
+                done.append(self._finish(w, st, now))
+        return done
+
+    async def cancel_all(self, now: datetime, why: str) -> None:
+        for w in list(self.working.values()):
+            await self._cancel(w, now, why)
+
+    async def _cancel(self, w: Working, now: datetime, why: str = "walk_exhausted") -> None:
+        try:
+            await self.broker.cancel(w.order_id)
+            log.info("order.cancel_requested", key=w.intent.key, order_id=w.order_id, why=why)
+        except BrokerError as e:
+            log.warning("order.cancel_failed", key=w.intent.key, order_id=w.order_id,
+                        code=e.code, error=e.message)
+
+    def _record_fills(self, w: Working, st: OrderState, now: datetime) -> None:
+        for f in st.fills:
+            if f.exec_id in w.fills_seen:
+                continue
+            w.fills_seen.add(f.exec_id)
+            if self.store.add_fill(f):
+                log.info("order.filled", key=w.intent.key, campaign=w.intent.campaign_id,
+                         order_id=w.order_id, qty=f.qty, price=round(f.price, 2),
+                         commission=round(f.commission, 2), exec_id=f.exec_id)
+        self.store.update_intent(w.intent.key, now, filled=st.filled, avg_price=st.avg_price,
+                                 commission=sum(f.commission for f in st.fills))
+
+    def _finish(self, w: Working, st: OrderState, now: datetime) -> Done:
+        del self.working[w.intent.key]
+        status = "filled" if st.status == "Filled" else "cancelled"
+        self.store.update_intent(w.intent.key, now, status=status, error=st.error)
+        comm = sum(f.commission for f in st.fills)
+        if status == "cancelled":
+            log.info("order.cancelled", key=w.intent.key, order_id=w.order_id, filled=st.filled,
+                     error=st.error or None)
+        return Done(w.intent, st.filled, st.avg_price, comm, st.status, st.error)

@@ -1,0 +1,434 @@
+"""Client -> server: parse the requests ib_async 2.1's ``Client`` sends.
+
+`decode_request(fields, version)` turns one message's fields into a frozen dataclass. Each
+parser walks a cursor that mirrors the matching ``Client`` method field by field (including its
+server-version branches) and insists every field is consumed, so a layout mistake raises
+`ProtocolError` instead of misreading data. Unknown message ids give `UnknownRequest`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.sim.tws_codec import (
+    CONDITION_FIELD_COUNTS,
+    INFINITE,
+    SERVER_VERSION,
+    UNSET_DOUBLE,
+    Cursor,
+    InMsg,
+    ParsedOrder,
+    ProtocolError,
+    WireComboLeg,
+    WireContract,
+)
+
+# ---------------------------------------------------------------- request types
+
+
+@dataclass(frozen=True)
+class StartApi:
+    clientId: int
+    optionalCapabilities: str
+
+
+@dataclass(frozen=True)
+class ReqIds:
+    numIds: int
+
+
+@dataclass(frozen=True)
+class NoArgRequest:
+    """reqPositions, reqOpenOrders, reqAllOpenOrders, reqManagedAccts, reqCurrentTime,
+    reqGlobalCancel, cancelPositions: told apart by `msgId`."""
+
+    msgId: InMsg
+
+
+@dataclass(frozen=True)
+class ReqAutoOpenOrders:
+    autoBind: bool
+
+
+@dataclass(frozen=True)
+class ReqCompletedOrders:
+    apiOnly: bool
+
+
+@dataclass(frozen=True)
+class ReqAccountUpdates:
+    subscribe: bool
+    account: str
+
+
+@dataclass(frozen=True)
+class ReqAccountUpdatesMulti:
+    reqId: int
+    account: str
+    modelCode: str
+    ledgerAndNLV: bool
+
+
+@dataclass(frozen=True)
+class ReqExecutions:
+    reqId: int
+    clientId: int
+    acctCode: str
+    time: str
+    symbol: str
+    secType: str
+    exchange: str
+    side: str
+
+
+@dataclass(frozen=True)
+class ReqContractDetails:
+    reqId: int
+    contract: WireContract
+    includeExpired: bool
+    secIdType: str
+    secId: str
+    issuerId: str = ""
+
+
+@dataclass(frozen=True)
+class ReqSecDefOptParams:
+    reqId: int
+    underlyingSymbol: str
+    futFopExchange: str
+    underlyingSecType: str
+    underlyingConId: int
+
+
+@dataclass(frozen=True)
+class ReqMktData:
+    reqId: int
+    contract: WireContract
+    comboLegs: tuple[WireComboLeg, ...]
+    deltaNeutralContract: tuple[int, float, float] | None
+    genericTickList: str
+    snapshot: bool
+    regulatorySnapshot: bool
+    mktDataOptions: str
+
+
+@dataclass(frozen=True)
+class ReqMarketDataType:
+    marketDataType: int  # 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
+
+
+@dataclass(frozen=True)
+class ReqHistoricalData:
+    reqId: int
+    contract: WireContract
+    includeExpired: bool
+    endDateTime: str
+    barSizeSetting: str
+    durationStr: str
+    useRTH: bool
+    whatToShow: str
+    formatDate: int
+    comboLegs: tuple[WireComboLeg, ...]
+    keepUpToDate: bool
+    chartOptions: str
+
+
+@dataclass(frozen=True)
+class CancelById:
+    """cancelMktData, cancelHistoricalData, cancelAccountUpdatesMulti: told apart by `msgId`."""
+
+    msgId: InMsg
+    reqId: int
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    orderId: int
+    manualCancelOrderTime: str = ""
+
+
+@dataclass(frozen=True)
+class UnknownRequest:
+    msgId: int
+    fields: tuple[str, ...]
+
+
+Request = (
+    StartApi | ReqIds | NoArgRequest | ReqAutoOpenOrders | ReqCompletedOrders | ReqAccountUpdates
+    | ReqAccountUpdatesMulti | ReqExecutions | ReqContractDetails | ReqSecDefOptParams
+    | ReqMktData | ReqMarketDataType | ReqHistoricalData | CancelById | CancelOrder | ParsedOrder
+    | UnknownRequest
+)
+
+
+# ---------------------------------------------------------------- parsers
+
+
+def _versioned(c: Cursor) -> Cursor:
+    c.take("version")  # the request's own message version; ignored like TWS does
+    return c
+
+
+def _no_arg(msg_id: InMsg) -> Callable[[Cursor, int], Request]:
+    def parse(c: Cursor, v: int) -> Request:
+        _versioned(c)
+        return NoArgRequest(msg_id)
+
+    return parse
+
+
+def _cancel(msg_id: InMsg) -> Callable[[Cursor, int], Request]:
+    return lambda c, v: CancelById(msg_id, _versioned(c).int("reqId"))
+
+
+def _req_mkt_data(c: Cursor, v: int) -> Request:
+    req_id = _versioned(c).int("reqId")
+    contract = c.contract()
+    legs = c.short_legs() if contract.secType == "BAG" else ()
+    return ReqMktData(
+        req_id, contract, legs, c.delta_neutral(), c.take("genericTickList"),
+        c.bool("snapshot"), c.bool("regulatorySnapshot"), c.take("mktDataOptions"),
+    )  # fmt: skip
+
+
+def _req_executions(c: Cursor, v: int) -> Request:
+    _versioned(c)
+    return ReqExecutions(
+        c.int("reqId"), c.int("clientId"), c.take("acctCode"), c.take("time"),
+        c.take("symbol"), c.take("secType"), c.take("exchange"), c.take("side"),
+    )  # fmt: skip
+
+
+def _req_contract_details(c: Cursor, v: int) -> Request:
+    req_id = _versioned(c).int("reqId")
+    contract = c.contract()
+    include_expired, id_type, sec_id = c.bool("includeExpired"), c.take("secIdType"), c.take("secId")
+    issuer = c.take("issuerId") if v >= 176 else ""
+    return ReqContractDetails(req_id, contract, include_expired, id_type, sec_id, issuer)
+
+
+def _req_historical_data(c: Cursor, v: int) -> Request:
+    req_id, contract = c.int("reqId"), c.contract()
+    head = (
+        c.bool("includeExpired"), c.take("endDateTime"), c.take("barSizeSetting"),
+        c.take("durationStr"), c.bool("useRTH"), c.take("whatToShow"), c.int("formatDate"),
+    )  # fmt: skip
+    legs = c.short_legs() if contract.secType == "BAG" else ()
+    return ReqHistoricalData(
+        req_id, contract, *head, legs, c.bool("keepUpToDate"), c.take("chartOptions")
+    )
+
+
+def _req_sec_def_opt_params(c: Cursor, v: int) -> Request:
+    return ReqSecDefOptParams(
+        c.int("reqId"), c.take("underlyingSymbol"), c.take("futFopExchange"),
+        c.take("underlyingSecType"), c.int("underlyingConId"),
+    )  # fmt: skip
+
+
+def _cancel_order(c: Cursor, v: int) -> Request:
+    order_id = _versioned(c).int("orderId")
+    return CancelOrder(order_id, c.take("manualCancelOrderTime") if v >= 169 else "")
+
+
+def _start_api(c: Cursor, v: int) -> Request:
+    return StartApi(_versioned(c).int("clientId"), c.take("optCapab"))
+
+
+def _req_account_updates_multi(c: Cursor, v: int) -> Request:
+    req_id = _versioned(c).int("reqId")
+    return ReqAccountUpdatesMulti(req_id, c.take("account"), c.take("modelCode"), c.bool("ledgerAndNLV"))
+
+
+_PARSERS: dict[int, Callable[[Cursor, int], Request]] = {
+    InMsg.REQ_MKT_DATA: _req_mkt_data,
+    InMsg.CANCEL_MKT_DATA: _cancel(InMsg.CANCEL_MKT_DATA),
+    InMsg.CANCEL_ORDER: _cancel_order,
+    InMsg.REQ_OPEN_ORDERS: _no_arg(InMsg.REQ_OPEN_ORDERS),
+    InMsg.REQ_ACCT_DATA: lambda c, v: ReqAccountUpdates(_versioned(c).bool("subscribe"), c.take("account")),
+    InMsg.REQ_EXECUTIONS: _req_executions,
+    InMsg.REQ_IDS: lambda c, v: ReqIds(_versioned(c).int("numIds")),
+    InMsg.REQ_CONTRACT_DATA: _req_contract_details,
+    InMsg.REQ_AUTO_OPEN_ORDERS: lambda c, v: ReqAutoOpenOrders(_versioned(c).bool("autoBind")),
+    InMsg.REQ_ALL_OPEN_ORDERS: _no_arg(InMsg.REQ_ALL_OPEN_ORDERS),
+    InMsg.REQ_MANAGED_ACCTS: _no_arg(InMsg.REQ_MANAGED_ACCTS),
+    InMsg.REQ_HISTORICAL_DATA: _req_historical_data,
+    InMsg.CANCEL_HISTORICAL_DATA: _cancel(InMsg.CANCEL_HISTORICAL_DATA),
+    InMsg.REQ_CURRENT_TIME: _no_arg(InMsg.REQ_CURRENT_TIME),
+    InMsg.REQ_GLOBAL_CANCEL: _no_arg(InMsg.REQ_GLOBAL_CANCEL),
+    InMsg.REQ_MARKET_DATA_TYPE: lambda c, v: ReqMarketDataType(_versioned(c).int("marketDataType")),
+    InMsg.REQ_POSITIONS: _no_arg(InMsg.REQ_POSITIONS),
+    InMsg.CANCEL_POSITIONS: _no_arg(InMsg.CANCEL_POSITIONS),
+    InMsg.START_API: _start_api,
+    InMsg.REQ_ACCOUNT_UPDATES_MULTI: _req_account_updates_multi,
+    InMsg.CANCEL_ACCOUNT_UPDATES_MULTI: _cancel(InMsg.CANCEL_ACCOUNT_UPDATES_MULTI),
+    InMsg.REQ_SEC_DEF_OPT_PARAMS: _req_sec_def_opt_params,
+    InMsg.REQ_COMPLETED_ORDERS: lambda c, v: ReqCompletedOrders(c.bool("apiOnly")),
+}
+
+
+# ---------------------------------------------------------------- placeOrder
+# Runs of plain fields, named after ib_async Order attributes, in Client.placeOrder's order.
+
+_PO_HEAD = """secIdType secId action totalQuantity orderType lmtPrice auxPrice tif ocaGroup
+    account openClose origin orderRef transmit parentId blockOrder sweepToFill displaySize
+    triggerMethod outsideRth hidden"""
+_PO_FA = "_sharesAllocation discretionaryAmt goodAfterTime goodTillDate faGroup faMethod faPercentage"
+_PO_MID = """modelCode shortSaleSlot designatedLocation exemptCode ocaType rule80A settlingFirm
+    allOrNone minQty percentOffset eTradeOnly firmQuoteOnly nbboPriceCap auctionStrategy
+    startingPrice stockRefPrice delta stockRangeLower stockRangeUpper
+    overridePercentageConstraints volatility volatilityType deltaNeutralOrderType
+    deltaNeutralAuxPrice"""
+PO_DELTA_NEUTRAL = """deltaNeutralConId deltaNeutralSettlingFirm deltaNeutralClearingAccount
+    deltaNeutralClearingIntent deltaNeutralOpenClose deltaNeutralShortSale
+    deltaNeutralShortSaleSlot deltaNeutralDesignatedLocation"""
+_PO_SCALE_HEAD = """continuousUpdate referencePriceType trailStopPrice trailingPercent
+    scaleInitLevelSize scaleSubsLevelSize scalePriceIncrement"""
+PO_SCALE = """scalePriceAdjustValue scalePriceAdjustInterval scaleProfitOffset scaleAutoReset
+    scaleInitPosition scaleInitFillQty scaleRandomPercent"""
+_PO_HEDGE = "scaleTable activeStartTime activeStopTime hedgeType"
+_PO_CLEARING = "optOutSmartRouting clearingAccount clearingIntent notHeld"
+_PO_WHAT_IF = "algoId whatIf orderMiscOptions solicited randomizeSize randomizePrice"
+PO_PEG_BENCH = """referenceContractId isPeggedChangeAmountDecrease peggedChangeAmount
+    referenceChangeAmount referenceExchangeId"""
+_PO_TAIL = """adjustedOrderType triggerPrice lmtPriceOffset adjustedStopPrice
+    adjustedStopLimitPrice adjustedTrailingAmount adjustableTrailingUnit extOperator
+    softDollarTier.name softDollarTier.val cashQty mifid2DecisionMaker mifid2DecisionAlgo
+    mifid2ExecutionTrader mifid2ExecutionAlgo dontUseAutoPriceForHedge isOmsContainer
+    discretionaryUpToLimitPrice usePriceMgmtAlgo"""
+_LONG_LEG = "conId ratio action exchange openClose shortSaleSlot designatedLocation exemptCode"
+
+
+def _run(c: Cursor, names: str) -> None:
+    for name in names.split():
+        c.take(name)
+
+
+def _long_legs(c: Cursor) -> tuple[WireComboLeg, ...]:
+    legs = []
+    for i in range(c.int("comboLegs.count")):
+        p = f"comboLegs.{i}."
+        legs.append(
+            WireComboLeg(
+                c.int(p + "conId"), c.int(p + "ratio"), c.take(p + "action"),
+                c.take(p + "exchange"), c.int(p + "openClose"), c.int(p + "shortSaleSlot"),
+                c.take(p + "designatedLocation"), c.int(p + "exemptCode", -1),
+            )  # fmt: skip
+        )
+    return tuple(legs)
+
+
+def _is_scale(text: str) -> bool:
+    try:
+        return 0 < float(text) < UNSET_DOUBLE
+    except ValueError:
+        return False
+
+
+def parse_place_order(fields: list[str], version: int = SERVER_VERSION) -> ParsedOrder:
+    """placeOrder, mirroring ib_async 2.1 ``Client.placeOrder`` field by field."""
+    c = Cursor(fields)
+    order_id = c.int("orderId")
+    contract = c.contract()
+    _run(c, _PO_HEAD)
+    legs: tuple[WireComboLeg, ...] = ()
+    leg_prices: tuple[float | None, ...] = ()
+    routing: tuple[tuple[str, str], ...] = ()
+    if contract.secType == "BAG":
+        legs = _long_legs(c)
+        leg_prices = tuple(c.float(f"orderComboLegs.{i}.price") for i in range(c.int("orderComboLegs.count")))
+        routing = c.tag_values("smartComboRoutingParams")
+    _run(c, _PO_FA)
+    if version < 177:
+        c.take("faProfile")
+    _run(c, _PO_MID)
+    if c.raw["deltaNeutralOrderType"]:
+        _run(c, PO_DELTA_NEUTRAL)
+    _run(c, _PO_SCALE_HEAD)
+    if _is_scale(c.raw["scalePriceIncrement"]):
+        _run(c, PO_SCALE)
+    _run(c, _PO_HEDGE)
+    if c.raw["hedgeType"]:
+        c.take("hedgeParam")
+    _run(c, _PO_CLEARING)
+    dnc = c.delta_neutral()
+    algo = c.take("algoStrategy")
+    algo_params = c.tag_values("algoParams") if algo else ()
+    _run(c, _PO_WHAT_IF)
+    order_type = c.raw["orderType"]
+    if order_type in ("PEG BENCH", "PEGBENCH"):
+        _run(c, PO_PEG_BENCH)
+    conditions = []
+    for i in range(c.int("conditions.count")):
+        cond_type = c.int(f"conditions.{i}.condType")
+        if cond_type not in CONDITION_FIELD_COUNTS:
+            raise ProtocolError(f"placeOrder: unknown condition type {cond_type}")
+        n = CONDITION_FIELD_COUNTS[cond_type] - 1
+        conditions.append((str(cond_type), *(c.take(f"conditions.{i}.{k}") for k in range(n))))
+    if conditions:
+        _run(c, "conditionsIgnoreRth conditionsCancelOrder")
+    _run(c, _PO_TAIL)
+    for min_version, name in _PO_VERSIONED:
+        if version >= min_version:
+            c.take(name)
+    if version >= 170:
+        if contract.exchange == "IBKRATS":
+            c.take("minTradeQty")
+        if order_type in ("PEG BEST", "PEGBEST"):
+            _run(c, "minCompeteSize competeAgainstBestOffset")
+            if c.raw["competeAgainstBestOffset"] == INFINITE:
+                _run(c, "midOffsetAtWhole midOffsetAtHalf")
+        elif order_type in ("PEG MID", "PEGMID"):
+            _run(c, "midOffsetAtWhole midOffsetAtHalf")
+    c.done()
+    r = c.raw
+    return ParsedOrder(
+        orderId=order_id, contract=contract, action=r["action"],
+        totalQuantity=_num(r["totalQuantity"]) or 0.0, orderType=order_type,
+        lmtPrice=_num(r["lmtPrice"]), auxPrice=_num(r["auxPrice"]), tif=r["tif"],
+        ocaGroup=r["ocaGroup"], account=r["account"], openClose=r["openClose"],
+        origin=int(r["origin"] or 0), orderRef=r["orderRef"], transmit=r["transmit"] == "1",
+        parentId=int(r["parentId"] or 0), outsideRth=r["outsideRth"] == "1",
+        goodAfterTime=r["goodAfterTime"], goodTillDate=r["goodTillDate"],
+        whatIf=r["whatIf"] == "1", comboLegs=legs, orderComboLegPrices=leg_prices,
+        smartComboRoutingParams=routing, algoStrategy=algo, algoParams=algo_params,
+        deltaNeutralContract=dnc, conditions=tuple(conditions), raw=dict(r),
+    )  # fmt: skip
+
+
+_PO_VERSIONED = (
+    (158, "duration"),
+    (160, "postToAts"),
+    (162, "autoCancelParent"),
+    (166, "advancedErrorOverride"),
+    (169, "manualOrderTime"),
+)
+
+
+def _num(text: str) -> float | None:
+    if text == "":
+        return None
+    if text == INFINITE:
+        return math.inf
+    try:
+        return float(text)
+    except ValueError:
+        raise ProtocolError(f"not a number: {text!r}") from None
+
+
+def decode_request(fields: list[str], version: int = SERVER_VERSION) -> Request:
+    """Parse one client message (its fields) as sent at the negotiated server `version`."""
+    if not fields or not fields[0].lstrip("-").isdigit():
+        raise ProtocolError(f"message without a numeric id: {fields[:3]!r}")
+    msg_id = int(fields[0])
+    if msg_id == InMsg.PLACE_ORDER:
+        return parse_place_order(fields, version)
+    parser = _PARSERS.get(msg_id)
+    if parser is None:
+        return UnknownRequest(msg_id, tuple(fields))
+    cursor = Cursor(fields)
+    request = parser(cursor, version)
+    cursor.done()
+    return request

@@ -1,0 +1,181 @@
+"""SQLite state (WAL): campaigns, intents, orders, fills, and small key/value facts.
+
+Every state change is one transaction. The schema is versioned with PRAGMA user_version and
+migrated forward on open. An intent is written before its order is placed; its row then
+carries the broker's order id, so a restart can find it again by order id or orderRef (= key).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from bot import codec
+from strategies.types import Fill, Intent
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE campaigns (
+        id TEXT PRIMARY KEY, status TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0,
+        opened_at TEXT, closed_at TEXT, pnl REAL NOT NULL DEFAULT 0, data TEXT
+    );
+    CREATE TABLE intents (
+        key TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, action TEXT NOT NULL,
+        step INTEGER NOT NULL, layer TEXT NOT NULL DEFAULT '', qty INTEGER NOT NULL,
+        status TEXT NOT NULL, order_id INTEGER, limit_price REAL, filled INTEGER NOT NULL DEFAULT 0,
+        avg_price REAL NOT NULL DEFAULT 0, commission REAL NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '', blob TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX intents_status ON intents(status);
+    CREATE TABLE fills (
+        exec_id TEXT PRIMARY KEY, intent_key TEXT NOT NULL REFERENCES intents(key),
+        qty INTEGER NOT NULL, price REAL NOT NULL, commission REAL NOT NULL, time TEXT
+    );
+    """,
+]
+
+# Intent statuses. `new`: persisted, not yet sent; `working`: at the broker; the rest are final.
+OPEN_STATUSES = ("new", "working")
+
+
+class StoreLocked(Exception):
+    """Another process holds the store."""
+
+
+class Store:
+    def __init__(self, path: Path | str, timeout: float = 2.0) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.OperationalError as e:
+            self.db.close()
+            if "locked" in str(e) or "busy" in str(e):
+                raise StoreLocked(f"store {path} is locked by another process") from None
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.tx() as db:
+                for stmt in filter(str.strip, script.split(";")):
+                    db.execute(stmt)
+                db.execute(f"PRAGMA user_version={i}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- key/value -------------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return codec.loads(row[0]) if row else default
+
+    def put(self, key: str, value: Any, db: sqlite3.Connection | None = None) -> None:
+        sql = "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+        if db is not None:
+            db.execute(sql, (key, codec.dumps(value)))
+        else:
+            with self.tx() as d:
+                d.execute(sql, (key, codec.dumps(value)))
+
+    # --- intents and fills -----------------------------------------------------------------
+    def add_intent(self, intent: Intent, now: datetime) -> None:
+        """Persist an intent before anything is sent. A known key is refused (idempotency)."""
+        ts = now.isoformat()
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO intents(key, campaign_id, action, step, layer, qty, status, blob,"
+                " created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (intent.key, intent.campaign_id, intent.action, intent.step, intent.layer,
+                 intent.qty, "new", codec.dumps(intent), ts, ts),
+            )
+
+    def has_intent(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM intents WHERE key=?", (key,)).fetchone() is not None
+
+    def update_intent(self, key: str, now: datetime, **cols: Any) -> None:
+        allowed = {"status", "order_id", "limit_price", "filled", "avg_price", "commission", "error"}
+        bad = set(cols) - allowed
+        if bad:
+            raise ValueError(f"unknown intent columns {bad}")
+        sets = ", ".join(f"{c}=?" for c in cols)
+        with self.tx() as db:
+            db.execute(f"UPDATE intents SET {sets}, updated_at=? WHERE key=?",
+                       (*cols.values(), now.isoformat(), key))
+
+    def add_fill(self, fill: Fill) -> bool:
+        """Record a fill once (by exec id). Returns False when it was already known."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO fills(exec_id, intent_key, qty, price, commission, time)"
+                " VALUES(?,?,?,?,?,?)",
+                (fill.exec_id, fill.intent_key, fill.qty, fill.price, fill.commission,
+                 fill.time.isoformat() if fill.time else None),
+            )
+            return cur.rowcount == 1
+
+    def intent(self, key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM intents WHERE key=?", (key,)).fetchone()
+
+    def open_intents(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM intents WHERE status IN ('new','working') ORDER BY created_at"
+        ).fetchall()
+
+    def intents(self, limit: int = 50) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM intents ORDER BY created_at DESC, key DESC LIMIT ?", (limit,)
+        ).fetchall()
+
+    def fills_for(self, key: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM fills WHERE intent_key=?", (key,)).fetchall()
+
+    # --- campaigns -------------------------------------------------------------------------
+    def upsert_campaign(self, cid: str, status: str, step: int, pnl: float, data: Any,
+                        now: datetime, closed: bool = False) -> None:
+        ts = now.isoformat()
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO campaigns(id, status, step, opened_at, pnl, data) VALUES(?,?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET status=excluded.status, step=excluded.step,"
+                " pnl=excluded.pnl, data=excluded.data",
+                (cid, status, step, ts, pnl, codec.dumps(data)),
+            )
+            if closed:
+                db.execute("UPDATE campaigns SET closed_at=? WHERE id=?", (ts, cid))
+
+    def campaigns(self, open_only: bool = False) -> list[sqlite3.Row]:
+        sql = "SELECT * FROM campaigns"
+        if open_only:
+            sql += " WHERE closed_at IS NULL"
+        return self.db.execute(sql + " ORDER BY opened_at").fetchall()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
