@@ -143,7 +143,7 @@ class ClientHello:
 
 def parse_hello(payload: bytes) -> ClientHello:
     """Parse ``v157..178`` / ``v157..178 +PACEAPI`` / legacy ``v100`` version strings."""
-    text = payload.decode("ascii", errors="replace")
+    text = payload.decode("ascii", errors="replace").rstrip("\0")
     versions, _, options = text.partition(" ")
     if not versions.startswith("v"):
         raise HandshakeError(f"bad version string {text!r}")

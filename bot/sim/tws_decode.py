@@ -320,7 +320,8 @@ def _long_legs(c: Cursor) -> tuple[WireComboLeg, ...]:
     return tuple(legs)
 
 
-def _is_scale(text: str) -> bool:
+def is_scale_increment(text: str) -> bool:
+    """Whether a scalePriceIncrement field turns on the 7-field scale block."""
     try:
         return 0 < float(text) < UNSET_DOUBLE
     except ValueError:
@@ -347,7 +348,7 @@ def parse_place_order(fields: list[str], version: int = SERVER_VERSION) -> Parse
     if c.raw["deltaNeutralOrderType"]:
         _run(c, PO_DELTA_NEUTRAL)
     _run(c, _PO_SCALE_HEAD)
-    if _is_scale(c.raw["scalePriceIncrement"]):
+    if is_scale_increment(c.raw["scalePriceIncrement"]):
         _run(c, PO_SCALE)
     _run(c, _PO_HEDGE)
     if c.raw["hedgeType"]:
