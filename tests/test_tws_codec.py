@@ -135,6 +135,8 @@ def client_fmt(v: object) -> str:
     """How ib_async's Client.send writes a value (the reference for raw fields)."""
     if isinstance(v, bool):
         return "1" if v else "0"
+    if isinstance(v, list):
+        return "".join(f"{t.tag}={t.value};" for t in v)
     if v is None or v == UNSET_DOUBLE or v == 2**31 - 1:
         return ""
     return "Infinite" if v == math.inf else str(v)
@@ -292,3 +294,154 @@ def test_malformed_requests_are_protocol_errors():
     with pytest.raises(ProtocolError):
         decode_request(["x"])
     assert decode_request(["104", "3"]) == UnknownRequest(104, ("104", "3"))
+
+
+# ---------------------------------------------------------------- placeOrder <-> openOrder
+
+ORDER_ATTRS = {f.name for f in dataclasses.fields(Order)}
+STRUCTURAL = re.compile(
+    r"^(orderId$|contract\.|comboLegs\.|orderComboLegs\.|smartComboRoutingParams\.|algoParams\."
+    r"|conditions\.|deltaNeutralContract\.|softDollarTier\.|_sharesAllocation$|secIdType$|secId$)"
+)
+CONDITIONS = [
+    PriceCondition(1, "a", True, 4500.5, 416904, "CBOE", 2), TimeCondition(3, "o", False, "20240105 10:00:00"),
+    MarginCondition(4, "a", True, 30), ExecutionCondition(5, "a", "OPT", "SMART", "SPX"),
+    VolumeCondition(6, "o", True, 1000, 5001, "SMART"), PercentChangeCondition(7, "a", False, 2.5, 416904, "CBOE"),
+]  # fmt: skip
+
+
+def sentinel_order(order_type: str = "LMT", bools: set[str] | None = None) -> Order:
+    """Every scalar Order field set to a value no other field has (bools alternate, or only
+    the ones in `bools` are True), and every conditional block switched on."""
+    o = Order()
+    for i, f in enumerate(dataclasses.fields(Order)):
+        d = f.default
+        if isinstance(d, bool):
+            setattr(o, f.name, (i % 2 == 0) if bools is None else f.name in bools)
+        elif isinstance(d, int):
+            setattr(o, f.name, 1000 + i)
+        elif isinstance(d, float):
+            setattr(o, f.name, 1000.5 + i)
+        elif isinstance(d, str):
+            setattr(o, f.name, f"<{f.name}>")
+    o.orderType = order_type
+    o.algoParams = [TagValue("maxPctVol", "0.1"), TagValue("x", "y")]
+    o.smartComboRoutingParams = [TagValue("NonGuaranteed", "1")]
+    o.orderComboLegs = [OrderComboLeg(1.5), OrderComboLeg(UNSET_DOUBLE), OrderComboLeg(-0.5), OrderComboLeg(2.0)]
+    o.orderMiscOptions = [TagValue("a", "b")]
+    o.softDollarTier = SoftDollarTier("sdt", "v1", "")
+    o.conditions = list(CONDITIONS)
+    return o
+
+
+def check_slots(order: Order, p: ParsedOrder) -> set[str]:
+    """Every named raw field holds exactly what the Client wrote for that Order attribute."""
+    checked = set()
+    for name, text in p.raw.items():
+        if not STRUCTURAL.match(name):
+            assert name in ORDER_ATTRS, f"{name} is not an Order attribute"
+            assert text == client_fmt(getattr(order, name)), f"field {name} misplaced"
+            checked.add(name)
+    assert p.raw["softDollarTier.name"] == order.softDollarTier.name
+    assert p.raw["softDollarTier.val"] == order.softDollarTier.val
+    return checked
+
+
+# Scalar Order attributes Client.placeOrder never sends (for a LMT order on a BAG at v178).
+NOT_SENT = {
+    "orderId", "clientId", "permId", "basisPoints", "basisPointsType", "autoCancelDate",
+    "filledQuantity", "refFuturesConId", "shareholder", "imbalanceOnly", "routeMarketableToBbo",
+    "parentPermId", "faProfile", "minTradeQty", "minCompeteSize", "competeAgainstBestOffset",
+    "midOffsetAtWhole", "midOffsetAtHalf", "referenceContractId", "peggedChangeAmount",
+    "isPeggedChangeAmountDecrease", "referenceChangeAmount", "referenceExchangeId",
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_place_order_every_field_lands_in_its_slot(version):
+    h = Harness(version)
+    await h.request()
+    order = sentinel_order()
+    h.client.placeOrder(41, condor(), order)
+    p = await h.request()
+    checked = check_slots(order, p)
+    scalars = {f.name for f in dataclasses.fields(Order) if isinstance(f.default, (bool, int, float, str))}
+    if version == SERVER_VERSION:
+        assert scalars - checked == NOT_SENT
+    assert (p.orderId, p.action, p.orderType, p.orderRef, p.account) == (41, "<action>", "LMT", "<orderRef>", "<account>")  # fmt: skip
+    assert (p.totalQuantity, p.lmtPrice, p.auxPrice) == (order.totalQuantity, order.lmtPrice, order.auxPrice)  # fmt: skip
+    assert (p.whatIf, p.transmit, p.outsideRth) == (order.whatIf, order.transmit, order.outsideRth)
+    assert p.comboLegs == tuple(WireComboLeg(c, 1, a, "SMART") for c, a in CONDOR_LEGS)
+    assert p.orderComboLegPrices == (1.5, None, -0.5, 2.0)
+    assert p.smartComboRoutingParams == (("NonGuaranteed", "1"),)
+    assert p.algoParams == (("maxPctVol", "0.1"), ("x", "y")) and p.algoStrategy == "<algoStrategy>"
+    assert p.conditions == tuple(tuple(client_fmt(v) for v in dataclasses.astuple(c)) for c in CONDITIONS)
+
+
+async def test_place_order_each_bool_alone(h):
+    bools = [f.name for f in dataclasses.fields(Order) if isinstance(f.default, bool)]
+    for name in bools:
+        h.client.placeOrder(41, condor(), sentinel_order(bools={name}))
+        p = await h.request()
+        on = {n for n in bools if p.raw.get(n) == "1"}
+        assert on in ({name}, set()), f"{name} set, but {on} arrived"
+        assert on or name not in p.raw  # a bool that was sent must arrive where it was sent
+
+
+@pytest.mark.parametrize("version", [169, 170, 178])
+@pytest.mark.parametrize(
+    "order_type, exchange, compete",
+    [("PEG BENCH", "SMART", 1.0), ("PEG BEST", "SMART", 1.5), ("PEG BEST", "SMART", math.inf),
+     ("PEG MID", "IBKRATS", 1.0), ("VOL", "IBKRATS", 1.0)],
+)  # fmt: skip
+async def test_place_order_peg_and_ats_blocks(version, order_type, exchange, compete):
+    h = Harness(version)
+    await h.request()
+    order = sentinel_order(order_type)
+    order.competeAgainstBestOffset = compete
+    stock = Contract(conId=8, symbol="XYZ", secType="STK", exchange=exchange, currency="USD")
+    h.client.placeOrder(5, stock, order)
+    p = await h.request()
+    check_slots(order, p)
+    assert p.comboLegs == () and p.contract.exchange == exchange
+    assert ("minTradeQty" in p.raw) == (version >= 170 and exchange == "IBKRATS")
+    assert ("midOffsetAtWhole" in p.raw) == (version >= 170 and (order_type == "PEG MID" or compete == math.inf))  # fmt: skip
+    assert ("referenceContractId" in p.raw) == (order_type == "PEG BENCH")
+    assert ("volatility" in p.raw) and (p.raw["volatility"] != "") == (order_type == "VOL")
+
+
+# Fields openOrder does not carry back (so the echo cannot match the placed order).
+NOT_ECHOED = {
+    "transmit", "overridePercentageConstraints", "scaleTable", "activeStartTime",
+    "activeStopTime", "algoId", "orderMiscOptions", "extOperator", "mifid2DecisionMaker",
+    "mifid2DecisionAlgo", "mifid2ExecutionTrader", "mifid2ExecutionAlgo",
+    "advancedErrorOverride", "manualOrderTime", "volatility",
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_open_order_echoes_the_placed_order(version):
+    h = Harness(version)
+    await h.request()
+    order, bag = sentinel_order(), condor()
+    order.whatIf = False
+    h.client.placeOrder(41, bag, order)
+    p = await h.request()
+    h2 = Harness(version)  # a later session learns of the order through reqOpenOrders
+    await h2.request()
+    future = h2.ib.reqOpenOrdersAsync()
+    assert await h2.request() == NoArgRequest(InMsg.REQ_OPEN_ORDERS)
+    state = enc.OrderStateSpec("Submitted", commission=1.3, commissionCurrency="USD")
+    h2.feed(enc.open_order(p, state, perm_id=9001, client_id=CLIENT_ID, version=version), enc.open_order_end())  # fmt: skip
+    (trade,) = await future
+    o = trade.order
+    assert (o.orderId, o.permId, o.clientId, trade.orderStatus.status) == (41, 9001, CLIENT_ID, "Submitted")
+    differ = {n for n in p.raw if n in ORDER_ATTRS and n != "orderId" and getattr(o, n) != getattr(order, n)}
+    lost = NOT_ECHOED | ({"duration"} if version == 158 else set())  # client >=158, openOrder >=159
+    assert differ == {n for n in lost if n in p.raw and getattr(order, n) != getattr(Order(), n)}
+    assert o.conditions == CONDITIONS and o.algoParams == order.algoParams
+    assert o.smartComboRoutingParams == order.smartComboRoutingParams
+    assert [x.price for x in o.orderComboLegs] == [1.5, UNSET_DOUBLE, -0.5, 2.0]
+    assert (o.softDollarTier.name, o.softDollarTier.val) == ("sdt", "v1")
+    assert trade.contract.secType == "BAG" and trade.contract.comboLegs == bag.comboLegs
+    assert trade.contract.comboLegsDescrip == "5001|1,5002|-1,5003|-1,5004|1"
