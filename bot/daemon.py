@@ -52,6 +52,7 @@ class Daemon:
         self._last_skip: str | None = None
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
+        self._saved: tuple | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -229,6 +230,10 @@ class Daemon:
             log.info(name, **fields)
 
     def _persist(self, now: datetime) -> None:
+        saved = (self.state, self.guard.state, self.mode)
+        if saved == self._saved:
+            return
+        self._saved = saved
         with self.store.tx() as db:
             self.store.put("strategy_state", self.state, db)
             self.store.put("trading_state", self.guard.state, db)

@@ -109,4 +109,5 @@ def setup(
 
 
 def get(name: str = "condorbot", **bind: Any) -> Any:
-    return structlog.get_logger(name).bind(**bind)
+    """A lazy logger: safe to create at import time, before `setup` runs."""
+    return structlog.get_logger(name, **bind)

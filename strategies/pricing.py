@@ -32,11 +32,16 @@ from scipy.special import erfcx, ndtr, ndtri
 FloatArray = npt.NDArray[np.float64]
 
 _SQRT2 = math.sqrt(2.0)
+_SQRT3 = math.sqrt(3.0)
+_F_LOW = 2.0 * math.pi / math.sqrt(27.0)  # Jaeckel's lower-map prefactor
 _LN_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: Hard cap on solver iterations (typical: 2-4; bisection fallback needs < 80).
 MAX_ITER = 100
 _REL_TOL = 4.0 * np.finfo(float).eps
+# Stop after a step this small (relative): the iteration is at least quadratically
+# convergent, so the error left after applying it is below ~1e-16 relative.
+_STEP_TOL = 1e-5
 _S_SPAN = 60.0  # upper bracket for s = sigma*sqrt(t) above the inflection point
 
 __all__ = [
@@ -84,17 +89,26 @@ def _arrays(*args: npt.ArrayLike) -> list[FloatArray]:
 def _ln_b_otm(a: FloatArray, s: FloatArray) -> FloatArray:
     """ln of the normalized OTM Black price b(-a, s) = e^{-a/2}N(d1) - e^{a/2}N(d2), a >= 0.
 
-    Below the inflection point (s^2 < 2a) both terms are tiny and nearly equal: use
-    N(d) = erfcx(-d/sqrt2) e^{-d^2/2} / 2 and factor out the common exponential.
+    Below the inflection point (s^2 < 2a) both terms are tiny and nearly equal: there
+    N(d) = erfcx(-d/sqrt2) e^{-d^2/2} / 2 and the common exponential is factored out, so
+    the result neither underflows nor loses the difference.
     """
     with np.errstate(all="ignore"):
         h = a / s
-        u1 = (h - 0.5 * s) / _SQRT2
-        u2 = (h + 0.5 * s) / _SQRT2
-        lower = u1 > 0.0
-        lo = -0.5 * h * h - 0.125 * s * s + np.log(0.5 * (erfcx(u1) - erfcx(u2)))
-        hi = np.log(np.exp(-0.5 * a) * ndtr(0.5 * s - h) - np.exp(0.5 * a) * ndtr(-0.5 * s - h))
-        return np.where(lower, lo, hi)
+        t = 0.5 * s
+        out = np.empty(np.shape(h))
+        lower = h > t
+        li = np.flatnonzero(lower)
+        ui = np.flatnonzero(~lower)
+        if li.size:
+            hl, tl = h.ravel()[li], t.ravel()[li]
+            diff = erfcx((hl - tl) / _SQRT2) - erfcx((hl + tl) / _SQRT2)
+            out.ravel()[li] = -0.5 * hl * hl - 0.5 * tl * tl + np.log(0.5 * diff)
+        if ui.size:
+            hu, tu, au = h.ravel()[ui], t.ravel()[ui], a.ravel()[ui]
+            e = np.exp(0.5 * au)
+            out.ravel()[ui] = np.log(ndtr(tu - hu) / e - e * ndtr(-tu - hu))
+        return out
 
 
 def _ln_vega_n(a: FloatArray, s: FloatArray) -> FloatArray:
@@ -164,49 +178,94 @@ def _householder(nu: FloatArray, h2: FloatArray, h3: FloatArray) -> FloatArray:
     return nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
 
 
-def _initial_guess(
-    b: FloatArray, a: FloatArray, ln_b: FloatArray, s_c: FloatArray, lower: FloatArray
+def _hermite(
+    x0: FloatArray,
+    x1: FloatArray,
+    y0: FloatArray,
+    y1: FloatArray,
+    m0: FloatArray,
+    m1: FloatArray,
+    x: FloatArray,
 ) -> FloatArray:
-    with np.errstate(all="ignore"):
-        # Lower region: ln b ~ -a^2/(2s^2) - s^2/8 + 3 ln s - 2 ln a - ln sqrt(2 pi).
-        s_lo = a / np.sqrt(-2.0 * ln_b)
-        for _ in range(2):
-            rhs = -ln_b - 0.125 * s_lo**2 + 3.0 * np.log(s_lo) - 2.0 * np.log(a) - _LN_SQRT_2PI
-            s_lo = np.where(rhs > 0.0, a / np.sqrt(2.0 * rhs), s_lo)
-        # Upper region: b_max - b ~ (e^{-a/2} + e^{a/2}) N(-s/2)  (exact at the money).
-        bmax = np.exp(-0.5 * a)
-        s_up = -2.0 * ndtri((bmax - b) / (bmax + np.exp(0.5 * a)))
-        s0 = np.where(lower, np.minimum(s_lo, s_c), np.maximum(s_up, s_c))
-        return np.where(np.isfinite(s0) & (s0 > 0.0), s0, np.where(lower, 0.5 * s_c, s_c + 1.0))
+    """Cubic Hermite interpolation on [x0, x1] with end values y and slopes m."""
+    h = x1 - x0
+    u = (x - x0) / h
+    u2, u3 = u * u, u * u * u
+    return (
+        (2 * u3 - 3 * u2 + 1) * y0
+        + (u3 - 2 * u2 + u) * h * m0
+        + (3 * u2 - 2 * u3) * y1
+        + (u3 - u2) * h * m1
+    )
+
+
+def _start(
+    b: FloatArray, a: FloatArray, ln_bs: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Initial guess, bracket (lo, hi) and lowest-segment mask, in Jaeckel's segments.
+
+    b* is split at the inflection point s_c = sqrt(2a) and at s_l, where the tangent at
+    s_c meets 0. Below b(s_l) the lower map f = 2 pi a/sqrt(27) N(-a/(sqrt3 s))^3
+    (asymptotically equal to b) is interpolated quadratically in b*; between s_l and s_c,
+    s(b*) is a cubic Hermite interpolant; above s_c the upper map f = N(-s/2) is
+    interpolated quadratically towards b_max (exact at the money).
+    """
+    s_c = np.sqrt(2.0 * a)
+    pos = s_c > 0.0
+    ln_bc = np.where(pos, _ln_b_otm(a, s_c), -np.inf)
+    ln_vc = np.where(pos, _ln_vega_n(a, s_c), -_LN_SQRT_2PI)
+    b_c, v_c = np.exp(ln_bc), np.exp(ln_vc)
+    lower = ln_bs < ln_bc
+    # Upper side: b* >= b_c.
+    h = np.exp(-0.5 * a) - b_c
+    w = (b - b_c) / h
+    s = -2.0 * ndtri((ndtr(-0.5 * s_c) * (1.0 - w) + 0.5 * h * w) * (1.0 - w))
+    lo, hi = s_c, s_c + _S_SPAN
+    lowest = np.zeros(b.shape, dtype=bool)
+    li = np.flatnonzero(lower)
+    if li.size:  # lower side: b* < b_c, a > 0
+        al, bl_, sc, bc, vc = a[li], b[li], s_c[li], b_c[li], v_c[li]
+        s_l = np.maximum(sc - np.exp(ln_bc[li] - ln_vc[li]), 0.0)
+        ln_bl = _ln_b_otm(al, s_l)
+        b_l, v_l = np.exp(ln_bl), np.exp(_ln_vega_n(al, s_l))
+        low = ln_bs[li] < ln_bl
+        s_mid = _hermite(b_l, bc, s_l, sc, 1.0 / v_l, 1.0 / vc, bl_)
+        f_l = _F_LOW * al * ndtr(-al / (_SQRT3 * s_l)) ** 3
+        w = bl_ / b_l
+        f = (f_l * w + b_l * (1.0 - w)) * w
+        s_low = al / (_SQRT3 * np.abs(ndtri(np.cbrt(f / (_F_LOW * al)))))
+        s[li] = np.where(low, s_low, s_mid)
+        lo = np.where(lower, 0.0, lo)
+        hi = np.where(lower, s_c, hi)
+        lo[li] = np.where(low, 0.0, s_l)
+        hi[li] = np.where(low, s_l, sc)
+        lowest[li] = low
+    margin = 1e-3 * (hi - lo)  # a guess just outside its segment is clamped into it
+    s = np.where(np.isfinite(s), np.clip(s, lo + margin, hi - margin), 0.5 * (lo + hi))
+    return s, np.array(lo, dtype=float), np.array(hi, dtype=float), lowest
 
 
 def _solve_s(b: FloatArray, a: FloatArray) -> FloatArray:
     """s > 0 with b_otm(a, s) = b, for 1-d arrays with 0 < b < e^{-a/2}, a >= 0."""
     with np.errstate(all="ignore"):
         ln_bs = np.log(b)
-        s_c = np.sqrt(2.0 * a)
-        ln_bc = np.where(s_c > 0.0, _ln_b_otm(a, s_c), -np.inf)
-        lower = ln_bs < ln_bc
-        s = _initial_guess(b, a, ln_bs, s_c, lower)
-        lo = np.where(lower, 0.0, s_c)
-        hi = np.where(lower, s_c, s_c + _S_SPAN)
+        s, lo, hi, lowest = _start(b, a, ln_bs)
         done = np.zeros(b.shape, dtype=bool)
         act = np.arange(b.size)
         for _ in range(MAX_ITER):
             if act.size == 0:
                 break
-            sa, aa, la, bsa, lw = s[act], a[act], ln_bs[act], b[act], lower[act]
+            sa, aa, la, bsa, lw = s[act], a[act], ln_bs[act], b[act], lowest[act]
             ln_b = _ln_b_otm(aa, sa)
             ln_v = _ln_vega_n(aa, sa)
             above = ln_b > la
-            hi[act] = np.where(above, np.minimum(hi[act], sa), hi[act])
-            lo[act] = np.where(above, lo[act], np.maximum(lo[act], sa))
+            lo_a = np.where(above, lo[act], np.maximum(lo[act], sa))
+            hi_a = np.where(above, np.minimum(hi[act], sa), hi[act])
             k = aa * aa / sa**3 - 0.25 * sa  # b''/b'
             k3 = k * k - 3.0 * aa * aa / sa**4 - 0.25  # b'''/b'
-            # Upper objective g = b - b*.
-            nu_u = (bsa - np.exp(ln_b)) / np.exp(ln_v)
-            step_u = _householder(nu_u, k, k3)
-            # Lower objective g = 1/ln b - 1/ln b*, with l = ln b and its derivatives.
+            # Middle and upper segments: g = b - b*.
+            step_u = _householder((bsa - np.exp(ln_b)) / np.exp(ln_v), k, k3)
+            # Lowest segment: g = 1/ln b - 1/ln b*, with l = ln b and its derivatives.
             l1 = np.exp(ln_v - ln_b)
             l2 = l1 * k - l1 * l1
             l3 = l1 * k3 - 3.0 * l1 * l1 * k + 2.0 * l1**3
@@ -216,12 +275,12 @@ def _solve_s(b: FloatArray, a: FloatArray) -> FloatArray:
             step = np.where(lw, _householder(nu_l, h2, h3), step_u)
             step = np.where(ln_b == la, 0.0, step)
             new = sa + step
-            lo_a, hi_a = lo[act], hi[act]
-            bad = ~np.isfinite(new) | (new <= lo_a) | (new >= hi_a)
+            conv = np.abs(step) <= _STEP_TOL * sa
+            bad = ~conv & (~np.isfinite(new) | (new <= lo_a) | (new >= hi_a))
             bisect = np.where(lo_a > 0.0, np.sqrt(lo_a * hi_a), 0.5 * hi_a)
-            new = np.where(bad & (step != 0.0), bisect, new)
-            conv = (np.abs(new - sa) <= _REL_TOL * new) | (hi_a - lo_a <= _REL_TOL * hi_a)
-            s[act] = new
+            new = np.where(bad, bisect, new)
+            conv |= hi_a - lo_a <= _REL_TOL * hi_a
+            s[act], lo[act], hi[act] = new, lo_a, hi_a
             done[act] = conv
             act = act[~conv]
         return np.where(done, s, np.nan)

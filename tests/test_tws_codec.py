@@ -445,3 +445,196 @@ async def test_open_order_echoes_the_placed_order(version):
     assert (o.softDollarTier.name, o.softDollarTier.val) == ("sdt", "v1")
     assert trade.contract.secType == "BAG" and trade.contract.comboLegs == bag.comboLegs
     assert trade.contract.comboLegsDescrip == "5001|1,5002|-1,5003|-1,5004|1"
+
+
+# ---------------------------------------------------------------- replies (server -> client)
+
+
+async def test_error_info_unknown_contract_and_rejected_order(h, ib_errors):
+    seen = []
+    h.ib.errorEvent += lambda *args: seen.append(args[:3])
+    h.feed(enc.error_msg(-1, 2104, "Market data farm connection is OK:usfarm"))
+    future = h.ib.reqContractDetailsAsync(Contract(symbol="NOPE", secType="IND", exchange="CBOE"))
+    await h.request()
+    ib_errors.expect(r"Error 200, reqId 1: No security definition")
+    h.feed(enc.error_msg(1, 200, "No security definition has been found for the request"))
+    assert await future == []
+    trade = h.ib.placeOrder(condor(), LimitOrder("BUY", 1, -1.5))
+    await h.request()
+    ib_errors.expect(r"Error 201, reqId 2: Order rejected")
+    h.feed(enc.error_msg(2, 201, "Order rejected - reason:margin", '{"reason": "margin"}'))
+    assert trade.orderStatus.status == "Cancelled" and trade.advancedError == '{"reason": "margin"}'
+    assert seen == [(-1, 2104, "Market data farm connection is OK:usfarm"),
+                    (1, 200, "No security definition has been found for the request"),
+                    (2, 201, "Order rejected - reason:margin")]  # fmt: skip
+
+
+async def test_error_before_v166_has_no_json_field():
+    h = Harness(165)
+    seen = []
+    h.ib.errorEvent += lambda *args: seen.append(args[:3])
+    assert parse_frames(enc.error_msg(-1, 2158, "ok", "{}", version=165)) == [["4", "2", "-1", "2158", "ok"]]
+    h.feed(enc.error_msg(-1, 2158, "Sec-def data farm connection is OK", version=165))
+    assert seen == [(-1, 2158, "Sec-def data farm connection is OK")]
+
+
+async def test_decoder_failures_fail_the_guard(h, ib_errors):
+    ib_errors.expect(r"Error handling fields")  # proves a malformed message cannot pass silently
+    h.feed(make_msg(1, 6, 1, 1, "4500.0"))  # tickPrice missing size and mask
+
+
+async def test_current_time(h):
+    future = h.ib.reqCurrentTimeAsync()
+    assert await h.request() == NoArgRequest(InMsg.REQ_CURRENT_TIME)
+    h.feed(enc.current_time(T0))
+    assert await future == T0
+
+
+@pytest.mark.parametrize("version", [157, 163, 164, 178])
+async def test_contract_details(version):
+    h = Harness(version)
+    await h.request()
+    future = h.ib.reqContractDetailsAsync(Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX"))  # fmt: skip
+    await h.request()
+    spec = enc.ContractDetailsSpec(
+        SPX_PUT, marketName="SPX", minTick=0.05, orderTypes="LMT,MKT", validExchanges="SMART,CBOE",
+        underConId=416904, longName="S&P 500 Stock Index", contractMonth="202402",
+        timeZoneId="US/Central", tradingHours="20240105:0830-20240105:1515", evMultiplier=0,
+        secIdList=(("OCC", "SPX 240216P4500"),), aggGroup=2, underSymbol="SPX", underSecType="IND",
+        marketRuleIds="110", realExpirationDate="20240216", lastTradeTime="08:30:00",
+        minSize=1, sizeIncrement=1, suggestedSizeIncrement=1,
+    )  # fmt: skip
+    h.feed(enc.contract_details(1, spec, version=version), enc.contract_details_end(1))
+    (cd,) = await future
+    c = cd.contract
+    assert (c.conId, c.symbol, c.secType, c.lastTradeDateOrContractMonth, c.strike, c.right) == (5001, "SPX", "OPT", "20240216", 4500.0, "P")  # fmt: skip
+    assert (c.multiplier, c.exchange, c.currency, c.localSymbol, c.tradingClass) == ("100", "SMART", "USD", "SPX   240216P04500000", "SPX")  # fmt: skip
+    assert (cd.minTick, cd.underConId, cd.longName, cd.lastTradeTime, cd.timeZoneId) == (0.05, 416904, "S&P 500 Stock Index", "08:30:00", "US/Central")  # fmt: skip
+    assert (cd.secIdList[0].tag, cd.aggGroup, cd.marketRuleIds, cd.realExpirationDate) == ("OCC", 2, "110", "20240216")  # fmt: skip
+    assert cd.suggestedSizeIncrement == (1.0 if version >= 163 else 0.0)
+
+
+async def test_option_chain(h):
+    future = h.ib.reqSecDefOptParamsAsync("SPX", "", "IND", 416904)
+    await h.request()
+    h.feed(
+        enc.security_definition_option_parameter(1, "SMART", 416904, "SPX", "100", ["20240216", "20240315"], [4500, 4550.0]),  # fmt: skip
+        enc.security_definition_option_parameter(1, "SMART", 416904, "SPXW", "100", ["20240112"], []),
+        enc.security_definition_option_parameter_end(1),
+    )
+    spx, spxw = await future
+    assert (spx.exchange, spx.underlyingConId, spx.tradingClass, spx.multiplier) == ("SMART", "416904", "SPX", "100")  # fmt: skip
+    assert (spx.expirations, spx.strikes) == (["20240216", "20240315"], [4500.0, 4550.0])
+    assert (spxw.tradingClass, spxw.expirations, spxw.strikes) == ("SPXW", ["20240112"], [])
+
+
+async def test_market_data_ticks_and_greeks(h):
+    opt = Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX", conId=5001)
+    ticker = h.ib.reqMktData(opt)
+    await h.request()
+    h.feed(
+        enc.market_data_type(1, 3), enc.tick_price(1, 66, 12.3, 10), enc.tick_price(1, 67, 12.9, 7),
+        enc.tick_price(1, 68, 12.5, 1), enc.tick_price(1, 9, 11.0), enc.tick_size(1, 8, 1500),
+        enc.tick_size(1, 22, 32000),
+        enc.tick_option_computation(1, 83, implied_vol=0.18, delta=-0.16, opt_price=12.6, gamma=0.001, vega=4.2, theta=-0.9, und_price=4720.5),  # fmt: skip
+        enc.tick_option_computation(1, 80, implied_vol=None, delta=math.nan),
+    )
+    assert ticker.marketDataType == 3
+    assert (ticker.bid, ticker.bidSize, ticker.ask, ticker.askSize) == (12.3, 10, 12.9, 7)
+    assert (ticker.last, ticker.close, ticker.volume, ticker.openInterest) == (12.5, 11.0, 1500, 32000)  # fmt: skip
+    g = ticker.modelGreeks
+    assert (g.impliedVol, g.delta, g.optPrice, g.pvDividend, g.gamma, g.vega, g.theta, g.undPrice) == (0.18, -0.16, 12.6, 0.0, 0.001, 4.2, -0.9, 4720.5)  # fmt: skip
+    b = ticker.bidGreeks
+    assert (b.impliedVol, b.delta, b.optPrice, b.gamma, b.undPrice) == (None, None, None, None, None)
+    h.feed(enc.tick_price(1, 66, 0.0, 0))  # bid withdrawn: size 0 -> ib_async's "empty" price
+    assert (ticker.bid, ticker.bidSize) == (h.ib.wrapper.defaultEmptyPrice, 0)
+    h.ib.cancelMktData(opt)
+    assert await h.request() == CancelById(InMsg.CANCEL_MKT_DATA, 1)
+
+
+async def test_snapshot_ends_with_tick_snapshot_end(h):
+    task = asyncio.ensure_future(h.ib.reqTickersAsync(Contract(conId=416904, symbol="SPX", secType="IND", exchange="CBOE")))  # fmt: skip
+    r = await h.request()
+    assert isinstance(r, ReqMktData) and r.snapshot and r.contract.conId == 416904
+    h.feed(enc.tick_price(1, 4, 4720.5, 0), enc.tick_snapshot_end(1))
+    (ticker,) = await task
+    assert ticker.last == 4720.5
+
+
+async def test_what_if_margin(h):
+    future = h.ib.whatIfOrderAsync(condor(), LimitOrder("BUY", 2, -1.85, orderRef="c1:entry", account=ACCT, tif="DAY"))  # fmt: skip
+    p = await h.request()
+    assert isinstance(p, ParsedOrder) and p.whatIf and p.orderRef == "c1:entry" and p.lmtPrice == -1.85
+    assert (p.action, p.totalQuantity, p.tif, p.account, p.contract.secType) == ("BUY", 2.0, "DAY", ACCT, "BAG")  # fmt: skip
+    h.feed(enc.open_order(p, enc.OrderStateSpec("PreSubmitted"), perm_id=0, client_id=CLIENT_ID))
+    assert not future.done()  # ib_async waits until initMarginChange is set
+    state = enc.OrderStateSpec(
+        "PreSubmitted", 10000.0, 9000.0, 100000.0, 9300.0, 9300.0, 0.0, 19300.0, 18300.0, 100000.0,
+        commission=5.2, minCommission=5.2, maxCommission=5.2, commissionCurrency="USD",
+    )  # fmt: skip
+    h.feed(enc.open_order(p, state, perm_id=0, client_id=CLIENT_ID))
+    s = (await future).numeric()
+    assert (s.initMarginBefore, s.maintMarginBefore, s.equityWithLoanBefore) == (10000.0, 9000.0, 100000.0)
+    assert (s.initMarginChange, s.maintMarginChange, s.initMarginAfter, s.maintMarginAfter) == (9300.0, 9300.0, 19300.0, 18300.0)  # fmt: skip
+    assert (s.commission, s.commissionCurrency) == (5.2, "USD")
+
+
+@pytest.mark.parametrize("version", [177, 178])
+async def test_order_lifecycle_fill_and_commission(version):
+    h = Harness(version)
+    await h.request()
+    events = []
+    h.ib.commissionReportEvent += lambda trade, fill, report: events.append(report)
+    trade = h.ib.placeOrder(condor(), LimitOrder("BUY", 1, -1.5, orderRef="c1:entry", account=ACCT))
+    p = await h.request()
+    h.feed(enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=777, client_id=CLIENT_ID, version=version),  # fmt: skip
+           enc.order_status(1, "Submitted", 0, 1, 0, 777, 0, 0, CLIENT_ID))  # fmt: skip
+    assert trade.orderStatus.status == "Submitted" and trade.order.permId == 777
+    bag = WireContract(28812380, "SPX", "BAG", exchange="SMART", currency="USD")
+    fill_at = datetime(2024, 1, 5, 15, 31, 2, tzinfo=UTC)
+    ex = enc.ExecutionSpec(bag, "0001.01", fill_at, ACCT, "BOT", 1, -1.5, 777, CLIENT_ID, 1, cumQty=1, avgPrice=-1.5, orderRef="c1:entry", pendingPriceRevision=True)  # fmt: skip
+    h.feed(enc.exec_details(-1, ex, version=version), enc.order_status(1, "Filled", 1, 0, -1.5, 777, 0, -1.5, CLIENT_ID),  # fmt: skip
+           enc.commission_report("0001.01", 5.2, "USD"))  # fmt: skip
+    assert trade.orderStatus.status == "Filled" and trade.isDone()
+    (fill,) = trade.fills
+    e = fill.execution
+    assert (e.execId, e.time, e.acctNumber, e.side, e.shares, e.price, e.permId, e.orderRef) == ("0001.01", fill_at, ACCT, "BOT", 1, -1.5, 777, "c1:entry")  # fmt: skip
+    assert e.pendingPriceRevision == (version >= 178) and fill.contract.conId == 28812380
+    assert (fill.commissionReport.commission, fill.commissionReport.realizedPNL) == (5.2, 0.0)
+    assert events == [fill.commissionReport]
+    future = h.ib.reqExecutionsAsync()
+    r = await h.request()
+    h.feed(enc.exec_details(r.reqId, ex, version=version), enc.exec_details_end(r.reqId))
+    assert [f.execution.execId for f in await future] == ["0001.01"]
+
+
+async def test_positions_account_and_portfolio(h):
+    positions = h.ib.reqPositionsAsync()
+    await h.request()
+    h.feed(enc.position(ACCT, SPX_PUT, -2, 1250.0), enc.position_end())
+    (pos,) = await positions
+    assert (pos.account, pos.contract.conId, pos.contract.tradingClass, pos.position, pos.avgCost) == (ACCT, 5001, "SPX", -2.0, 1250.0)  # fmt: skip
+    updates = h.ib.reqAccountUpdatesAsync(ACCT)
+    await h.request()
+    h.feed(
+        enc.update_account_value("NetLiquidation", "100000.00", "USD", ACCT),
+        enc.update_account_value("ExcessLiquidity", "80000.00", "USD", ACCT),
+        enc.update_portfolio(SPX_PUT, -2, 11.5, -2300.0, 1250.0, 200.0, 0.0, ACCT),
+        enc.update_account_time(T0), enc.account_download_end(ACCT),
+    )
+    await updates
+    values = {v.tag: v.value for v in h.ib.accountValues(ACCT)}
+    assert values == {"NetLiquidation": "100000.00", "ExcessLiquidity": "80000.00"}
+    (item,) = h.ib.portfolio(ACCT)
+    assert (item.contract.conId, item.position, item.marketPrice, item.marketValue, item.averageCost, item.unrealizedPNL) == (5001, -2.0, 11.5, -2300.0, 1250.0, 200.0)  # fmt: skip
+    multi = h.ib.reqAccountUpdatesMultiAsync(ACCT)
+    r = await h.request()
+    h.feed(enc.account_update_multi(r.reqId, ACCT, "", "MaintMarginReq", "9300.00", "USD"), enc.account_update_multi_end(r.reqId))  # fmt: skip
+    await multi
+    assert [(v.tag, v.value) for v in h.ib.accountValues(ACCT) if v.tag == "MaintMarginReq"] == [("MaintMarginReq", "9300.00")]  # fmt: skip
+
+
+async def test_empty_open_and_completed_orders(h):
+    opened, completed = h.ib.reqOpenOrdersAsync(), h.ib.reqCompletedOrdersAsync(False)
+    h.feed(enc.open_order_end(), enc.completed_orders_end())
+    assert (await opened, await completed) == ([], [])

@@ -95,29 +95,39 @@ class SimBroker:
         self._match_working()
 
     def _build_chains(self, now: datetime) -> dict:
+        """Every listed strike of the next four SPX monthlies, priced in one vectorized call."""
         S, r = self.market.spx, self.market.r
-        lo = np.floor(S * 0.70 / STRIKE_STEP) * STRIKE_STEP
-        hi = np.ceil(S * 1.25 / STRIKE_STEP) * STRIKE_STEP
+        lo = np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP
+        hi = np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP
         strikes = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
-        chains = {}
+        n = len(strikes)
         today = xp.exchange_date(now)
-        for exp in xp.spx_monthlies(today, 4):
-            t = xp.year_fraction(exp, now)
-            if t <= 0:
-                continue
-            iv = self.market.iv(strikes, t)
-            cols = {}
-            for right, flag in (("call", "c"), ("put", "p")):
-                mid = bs_price(flag, S, strikes, t, r, iv)
-                g = greeks(flag, S, strikes, t, r, iv)
-                half = np.maximum(0.05, (0.01 + 0.05 * self.market.vix / 100) * mid)
-                cols[f"{right}_bid"] = np.maximum(0.0, tick_round(mid - half))
-                cols[f"{right}_ask"] = tick_round(np.maximum(mid + half, 0.05))
-                cols[f"{right}_delta"] = g["delta"]
-                cols[f"{right}_vega"] = g["vega"]
-                cols[f"{right}_iv"] = iv
-            chains[exp] = Chain(symbol="SPX", trading_class="SPX", expiry=exp, t=t,
-                                strikes=strikes, **cols)
+        expiries = [(e, xp.year_fraction(e, now)) for e in xp.spx_monthlies(today, 4)]
+        expiries = [(e, t) for e, t in expiries if t > 0]
+        if not expiries:
+            return {}
+        m = len(expiries)
+        t = np.repeat([t for _, t in expiries], n)
+        K = np.tile(strikes, m)
+        iv = np.concatenate([self.market.iv(strikes, te) for _, te in expiries])
+        # calls then puts, all expiries at once: one pricing call per tick
+        flag = np.repeat(np.array(["c", "p"]), n * m)
+        K2, t2, iv2 = np.tile(K, 2), np.tile(t, 2), np.tile(iv, 2)
+        mid = bs_price(flag, S, K2, t2, r, iv2)
+        g = greeks(flag, S, K2, t2, r, iv2)
+        half = np.maximum(0.05, (0.01 + 0.05 * self.market.vix / 100) * mid)
+        bid = np.maximum(0.0, tick_round(mid - half))
+        ask = tick_round(np.maximum(mid + half, 0.05))
+        chains = {}
+        for j, (exp, te) in enumerate(expiries):
+            c = slice(j * n, (j + 1) * n)
+            p = slice((m + j) * n, (m + j + 1) * n)
+            chains[exp] = Chain(
+                symbol="SPX", trading_class="SPX", expiry=exp, t=te, strikes=strikes,
+                call_bid=bid[c], call_ask=ask[c], put_bid=bid[p], put_ask=ask[p],
+                call_delta=g["delta"][c], put_delta=g["delta"][p], call_iv=iv2[c], put_iv=iv2[p],
+                call_vega=g["vega"][c], put_vega=g["vega"][p],
+            )
         return chains
 
     def _quote(self, c: Contract) -> tuple[float, float]:

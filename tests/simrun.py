@@ -1,0 +1,22 @@
+"""Helpers to run the daemon in-process on the embedded simulator."""
+
+from __future__ import annotations
+
+from bot.cli import _sim_broker
+from bot.daemon import Daemon
+from bot.store import Store
+
+
+def build(settings):
+    broker, clock = _sim_broker(settings)
+    store = Store(settings.store_path)
+    return Daemon(settings, broker, clock, store)
+
+
+async def run(settings) -> tuple[int, Daemon]:
+    d = build(settings)
+    try:
+        code = await d.run()
+    finally:
+        d.store.close()
+    return code, d

@@ -1,0 +1,130 @@
+"""The control file: atomic writes, tolerant reads, and the daemon's reaction to each word."""
+
+import os
+
+import pytest
+
+from bot import control
+from bot.risk import ACTIVE, HALTED, REDUCING
+from strategies.tvm import Status
+from tests.conftest import read_events
+from tests.simrun import build
+
+
+def test_write_is_atomic_and_readable(tmp_path):
+    p = tmp_path / "sub" / "control"
+    control.write(p, "pause")
+    assert control.read(p).word == "pause"
+    assert not [f for f in p.parent.iterdir() if f.name.startswith(".control.")]
+    with pytest.raises(ValueError):
+        control.write(p, "explode")
+    assert control.read(p).word == "pause"
+
+
+@pytest.mark.parametrize("content, error", [
+    (b"paws\n", "unknown control word"),
+    (b"pau", "unknown control word"),  # half-written
+    (b"\xff\xfe\x00", "not UTF-8"),
+    (b"", "unknown control word"),
+])
+def test_bad_content_is_an_error_not_a_word(tmp_path, content, error):
+    p = tmp_path / "control"
+    p.write_bytes(content)
+    r = control.read(p)
+    assert r.word is None and error in r.error
+
+
+def test_missing_file_is_no_command(tmp_path):
+    assert control.read(tmp_path / "none") == control.Reading(None)
+
+
+async def _daemon_with_working_entry(settings):
+    d = build(settings)
+    await d.broker.connect()
+    d.clock.advance(20 * 60)  # past the first 15 minutes of the session
+    await d.step()
+    assert d.state.status is Status.ENTERING and d.executor.busy
+    return d
+
+
+def _events(log_file, name):
+    return [e for e in read_events(log_file) if e["event"] == name]
+
+
+async def test_pause_cancels_working_orders_and_places_nothing(settings_factory, log_file):
+    s = settings_factory()
+    d = await _daemon_with_working_entry(s)
+    control.write(s.control_file, "pause")
+    await d.poll_control()
+    assert d.mode == "pause" and len(_events(log_file, "control.paused")) == 1
+    before = len(_events(log_file, "order.submitted"))
+    for _ in range(30):
+        d.clock.advance(60)
+        await d.step()
+    assert d.state.status is Status.IDLE  # the entry was cancelled before it filled
+    assert len(_events(log_file, "order.submitted")) == before
+    assert _events(log_file, "order.cancel_requested")
+    d.store.close()
+
+
+async def test_unknown_content_warns_once_and_changes_nothing(settings_factory, log_file):
+    s = settings_factory()
+    d = build(s)
+    s.control_file.write_text("wat\n")
+    for _ in range(3):
+        await d.poll_control()
+    os.utime(s.control_file, ns=(1, 1))  # touched again with the same content: still one
+    await d.poll_control()
+    assert len(_events(log_file, "control.invalid")) == 1
+    assert d.mode == "run" and d.guard.state == ACTIVE
+    d.store.close()
+
+
+async def test_reduce_refuses_openings_and_resume_leaves_halted(settings_factory, log_file):
+    s = settings_factory()
+    d = build(s)
+    await d.broker.connect()
+    control.write(s.control_file, "reduce")
+    await d.poll_control()
+    assert d.guard.state == REDUCING
+    d.clock.advance(20 * 60)
+    await d.step()
+    assert _events(log_file, "risk.rejected")[0]["code"] == "reducing_only_closing"
+    assert not _events(log_file, "order.submitted")
+    d.guard.state = HALTED
+    control.write(s.control_file, "run")
+    await d.poll_control()
+    assert d.guard.state == ACTIVE and d.mode == "run"
+    assert _events(log_file, "risk.state")[-1]["state"] == ACTIVE
+    d.store.close()
+
+
+async def test_stop_exits_zero_and_cancels(settings_factory, log_file):
+    s = settings_factory(sim={"speed": "max"})
+    d = build(s)
+    control.write(s.control_file, "stop")
+    code = await d.run()
+    assert code == 0
+    assert _events(log_file, "control.stop") and _events(log_file, "daemon.stopped")
+    d.store.close()
+
+
+async def test_flatten_closes_the_condor_then_pauses(settings_factory, log_file):
+    s = settings_factory()
+    d = await _daemon_with_working_entry(s)
+    while d.state.status is not Status.OPEN:
+        d.clock.advance(10)
+        await d.step()
+    control.write(s.control_file, "flatten")
+    await d.poll_control()
+    for _ in range(20):
+        d.clock.advance(10)
+        await d.step()
+        if d.mode == "pause":
+            break
+    assert d.mode == "pause"
+    assert d.state.status is Status.CLOSED
+    closed = _events(log_file, "campaign.closed")
+    assert closed and closed[0]["reason"] == "flatten"
+    assert await d.broker.positions() == []
+    d.store.close()
