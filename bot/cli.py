@@ -53,7 +53,27 @@ def _parser() -> argparse.ArgumentParser:
                            ("flatten", "close every position, then pause")):
         c = sub.add_parser(word, help=helptext)
         c.add_argument("--config", default="config.yaml")
+    for module in _plugins():
+        module.add_parser(sub)
     return p
+
+
+# Modules that add subcommands: each has add_parser(subparsers), which sets `handler` via
+# set_defaults(handler=fn) where fn(args) -> exit code. Imported lazily and only if present.
+PLUGINS = ("bot.sim.commands", "bot.sim.gateway_cli", "bot.backtest_cli", "bot.tail")
+
+
+def _plugins():
+    import importlib
+
+    out = []
+    for name in PLUGINS:
+        try:
+            out.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+    return out
 
 
 def _load(path: str) -> cfg.Settings:
@@ -70,6 +90,8 @@ def _control_path(path: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(args))
         if args.cmd == "run":
             return _run(args)
         if args.cmd == "status":
