@@ -65,6 +65,7 @@ class Chain:
     call_vega: np.ndarray
     put_vega: np.ndarray
     multiplier: int = 100
+    as_of: datetime | None = None  # when these quotes were taken (None = snapshot time)
 
     def index(self, strike: float) -> int:
         i = int(np.searchsorted(self.strikes, strike))

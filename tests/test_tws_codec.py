@@ -638,3 +638,89 @@ async def test_empty_open_and_completed_orders(h):
     opened, completed = h.ib.reqOpenOrdersAsync(), h.ib.reqCompletedOrdersAsync(False)
     h.feed(enc.open_order_end(), enc.completed_orders_end())
     assert (await opened, await completed) == ([], [])
+
+
+# ---------------------------------------------------------------- over a real socket
+
+
+class MiniTws:
+    """The smallest server built on the codec that ib_async's IB can connect to and trade
+    with: proves handshake, framing and the connect-time sequence over 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.hello: ClientHello | None = None
+        self.requests: list[object] = []
+        self.client_id = -1
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.hello = await read_hello(reader)
+        version = negotiate_version(self.hello)
+        writer.write(handshake_reply(version, T0))
+        while (fields := await read_message(reader)) is not None:
+            request = decode_request(fields, version)
+            self.requests.append(request)
+            writer.write(b"".join(self.answer(request)))
+        writer.close()
+
+    def answer(self, r: object) -> list[bytes]:
+        match r:
+            case StartApi(clientId=client_id):
+                self.client_id = client_id
+                return [enc.next_valid_id(100), enc.managed_accounts([ACCT]),
+                        enc.error_msg(-1, 2104, "Market data farm connection is OK:usfarm")]  # fmt: skip
+            case NoArgRequest(msgId=InMsg.REQ_POSITIONS):
+                return [enc.position(ACCT, SPX_PUT, -2, 1250.0), enc.position_end()]
+            case NoArgRequest(msgId=InMsg.REQ_OPEN_ORDERS):
+                return [enc.open_order_end()]
+            case NoArgRequest(msgId=InMsg.REQ_CURRENT_TIME):
+                return [enc.current_time(T0)]
+            case ReqCompletedOrders():
+                return [enc.completed_orders_end()]
+            case ReqAccountUpdates(account=acct):
+                return [enc.update_account_value("NetLiquidation", "100000.00", "USD", acct),
+                        enc.update_account_time(T0), enc.account_download_end(acct)]  # fmt: skip
+            case ReqAccountUpdatesMulti(reqId=req_id) | ReqExecutions(reqId=req_id) if isinstance(r, ReqExecutions):  # fmt: skip
+                return [enc.exec_details_end(req_id)]
+            case ReqAccountUpdatesMulti(reqId=req_id):
+                return [enc.account_update_multi_end(req_id)]
+            case ReqContractDetails(reqId=req_id, contract=c) if c.symbol == "SPX":
+                return [enc.contract_details(req_id, enc.ContractDetailsSpec(SPX_PUT)), enc.contract_details_end(req_id)]  # fmt: skip
+            case ReqContractDetails(reqId=req_id):
+                return [enc.error_msg(req_id, 200, "No security definition has been found for the request")]  # fmt: skip
+            case ParsedOrder(whatIf=True) as p:
+                state = enc.OrderStateSpec("PreSubmitted", 0.0, 0.0, 1e5, 9300.0, 9300.0, 0.0, 9300.0, 9300.0, 1e5)  # fmt: skip
+                return [enc.open_order(p, state, perm_id=0, client_id=self.client_id)]
+            case ParsedOrder() as p:
+                ex = enc.ExecutionSpec(WireContract(99, "SPX", "BAG"), "e1", T0, ACCT, "BOT", p.totalQuantity, p.lmtPrice or 0.0, 555, self.client_id, p.orderId, orderRef=p.orderRef)  # fmt: skip
+                return [enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=555, client_id=self.client_id),  # fmt: skip
+                        enc.order_status(p.orderId, "Submitted", 0, p.totalQuantity, 0, 555, 0, 0, self.client_id),  # fmt: skip
+                        enc.exec_details(-1, ex), enc.commission_report("e1", 5.2),
+                        enc.order_status(p.orderId, "Filled", p.totalQuantity, 0, ex.price, 555, 0, ex.price, self.client_id)]  # fmt: skip
+        return []
+
+
+@pytest.mark.parametrize("options", ["", "+PACEAPI"])
+async def test_ib_connects_and_trades_over_loopback(options, ib_errors):
+    mini = MiniTws()
+    server = await asyncio.start_server(mini.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ib = IB()
+    ib.client.setConnectOptions(options)
+    try:
+        await ib.connectAsync("127.0.0.1", port, clientId=3, timeout=5)  # a missing reply logs an ERROR
+        assert mini.hello == ClientHello(157, 178, options) and ib.client.serverVersion() == 178
+        assert ib.managedAccounts() == [ACCT] and [p.position for p in ib.positions()] == [-2.0]
+        assert {type(r).__name__ for r in mini.requests} >= {"StartApi", "ReqCompletedOrders", "ReqExecutions"}  # fmt: skip
+        ib_errors.expect(r"Error 200, reqId \d+: No security definition")
+        spx, nope = await ib.qualifyContractsAsync(Option("SPX", "20240216", 4500, "P", "SMART"), Contract(symbol="NOPE", secType="IND"))  # fmt: skip
+        assert spx.conId == 5001 and spx.tradingClass == "SPX" and nope is None
+        state = await ib.whatIfOrderAsync(condor(), LimitOrder("BUY", 1, -1.85))
+        assert state.numeric().initMarginChange == 9300.0
+        trade = ib.placeOrder(condor(), LimitOrder("BUY", 1, -1.85, orderRef="c1:entry", account=ACCT))
+        assert await ib.reqCurrentTimeAsync() == T0  # replies come in order: a barrier, no sleep
+        assert trade.orderStatus.status == "Filled" and trade.fills[0].commissionReport.commission == 5.2
+        assert trade.fills[0].execution.orderRef == "c1:entry"
+    finally:
+        ib.disconnect()
+        server.close()
+        await server.wait_closed()
