@@ -10,9 +10,9 @@ annualized; greeks ``vega`` per 1 vol point (0.01), ``theta`` per calendar day (
 
 Implied vol works on Jaeckel's normalized price b(x, s) (x = ln F/K, s = sigma*sqrt(t))
 reduced to the out-of-the-money equivalent, evaluated in log space with ``erfcx`` so that
-tiny premiums neither underflow nor cancel, and solved by a third-order Householder
-iteration on Jaeckel's objective functions (1/ln b below the inflection point, b above),
-safeguarded by a bisection bracket and a hard iteration cap. It never raises for numeric
+tiny premiums neither underflow nor cancel, and solved from a segment-wise initial guess
+by a third-order Householder iteration on Jaeckel's objectives (1/ln b in the lowest
+segment, b elsewhere), safeguarded by a bisection bracket and a hard iteration cap. It never raises for numeric
 input and never loops without bound; it returns NaN when:
   * any input is NaN/inf, S/F <= 0, K <= 0, t <= 0;
   * the price is <= the discounted intrinsic value or >= the no-arbitrage upper bound;
@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import erfcx, ndtr, ndtri
+from scipy.special import erf, erfcx, ndtr, ndtri
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -39,8 +39,9 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: Hard cap on solver iterations (typical: 2-4; bisection fallback needs < 80).
 MAX_ITER = 100
 _REL_TOL = 4.0 * np.finfo(float).eps
-# Stop after a step this small (relative): the iteration is at least quadratically
-# convergent, so the error left after applying it is below ~1e-16 relative.
+_NOISE = 16.0 * np.finfo(float).eps
+# Stop after a Householder step this small (relative): the iteration converges
+# quartically near the root, so the error left after applying it is negligible.
 _STEP_TOL = 1e-5
 _S_SPAN = 60.0  # upper bracket for s = sigma*sqrt(t) above the inflection point
 
@@ -91,7 +92,9 @@ def _ln_b_otm(a: FloatArray, s: FloatArray) -> FloatArray:
 
     Below the inflection point (s^2 < 2a) both terms are tiny and nearly equal: there
     N(d) = erfcx(-d/sqrt2) e^{-d^2/2} / 2 and the common exponential is factored out, so
-    the result neither underflows nor loses the difference.
+    the result neither underflows nor loses the difference. Above it,
+    b = e^{-a/2} (N(d1) - N(d2)) - 2 sinh(a/2) N(d2) with N(d1) - N(d2) from erf, which
+    stays exact for tiny s near the money.
     """
     with np.errstate(all="ignore"):
         h = a / s
@@ -105,9 +108,11 @@ def _ln_b_otm(a: FloatArray, s: FloatArray) -> FloatArray:
             diff = erfcx((hl - tl) / _SQRT2) - erfcx((hl + tl) / _SQRT2)
             out.ravel()[li] = -0.5 * hl * hl - 0.5 * tl * tl + np.log(0.5 * diff)
         if ui.size:
+            # d1 = t - h >= 0 >= d2 = -t - h: the erf difference below adds two magnitudes.
             hu, tu, au = h.ravel()[ui], t.ravel()[ui], a.ravel()[ui]
-            e = np.exp(0.5 * au)
-            out.ravel()[ui] = np.log(ndtr(tu - hu) / e - e * ndtr(-tu - hu))
+            body = 0.5 * (erf((tu - hu) / _SQRT2) + erf((tu + hu) / _SQRT2))
+            wing = -2.0 * np.sinh(0.5 * au) * ndtr(-tu - hu)
+            out.ravel()[ui] = np.log(np.exp(-0.5 * au) * body + wing)
         return out
 
 
@@ -300,8 +305,11 @@ def _implied(
         ok = np.isfinite(price) & np.isfinite(F) & np.isfinite(K) & np.isfinite(t)
         ok &= np.isfinite(df) & (df > 0.0) & (F > 0.0) & (K > 0.0) & (t > 0.0)
         intrinsic = np.maximum(th * (F - K), 0.0)
-        tv = price / df - intrinsic  # undiscounted time value
-        ok &= (price > 0.0) & (price >= min_price) & (tv > 0.0) & (tv * df >= min_price)
+        undiscounted = price / df
+        tv = undiscounted - intrinsic  # undiscounted time value
+        # A time value within rounding noise of the intrinsic value carries no vol information.
+        ok &= (price > 0.0) & (price >= min_price) & (tv > _NOISE * undiscounted)
+        ok &= tv * df >= min_price
         a = np.abs(np.log(F / K))
         b = tv / np.sqrt(F * K)
         ok &= b < np.exp(-0.5 * a)
