@@ -1,0 +1,151 @@
+"""Market signals on pandas Series: Wilder RSI, MACD, advance-decline divergence.
+
+All functions are pure, take Series indexed by bar (usually daily dates) and return Series
+or DataFrames on the same index. Leading NaNs (e.g. before data starts) are allowed; a NaN
+after the first valid value raises ValueError - fill or drop gaps explicitly upstream.
+Warm-up bars, where an indicator is not defined yet, are NaN (or 0 for event Series).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "rsi",
+    "ema",
+    "macd",
+    "ad_line",
+    "ad_divergence",
+    "crossings",
+    "hist_turns",
+]
+
+
+def _check(x: pd.Series, name: str) -> pd.Series:
+    if not isinstance(x, pd.Series):
+        raise TypeError(f"{name} must be a pandas Series, got {type(x).__name__}")
+    s = pd.to_numeric(x, errors="raise").astype(float)
+    valid = s.notna().to_numpy()
+    if valid.any():
+        first = int(np.argmax(valid))
+        if not valid[first:].all():
+            raise ValueError(f"{name} has NaN after its first valid value; fill or drop gaps")
+    if np.isinf(s.to_numpy()).any():
+        raise ValueError(f"{name} contains inf")
+    return s
+
+
+def _period(n: int, name: str, minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
+    return int(n)
+
+
+def _seeded(x: pd.Series, n: int, alpha: float) -> pd.Series:
+    """Recursive average y_t = (1 - alpha) y_{t-1} + alpha x_t, seeded at bar n-1 of the
+    valid data with the simple mean of its first n values (Wilder / StockCharts style)."""
+    out = pd.Series(np.nan, index=x.index, dtype=float)
+    valid = x.notna().to_numpy()
+    if valid.sum() < n:
+        return out
+    p0 = int(np.argmax(valid))
+    seed_at = p0 + n - 1
+    vals = x.to_numpy(dtype=float).copy()
+    vals[:seed_at] = np.nan
+    vals[seed_at] = x.iloc[p0 : p0 + n].mean()
+    seeded = pd.Series(vals, index=x.index).ewm(alpha=alpha, adjust=False).mean()
+    out.iloc[seed_at:] = seeded.iloc[seed_at:]
+    return out
+
+
+def rsi(close: pd.Series, n: int = 14) -> pd.Series:
+    """Wilder's RSI (0-100): average gain/loss seeded with the simple mean of the first n
+    changes, then smoothed with alpha = 1/n. First value at bar n (0-based, of valid data).
+
+    100 when there were no losses over the window, 0 with no gains, 50 when flat.
+    """
+    n = _period(n, "n")
+    c = _check(close, "close")
+    delta = c.diff()
+    gain = delta.clip(lower=0.0)
+    loss = (-delta).clip(lower=0.0)
+    avg_gain = _seeded(gain, n, 1.0 / n)
+    avg_loss = _seeded(loss, n, 1.0 / n)
+    total = avg_gain + avg_loss
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 100.0 * avg_gain / total
+    out = out.where(~((total == 0.0) & avg_gain.notna()), 50.0)
+    out.name = f"rsi{n}"
+    return out
+
+
+def ema(x: pd.Series, n: int) -> pd.Series:
+    """Exponential moving average, alpha = 2/(n+1), seeded with the SMA of the first n values."""
+    n = _period(n, "n")
+    return _seeded(_check(x, "x"), n, 2.0 / (n + 1.0))
+
+
+def macd(close: pd.Series, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
+    """MACD line (EMA fast - EMA slow), its signal line (EMA of the MACD line) and the
+    histogram (MACD - signal). Columns: ``macd``, ``signal``, ``hist``."""
+    fast, slow, signal = _period(fast, "fast"), _period(slow, "slow"), _period(signal, "signal")
+    if fast >= slow:
+        raise ValueError(f"fast ({fast}) must be shorter than slow ({slow})")
+    c = _check(close, "close")
+    line = ema(c, fast) - ema(c, slow)
+    sig = _seeded(line, signal, 2.0 / (signal + 1.0))
+    return pd.DataFrame({"macd": line, "signal": sig, "hist": line - sig}, index=c.index)
+
+
+def hist_turns(hist: pd.Series) -> pd.Series:
+    """+1 where the series turns up (rises after not rising), -1 where it turns down, else 0.
+
+    For a MACD histogram, +1 is momentum turning bullish (relief for a tested put side) and
+    -1 momentum turning bearish (relief for a tested call side).
+    """
+    h = _check(hist, "hist")
+    d = h.diff()
+    prev = d.shift(1)
+    up = (d > 0) & (prev <= 0)
+    down = (d < 0) & (prev >= 0)
+    return (up.astype(int) - down.astype(int)).rename("turn")
+
+
+def crossings(series: pd.Series, level: float) -> pd.Series:
+    """+1 on the bar the series crosses up through ``level`` (prev < level <= now), -1 on a
+    cross down (prev > level >= now), else 0. E.g. ``crossings(rsi(spx), 70)``."""
+    s = _check(series, "series")
+    prev = s.shift(1)
+    up = (prev < level) & (s >= level)
+    down = (prev > level) & (s <= level)
+    return (up.astype(int) - down.astype(int)).rename("cross")
+
+
+def ad_line(advances: pd.Series, declines: pd.Series) -> pd.Series:
+    """Cumulative advance-decline line: running sum of (advancing - declining issues)."""
+    a, d = _check(advances, "advances"), _check(declines, "declines")
+    if not a.index.equals(d.index):
+        raise ValueError("advances and declines must share the same index")
+    return (a - d).cumsum().rename("ad_line")
+
+
+def ad_divergence(close: pd.Series, ad: pd.Series, n: int = 20) -> pd.Series:
+    """Advance-decline divergence over an n-bar window (including the current bar).
+
+    -1 (bearish): ``close`` makes an n-bar high (>= the highest of the previous n-1 closes)
+       while the A/D line stays below the highest of its previous n-1 values - breadth fails
+       to confirm the new high.
+    +1 (bullish): the mirror case - an n-bar low in ``close`` with the A/D line above the
+       lowest of its previous n-1 values.
+    0 otherwise, and during the first n-1 bars. Inputs are aligned on their common index.
+    """
+    n = _period(n, "n", minimum=2)
+    c, a = _check(close, "close").align(_check(ad, "ad"), join="inner")
+    c_hi = c.shift(1).rolling(n - 1, min_periods=n - 1).max()
+    c_lo = c.shift(1).rolling(n - 1, min_periods=n - 1).min()
+    a_hi = a.shift(1).rolling(n - 1, min_periods=n - 1).max()
+    a_lo = a.shift(1).rolling(n - 1, min_periods=n - 1).min()
+    bearish = (c >= c_hi) & (a < a_hi)
+    bullish = (c <= c_lo) & (a > a_lo)
+    return (bullish.astype(int) - bearish.astype(int)).rename("ad_divergence")
