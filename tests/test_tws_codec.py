@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ib_async import IB, Bag, ComboLeg, Contract, ExecutionFilter, LimitOrder, Option, Order
+from ib_async import (
+    IB, Bag, ComboLeg, Contract, DeltaNeutralContract, ExecutionFilter, LimitOrder, Option, Order,
+)  # fmt: skip
 from ib_async.contract import TagValue
 from ib_async.objects import SoftDollarTier
 from ib_async.order import (
@@ -44,6 +46,7 @@ ACCT = "DU1234567"
 CLIENT_ID = 7
 T0 = datetime(2024, 1, 5, 15, 30, tzinfo=UTC)
 VERSIONS = range(157, SERVER_VERSION + 1)
+TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)))
 
 
 # ---------------------------------------------------------------- fixtures
@@ -99,8 +102,8 @@ class Harness:
         self.client.MaxRequests = 0  # no client-side throttling in tests
         self.client.conn.sendMsg = self.sent.put_nowait
         self.client.clientId = self.ib.wrapper.clientId = CLIENT_ID
-        self.client.connState = self.client.CONNECTING
-        self.feed(handshake_reply(version, T0) + enc.next_valid_id(1) + enc.managed_accounts([ACCT]))
+        hello = handshake_reply(version, T0)
+        self.feed(hello, enc.next_valid_id(1), enc.managed_accounts([ACCT]))
 
     def feed(self, *messages: bytes) -> None:
         self.client._onSocketHasData(b"".join(messages))
@@ -111,19 +114,31 @@ class Harness:
         return decode_request(fields, self.version)
 
 
+async def harness(version: int = SERVER_VERSION) -> Harness:
+    h = Harness(version)
+    assert await h.request() == StartApi(CLIENT_ID, "")  # sent by the Client on the handshake
+    return h
+
+
 @pytest.fixture
 async def h() -> Harness:
-    harness = Harness()
-    assert await harness.request() == StartApi(CLIENT_ID, "")
-    return harness
+    return await harness()
 
 
-SPX_PUT = WireContract(
-    conId=5001, symbol="SPX", secType="OPT", lastTradeDateOrContractMonth="20240216",
-    strike=4500.0, right="P", multiplier="100", exchange="SMART", currency="USD",
-    localSymbol="SPX   240216P04500000", tradingClass="SPX",
-)  # fmt: skip
+def wire(con_id=0, symbol="", sec_type="", expiry="", strike=0.0, right="", mult="", exch="",
+         ccy="", local="", tclass="") -> WireContract:  # fmt: skip
+    return WireContract(con_id, symbol, sec_type, expiry, strike, right, mult, exch, "", ccy, local,
+                        tclass)  # fmt: skip
+
+
+SPX_PUT = wire(5001, "SPX", "OPT", "20240216", 4500.0, "P", "100", "SMART", "USD",
+               "SPX   240216P04500000", "SPX")  # fmt: skip
+SPX_IND = Contract(conId=416904, symbol="SPX", secType="IND", exchange="CBOE", currency="USD")
 CONDOR_LEGS = [(5001, "BUY"), (5002, "SELL"), (5003, "SELL"), (5004, "BUY")]
+
+
+def spx_put(**kw) -> Option:
+    return Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX", **kw)
 
 
 def condor() -> Bag:
@@ -142,23 +157,41 @@ def client_fmt(v: object) -> str:
     return "Infinite" if v == math.inf else str(v)
 
 
+# All 12 fields distinct, so a swapped contract field cannot go unnoticed.
+FULL = WireContract(5001, "SPX", "OPT", "20240216", 4500.0, "P", "100", "SMART", "CBOE", "USD",
+                    "SPX   240216P04500000", "SPX")  # fmt: skip
+
+
+def assert_contract(c: Contract, expected: WireContract, omit: tuple[str, ...] = ()) -> None:
+    for f in dataclasses.fields(WireContract):
+        want = getattr(WireContract(), f.name) if f.name in omit else getattr(expected, f.name)
+        assert getattr(c, f.name) == want, f"contract.{f.name}"
+
+
+def assert_minimal(msg: bytes, ib_errors: IbErrorGuard, version: int = SERVER_VERSION) -> None:
+    """No trailing junk: ib_async ignores extra fields, so check that dropping the last field
+    makes its decoder fail (an ERROR record, which this check consumes)."""
+    (fields,) = parse_frames(msg)
+    before = len(ib_errors.records)
+    Harness(version).feed(make_msg(*fields[:-1]))
+    assert len(ib_errors.records) > before, f"msg {fields[0]} decodes without its last field"
+    del ib_errors.records[before:]
+
+
 # ---------------------------------------------------------------- framing and handshake
 
 
 def test_field_rules():
-    assert [fmt_field(v) for v in (True, False, None, 2**31 - 1, UNSET_DOUBLE, math.nan)] == [
-        "1", "0", "", "", "", "",
-    ]  # fmt: skip
-    assert [fmt_field(v) for v in (math.inf, 4500.0, -1.25, 3, "x", InMsg.REQ_IDS)] == [
-        "Infinite", "4500.0", "-1.25", "3", "x", "8",
-    ]  # fmt: skip
+    values = (True, False, None, 2**31 - 1, UNSET_DOUBLE, math.nan, math.inf, -1.25, 3, "x")
+    expected = ["1", "0", "", "", "", "", "Infinite", "-1.25", "3", "x"]
+    assert [fmt_field(v) for v in values] == expected
+    assert fmt_field(InMsg.REQ_IDS) == "8"
     for bad in ("a\0b", -math.inf):
         with pytest.raises(ProtocolError):
             fmt_field(bad)
 
 
-@given(st.lists(st.lists(st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",))), min_size=1), min_size=1),
-       st.integers(1, 7))  # fmt: skip
+@given(st.lists(st.lists(TEXT, min_size=1), min_size=1), st.integers(1, 7))
 def test_frames_survive_any_chunking(messages, chunk):
     data = b"".join(make_msg(*m) for m in messages)
     buf, out = FrameBuffer(), []
@@ -182,10 +215,15 @@ def test_server_side_buffer_reads_hello_then_messages():
 
 @pytest.mark.parametrize(
     "text, hello, version",
-    [("v157..178", ClientHello(157, 178), 178), ("v157..200 +PACEAPI", ClientHello(157, 200, "+PACEAPI"), 178),
-     ("v100..170", ClientHello(100, 170), 170), ("v176", ClientHello(176, 176), 176),
-     ("v100..150", ClientHello(100, 150), None), ("v179..190", ClientHello(179, 190), None)],
-)  # fmt: skip
+    [
+        ("v157..178", ClientHello(157, 178), 178),
+        ("v157..200 +PACEAPI", ClientHello(157, 200, "+PACEAPI"), 178),
+        ("v100..170", ClientHello(100, 170), 170),
+        ("v176", ClientHello(176, 176), 176),
+        ("v100..150", ClientHello(100, 150), None),
+        ("v179..190", ClientHello(179, 190), None),
+    ],
+)
 def test_version_negotiation_never_exceeds_client_max(text, hello, version):
     assert parse_hello(text.encode()) == hello
     if version is None:
@@ -221,8 +259,9 @@ async def test_connect_time_requests(h):
     assert await h.request() == ReqAccountUpdates(True, ACCT)
     ib.reqAccountUpdatesMultiAsync(ACCT)
     assert await h.request() == ReqAccountUpdatesMulti(1, ACCT, "", False)
-    ib.reqExecutionsAsync(ExecutionFilter(clientId=3, acctCode=ACCT, time="20240105 00:00:00", symbol="SPX", secType="BAG", exchange="SMART", side="BUY"))  # fmt: skip
-    assert await h.request() == ReqExecutions(2, 3, ACCT, "20240105 00:00:00", "SPX", "BAG", "SMART", "BUY")  # fmt: skip
+    since = "20240105 00:00:00"
+    ib.reqExecutionsAsync(ExecutionFilter(3, ACCT, since, "SPX", "BAG", "SMART", "BUY"))
+    assert await h.request() == ReqExecutions(2, 3, ACCT, since, "SPX", "BAG", "SMART", "BUY")
     for call, expected in [
         (lambda: h.client.reqIds(5), ReqIds(5)),
         (ib.reqCurrentTimeAsync, NoArgRequest(InMsg.REQ_CURRENT_TIME)),
@@ -230,7 +269,6 @@ async def test_connect_time_requests(h):
         (lambda: ib.reqMarketDataType(3), ReqMarketDataType(3)),
         (lambda: h.client.cancelMktData(9), CancelById(InMsg.CANCEL_MKT_DATA, 9)),
         (lambda: h.client.cancelHistoricalData(9), CancelById(InMsg.CANCEL_HISTORICAL_DATA, 9)),
-        (lambda: h.client.startApi(), StartApi(CLIENT_ID, "")),
     ]:
         call()
         assert await h.request() == expected
@@ -238,23 +276,21 @@ async def test_connect_time_requests(h):
 
 @pytest.mark.parametrize("version", [175, 176, 178])
 async def test_req_contract_details(version):
-    h = Harness(version)
-    await h.request()
-    h.ib.reqContractDetailsAsync(Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX"))
+    h = await harness(version)
+    h.ib.reqContractDetailsAsync(spx_put())
     r = await h.request()
     assert isinstance(r, ReqContractDetails) and r.reqId == 1 and not r.includeExpired
-    assert r.contract == WireContract(0, "SPX", "OPT", "20240216", 4500.0, "P", "", "SMART", "", "", "", "SPX")  # fmt: skip
+    assert r.contract == wire(0, "SPX", "OPT", "20240216", 4500.0, "P", "", "SMART", tclass="SPX")
 
 
 async def test_req_sec_def_opt_params_and_market_data(h):
     h.ib.reqSecDefOptParamsAsync("SPX", "", "IND", 416904)
     assert await h.request() == ReqSecDefOptParams(1, "SPX", "", "IND", 416904)
-    opt = Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX", conId=5001)
-    h.ib.reqMktData(opt, "100,101,106", False, False, [TagValue("a", "b")])
-    r = await h.request()
-    assert r == ReqMktData(2, WireContract(5001, "SPX", "OPT", "20240216", 4500.0, "P", "", "SMART", "", "", "", "SPX"), (), None, "100,101,106", False, False, "a=b;")  # fmt: skip
+    h.ib.reqMktData(spx_put(conId=5001), "100,101,106", False, False, [TagValue("a", "b")])
+    put = wire(5001, "SPX", "OPT", "20240216", 4500.0, "P", "", "SMART", tclass="SPX")
+    assert await h.request() == ReqMktData(2, put, (), None, "100,101,106", False, False, "a=b;")
     bag = condor()
-    bag.deltaNeutralContract = __import__("ib_async").DeltaNeutralContract(77, 0.5, 4700.0)
+    bag.deltaNeutralContract = DeltaNeutralContract(77, 0.5, 4700.0)
     h.ib.reqMktData(bag, snapshot=True)
     r = await h.request()
     assert [(x.conId, x.action) for x in r.comboLegs] == CONDOR_LEGS
@@ -262,16 +298,28 @@ async def test_req_sec_def_opt_params_and_market_data(h):
 
 
 async def test_req_historical_data(h):
-    spx = Contract(conId=416904, symbol="SPX", secType="IND", exchange="CBOE", currency="USD")
-    task = asyncio.ensure_future(h.ib.reqHistoricalDataAsync(spx, "", "60 D", "1 day", "TRADES", True))
+    task = asyncio.ensure_future(
+        h.ib.reqHistoricalDataAsync(SPX_IND, "", "60 D", "1 day", "TRADES", True)
+    )
     r = await h.request()
-    assert r == ReqHistoricalData(1, WireContract(416904, "SPX", "IND", "", 0.0, "", "", "CBOE", "", "USD", "", ""), False, "", "1 day", "60 D", True, "TRADES", 1, (), False, "")  # fmt: skip
-    h.feed(enc.historical_data(1, [enc.HistBar(date(2024, 1, 4), 4700, 4720.5, 4690, 4710.25, 0, 0, 0), enc.HistBar(date(2024, 1, 5), 4710.25, 4730, 4700, 4725, 1e6, 4715.5, 1234)], "20231101 00:00:00", "20240105 00:00:00"))  # fmt: skip
-    bars = await task
-    assert [(b.date, b.open, b.high, b.low, b.close) for b in bars] == [
-        (date(2024, 1, 4), 4700, 4720.5, 4690, 4710.25), (date(2024, 1, 5), 4710.25, 4730, 4700, 4725)]  # fmt: skip
-    assert (bars[1].volume, bars[1].average, bars[1].barCount) == (1e6, 4715.5, 1234)
-    task = asyncio.ensure_future(h.ib.reqHistoricalDataAsync(condor(), "", "5 D", "1 day", "MIDPOINT", False))  # fmt: skip
+    spx = wire(416904, "SPX", "IND", exch="CBOE", ccy="USD")
+    assert r == ReqHistoricalData(
+        1, spx, False, "", "1 day", "60 D", True, "TRADES", 1, (), False, ""
+    )
+    bars = [
+        enc.HistBar(date(2024, 1, 4), 4700, 4720.5, 4690, 4710.25),
+        enc.HistBar(date(2024, 1, 5), 4710.25, 4730, 4700, 4725, 1e6, 4715.5, 1234),
+    ]
+    h.feed(enc.historical_data(1, bars, "20231101 00:00:00", "20240105 00:00:00"))
+    got = await task
+    assert [(b.date, b.open, b.high, b.low, b.close) for b in got] == [
+        (date(2024, 1, 4), 4700, 4720.5, 4690, 4710.25),
+        (date(2024, 1, 5), 4710.25, 4730, 4700, 4725),
+    ]
+    assert (got[1].volume, got[1].average, got[1].barCount) == (1e6, 4715.5, 1234)
+    task = asyncio.ensure_future(
+        h.ib.reqHistoricalDataAsync(condor(), "", "5 D", "1 day", "MIDPOINT", False)
+    )
     r = await h.request()
     assert [(x.conId, x.action) for x in r.comboLegs] == CONDOR_LEGS and r.whatToShow == "MIDPOINT"
     h.feed(enc.historical_data(2, []))
@@ -280,19 +328,15 @@ async def test_req_historical_data(h):
 
 @pytest.mark.parametrize("version", [168, 169, 178])
 async def test_cancel_order(version):
-    h = Harness(version)
-    await h.request()
+    h = await harness(version)
     h.client.cancelOrder(42, "20240105 10:00:00")
     assert await h.request() == CancelOrder(42, "20240105 10:00:00" if version >= 169 else "")
 
 
 def test_malformed_requests_are_protocol_errors():
-    with pytest.raises(ProtocolError):
-        decode_request(["8", "1"])  # reqIds without numIds
-    with pytest.raises(ProtocolError):
-        decode_request(["8", "1", "5", "extra"])
-    with pytest.raises(ProtocolError):
-        decode_request(["x"])
+    for fields in (["8", "1"], ["8", "1", "5", "extra"], ["x"], ["9", "8", "1", "bad-conId"]):
+        with pytest.raises(ProtocolError):
+            decode_request(fields)
     assert decode_request(["104", "3"]) == UnknownRequest(104, ("104", "3"))
 
 
@@ -304,10 +348,14 @@ STRUCTURAL = re.compile(
     r"|conditions\.|deltaNeutralContract\.|softDollarTier\.|_sharesAllocation$|secIdType$|secId$)"
 )
 CONDITIONS = [
-    PriceCondition(1, "a", True, 4500.5, 416904, "CBOE", 2), TimeCondition(3, "o", False, "20240105 10:00:00"),
-    MarginCondition(4, "a", True, 30), ExecutionCondition(5, "a", "OPT", "SMART", "SPX"),
-    VolumeCondition(6, "o", True, 1000, 5001, "SMART"), PercentChangeCondition(7, "a", False, 2.5, 416904, "CBOE"),
-]  # fmt: skip
+    PriceCondition(1, "a", True, 4500.5, 416904, "CBOE", 2),
+    TimeCondition(3, "o", False, "20240105 10:00:00"),
+    MarginCondition(4, "a", True, 30),
+    ExecutionCondition(5, "a", "OPT", "SMART", "SPX"),
+    VolumeCondition(6, "o", True, 1000, 5001, "SMART"),
+    PercentChangeCondition(7, "a", False, 2.5, 416904, "CBOE"),
+]
+LEG_PRICES = [1.5, UNSET_DOUBLE, -0.5, 2.0]
 
 
 def sentinel_order(order_type: str = "LMT", bools: set[str] | None = None) -> Order:
@@ -327,7 +375,7 @@ def sentinel_order(order_type: str = "LMT", bools: set[str] | None = None) -> Or
     o.orderType = order_type
     o.algoParams = [TagValue("maxPctVol", "0.1"), TagValue("x", "y")]
     o.smartComboRoutingParams = [TagValue("NonGuaranteed", "1")]
-    o.orderComboLegs = [OrderComboLeg(1.5), OrderComboLeg(UNSET_DOUBLE), OrderComboLeg(-0.5), OrderComboLeg(2.0)]
+    o.orderComboLegs = [OrderComboLeg(p) for p in LEG_PRICES]
     o.orderMiscOptions = [TagValue("a", "b")]
     o.softDollarTier = SoftDollarTier("sdt", "v1", "")
     o.conditions = list(CONDITIONS)
@@ -354,28 +402,30 @@ NOT_SENT = {
     "parentPermId", "faProfile", "minTradeQty", "minCompeteSize", "competeAgainstBestOffset",
     "midOffsetAtWhole", "midOffsetAtHalf", "referenceContractId", "peggedChangeAmount",
     "isPeggedChangeAmountDecrease", "referenceChangeAmount", "referenceExchangeId",
-}
+}  # fmt: skip
+SCALARS = {f.name for f in dataclasses.fields(Order) if isinstance(f.default, int | float | str)}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_place_order_every_field_lands_in_its_slot(version):
-    h = Harness(version)
-    await h.request()
+    h = await harness(version)
     order = sentinel_order()
     h.client.placeOrder(41, condor(), order)
     p = await h.request()
     checked = check_slots(order, p)
-    scalars = {f.name for f in dataclasses.fields(Order) if isinstance(f.default, (bool, int, float, str))}
     if version == SERVER_VERSION:
-        assert scalars - checked == NOT_SENT
-    assert (p.orderId, p.action, p.orderType, p.orderRef, p.account) == (41, "<action>", "LMT", "<orderRef>", "<account>")  # fmt: skip
-    assert (p.totalQuantity, p.lmtPrice, p.auxPrice) == (order.totalQuantity, order.lmtPrice, order.auxPrice)  # fmt: skip
+        assert SCALARS - checked == NOT_SENT
+    assert (p.orderId, p.action, p.orderType, p.orderRef) == (41, "<action>", "LMT", "<orderRef>")
+    assert (p.totalQuantity, p.lmtPrice, p.auxPrice, p.account) == (
+        order.totalQuantity, order.lmtPrice, order.auxPrice, "<account>",
+    )  # fmt: skip
     assert (p.whatIf, p.transmit, p.outsideRth) == (order.whatIf, order.transmit, order.outsideRth)
     assert p.comboLegs == tuple(WireComboLeg(c, 1, a, "SMART") for c, a in CONDOR_LEGS)
     assert p.orderComboLegPrices == (1.5, None, -0.5, 2.0)
     assert p.smartComboRoutingParams == (("NonGuaranteed", "1"),)
     assert p.algoParams == (("maxPctVol", "0.1"), ("x", "y")) and p.algoStrategy == "<algoStrategy>"
-    assert p.conditions == tuple(tuple(client_fmt(v) for v in dataclasses.astuple(c)) for c in CONDITIONS)
+    sent = tuple(tuple(client_fmt(v) for v in dataclasses.astuple(c)) for c in CONDITIONS)
+    assert p.conditions == sent
 
 
 async def test_place_order_each_bool_alone(h):
@@ -391,12 +441,16 @@ async def test_place_order_each_bool_alone(h):
 @pytest.mark.parametrize("version", [169, 170, 178])
 @pytest.mark.parametrize(
     "order_type, exchange, compete",
-    [("PEG BENCH", "SMART", 1.0), ("PEG BEST", "SMART", 1.5), ("PEG BEST", "SMART", math.inf),
-     ("PEG MID", "IBKRATS", 1.0), ("VOL", "IBKRATS", 1.0)],
-)  # fmt: skip
+    [
+        ("PEG BENCH", "SMART", 1.0),
+        ("PEG BEST", "SMART", 1.5),
+        ("PEG BEST", "SMART", math.inf),
+        ("PEG MID", "IBKRATS", 1.0),
+        ("VOL", "IBKRATS", 1.0),
+    ],
+)
 async def test_place_order_peg_and_ats_blocks(version, order_type, exchange, compete):
-    h = Harness(version)
-    await h.request()
+    h = await harness(version)
     order = sentinel_order(order_type)
     order.competeAgainstBestOffset = compete
     stock = Contract(conId=8, symbol="XYZ", secType="STK", exchange=exchange, currency="USD")
@@ -404,10 +458,11 @@ async def test_place_order_peg_and_ats_blocks(version, order_type, exchange, com
     p = await h.request()
     check_slots(order, p)
     assert p.comboLegs == () and p.contract.exchange == exchange
+    has_mid = version >= 170 and (order_type == "PEG MID" or compete == math.inf)
+    assert ("midOffsetAtWhole" in p.raw) == has_mid
     assert ("minTradeQty" in p.raw) == (version >= 170 and exchange == "IBKRATS")
-    assert ("midOffsetAtWhole" in p.raw) == (version >= 170 and (order_type == "PEG MID" or compete == math.inf))  # fmt: skip
     assert ("referenceContractId" in p.raw) == (order_type == "PEG BENCH")
-    assert ("volatility" in p.raw) and (p.raw["volatility"] != "") == (order_type == "VOL")
+    assert (p.raw["volatility"] != "") == (order_type == "VOL")
 
 
 # Fields openOrder does not carry back (so the echo cannot match the placed order).
@@ -416,35 +471,79 @@ NOT_ECHOED = {
     "activeStopTime", "algoId", "orderMiscOptions", "extOperator", "mifid2DecisionMaker",
     "mifid2DecisionAlgo", "mifid2ExecutionTrader", "mifid2ExecutionAlgo",
     "advancedErrorOverride", "manualOrderTime", "volatility",
-}
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_open_order_echoes_the_placed_order(version):
-    h = Harness(version)
-    await h.request()
+async def test_open_order_echoes_the_placed_order(version, ib_errors):
+    h = await harness(version)
     order, bag = sentinel_order(), condor()
+    bag.conId, bag.localSymbol, bag.tradingClass, bag.multiplier = 28812380, "CONDOR", "COMB", "1"
     order.whatIf = False
     h.client.placeOrder(41, bag, order)
     p = await h.request()
-    h2 = Harness(version)  # a later session learns of the order through reqOpenOrders
-    await h2.request()
-    future = h2.ib.reqOpenOrdersAsync()
-    assert await h2.request() == NoArgRequest(InMsg.REQ_OPEN_ORDERS)
+    later = await harness(version)  # a later session learns of the order via reqOpenOrders
+    future = later.ib.reqOpenOrdersAsync()
+    assert await later.request() == NoArgRequest(InMsg.REQ_OPEN_ORDERS)
     state = enc.OrderStateSpec("Submitted", commission=1.3, commissionCurrency="USD")
-    h2.feed(enc.open_order(p, state, perm_id=9001, client_id=CLIENT_ID, version=version), enc.open_order_end())  # fmt: skip
+    msg = enc.open_order(p, state, perm_id=9001, client_id=CLIENT_ID, version=version)
+    later.feed(msg, enc.open_order_end())
     (trade,) = await future
     o = trade.order
-    assert (o.orderId, o.permId, o.clientId, trade.orderStatus.status) == (41, 9001, CLIENT_ID, "Submitted")
-    differ = {n for n in p.raw if n in ORDER_ATTRS and n != "orderId" and getattr(o, n) != getattr(order, n)}
+    assert (o.orderId, o.permId, o.clientId) == (41, 9001, CLIENT_ID)
+    assert trade.orderStatus.status == "Submitted"
+    compared = ORDER_ATTRS.intersection(p.raw) - {"orderId"}
+    differ = {n for n in compared if getattr(o, n) != getattr(order, n)}
     lost = NOT_ECHOED | ({"duration"} if version == 158 else set())  # client >=158, openOrder >=159
     assert differ == {n for n in lost if n in p.raw and getattr(order, n) != getattr(Order(), n)}
     assert o.conditions == CONDITIONS and o.algoParams == order.algoParams
     assert o.smartComboRoutingParams == order.smartComboRoutingParams
-    assert [x.price for x in o.orderComboLegs] == [1.5, UNSET_DOUBLE, -0.5, 2.0]
+    assert [x.price for x in o.orderComboLegs] == LEG_PRICES
     assert (o.softDollarTier.name, o.softDollarTier.val) == ("sdt", "v1")
-    assert trade.contract.secType == "BAG" and trade.contract.comboLegs == bag.comboLegs
+    assert trade.contract.comboLegs == bag.comboLegs
     assert trade.contract.comboLegsDescrip == "5001|1,5002|-1,5003|-1,5004|1"
+    assert_contract(trade.contract, p.contract)
+    assert p.contract == wire(28812380, "SPX", "BAG", "", 0.0, "", "1", "SMART", "USD", "CONDOR", "COMB")  # fmt: skip
+    assert_minimal(msg, ib_errors, version)
+
+
+@given(
+    legs=st.lists(
+        st.tuples(st.integers(1, 2**31 - 2), st.integers(1, 3), st.sampled_from(["BUY", "SELL"])),
+        max_size=4,
+    ),
+    qty=st.integers(1, 50),
+    price=st.one_of(st.none(), st.integers(-50000, 50000).map(lambda c: c / 100)),
+    tif=st.sampled_from(["DAY", "GTC", "IOC"]),
+    ref=TEXT.filter(lambda s: len(s) <= 40),
+    what_if=st.booleans(),
+    version=st.sampled_from(VERSIONS),
+)
+def test_random_orders_round_trip(legs, qty, price, tif, ref, what_if, version):
+    async def body() -> None:
+        h = await harness(version)
+        if legs:
+            combo = [ComboLeg(conId=c, ratio=r, action=a, exchange="SMART") for c, r, a in legs]
+            contract = Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=combo)
+        else:
+            contract = spx_put(conId=5005)
+        order = LimitOrder("SELL", qty, price, tif=tif, orderRef=ref, account=ACCT)
+        future = h.ib.whatIfOrderAsync(contract, order) if what_if else None
+        trade = None if what_if else h.ib.placeOrder(contract, order)
+        p = await h.request()
+        assert (p.action, p.totalQuantity, p.lmtPrice, p.tif) == ("SELL", qty, price, tif)
+        assert (p.orderRef, p.whatIf) == (ref, what_if)
+        assert p.comboLegs == tuple(WireComboLeg(c, r, a, "SMART") for c, r, a in legs)
+        state = enc.OrderStateSpec("PreSubmitted", initMarginChange=1234.5)
+        h.feed(enc.open_order(p, state, perm_id=31, client_id=CLIENT_ID, version=version))
+        if future is not None:
+            assert (await future).numeric().initMarginChange == 1234.5
+        else:
+            o = trade.order
+            assert (o.permId, o.totalQuantity, o.orderRef, o.tif) == (31, qty, ref, tif)
+            assert o.lmtPrice == (UNSET_DOUBLE if price is None else price)
+
+    asyncio.run(body())
 
 
 # ---------------------------------------------------------------- replies (server -> client)
@@ -453,29 +552,50 @@ async def test_open_order_echoes_the_placed_order(version):
 async def test_error_info_unknown_contract_and_rejected_order(h, ib_errors):
     seen = []
     h.ib.errorEvent += lambda *args: seen.append(args[:3])
-    h.feed(enc.error_msg(-1, 2104, "Market data farm connection is OK:usfarm"))
+    farm_ok = "Market data farm connection is OK:usfarm"
+    h.feed(enc.error_msg(-1, 2104, farm_ok))
     future = h.ib.reqContractDetailsAsync(Contract(symbol="NOPE", secType="IND", exchange="CBOE"))
     await h.request()
     ib_errors.expect(r"Error 200, reqId 1: No security definition")
-    h.feed(enc.error_msg(1, 200, "No security definition has been found for the request"))
+    no_def = "No security definition has been found for the request"
+    h.feed(enc.error_msg(1, 200, no_def))
     assert await future == []
     trade = h.ib.placeOrder(condor(), LimitOrder("BUY", 1, -1.5))
     await h.request()
     ib_errors.expect(r"Error 201, reqId 2: Order rejected")
     h.feed(enc.error_msg(2, 201, "Order rejected - reason:margin", '{"reason": "margin"}'))
-    assert trade.orderStatus.status == "Cancelled" and trade.advancedError == '{"reason": "margin"}'
-    assert seen == [(-1, 2104, "Market data farm connection is OK:usfarm"),
-                    (1, 200, "No security definition has been found for the request"),
-                    (2, 201, "Order rejected - reason:margin")]  # fmt: skip
+    assert trade.orderStatus.status == "Cancelled"
+    assert trade.advancedError == '{"reason": "margin"}'
+    rejected = (2, 201, "Order rejected - reason:margin")
+    assert seen == [(-1, 2104, farm_ok), (1, 200, no_def), rejected]
 
 
 async def test_error_before_v166_has_no_json_field():
-    h = Harness(165)
+    h = await harness(165)
     seen = []
     h.ib.errorEvent += lambda *args: seen.append(args[:3])
-    assert parse_frames(enc.error_msg(-1, 2158, "ok", "{}", version=165)) == [["4", "2", "-1", "2158", "ok"]]
-    h.feed(enc.error_msg(-1, 2158, "Sec-def data farm connection is OK", version=165))
+    msg = enc.error_msg(-1, 2158, "Sec-def data farm connection is OK", "{}", version=165)
+    assert parse_frames(msg) == [["4", "2", "-1", "2158", "Sec-def data farm connection is OK"]]
+    h.feed(msg)
     assert seen == [(-1, 2158, "Sec-def data farm connection is OK")]
+
+
+async def test_fixed_layout_messages_carry_no_trailing_fields(h, ib_errors):
+    for msg in [
+        enc.next_valid_id(5), enc.managed_accounts([ACCT]), enc.current_time(T0),
+        enc.error_msg(-1, 2104, "ok"), enc.contract_details_end(1),
+        enc.security_definition_option_parameter_end(1), enc.tick_price(1, 1, 1.0, 1),
+        enc.tick_size(1, 0, 1), enc.tick_option_computation(1, 13, implied_vol=0.2, delta=0.5),
+        enc.tick_snapshot_end(1), enc.market_data_type(1, 1),
+        enc.historical_data(1, [enc.HistBar(date(2024, 1, 5), 1, 2, 0.5, 1.5)]),
+        enc.exec_details_end(1), enc.commission_report("e", 1.0), enc.position(ACCT, FULL, 1, 2),
+        enc.update_account_value("k", "v", "USD", ACCT), enc.update_portfolio(FULL, 1, 2, 3, 4, 5, 6, ACCT),
+        enc.update_account_time(T0), enc.account_download_end(ACCT),
+        enc.account_update_multi(1, ACCT, "", "k", "v", "USD"), enc.account_update_multi_end(1),
+    ]:  # fmt: skip
+        assert_minimal(msg, ib_errors)
+    for version in (165, 166):
+        assert_minimal(enc.error_msg(1, 201, "rejected", "{}", version=version), ib_errors, version)
 
 
 async def test_decoder_failures_fail_the_guard(h, ib_errors):
@@ -490,62 +610,83 @@ async def test_current_time(h):
     assert await future == T0
 
 
+def sentinel_details() -> enc.ContractDetailsSpec:
+    """Every ContractDetails field distinct from every other."""
+    values: dict[str, object] = {}
+    for i, f in enumerate(dataclasses.fields(enc.ContractDetailsSpec)):
+        if isinstance(f.default, str):
+            values[f.name] = f"<{f.name}>"
+        elif isinstance(f.default, float):
+            values[f.name] = 0.5 + i
+        elif isinstance(f.default, int):
+            values[f.name] = 100 + i
+    values["secIdList"] = (("OCC", "SPX 240216P4500"), ("ISIN", "US0000000000"))
+    return enc.ContractDetailsSpec(FULL, **values)
+
+
 @pytest.mark.parametrize("version", [157, 163, 164, 178])
-async def test_contract_details(version):
-    h = Harness(version)
+async def test_contract_details(version, ib_errors):
+    h = await harness(version)
+    future = h.ib.reqContractDetailsAsync(spx_put())
     await h.request()
-    future = h.ib.reqContractDetailsAsync(Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX"))  # fmt: skip
-    await h.request()
-    spec = enc.ContractDetailsSpec(
-        SPX_PUT, marketName="SPX", minTick=0.05, orderTypes="LMT,MKT", validExchanges="SMART,CBOE",
-        underConId=416904, longName="S&P 500 Stock Index", contractMonth="202402",
-        timeZoneId="US/Central", tradingHours="20240105:0830-20240105:1515", evMultiplier=0,
-        secIdList=(("OCC", "SPX 240216P4500"),), aggGroup=2, underSymbol="SPX", underSecType="IND",
-        marketRuleIds="110", realExpirationDate="20240216", lastTradeTime="08:30:00",
-        minSize=1, sizeIncrement=1, suggestedSizeIncrement=1,
-    )  # fmt: skip
-    h.feed(enc.contract_details(1, spec, version=version), enc.contract_details_end(1))
+    spec = sentinel_details()
+    msg = enc.contract_details(1, spec, version=version)
+    h.feed(msg, enc.contract_details_end(1))
     (cd,) = await future
-    c = cd.contract
-    assert (c.conId, c.symbol, c.secType, c.lastTradeDateOrContractMonth, c.strike, c.right) == (5001, "SPX", "OPT", "20240216", 4500.0, "P")  # fmt: skip
-    assert (c.multiplier, c.exchange, c.currency, c.localSymbol, c.tradingClass) == ("100", "SMART", "USD", "SPX   240216P04500000", "SPX")  # fmt: skip
-    assert (cd.minTick, cd.underConId, cd.longName, cd.lastTradeTime, cd.timeZoneId) == (0.05, 416904, "S&P 500 Stock Index", "08:30:00", "US/Central")  # fmt: skip
-    assert (cd.secIdList[0].tag, cd.aggGroup, cd.marketRuleIds, cd.realExpirationDate) == ("OCC", 2, "110", "20240216")  # fmt: skip
-    assert cd.suggestedSizeIncrement == (1.0 if version >= 163 else 0.0)
+    assert_contract(cd.contract, FULL)
+    assert cd.secIdList == [TagValue(t, v) for t, v in spec.secIdList]
+    absent = {157: {"minSize", "sizeIncrement", "suggestedSizeIncrement"}, 163: {"minSize", "sizeIncrement"}}  # fmt: skip
+    for f in dataclasses.fields(spec):
+        if f.name not in ("contract", "secIdList"):
+            want = 0.0 if f.name in absent.get(version, ()) else getattr(spec, f.name)
+            assert getattr(cd, f.name) == want, f.name
+    assert_minimal(msg, ib_errors, version)
 
 
 async def test_option_chain(h):
     future = h.ib.reqSecDefOptParamsAsync("SPX", "", "IND", 416904)
     await h.request()
+    monthly = ["20240216", "20240315"]
     h.feed(
-        enc.security_definition_option_parameter(1, "SMART", 416904, "SPX", "100", ["20240216", "20240315"], [4500, 4550.0]),  # fmt: skip
-        enc.security_definition_option_parameter(1, "SMART", 416904, "SPXW", "100", ["20240112"], []),
+        enc.security_definition_option_parameter(1, "SMART", 416904, "SPX", "100", monthly, [4500, 4550.0]),  # fmt: skip
+        enc.security_definition_option_parameter(1, "SMART", 416904, "SPXW", "100", ["20240112"], []),  # fmt: skip
         enc.security_definition_option_parameter_end(1),
     )
     spx, spxw = await future
-    assert (spx.exchange, spx.underlyingConId, spx.tradingClass, spx.multiplier) == ("SMART", "416904", "SPX", "100")  # fmt: skip
-    assert (spx.expirations, spx.strikes) == (["20240216", "20240315"], [4500.0, 4550.0])
+    assert (spx.exchange, spx.underlyingConId, spx.tradingClass) == ("SMART", "416904", "SPX")
+    assert (spx.multiplier, spx.expirations, spx.strikes) == ("100", monthly, [4500.0, 4550.0])
     assert (spxw.tradingClass, spxw.expirations, spxw.strikes) == ("SPXW", ["20240112"], [])
 
 
 async def test_market_data_ticks_and_greeks(h):
-    opt = Option("SPX", "20240216", 4500, "P", "SMART", tradingClass="SPX", conId=5001)
+    opt = spx_put(conId=5001)
     ticker = h.ib.reqMktData(opt)
     await h.request()
+    greeks = dict(implied_vol=0.18, delta=-0.16, opt_price=12.6, gamma=0.001, vega=4.2, theta=-0.9)
     h.feed(
-        enc.market_data_type(1, 3), enc.tick_price(1, 66, 12.3, 10), enc.tick_price(1, 67, 12.9, 7),
-        enc.tick_price(1, 68, 12.5, 1), enc.tick_price(1, 9, 11.0), enc.tick_size(1, 8, 1500),
+        enc.market_data_type(1, 3),
+        enc.tick_price(1, 66, 12.3, 10),  # delayed bid
+        enc.tick_price(1, 67, 12.9, 7),  # delayed ask
+        enc.tick_price(1, 68, 12.5, 1),  # delayed last
+        enc.tick_price(1, 9, 11.0),
+        enc.tick_size(1, 8, 1500),
         enc.tick_size(1, 22, 32000),
-        enc.tick_option_computation(1, 83, implied_vol=0.18, delta=-0.16, opt_price=12.6, gamma=0.001, vega=4.2, theta=-0.9, und_price=4720.5),  # fmt: skip
+        enc.tick_option_computation(1, 83, **greeks, und_price=4720.5),
         enc.tick_option_computation(1, 80, implied_vol=None, delta=math.nan),
     )
     assert ticker.marketDataType == 3
     assert (ticker.bid, ticker.bidSize, ticker.ask, ticker.askSize) == (12.3, 10, 12.9, 7)
-    assert (ticker.last, ticker.close, ticker.volume, ticker.openInterest) == (12.5, 11.0, 1500, 32000)  # fmt: skip
+    assert (ticker.last, ticker.close) == (12.5, 11.0)
+    assert (ticker.volume, ticker.openInterest) == (1500, 32000)
     g = ticker.modelGreeks
-    assert (g.impliedVol, g.delta, g.optPrice, g.pvDividend, g.gamma, g.vega, g.theta, g.undPrice) == (0.18, -0.16, 12.6, 0.0, 0.001, 4.2, -0.9, 4720.5)  # fmt: skip
+    assert (g.impliedVol, g.delta, g.optPrice, g.pvDividend) == (0.18, -0.16, 12.6, 0.0)
+    assert (g.gamma, g.vega, g.theta, g.undPrice) == (0.001, 4.2, -0.9, 4720.5)
     b = ticker.bidGreeks
-    assert (b.impliedVol, b.delta, b.optPrice, b.gamma, b.undPrice) == (None, None, None, None, None)
+    assert (b.impliedVol, b.delta, b.optPrice, b.gamma, b.undPrice) == (None,) * 5
+    # ib_async keeps vega/theta "not available" as -2 (it maps only the others to None)
+    assert (b.vega, b.theta) == (-2, -2)
+    (fields,) = parse_frames(enc.tick_option_computation(1, 80, implied_vol=None, delta=None))
+    assert [float(x) for x in fields[4:]] == [-1, -2, -1, 0, -2, -2, -2, -1]
     h.feed(enc.tick_price(1, 66, 0.0, 0))  # bid withdrawn: size 0 -> ib_async's "empty" price
     assert (ticker.bid, ticker.bidSize) == (h.ib.wrapper.defaultEmptyPrice, 0)
     h.ib.cancelMktData(opt)
@@ -553,7 +694,7 @@ async def test_market_data_ticks_and_greeks(h):
 
 
 async def test_snapshot_ends_with_tick_snapshot_end(h):
-    task = asyncio.ensure_future(h.ib.reqTickersAsync(Contract(conId=416904, symbol="SPX", secType="IND", exchange="CBOE")))  # fmt: skip
+    task = asyncio.ensure_future(h.ib.reqTickersAsync(SPX_IND))
     r = await h.request()
     assert isinstance(r, ReqMktData) and r.snapshot and r.contract.conId == 416904
     h.feed(enc.tick_price(1, 4, 4720.5, 0), enc.tick_snapshot_end(1))
@@ -562,46 +703,66 @@ async def test_snapshot_ends_with_tick_snapshot_end(h):
 
 
 async def test_what_if_margin(h):
-    future = h.ib.whatIfOrderAsync(condor(), LimitOrder("BUY", 2, -1.85, orderRef="c1:entry", account=ACCT, tif="DAY"))  # fmt: skip
+    order = LimitOrder("BUY", 2, -1.85, orderRef="c1:entry", account=ACCT, tif="DAY")
+    future = h.ib.whatIfOrderAsync(condor(), order)
     p = await h.request()
-    assert isinstance(p, ParsedOrder) and p.whatIf and p.orderRef == "c1:entry" and p.lmtPrice == -1.85
-    assert (p.action, p.totalQuantity, p.tif, p.account, p.contract.secType) == ("BUY", 2.0, "DAY", ACCT, "BAG")  # fmt: skip
+    assert isinstance(p, ParsedOrder) and p.whatIf and p.orderRef == "c1:entry"
+    assert (p.action, p.totalQuantity, p.lmtPrice, p.tif) == ("BUY", 2.0, -1.85, "DAY")
+    assert (p.account, p.contract.secType) == (ACCT, "BAG")
     h.feed(enc.open_order(p, enc.OrderStateSpec("PreSubmitted"), perm_id=0, client_id=CLIENT_ID))
     assert not future.done()  # ib_async waits until initMarginChange is set
     state = enc.OrderStateSpec(
-        "PreSubmitted", 10000.0, 9000.0, 100000.0, 9300.0, 9300.0, 0.0, 19300.0, 18300.0, 100000.0,
-        commission=5.2, minCommission=5.2, maxCommission=5.2, commissionCurrency="USD",
+        "PreSubmitted", 10000.0, 9000.0, 100000.0, 9300.0, 9200.0, -50.0, 19300.0, 18200.0,
+        99950.0, commission=5.2, minCommission=5.0, maxCommission=5.5, commissionCurrency="USD",
+        warningText="close to limit",
     )  # fmt: skip
     h.feed(enc.open_order(p, state, perm_id=0, client_id=CLIENT_ID))
-    s = (await future).numeric()
-    assert (s.initMarginBefore, s.maintMarginBefore, s.equityWithLoanBefore) == (10000.0, 9000.0, 100000.0)
-    assert (s.initMarginChange, s.maintMarginChange, s.initMarginAfter, s.maintMarginAfter) == (9300.0, 9300.0, 19300.0, 18300.0)  # fmt: skip
-    assert (s.commission, s.commissionCurrency) == (5.2, "USD")
+    got = await future
+    numeric = got.numeric()
+    for f in dataclasses.fields(state):
+        want = getattr(state, f.name)
+        assert (getattr(numeric, f.name) if isinstance(want, float) else getattr(got, f.name)) == want
 
 
 @pytest.mark.parametrize("version", [177, 178])
-async def test_order_lifecycle_fill_and_commission(version):
-    h = Harness(version)
-    await h.request()
+async def test_order_lifecycle_fill_and_commission(version, ib_errors):
+    h = await harness(version)
     events = []
     h.ib.commissionReportEvent += lambda trade, fill, report: events.append(report)
     trade = h.ib.placeOrder(condor(), LimitOrder("BUY", 1, -1.5, orderRef="c1:entry", account=ACCT))
     p = await h.request()
-    h.feed(enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=777, client_id=CLIENT_ID, version=version),  # fmt: skip
-           enc.order_status(1, "Submitted", 0, 1, 0, 777, 0, 0, CLIENT_ID))  # fmt: skip
+    submitted = enc.OrderStateSpec("Submitted")
+    h.feed(
+        enc.open_order(p, submitted, perm_id=777, client_id=CLIENT_ID, version=version),
+        enc.order_status(1, "Submitted", 0, 1, 0, 777, 0, 0, CLIENT_ID),
+    )
     assert trade.orderStatus.status == "Submitted" and trade.order.permId == 777
-    bag = WireContract(28812380, "SPX", "BAG", exchange="SMART", currency="USD")
-    fill_at = datetime(2024, 1, 5, 15, 31, 2, tzinfo=UTC)
-    ex = enc.ExecutionSpec(bag, "0001.01", fill_at, ACCT, "BOT", 1, -1.5, 777, CLIENT_ID, 1, cumQty=1, avgPrice=-1.5, orderRef="c1:entry", pendingPriceRevision=True)  # fmt: skip
-    h.feed(enc.exec_details(-1, ex, version=version), enc.order_status(1, "Filled", 1, 0, -1.5, 777, 0, -1.5, CLIENT_ID),  # fmt: skip
-           enc.commission_report("0001.01", 5.2, "USD"))  # fmt: skip
+    at = datetime(2024, 1, 5, 15, 31, 2, tzinfo=UTC)
+    ex = enc.ExecutionSpec(
+        FULL, "0001.01", at, ACCT, "BOT", 1, -1.5, 777, CLIENT_ID, 1, exchange="CBOE", cumQty=3,
+        avgPrice=-1.25, orderRef="c1:entry", liquidation=4, evRule="ev", evMultiplier=2.5,
+        modelCode="m1", lastLiquidity=2, pendingPriceRevision=True,
+    )  # fmt: skip
+    msg = enc.exec_details(-1, ex, version=version)
+    h.feed(
+        msg,
+        enc.order_status(1, "Filled", 1, 0, -1.5, 777, 0, -1.5, CLIENT_ID),
+        enc.commission_report("0001.01", 5.2, "USD", 12.5, 0.25, 20250101),
+    )
     assert trade.orderStatus.status == "Filled" and trade.isDone()
     (fill,) = trade.fills
-    e = fill.execution
-    assert (e.execId, e.time, e.acctNumber, e.side, e.shares, e.price, e.permId, e.orderRef) == ("0001.01", fill_at, ACCT, "BOT", 1, -1.5, 777, "c1:entry")  # fmt: skip
-    assert e.pendingPriceRevision == (version >= 178) and fill.contract.conId == 28812380
-    assert (fill.commissionReport.commission, fill.commissionReport.realizedPNL) == (5.2, 0.0)
-    assert events == [fill.commissionReport]
+    assert_contract(fill.contract, FULL, omit=("primaryExchange",))
+    for f in dataclasses.fields(ex):
+        if f.name != "contract":
+            want = getattr(ex, f.name)
+            if f.name == "pendingPriceRevision":
+                want = want and version >= 178  # the field exists from v178 on
+            assert getattr(fill.execution, f.name) == want, f.name
+    report = fill.commissionReport
+    assert (report.execId, report.commission, report.currency) == ("0001.01", 5.2, "USD")
+    assert (report.realizedPNL, report.yield_, report.yieldRedemptionDate) == (12.5, 0.25, 20250101)
+    assert events == [report]
+    assert_minimal(msg, ib_errors, version)
     future = h.ib.reqExecutionsAsync()
     r = await h.request()
     h.feed(enc.exec_details(r.reqId, ex, version=version), enc.exec_details_end(r.reqId))
@@ -611,27 +772,35 @@ async def test_order_lifecycle_fill_and_commission(version):
 async def test_positions_account_and_portfolio(h):
     positions = h.ib.reqPositionsAsync()
     await h.request()
-    h.feed(enc.position(ACCT, SPX_PUT, -2, 1250.0), enc.position_end())
+    h.feed(enc.position(ACCT, FULL, -2, 1250.0), enc.position_end())
     (pos,) = await positions
-    assert (pos.account, pos.contract.conId, pos.contract.tradingClass, pos.position, pos.avgCost) == (ACCT, 5001, "SPX", -2.0, 1250.0)  # fmt: skip
+    assert_contract(pos.contract, FULL, omit=("primaryExchange",))
+    assert (pos.account, pos.position, pos.avgCost) == (ACCT, -2.0, 1250.0)
     updates = h.ib.reqAccountUpdatesAsync(ACCT)
     await h.request()
     h.feed(
         enc.update_account_value("NetLiquidation", "100000.00", "USD", ACCT),
         enc.update_account_value("ExcessLiquidity", "80000.00", "USD", ACCT),
-        enc.update_portfolio(SPX_PUT, -2, 11.5, -2300.0, 1250.0, 200.0, 0.0, ACCT),
-        enc.update_account_time(T0), enc.account_download_end(ACCT),
+        enc.update_portfolio(FULL, -2, 11.5, -2300.0, 1250.0, 200.0, 30.0, ACCT),
+        enc.update_account_time(T0),
+        enc.account_download_end(ACCT),
     )
     await updates
     values = {v.tag: v.value for v in h.ib.accountValues(ACCT)}
     assert values == {"NetLiquidation": "100000.00", "ExcessLiquidity": "80000.00"}
     (item,) = h.ib.portfolio(ACCT)
-    assert (item.contract.conId, item.position, item.marketPrice, item.marketValue, item.averageCost, item.unrealizedPNL) == (5001, -2.0, 11.5, -2300.0, 1250.0, 200.0)  # fmt: skip
+    assert_contract(item.contract, FULL, omit=("exchange",))
+    assert (item.position, item.marketPrice, item.marketValue) == (-2.0, 11.5, -2300.0)
+    assert (item.averageCost, item.unrealizedPNL, item.realizedPNL) == (1250.0, 200.0, 30.0)
     multi = h.ib.reqAccountUpdatesMultiAsync(ACCT)
     r = await h.request()
-    h.feed(enc.account_update_multi(r.reqId, ACCT, "", "MaintMarginReq", "9300.00", "USD"), enc.account_update_multi_end(r.reqId))  # fmt: skip
+    h.feed(
+        enc.account_update_multi(r.reqId, ACCT, "", "MaintMarginReq", "9300.00", "USD"),
+        enc.account_update_multi_end(r.reqId),
+    )
     await multi
-    assert [(v.tag, v.value) for v in h.ib.accountValues(ACCT) if v.tag == "MaintMarginReq"] == [("MaintMarginReq", "9300.00")]  # fmt: skip
+    maint = [v.value for v in h.ib.accountValues(ACCT) if v.tag == "MaintMarginReq"]
+    assert maint == ["9300.00"]
 
 
 async def test_empty_open_and_completed_orders(h):
@@ -666,8 +835,8 @@ class MiniTws:
         match r:
             case StartApi(clientId=client_id):
                 self.client_id = client_id
-                return [enc.next_valid_id(100), enc.managed_accounts([ACCT]),
-                        enc.error_msg(-1, 2104, "Market data farm connection is OK:usfarm")]  # fmt: skip
+                farm_ok = enc.error_msg(-1, 2104, "Market data farm connection is OK:usfarm")
+                return [enc.next_valid_id(100), enc.managed_accounts([ACCT]), farm_ok]
             case NoArgRequest(msgId=InMsg.REQ_POSITIONS):
                 return [enc.position(ACCT, SPX_PUT, -2, 1250.0), enc.position_end()]
             case NoArgRequest(msgId=InMsg.REQ_OPEN_ORDERS):
@@ -677,26 +846,37 @@ class MiniTws:
             case ReqCompletedOrders():
                 return [enc.completed_orders_end()]
             case ReqAccountUpdates(account=acct):
-                return [enc.update_account_value("NetLiquidation", "100000.00", "USD", acct),
-                        enc.update_account_time(T0), enc.account_download_end(acct)]  # fmt: skip
-            case ReqAccountUpdatesMulti(reqId=req_id) | ReqExecutions(reqId=req_id) if isinstance(r, ReqExecutions):  # fmt: skip
+                value = enc.update_account_value("NetLiquidation", "100000.00", "USD", acct)
+                return [value, enc.update_account_time(T0), enc.account_download_end(acct)]
+            case ReqExecutions(reqId=req_id):
                 return [enc.exec_details_end(req_id)]
             case ReqAccountUpdatesMulti(reqId=req_id):
                 return [enc.account_update_multi_end(req_id)]
             case ReqContractDetails(reqId=req_id, contract=c) if c.symbol == "SPX":
-                return [enc.contract_details(req_id, enc.ContractDetailsSpec(SPX_PUT)), enc.contract_details_end(req_id)]  # fmt: skip
+                details = enc.contract_details(req_id, enc.ContractDetailsSpec(SPX_PUT))
+                return [details, enc.contract_details_end(req_id)]
             case ReqContractDetails(reqId=req_id):
-                return [enc.error_msg(req_id, 200, "No security definition has been found for the request")]  # fmt: skip
+                return [enc.error_msg(req_id, 200, "No security definition has been found")]
             case ParsedOrder(whatIf=True) as p:
-                state = enc.OrderStateSpec("PreSubmitted", 0.0, 0.0, 1e5, 9300.0, 9300.0, 0.0, 9300.0, 9300.0, 1e5)  # fmt: skip
+                margins = (0.0, 0.0, 1e5, 9300.0, 9300.0, 0.0, 9300.0, 9300.0, 1e5)
+                state = enc.OrderStateSpec("PreSubmitted", *margins)
                 return [enc.open_order(p, state, perm_id=0, client_id=self.client_id)]
             case ParsedOrder() as p:
-                ex = enc.ExecutionSpec(WireContract(99, "SPX", "BAG"), "e1", T0, ACCT, "BOT", p.totalQuantity, p.lmtPrice or 0.0, 555, self.client_id, p.orderId, orderRef=p.orderRef)  # fmt: skip
-                return [enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=555, client_id=self.client_id),  # fmt: skip
-                        enc.order_status(p.orderId, "Submitted", 0, p.totalQuantity, 0, 555, 0, 0, self.client_id),  # fmt: skip
-                        enc.exec_details(-1, ex), enc.commission_report("e1", 5.2),
-                        enc.order_status(p.orderId, "Filled", p.totalQuantity, 0, ex.price, 555, 0, ex.price, self.client_id)]  # fmt: skip
+                return self.fill(p)
         return []
+
+    def fill(self, p: ParsedOrder) -> list[bytes]:
+        qty, price, cid = p.totalQuantity, p.lmtPrice or 0.0, self.client_id
+        bag = wire(99, "SPX", "BAG")
+        ex = enc.ExecutionSpec(bag, "e1", T0, ACCT, "BOT", qty, price, 555, cid, p.orderId,
+                               orderRef=p.orderRef)  # fmt: skip
+        return [
+            enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=555, client_id=cid),
+            enc.order_status(p.orderId, "Submitted", 0, qty, 0, 555, 0, 0, cid),
+            enc.exec_details(-1, ex),
+            enc.commission_report("e1", 5.2),
+            enc.order_status(p.orderId, "Filled", qty, 0, price, 555, 0, price, cid),
+        ]
 
 
 @pytest.mark.parametrize("options", ["", "+PACEAPI"])
@@ -707,19 +887,23 @@ async def test_ib_connects_and_trades_over_loopback(options, ib_errors):
     ib = IB()
     ib.client.setConnectOptions(options)
     try:
-        await ib.connectAsync("127.0.0.1", port, clientId=3, timeout=5)  # a missing reply logs an ERROR
+        await ib.connectAsync("127.0.0.1", port, clientId=3, timeout=5)  # timeouts log ERRORs
         assert mini.hello == ClientHello(157, 178, options) and ib.client.serverVersion() == 178
         assert ib.managedAccounts() == [ACCT] and [p.position for p in ib.positions()] == [-2.0]
-        assert {type(r).__name__ for r in mini.requests} >= {"StartApi", "ReqCompletedOrders", "ReqExecutions"}  # fmt: skip
+        kinds = {type(r).__name__ for r in mini.requests}
+        assert kinds >= {"StartApi", "ReqCompletedOrders", "ReqExecutions", "ReqAccountUpdates"}
         ib_errors.expect(r"Error 200, reqId \d+: No security definition")
-        spx, nope = await ib.qualifyContractsAsync(Option("SPX", "20240216", 4500, "P", "SMART"), Contract(symbol="NOPE", secType="IND"))  # fmt: skip
-        assert spx.conId == 5001 and spx.tradingClass == "SPX" and nope is None
+        nope = Contract(symbol="NOPE", secType="IND")
+        spx, unknown = await ib.qualifyContractsAsync(Option("SPX", "20240216", 4500, "P"), nope)
+        assert spx.conId == 5001 and spx.tradingClass == "SPX" and unknown is None
         state = await ib.whatIfOrderAsync(condor(), LimitOrder("BUY", 1, -1.85))
         assert state.numeric().initMarginChange == 9300.0
-        trade = ib.placeOrder(condor(), LimitOrder("BUY", 1, -1.85, orderRef="c1:entry", account=ACCT))
+        order = LimitOrder("BUY", 1, -1.85, orderRef="c1:entry", account=ACCT)
+        trade = ib.placeOrder(condor(), order)
         assert await ib.reqCurrentTimeAsync() == T0  # replies come in order: a barrier, no sleep
-        assert trade.orderStatus.status == "Filled" and trade.fills[0].commissionReport.commission == 5.2
-        assert trade.fills[0].execution.orderRef == "c1:entry"
+        assert trade.orderStatus.status == "Filled"
+        (fill,) = trade.fills
+        assert fill.commissionReport.commission == 5.2 and fill.execution.orderRef == "c1:entry"
     finally:
         ib.disconnect()
         server.close()

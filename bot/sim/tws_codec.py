@@ -22,6 +22,7 @@ import math
 import struct
 import sys
 from dataclasses import dataclass, field
+from dataclasses import fields as dc_fields
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum
@@ -110,9 +111,9 @@ def frame(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
 
 
-def make_msg(*fields: object) -> bytes:
+def make_msg(*values: object) -> bytes:
     """Format the fields (see `fmt_field`), NUL-terminate each, and frame the message."""
-    return frame("".join(fmt_field(f) + "\0" for f in fields).encode("utf-8"))
+    return frame("".join(fmt_field(v) + "\0" for v in values).encode("utf-8"))
 
 
 def split_fields(payload: bytes) -> list[str]:
@@ -320,6 +321,18 @@ class ParsedOrder:
     raw: dict[str, str] = field(default_factory=dict, compare=False)
 
 
+def parse_num(text: str, name: str = "") -> float | None:
+    """A double field: unset ("") -> None, "Infinite" -> inf."""
+    if text == "":
+        return None
+    if text == INFINITE:
+        return math.inf
+    try:
+        return float(text)
+    except ValueError:
+        raise ProtocolError(f"field {name!r}: not a number: {text!r}") from None
+
+
 # Order conditions: condType -> number of fields including condType (ib_async order.py).
 CONDITION_FIELD_COUNTS = {1: 7, 3: 4, 4: 4, 5: 5, 6: 6, 7: 6}
 
@@ -348,16 +361,7 @@ class Cursor:
             raise ProtocolError(f"field {name!r}: not an int: {text!r}") from None
 
     def float(self, name: str) -> float | None:
-        """Unset ("") -> None; "Infinite" -> inf."""
-        text = self.take(name)
-        if text == "":
-            return None
-        if text == INFINITE:
-            return math.inf
-        try:
-            return float(text)
-        except ValueError:
-            raise ProtocolError(f"field {name!r}: not a number: {text!r}") from None
+        return parse_num(self.take(name), name)
 
     def bool(self, name: str) -> bool:
         text = self.take(name)
@@ -366,38 +370,28 @@ class Cursor:
         return text == "1"
 
     def contract(self, prefix: str = "contract.") -> WireContract:
-        t = self.take
-        return WireContract(
-            conId=self.int(prefix + "conId"),
-            symbol=t(prefix + "symbol"),
-            secType=t(prefix + "secType"),
-            lastTradeDateOrContractMonth=t(prefix + "lastTradeDateOrContractMonth"),
-            strike=self.float(prefix + "strike") or 0.0,
-            right=t(prefix + "right"),
-            multiplier=t(prefix + "multiplier"),
-            exchange=t(prefix + "exchange"),
-            primaryExchange=t(prefix + "primaryExchange"),
-            currency=t(prefix + "currency"),
-            localSymbol=t(prefix + "localSymbol"),
-            tradingClass=t(prefix + "tradingClass"),
-        )
+        """The 12 contract fields, in WireContract (= ib_async Client.send) order."""
+        v = [self.take(prefix + f.name) for f in dc_fields(WireContract)]
+        try:
+            return WireContract(int(v[0] or 0), v[1], v[2], v[3], float(v[4] or 0), *v[5:])
+        except ValueError:
+            raise ProtocolError(f"bad contract conId/strike: {v[0]!r}, {v[4]!r}") from None
 
     def short_legs(self) -> tuple[WireComboLeg, ...]:
         """Combo legs as reqMktData / reqHistoricalData send them (4 fields each)."""
-        n = self.int("comboLegs.count")
-        return tuple(
-            WireComboLeg(
-                self.int(f"comboLegs.{i}.conId"),
-                self.int(f"comboLegs.{i}.ratio"),
-                self.take(f"comboLegs.{i}.action"),
-                self.take(f"comboLegs.{i}.exchange"),
-            )
-            for i in range(n)
-        )
+        legs = []
+        for i in range(self.int("comboLegs.count")):
+            p = f"comboLegs.{i}."
+            con_id, ratio = self.int(p + "conId"), self.int(p + "ratio")
+            action, exchange = self.take(p + "action"), self.take(p + "exchange")
+            legs.append(WireComboLeg(con_id, ratio, action, exchange))
+        return tuple(legs)
 
     def tag_values(self, name: str) -> tuple[tuple[str, str], ...]:
-        n = self.int(f"{name}.count")
-        return tuple((self.take(f"{name}.{i}.tag"), self.take(f"{name}.{i}.value")) for i in range(n))
+        pairs = []
+        for i in range(self.int(f"{name}.count")):
+            pairs.append((self.take(f"{name}.{i}.tag"), self.take(f"{name}.{i}.value")))
+        return tuple(pairs)
 
     def delta_neutral(self) -> tuple[int, float, float] | None:
         if not self.bool("deltaNeutralContract.present"):

@@ -8,7 +8,6 @@ server-version branches) and insists every field is consumed, so a layout mistak
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from bot.sim.tws_codec import (
     ProtocolError,
     WireComboLeg,
     WireContract,
+    parse_num,
 )
 
 # ---------------------------------------------------------------- request types
@@ -204,9 +204,9 @@ def _req_executions(c: Cursor, v: int) -> Request:
 def _req_contract_details(c: Cursor, v: int) -> Request:
     req_id = _versioned(c).int("reqId")
     contract = c.contract()
-    include_expired, id_type, sec_id = c.bool("includeExpired"), c.take("secIdType"), c.take("secId")
+    expired, id_type, sec_id = c.bool("includeExpired"), c.take("secIdType"), c.take("secId")
     issuer = c.take("issuerId") if v >= 176 else ""
-    return ReqContractDetails(req_id, contract, include_expired, id_type, sec_id, issuer)
+    return ReqContractDetails(req_id, contract, expired, id_type, sec_id, issuer)
 
 
 def _req_historical_data(c: Cursor, v: int) -> Request:
@@ -239,7 +239,8 @@ def _start_api(c: Cursor, v: int) -> Request:
 
 def _req_account_updates_multi(c: Cursor, v: int) -> Request:
     req_id = _versioned(c).int("reqId")
-    return ReqAccountUpdatesMulti(req_id, c.take("account"), c.take("modelCode"), c.bool("ledgerAndNLV"))
+    account, model = c.take("account"), c.take("modelCode")
+    return ReqAccountUpdatesMulti(req_id, account, model, c.bool("ledgerAndNLV"))
 
 
 _PARSERS: dict[int, Callable[[Cursor, int], Request]] = {
@@ -247,7 +248,9 @@ _PARSERS: dict[int, Callable[[Cursor, int], Request]] = {
     InMsg.CANCEL_MKT_DATA: _cancel(InMsg.CANCEL_MKT_DATA),
     InMsg.CANCEL_ORDER: _cancel_order,
     InMsg.REQ_OPEN_ORDERS: _no_arg(InMsg.REQ_OPEN_ORDERS),
-    InMsg.REQ_ACCT_DATA: lambda c, v: ReqAccountUpdates(_versioned(c).bool("subscribe"), c.take("account")),
+    InMsg.REQ_ACCT_DATA: lambda c, v: ReqAccountUpdates(
+        _versioned(c).bool("subscribe"), c.take("account")
+    ),
     InMsg.REQ_EXECUTIONS: _req_executions,
     InMsg.REQ_IDS: lambda c, v: ReqIds(_versioned(c).int("numIds")),
     InMsg.REQ_CONTRACT_DATA: _req_contract_details,
@@ -275,7 +278,8 @@ _PARSERS: dict[int, Callable[[Cursor, int], Request]] = {
 _PO_HEAD = """secIdType secId action totalQuantity orderType lmtPrice auxPrice tif ocaGroup
     account openClose origin orderRef transmit parentId blockOrder sweepToFill displaySize
     triggerMethod outsideRth hidden"""
-_PO_FA = "_sharesAllocation discretionaryAmt goodAfterTime goodTillDate faGroup faMethod faPercentage"
+_PO_FA = """_sharesAllocation discretionaryAmt goodAfterTime goodTillDate faGroup faMethod
+    faPercentage"""
 _PO_MID = """modelCode shortSaleSlot designatedLocation exemptCode ocaType rule80A settlingFirm
     allOrNone minQty percentOffset eTradeOnly firmQuoteOnly nbboPriceCap auctionStrategy
     startingPrice stockRefPrice delta stockRangeLower stockRangeUpper
@@ -298,7 +302,6 @@ _PO_TAIL = """adjustedOrderType triggerPrice lmtPriceOffset adjustedStopPrice
     softDollarTier.name softDollarTier.val cashQty mifid2DecisionMaker mifid2DecisionAlgo
     mifid2ExecutionTrader mifid2ExecutionAlgo dontUseAutoPriceForHedge isOmsContainer
     discretionaryUpToLimitPrice usePriceMgmtAlgo"""
-_LONG_LEG = "conId ratio action exchange openClose shortSaleSlot designatedLocation exemptCode"
 
 
 def _run(c: Cursor, names: str) -> None:
@@ -339,7 +342,8 @@ def parse_place_order(fields: list[str], version: int = SERVER_VERSION) -> Parse
     routing: tuple[tuple[str, str], ...] = ()
     if contract.secType == "BAG":
         legs = _long_legs(c)
-        leg_prices = tuple(c.float(f"orderComboLegs.{i}.price") for i in range(c.int("orderComboLegs.count")))
+        n_prices = c.int("orderComboLegs.count")
+        leg_prices = tuple(c.float(f"orderComboLegs.{i}.price") for i in range(n_prices))
         routing = c.tag_values("smartComboRoutingParams")
     _run(c, _PO_FA)
     if version < 177:
@@ -385,13 +389,18 @@ def parse_place_order(fields: list[str], version: int = SERVER_VERSION) -> Parse
             _run(c, "midOffsetAtWhole midOffsetAtHalf")
     c.done()
     r = c.raw
+    try:
+        origin, parent_id = int(r["origin"] or 0), int(r["parentId"] or 0)
+    except ValueError:
+        raise ProtocolError(f"placeOrder: bad origin/parentId {r['origin']!r}") from None
     return ParsedOrder(
         orderId=order_id, contract=contract, action=r["action"],
-        totalQuantity=_num(r["totalQuantity"]) or 0.0, orderType=order_type,
-        lmtPrice=_num(r["lmtPrice"]), auxPrice=_num(r["auxPrice"]), tif=r["tif"],
+        totalQuantity=parse_num(r["totalQuantity"], "totalQuantity") or 0.0,
+        orderType=order_type, lmtPrice=parse_num(r["lmtPrice"], "lmtPrice"),
+        auxPrice=parse_num(r["auxPrice"], "auxPrice"), tif=r["tif"],
         ocaGroup=r["ocaGroup"], account=r["account"], openClose=r["openClose"],
-        origin=int(r["origin"] or 0), orderRef=r["orderRef"], transmit=r["transmit"] == "1",
-        parentId=int(r["parentId"] or 0), outsideRth=r["outsideRth"] == "1",
+        origin=origin, orderRef=r["orderRef"], transmit=r["transmit"] == "1",
+        parentId=parent_id, outsideRth=r["outsideRth"] == "1",
         goodAfterTime=r["goodAfterTime"], goodTillDate=r["goodTillDate"],
         whatIf=r["whatIf"] == "1", comboLegs=legs, orderComboLegPrices=leg_prices,
         smartComboRoutingParams=routing, algoStrategy=algo, algoParams=algo_params,
@@ -408,22 +417,12 @@ _PO_VERSIONED = (
 )
 
 
-def _num(text: str) -> float | None:
-    if text == "":
-        return None
-    if text == INFINITE:
-        return math.inf
-    try:
-        return float(text)
-    except ValueError:
-        raise ProtocolError(f"not a number: {text!r}") from None
-
-
 def decode_request(fields: list[str], version: int = SERVER_VERSION) -> Request:
     """Parse one client message (its fields) as sent at the negotiated server `version`."""
-    if not fields or not fields[0].lstrip("-").isdigit():
-        raise ProtocolError(f"message without a numeric id: {fields[:3]!r}")
-    msg_id = int(fields[0])
+    try:
+        msg_id = int(fields[0])
+    except (IndexError, ValueError):
+        raise ProtocolError(f"message without a numeric id: {fields[:3]!r}") from None
     if msg_id == InMsg.PLACE_ORDER:
         return parse_place_order(fields, version)
     parser = _PARSERS.get(msg_id)

@@ -103,7 +103,9 @@ class ContractDetailsSpec:
     suggestedSizeIncrement: float = 1.0
 
 
-def contract_details(req_id: int, d: ContractDetailsSpec, *, version: int = SERVER_VERSION) -> bytes:
+def contract_details(
+    req_id: int, d: ContractDetailsSpec, *, version: int = SERVER_VERSION
+) -> bytes:
     c = d.contract
     last = c.lastTradeDateOrContractMonth
     last_times = f"{last} {d.lastTradeTime}" if last and d.lastTradeTime else last
@@ -149,7 +151,9 @@ def security_definition_option_parameter_end(req_id: int) -> bytes:
 # ---------------------------------------------------------------- market data
 
 
-def tick_price(req_id: int, tick_type: int, price: float, size: float = 0.0, attr_mask: int = 0) -> bytes:
+def tick_price(
+    req_id: int, tick_type: int, price: float, size: float = 0.0, attr_mask: int = 0
+) -> bytes:
     """Price tick (1 bid, 2 ask, 4 last, 6 high, 7 low, 9 close, 14 open; +65 delayed).
     ib_async drops a tick whose price is empty and treats a bid/ask with size 0 as no quote."""
     return make_msg(1, 6, req_id, tick_type, price, size, attr_mask)
@@ -297,7 +301,8 @@ def open_order(
         f += [x.conId, x.ratio, x.action, x.exchange, x.openClose, x.shortSaleSlot]
         f += [x.designatedLocation, x.exemptCode]
     f += [len(order.orderComboLegPrices), *order.orderComboLegPrices]
-    f += [len(order.smartComboRoutingParams), *(v for kv in order.smartComboRoutingParams for v in kv)]
+    routing = order.smartComboRoutingParams
+    f += [len(routing), *(v for kv in routing for v in kv)]
     f += g("scaleInitLevelSize scaleSubsLevelSize scalePriceIncrement")
     if is_scale_increment(r.get("scalePriceIncrement", "")):
         f += g(PO_SCALE)
