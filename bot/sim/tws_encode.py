@@ -111,12 +111,13 @@ def contract_details(
     last_times = f"{last} {d.lastTradeTime}" if last and d.lastTradeTime else last
     head: tuple[object, ...] = (10,) if version >= 164 else (10, 8)
     sec_ids = [x for pair in d.secIdList for x in pair]
+    long_name = d.longName.encode("unicode-escape").decode("ascii")  # ib_async un-escapes it
     fields = [
         *head, req_id, c.symbol, c.secType, last_times, c.strike, c.right, c.exchange,
         c.currency, c.localSymbol, d.marketName, c.tradingClass, c.conId, d.minTick,
         *(() if version >= 164 else (1,)),  # obsolete mdSizeMultiplier
         c.multiplier, d.orderTypes, d.validExchanges, d.priceMagnifier, d.underConId,
-        d.longName, c.primaryExchange, d.contractMonth, d.industry, d.category, d.subcategory,
+        long_name, c.primaryExchange, d.contractMonth, d.industry, d.category, d.subcategory,
         d.timeZoneId, d.tradingHours, d.liquidHours, d.evRule, d.evMultiplier,
         len(d.secIdList), *sec_ids,
         d.aggGroup, d.underSymbol, d.underSecType, d.marketRuleIds, d.realExpirationDate,
