@@ -507,6 +507,22 @@ async def test_open_order_echoes_the_placed_order(version, ib_errors):
     assert_minimal(msg, ib_errors, version)
 
 
+async def test_open_order_from_a_hand_built_order(h, ib_errors):
+    legs = tuple(WireComboLeg(c, 1, a, "SMART") for c, a in CONDOR_LEGS)
+    bag = wire(0, "SPX", "BAG", exch="SMART", ccy="USD")
+    order = ParsedOrder(7, bag, action="SELL", totalQuantity=2, orderType="LMT", lmtPrice=1.9,
+                        tif="DAY", account=ACCT, orderRef="c2:roll", comboLegs=legs)  # fmt: skip
+    future = h.ib.reqOpenOrdersAsync()
+    msg = enc.open_order(order, enc.OrderStateSpec("Submitted"), perm_id=8, client_id=CLIENT_ID)
+    h.feed(msg, enc.open_order_end())
+    (trade,) = await future
+    o = trade.order
+    assert (o.orderId, o.permId, o.action, o.totalQuantity, o.lmtPrice) == (7, 8, "SELL", 2, 1.9)
+    assert (o.orderType, o.tif, o.account, o.orderRef) == ("LMT", "DAY", ACCT, "c2:roll")
+    assert [(x.conId, x.action) for x in trade.contract.comboLegs] == CONDOR_LEGS
+    assert_minimal(msg, ib_errors)
+
+
 @given(
     legs=st.lists(
         st.tuples(st.integers(1, 2**31 - 2), st.integers(1, 3), st.sampled_from(["BUY", "SELL"])),
@@ -911,3 +927,22 @@ async def test_ib_connects_and_trades_over_loopback(options, ib_errors):
         ib.disconnect()
         server.close()
         await server.wait_closed()
+
+
+async def test_stream_readers_tell_clean_eof_from_a_cut_frame():
+    async def read_all(data: bytes) -> list[list[str]]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(data)
+        reader.feed_eof()
+        assert await read_hello(reader) == ClientHello(157, 178)
+        out = []
+        while (msg := await read_message(reader)) is not None:
+            out.append(msg)
+        return out
+
+    hello = b"API\0" + frame(b"v157..178")
+    body = make_msg(61, 1) + make_msg(8, 1, 5)
+    assert await read_all(hello + body) == [["61", "1"], ["8", "1", "5"]]
+    for cut in (body[:-1], body + b"\0\0", body + b"\0\0\0\4"):  # in a body / header / after one
+        with pytest.raises(ProtocolError):
+            await read_all(hello + cut)

@@ -208,26 +208,31 @@ class FrameBuffer:
                 raise HandshakeError(f"stream does not start with API\\0: {self._buf[:8]!r}")
             self._buf = self._buf[len(API_SIGN) :]
             self._want_sign = False
-        while len(self._buf) >= 4:
-            (size,) = struct.unpack(">I", self._buf[:4])
+        pos, buf = 0, self._buf
+        while len(buf) - pos >= 4:
+            (size,) = struct.unpack_from(">I", buf, pos)
             if size > MAX_MSG_LEN:
                 raise ProtocolError(f"frame length {size} exceeds {MAX_MSG_LEN}")
-            if len(self._buf) < 4 + size:
+            if len(buf) - pos - 4 < size:
                 break
-            payload, self._buf = self._buf[4 : 4 + size], self._buf[4 + size :]
+            payload, pos = buf[pos + 4 : pos + 4 + size], pos + 4 + size
             if self._want_hello:
                 self.hello = parse_hello(payload)
                 self._want_hello = False
             else:
                 out.append(split_fields(payload))
+        self._buf = buf[pos:]
         return out
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
-    (size,) = struct.unpack(">I", await reader.readexactly(4))
+async def _read_frame(reader: asyncio.StreamReader, header: bytes | None = None) -> bytes:
+    (size,) = struct.unpack(">I", header or await reader.readexactly(4))
     if size > MAX_MSG_LEN:
         raise ProtocolError(f"frame length {size} exceeds {MAX_MSG_LEN}")
-    return await reader.readexactly(size)
+    try:
+        return await reader.readexactly(size)
+    except asyncio.IncompleteReadError as exc:
+        raise ProtocolError("connection closed inside a frame") from exc
 
 
 async def read_hello(reader: asyncio.StreamReader) -> ClientHello:
@@ -241,11 +246,12 @@ async def read_hello(reader: asyncio.StreamReader) -> ClientHello:
 async def read_message(reader: asyncio.StreamReader) -> list[str] | None:
     """Next message's fields, or None on a clean EOF between messages."""
     try:
-        return split_fields(await _read_frame(reader))
+        header = await reader.readexactly(4)
     except asyncio.IncompleteReadError as exc:
-        if exc.partial == b"" and exc.expected == 4:
-            return None
-        raise ProtocolError("connection closed inside a frame") from exc
+        if exc.partial:
+            raise ProtocolError("connection closed inside a frame header") from exc
+        return None
+    return split_fields(await _read_frame(reader, header))
 
 
 # ---------------------------------------------------------------- wire types
