@@ -223,7 +223,7 @@ class EventCalendar:
         before: timedelta,
         after: timedelta,
     ) -> bool:
-        """True when ``ts`` lies within ``before`` ahead of / ``after`` past an event of ``kinds``."""
+        """True when ``ts`` is within ``before`` ahead of / ``after`` past an event of ``kinds``."""
         return self.blackout_event(ts, kinds, before, after) is not None
 
 

@@ -12,8 +12,8 @@ Implied vol works on Jaeckel's normalized price b(x, s) (x = ln F/K, s = sigma*s
 reduced to the out-of-the-money equivalent, evaluated in log space with ``erfcx`` so that
 tiny premiums neither underflow nor cancel, and solved from a segment-wise initial guess
 by a third-order Householder iteration on Jaeckel's objectives (1/ln b in the lowest
-segment, b elsewhere), safeguarded by a bisection bracket and a hard iteration cap. It never raises for numeric
-input and never loops without bound; it returns NaN when:
+segment, b elsewhere), safeguarded by a bisection bracket and a hard iteration cap.
+It never raises for numeric input and never loops without bound; it returns NaN when:
   * any input is NaN/inf, S/F <= 0, K <= 0, t <= 0;
   * the price is <= the discounted intrinsic value or >= the no-arbitrage upper bound;
   * the price or its time value (price - discounted intrinsic) is below ``min_price``
@@ -45,15 +45,8 @@ _NOISE = 16.0 * np.finfo(float).eps
 _STEP_TOL = 1e-5
 _S_SPAN = 60.0  # upper bracket for s = sigma*sqrt(t) above the inflection point
 
-__all__ = [
-    "FloatArray",
-    "bs_price",
-    "black76_price",
-    "implied_vol",
-    "black76_implied_vol",
-    "greeks",
-    "black76_greeks",
-]
+__all__ = ["FloatArray", "bs_price", "black76_price", "implied_vol", "black76_implied_vol"]
+__all__ += ["greeks", "black76_greeks"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -183,16 +176,9 @@ def _householder(nu: FloatArray, h2: FloatArray, h3: FloatArray) -> FloatArray:
     return nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
 
 
-def _hermite(
-    x0: FloatArray,
-    x1: FloatArray,
-    y0: FloatArray,
-    y1: FloatArray,
-    m0: FloatArray,
-    m1: FloatArray,
-    x: FloatArray,
-) -> FloatArray:
-    """Cubic Hermite interpolation on [x0, x1] with end values y and slopes m."""
+def _hermite(*p: FloatArray) -> FloatArray:
+    """Cubic Hermite interpolation at x on [x0, x1]; p = (x0, x1, y0, y1, m0, m1, x)."""
+    x0, x1, y0, y1, m0, m1, x = p
     h = x1 - x0
     u = (x - x0) / h
     u2, u3 = u * u, u * u * u

@@ -125,12 +125,19 @@ def test_half_days_close_1315(d: date) -> None:
 def test_normal_day_hours_in_utc_across_dst() -> None:
     winter = ex.spx_option_session(date(2026, 3, 6))
     summer = ex.spx_option_session(date(2026, 3, 9))
-    assert winter == (datetime(2026, 3, 6, 14, 30, tzinfo=UTC), datetime(2026, 3, 6, 21, 15, tzinfo=UTC))
-    assert summer == (datetime(2026, 3, 9, 13, 30, tzinfo=UTC), datetime(2026, 3, 9, 20, 15, tzinfo=UTC))
+    assert winter == (
+        datetime(2026, 3, 6, 14, 30, tzinfo=UTC),
+        datetime(2026, 3, 6, 21, 15, tzinfo=UTC),
+    )
+    assert summer == (
+        datetime(2026, 3, 9, 13, 30, tzinfo=UTC),
+        datetime(2026, 3, 9, 20, 15, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(
-    "d", [date(2026, 11, 26), date(2026, 12, 25), date(2026, 4, 3), date(2026, 3, 7), date(2025, 1, 9)]
+    "d",
+    [date(2026, 11, 26), date(2026, 12, 25), date(2026, 4, 3), date(2026, 3, 7), date(2025, 1, 9)],
 )
 def test_closed_days(d: date) -> None:
     assert ex.spx_option_session(d) is None
