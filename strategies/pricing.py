@@ -15,7 +15,8 @@ by a third-order Householder iteration on Jaeckel's objectives (1/ln b in the lo
 segment, b elsewhere), safeguarded by a bisection bracket and a hard iteration cap.
 It never raises for numeric input and never loops without bound; it returns NaN when:
   * any input is NaN/inf, S/F <= 0, K <= 0, t <= 0;
-  * the price is <= the discounted intrinsic value or >= the no-arbitrage upper bound;
+  * the price is <= the discounted intrinsic value (within rounding noise) or >= the
+    no-arbitrage upper bound, or is subnormal (< 2.2e-308: no precision left);
   * the price or its time value (price - discounted intrinsic) is below ``min_price``
     (implied vol is ill-posed for tiny premiums: deep OTM/ITM, short-dated).
 Malformed flags and non-broadcastable shapes raise ValueError.
@@ -40,6 +41,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 MAX_ITER = 100
 _REL_TOL = 4.0 * np.finfo(float).eps
 _NOISE = 16.0 * np.finfo(float).eps
+_TINY = float(np.finfo(float).tiny)
 # Stop after a Householder step this small (relative): the iteration converges
 # quartically near the root, so the error left after applying it is negligible.
 _STEP_TOL = 1e-5
@@ -294,11 +296,11 @@ def _implied(
         undiscounted = price / df
         tv = undiscounted - intrinsic  # undiscounted time value
         # A time value within rounding noise of the intrinsic value carries no vol information.
-        ok &= (price > 0.0) & (price >= min_price) & (tv > _NOISE * undiscounted)
+        ok &= (price >= _TINY) & (price >= min_price) & (tv > _NOISE * undiscounted)
         ok &= tv * df >= min_price
         a = np.abs(np.log(F / K))
         b = tv / np.sqrt(F * K)
-        ok &= b < np.exp(-0.5 * a)
+        ok &= (b < np.exp(-0.5 * a)) & (b >= _TINY)  # subnormal premiums: no precision left
         idx = np.flatnonzero(ok)
         if idx.size:
             s = _solve_s(b.ravel()[idx], a.ravel()[idx])

@@ -19,6 +19,7 @@ from vollib.black_scholes_merton.implied_volatility import implied_volatility as
 from strategies import pricing as P
 
 GREEKS = ("delta", "gamma", "vega", "theta", "rho")
+TINY = float(np.finfo(float).tiny)  # below this (subnormal) implied vol is NaN by contract
 
 
 def grid(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -59,7 +60,7 @@ def domain() -> dict[str, np.ndarray]:
     # Well-posed where rounding the price to double precision moves the vol < 1e-9.
     vega_raw = np.array(ref_vega)
     with np.errstate(all="ignore"):
-        g["well_posed"] = (g["price"] > 0) & (1e-15 * g["price"] / vega_raw < 1e-9)
+        g["well_posed"] = (g["price"] >= TINY) & (1e-15 * g["price"] / vega_raw < 1e-9)
     return g
 
 
@@ -105,7 +106,7 @@ def test_black76_agrees_with_vollib() -> None:
         np.testing.assert_allclose(ours[name], ref, rtol=1e-6, atol=1e-12, err_msg=name)
     vega_raw = np.array([v_bga.vega(*a) * 100 for a in args])
     with np.errstate(all="ignore"):
-        ok = (ref_p > 0) & (1e-15 * ref_p / vega_raw < 1e-9)
+        ok = (ref_p >= TINY) & (1e-15 * ref_p / vega_raw < 1e-9)
     assert ok.sum() > 250
     iv = P.black76_implied_vol(ref_p, F, K, t, r, fl)
     ref_iv = np.array(
@@ -175,7 +176,7 @@ def test_iv_round_trip(m: float, t: float, r: float, q: float, sig: float, call:
     price = float(P.bs_price(f, S, K, t, r, sig, q))
     v = _vega_raw(S, K, t, r, q, sig)
     iv = float(P.implied_vol(price, S, K, t, r, f, q))
-    if price > 0 and v > 0 and 1e-15 * price / v < 1e-9:
+    if price >= TINY and v > 0 and 1e-15 * price / v < 1e-9:
         assert iv == pytest.approx(sig, abs=1e-8)
     else:  # ill-posed: either NaN or still a consistent vol
         assert math.isnan(iv) or iv > 0
@@ -215,6 +216,7 @@ def test_outside_bounds_are_nan() -> None:
         ("c", 0.0, K), ("c", -1.0, K), ("c", call_max, K), ("c", call_max * 1.01, K),
         ("p", put_max, K), ("p", put_max + 1.0, K), ("c", intrinsic_itm_call, 90.0),
         ("c", intrinsic_itm_call - 0.01, 90.0), ("c", np.nan, K), ("c", np.inf, K),
+        ("c", 1e-310, 500.0),  # subnormal premium
     ]
     for f, price, k in cases:
         assert math.isnan(float(P.implied_vol(price, S, k, t, r, f, q))), (f, price, k)
@@ -281,7 +283,7 @@ def test_solver_is_bounded_on_extreme_inputs(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(P, "_ln_b_otm", counting)
     K = np.array([1e-6, 1e-3, 0.5, 1.0, 2.0, 1e3, 1e6, 1e12])
-    prices = np.array([1e-300, 1e-200, 1e-12, 1e-3, 0.5, 0.999999, 1 - 1e-15])
+    prices = np.array([1e-300, 1e-200, 1e-12, 1e-3, 0.5, 0.999999, 1 - 1e-15, 1e-310])
     P_, K_ = np.meshgrid(prices, K)
     flags = np.where(K_ < 1.0, "p", "c")
     iv = P.implied_vol(P_, 1.0, K_, 1.0, 0.0, flags)
