@@ -16,6 +16,7 @@ from bot import config as cfg
 from bot import control, logs
 
 EXIT_CONFIG = 2
+EXIT_LIVE_ACCOUNT = 3
 
 
 def _speed(text: str) -> float | str:
@@ -148,8 +149,14 @@ async def _serve(settings: cfg.Settings) -> int:
     except StoreLocked as e:
         log.error("store.locked", path=str(store_path), error=str(e))
         return 1
+    from bot.broker.base import LiveAccountRefused
+
     try:
         return await Daemon(settings, broker, clock, store).run()
+    except LiveAccountRefused as e:
+        log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
+        print(f"condorbot: {e.message}", file=sys.stderr)
+        return EXIT_LIVE_ACCOUNT
     finally:
         store.close()
 

@@ -17,6 +17,7 @@ __all__ = [
     "Account",
     "Broker",
     "BrokerError",
+    "LiveAccountRefused",
     "Contract",
     "Fill",
     "Intent",
@@ -40,6 +41,15 @@ class BrokerError(Exception):
         super().__init__(f"[{code}] {message}")
         self.code = code
         self.message = message
+
+
+class LiveAccountRefused(BrokerError):
+    """A managed account is not a paper account (IB paper ids begin with DU). Never trade."""
+
+    def __init__(self, accounts: list[str]) -> None:
+        super().__init__(0, f"refusing to trade: not a paper account: {', '.join(accounts)} "
+                            "(IB paper account ids begin with DU)")
+        self.accounts = accounts
 
 
 @dataclass(frozen=True)
