@@ -13,7 +13,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from strategies import tvm, types
+from strategies import alvh, ledger, tvm, types
 
 _TYPES: dict[str, type] = {}
 
@@ -23,7 +23,8 @@ def register(*classes: type) -> None:
         _TYPES[cls.__name__] = cls
 
 
-register(types.Contract, types.Leg, types.Intent, types.Fill, tvm.Campaign, tvm.State, tvm.Status)
+register(types.Contract, types.Leg, types.Intent, types.Fill, tvm.Campaign, tvm.State, tvm.Status,
+         ledger.Ledger, ledger.Flow, alvh.Layer)
 
 
 def _enc(obj: Any) -> Any:

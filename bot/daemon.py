@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.config import Settings
 from bot.orders import Done, Executor
 from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
 from bot.store import Store
+from strategies import events
 from strategies import expiry as xp
 from strategies import tvm
 from strategies.types import Snapshot
@@ -42,6 +44,10 @@ class Daemon:
         self.executor = Executor(broker, store, settings.orders)
         self.guard = RiskGuard(settings.risk)
         self.state: tvm.State = store.get("strategy_state") or tvm.State()
+        h = settings.hedge
+        any_layer = h.event_layer or h.fomc_layer or h.tail_layer
+        self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
+                               combo_roll=broker.supports_combo_roll)
         self.guard.state = store.get("trading_state", ACTIVE)
         self.mode = "run"  # the control word in force
         self._control_stamp: tuple[int, int] | None = None
@@ -49,7 +55,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.exit_code = 0
         self.sessions = 0
-        self._last_skip: str | None = None
+        self._last_quiet: dict[str, tuple] = {}
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None
@@ -164,10 +170,11 @@ class Daemon:
         now = snap.time
         for done in await self.executor.process(now):
             self._fold(done, now)
+        self._reconcile_pending(now)
         if self.mode == "flatten":
             await self._flatten(snap)
         elif decide and self.mode in ("run", "reduce") and self.guard.state != HALTED:
-            decision = tvm.decide(self.state, snap, self.s.strategy)
+            decision = tvm.decide(self.state, snap, self.s.strategy, self.ctx)
             self.state = decision.state
             self._log_events(decision.events)
             for intent in decision.intents:
@@ -198,36 +205,55 @@ class Daemon:
 
     def _fold(self, done: Done, now: datetime) -> None:
         decision = tvm.on_order_done(self.state, done.intent, done.filled, done.avg_price,
-                                     done.commission)
+                                     done.commission, now, self.s.strategy.cooldown_days)
         self.state = decision.state
         self._log_events(decision.events)
-        if self.state.status is tvm.Status.CLOSED and self.mode == "flatten":
-            self._set_mode("pause", "flatten_done")
         self._persist(now)
 
     async def _flatten(self, snap: Snapshot) -> None:
+        """Close the condor and every hedge layer, open nothing; then pause."""
+        decision = tvm.decide(self.state, snap, self.s.strategy, replace(self.ctx, flatten=True))
+        self.state = decision.state
+        self._log_events(decision.events)
+        for intent in decision.intents:
+            await self._submit(intent, snap)
         st = self.state
-        if st.status is tvm.Status.OPEN:
-            decision = tvm.force_close(st, snap, "flatten")
-            self.state = decision.state
-            self._log_events(decision.events)
-            for intent in decision.intents:
-                await self._submit(intent, snap)
-        elif st.status not in (tvm.Status.CLOSING,):
-            if st.status is tvm.Status.ENTERING:
-                return  # cancel requested on entering flatten; wait for the outcome
+        held = st.campaign is not None and bool(st.campaign.legs)
+        if not held and not st.hedges and st.pending is None and not self.executor.busy:
             self._set_mode("pause", "flatten_done")
+
+    # "considered, no action" events repeat every tick while nothing changes: log each
+    # distinct one once (per event name), so the tail stays readable
+    QUIET = ("entry.skipped", "roll.waiting", "hedge.skipped", "exit.deferred", "hedge.deferred")
 
     def _log_events(self, events) -> None:
         for name, fields in events:
-            if name == "entry.skipped":
-                sig = fields.get("reason")
-                if sig == self._last_skip:
+            fields = {("event_" + k if k in ("event", "level", "timestamp") else k): v
+                      for k, v in fields.items()}
+            if name in self.QUIET:
+                slot = (name, fields.get("layer"))
+                sig = tuple(str(fields.get(k)) for k in ("campaign", "reason", "why", "tag"))
+                if self._last_quiet.get(slot) == sig:
                     continue
-                self._last_skip = sig
+                self._last_quiet[slot] = sig
             elif name == "entry.decided":
-                self._last_skip = None
+                self._last_quiet.pop(("entry.skipped", None), None)
             log.info(name, **fields)
+
+    def _reconcile_pending(self, now: datetime) -> None:
+        """A pending intent the executor is not working and the store never saw was never sent
+        (its tick failed between deciding and placing): fold it as not filled."""
+        pending = [self.state.pending] + [layer.pending for layer in self.state.hedges]
+        for intent in pending:
+            if intent is None or intent.key in self.executor.working:
+                continue
+            row = self.store.intent(intent.key)
+            if row is None or row["status"] in ("rejected", "cancelled", "filled"):
+                log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
+                filled = row["filled"] if row else 0
+                avg = row["avg_price"] if row else 0.0
+                self._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
+                                "NotSent"), now)
 
     def _persist(self, now: datetime) -> None:
         saved = (self.state, self.guard.state, self.mode)

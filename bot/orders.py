@@ -22,11 +22,15 @@ log = logs.get("bot.orders")
 
 
 def tick_for(symbol: str, price: float) -> float:
-    """Minimum combo price increment: SPX 0.05 below 3.00 else 0.10; VIX 0.01 below 3 else 0.05."""
-    p = abs(price)
+    """Minimum increment of a combo (complex order) price.
+
+    SPX complex orders trade in 0.05 at any price (single SPX options: 0.05 below 3.00, 0.10
+    above — the leg quotes, so a combo's natural price always lies on the 0.05 grid).
+    VIX: 0.01 below 3.00, 0.05 at or above.
+    """
     if symbol == "VIX":
-        return 0.01 if p < 3.0 else 0.05
-    return 0.05 if p < 3.0 else 0.10
+        return 0.01 if abs(price) < 3.0 else 0.05
+    return 0.05
 
 
 def round_toward(price: float, tick: float, up: bool) -> float:

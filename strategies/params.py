@@ -79,3 +79,4 @@ class HedgeParams(_Frozen):
     rsi_high: float = Field(70.0, gt=50, lt=100, description="RSI(14) overbought threshold")
     rsi_low: float = Field(30.0, gt=0, lt=50, description="RSI(14) oversold threshold")
     divergence_days: int = Field(20, ge=2, le=250, description="A/D divergence lookback")
+    max_layer_qty: int = Field(10, ge=1, le=100, description="most combos in one hedge layer")

@@ -1,36 +1,44 @@
-"""Campaign state machine: decide(state, snapshot, params) -> Decision(state, intents, events).
+"""Campaign state machine: decide(state, snapshot, params, ctx) -> Decision(state, intents, events).
 
-Pure: no I/O, no clock reads (time comes from the snapshot), no logging — the events returned
-are data that the daemon logs. Order outcomes come back through `on_order_done`.
+Pure: no I/O, no clock reads (time comes from the snapshot), no logging — events are data
+that the daemon logs. Order outcomes come back through `on_order_done`. Rolls are planned in
+`strategies.rolls`, hedge layers in `strategies.alvh`, money in `strategies.ledger`.
 
-Transitions (this first part: entry and exits; roll steps plug in at OPEN):
-
-| from     | on                                   | to       | emits                |
-|----------|--------------------------------------|----------|----------------------|
-| IDLE     | filters pass, condor found           | ENTERING | open intent          |
-| IDLE     | a filter fails                       | IDLE     | entry.skipped reason |
-| ENTERING | open filled (any quantity)           | OPEN     | campaign.entered     |
-| ENTERING | open cancelled with nothing filled   | IDLE     | entry.abandoned      |
-| OPEN     | profit >= take_profit_pct of credit  | CLOSING  | close intent         |
-| OPEN     | DTE <= exit_dte                      | CLOSING  | close intent         |
-| CLOSING  | close filled                         | CLOSED   | campaign.closed      |
-| CLOSING  | close cancelled / partly filled      | OPEN     | (retried next tick)  |
-| CLOSED   | next tick                            | IDLE     |                      |
-| COOLDOWN | cooldown over                        | IDLE     |                      |
+| from     | on                                                 | to       | emits                    |
+|----------|----------------------------------------------------|----------|--------------------------|
+| IDLE     | filters pass, condor found                         | ENTERING | open intent              |
+| IDLE     | a filter fails                                     | IDLE     | entry.skipped + reason   |
+| ENTERING | open filled (any quantity)                         | OPEN     | campaign.entered         |
+| ENTERING | open done with nothing filled                      | IDLE     | entry.abandoned          |
+| OPEN     | profit >= take_profit_pct of credit / DTE<=exit_dte | CLOSING  | close intent             |
+| OPEN     | tested, step < max_steps, hard or MACD relief or waited, funded | ROLLING | roll.step + roll intent |
+| OPEN     | tested, waiting for MACD relief                    | OPEN     | roll.waiting             |
+| OPEN     | tested, step = max_steps, or no funded step        | CLOSING  | roll.skipped + close     |
+| ROLLING  | combo roll filled / roll_open filled               | OPEN     | campaign.rolled          |
+| ROLLING  | roll_close filled                                  | ROLLING  | (roll_open next tick)    |
+| ROLLING  | roll not filled                                    | OPEN     | (re-evaluated next tick) |
+| CLOSING  | close filled, normal exit                          | CLOSED   | campaign.closed          |
+| CLOSING  | close filled, stop (steps exhausted / unfunded)    | COOLDOWN | campaign.stopped         |
+| CLOSING  | close not (fully) filled                           | OPEN     | (retried next tick)      |
+| CLOSED   | hedge layers closed                                | IDLE     | ledger.carried           |
+| COOLDOWN | cooldown_days passed and hedge layers closed       | IDLE     | ledger.carried           |
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from strategies import ledger as lg
+from strategies import rolls
 from strategies.condor import build_condor, combo_prices, pick_expiry, reverse
 from strategies.expiry import dte, exchange_date
-from strategies.params import StrategyParams
+from strategies.params import HedgeParams, StrategyParams
 from strategies.types import Intent, Leg, Snapshot
 
 
@@ -45,6 +53,8 @@ class Status(str, Enum):
 
 
 Event = tuple[str, dict[str, Any]]
+STOPS = ("steps_exhausted", "unfunded_roll", "roll_open_failed")
+MAX_ROLL_OPEN_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,24 @@ class Campaign:
     wing_width: float = 0.0
     entry_vix: float = 0.0
     entered_at: datetime | None = None
-    realized: float = 0.0  # dollars, net of commissions, for closed condors of this campaign
+    realized: float = 0.0  # dollars, net of commissions, of this campaign's condor trades
+    premium: float = 0.0  # dollars of credit collected (entries and rolls), for the hedge budget
     attempts: int = 0  # order attempts, part of the idempotency key
+    triggered_at: datetime | None = None  # when a roll trigger was first seen
+    next_qty: int = 0  # close-then-open roll: the open still to send
+    next_wing: float = 0.0
+    rolled_from: date | None = None  # close-then-open roll: the expiry closed
+    stop_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decide needs besides the market: hedge settings, the event calendar, the broker."""
+
+    hedge: HedgeParams | None = None  # None: no hedge layers
+    calendar: Any = None  # strategies.events calendar (for blackouts and layers 1-2)
+    combo_roll: bool = True  # the broker takes one combo for close + open
+    flatten: bool = False  # operator flatten: close everything, open nothing
 
 
 @dataclass(frozen=True)
@@ -66,15 +92,21 @@ class State:
     status: Status = Status.IDLE
     seq: int = 0  # campaigns started so far
     campaign: Campaign | None = None
-    pending: Intent | None = None  # the intent whose order is working
+    pending: Intent | None = None  # the condor intent whose order is working
     cooldown_until: datetime | None = None
+    ledger: lg.Ledger = field(default_factory=lg.Ledger)
+    hedges: tuple[Any, ...] = ()  # alvh.Layer, one per open hedge layer
+    hedged: tuple[str, ...] = ()  # tags of recent layers opened (an event is hedged once)
 
 
 @dataclass(frozen=True)
 class Decision:
     state: State
     intents: tuple[Intent, ...] = ()
-    events: tuple[Event, ...] = field(default_factory=tuple)
+    events: tuple[Event, ...] = ()
+
+    def then(self, other: "Decision") -> "Decision":
+        return Decision(other.state, self.intents + other.intents, self.events + other.events)
 
 
 def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
@@ -82,21 +114,51 @@ def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
             "strikes": [leg.contract.strike for leg in legs]}
 
 
-def decide(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
-    if state.status in (Status.ENTERING, Status.CLOSING, Status.ROLLING):
+def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context = Context()) -> Decision:
+    d = _decide_condor(state, snap, p, ctx)
+    if ctx.hedge is not None:
+        from strategies import alvh  # noqa: PLC0415
+
+        d = d.then(alvh.decide(d.state, snap, p, ctx))
+    return d.then(_maybe_finish(d.state, snap))
+
+
+def _decide_condor(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Decision:
+    if state.pending is not None:
         return Decision(state)  # an order is working; its outcome arrives via on_order_done
-    if state.status is Status.CLOSED:
-        state = replace(state, status=Status.IDLE, campaign=None)
+    if ctx.flatten:
+        return force_close(state, snap, "flatten") if snap.market_open else Decision(state)
     if state.status is Status.COOLDOWN:
-        if state.cooldown_until is not None and snap.time < state.cooldown_until:
-            return Decision(state)
-        state = replace(state, status=Status.IDLE, campaign=None, cooldown_until=None)
+        return Decision(state)
+    if state.status is Status.CLOSED:
+        return Decision(state)
     if state.status is Status.IDLE:
-        return _maybe_enter(state, snap, p)
-    return _manage_open(state, snap, p)
+        return _maybe_enter(state, snap, p, ctx)
+    if not snap.market_open:
+        return Decision(state)
+    if state.status is Status.ROLLING:
+        return _roll_open(state, snap, p)
+    if state.status is Status.OPEN:
+        return _manage_open(state, snap, p, ctx)
+    return Decision(state)
 
 
-def _maybe_enter(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
+def _maybe_finish(state: State, snap: Snapshot) -> Decision:
+    """CLOSED / COOLDOWN -> IDLE once the campaign's hedge layers are gone (and cooldown over)."""
+    if state.status not in (Status.CLOSED, Status.COOLDOWN) or state.hedges:
+        return Decision(state)
+    if state.status is Status.COOLDOWN and state.cooldown_until and snap.time < state.cooldown_until:
+        return Decision(state)
+    events: tuple[Event, ...] = ()
+    led = state.ledger
+    if state.campaign is not None:
+        led, ev = lg.close_campaign(led, state.campaign.id)
+        events = (ev,)
+    return Decision(replace(state, status=Status.IDLE, campaign=None, cooldown_until=None,
+                            ledger=led), events=events)
+
+
+def _maybe_enter(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Decision:
     def skip(reason: str, **numbers: Any) -> Decision:
         return Decision(state, events=(("entry.skipped", {"reason": reason, **numbers}),))
 
@@ -108,6 +170,10 @@ def _maybe_enter(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     if not (np.isfinite(snap.vix) and p.vix_min <= snap.vix <= p.vix_max):
         return skip("vix_out_of_band", vix=round(float(snap.vix), 2), vix_min=p.vix_min,
                     vix_max=p.vix_max)
+    if ctx.calendar is not None and p.entry_blackout_days > 0:
+        window = timedelta(days=p.entry_blackout_days)
+        if ctx.calendar.in_blackout(snap.time, ("CPI", "FOMC"), window, timedelta(0)):
+            return skip("event_blackout", days=p.entry_blackout_days)
     exp = pick_expiry(snap.chains, snap.time, p.dte_min, p.dte_max)
     if exp is None:
         return skip("no_expiry_in_dte_window", dte_min=p.dte_min, dte_max=p.dte_max)
@@ -132,14 +198,12 @@ def _maybe_enter(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     return Decision(new, (intent,), (("entry.decided", {"campaign": cid, **reason}),))
 
 
-def _manage_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
+def _manage_open(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Decision:
     camp = state.campaign
     assert camp is not None and camp.legs
     close_legs = reverse(camp.legs)
     mid, natural = combo_prices(snap.chains, close_legs)
     days = dte(camp.legs[0].contract.expiry, snap.time)
-    if not snap.market_open:
-        return Decision(state)
     reason: dict[str, Any] | None = None
     if days <= p.exit_dte:
         reason = {"trigger": "time_exit", "dte": days, "threshold": p.exit_dte}
@@ -151,11 +215,93 @@ def _manage_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
                       "threshold": round(target, 2), "credit": round(camp.credit, 2),
                       "close_cost": round(mid, 2)}
     if reason is None:
-        return Decision(state)
+        return _maybe_roll(state, snap, p, ctx)
     if not np.isfinite(mid):
         return Decision(state, events=(("exit.deferred", {"campaign": camp.id, **reason,
                                                           "why": "bad_quote"}),))
     return _close(state, close_legs, mid, natural, reason)
+
+
+def _maybe_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Decision:
+    camp = state.campaign
+    assert camp is not None
+    test = rolls.evaluate(camp.legs, camp.entry_vix, snap, p)
+    if not test.tested:
+        if camp.triggered_at is not None:
+            return Decision(replace(state, campaign=replace(camp, triggered_at=None)))
+        return Decision(state)
+    base = {"campaign": camp.id, "step": camp.step, "max_steps": p.max_steps,
+            "triggers": list(test.triggers)}
+    if camp.step >= p.max_steps:
+        return _stop(state, snap, "steps_exhausted", base)
+    triggered_at = camp.triggered_at or snap.time
+    waited = (snap.time - triggered_at).total_seconds() / 60.0
+    timing: dict[str, Any] = {"hard": test.hard, "waited_minutes": round(waited, 1)}
+    if not test.hard:
+        relief, numbers = rolls.macd_relief(snap, test.side)
+        timing.update(numbers)
+        if not relief and waited < p.macd_max_wait_minutes:
+            camp = replace(camp, triggered_at=triggered_at)
+            ev = ("roll.waiting", {**base, **timing, "why": "macd_no_relief",
+                                   "max_wait_minutes": p.macd_max_wait_minutes})
+            return Decision(replace(state, campaign=camp), events=(ev,))
+    fund = state.ledger.fund(camp.id)
+    plan, numbers = rolls.plan(camp.legs, camp.qty, camp.wing_width, fund, snap, p)
+    if plan is None:
+        return _stop(state, snap, "unfunded_roll", {**base, **timing, **numbers})
+    step = camp.step + 1
+    reason = {**base, **timing, **numbers, "step": step}
+    camp = replace(camp, attempts=camp.attempts + 1, triggered_at=triggered_at)
+    if ctx.combo_roll:
+        legs, q = rolls.roll_legs(camp.legs, camp.qty, plan.condor.legs, plan.qty)
+        rmid, rnat = rolls.per_unit(snap, legs)
+        intent = Intent(key=f"{camp.id}:roll:{step}:{camp.attempts}", campaign_id=camp.id,
+                        action="roll", legs=legs, qty=q, mid=rmid, natural=rnat, step=step,
+                        reason=reason)
+        camp = replace(camp, next_qty=plan.qty, next_wing=plan.wing_width)
+    else:
+        intent = Intent(key=f"{camp.id}:roll_close:{step}:{camp.attempts}", campaign_id=camp.id,
+                        action="roll_close", legs=reverse(camp.legs), qty=camp.qty,
+                        mid=plan.close_mid, natural=plan.close_natural, step=step, reason=reason)
+        camp = replace(camp, next_qty=plan.qty, next_wing=plan.wing_width)
+    new = replace(state, status=Status.ROLLING, campaign=camp, pending=intent)
+    return Decision(new, (intent,), (("roll.step", reason),))
+
+
+def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
+    """Close-then-open roll: the close has filled; open the next condor, re-centred now."""
+    camp = state.campaign
+    assert camp is not None
+    if camp.legs:  # the combo roll (or the close) is still to be resolved
+        return Decision(state)
+    step = camp.step + 1
+    if camp.attempts >= MAX_ROLL_OPEN_ATTEMPTS:
+        return _stopped(state, snap.time, "roll_open_failed",
+                        {"campaign": camp.id, "attempts": camp.attempts}, p.cooldown_days)
+    exp = rolls.next_expiry(snap, camp.rolled_from) if camp.rolled_from else None
+    condor, why = (None, "no_next_expiry") if exp is None else build_condor(
+        snap.chains[exp], p.short_delta, p.short_delta_min, p.short_delta_max, camp.next_wing)
+    if condor is None:
+        return Decision(state, events=(("roll.waiting", {"campaign": camp.id, "why": why}),))
+    camp = replace(camp, attempts=camp.attempts + 1)
+    intent = Intent(key=f"{camp.id}:roll_open:{step}:{camp.attempts}", campaign_id=camp.id,
+                    action="roll_open", legs=condor.legs, qty=camp.next_qty, mid=condor.mid,
+                    natural=condor.natural, step=step,
+                    reason={"trigger": "roll_open", "expiry": exp.isoformat() if exp else None,
+                            "new_qty": camp.next_qty, "new_wings": camp.next_wing})
+    return Decision(replace(state, campaign=camp, pending=intent), (intent,))
+
+
+def _stop(state: State, snap: Snapshot, why: str, numbers: dict[str, Any]) -> Decision:
+    camp = state.campaign
+    assert camp is not None
+    mid, natural = combo_prices(snap.chains, reverse(camp.legs))
+    ev = ("roll.skipped", {**numbers, "why": why, "action": "close_campaign"})
+    if not np.isfinite(mid):
+        return Decision(state, events=(ev, ("exit.deferred", {"campaign": camp.id,
+                                                              "why": "bad_quote"})))
+    d = _close(state, reverse(camp.legs), mid, natural, {"trigger": why, **numbers})
+    return Decision(d.state, d.intents, (ev,) + d.events)
 
 
 def _close(state: State, legs: tuple[Leg, ...], mid: float, natural: float,
@@ -170,10 +316,23 @@ def _close(state: State, legs: tuple[Leg, ...], mid: float, natural: float,
     return Decision(new, (intent,), (("exit.decided", {"campaign": camp.id, **reason}),))
 
 
+def _stopped(state: State, now: datetime, why: str, fields: dict[str, Any],
+             cooldown_days: float) -> Decision:
+    camp = state.campaign
+    assert camp is not None
+    until = now + timedelta(days=cooldown_days)
+    camp = replace(camp, stop_reason=why, legs=(), qty=0)
+    ev = ("campaign.stopped", {**fields, "campaign": camp.id, "why": why, "steps": camp.step,
+                               "pnl": round(camp.realized, 2), "cooldown_until": until.isoformat()})
+    return Decision(replace(state, status=Status.COOLDOWN, campaign=camp, pending=None,
+                            cooldown_until=until), events=(ev,))
+
+
 def force_close(state: State, snap: Snapshot, why: str) -> Decision:
     """Close the open condor now (operator flatten), at whatever the market asks."""
     camp = state.campaign
-    if state.status is not Status.OPEN or camp is None or not camp.legs:
+    if (state.status not in (Status.OPEN, Status.ROLLING) or camp is None or not camp.legs
+            or state.pending):
         return Decision(state)
     legs = reverse(camp.legs)
     mid, natural = combo_prices(snap.chains, legs)
@@ -184,38 +343,88 @@ def force_close(state: State, snap: Snapshot, why: str) -> Decision:
 
 
 def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
-                  commission: float = 0.0) -> Decision:
+                  commission: float = 0.0, now: datetime | None = None,
+                  cooldown_days: float = 5.0) -> Decision:
+    """`now` is the time of the outcome; `cooldown_days` applies when the campaign stops."""
     """Fold the outcome of `intent`'s order (done: filled, or cancelled/partly filled)."""
+    if intent.layer:
+        from strategies import alvh  # noqa: PLC0415
+
+        return alvh.on_order_done(state, intent, filled, avg_price, commission, now)
     if state.pending is None or state.pending.key != intent.key:
         return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
     camp = state.campaign
     assert camp is not None
     mult = intent.legs[0].contract.multiplier
     cash = -avg_price * filled * mult - commission  # dollars received (credit > 0)
-    if intent.action == "open":
+    state = replace(state, pending=None)
+    a = intent.action
+    if a == "open":
         if filled == 0:
-            return Decision(replace(state, status=Status.IDLE, campaign=None, pending=None),
+            return Decision(replace(state, status=Status.IDLE, campaign=None),
                             events=(("entry.abandoned", {"campaign": camp.id}),))
         camp = replace(camp, legs=intent.legs, qty=filled, credit=-avg_price,
-                       realized=camp.realized + cash)
+                       realized=camp.realized + cash, entered_at=now,
+                       premium=camp.premium + max(0.0, -avg_price) * filled * mult)
         ev = {"campaign": camp.id, **_legs_fields(intent.legs), "qty": filled,
               "credit": round(-avg_price, 2), "step": camp.step}
-        return Decision(replace(state, status=Status.OPEN, campaign=camp, pending=None),
+        return Decision(replace(state, status=Status.OPEN, campaign=camp),
                         events=(("campaign.entered", ev),))
-    if intent.action == "close":
+    if a in ("close", "roll_close"):
         realized = camp.realized + cash
         left = camp.qty - filled
         if left > 0:
             camp = replace(camp, qty=left, realized=realized)
-            return Decision(replace(state, status=Status.OPEN, campaign=camp, pending=None),
+            return Decision(replace(state, status=Status.OPEN, campaign=camp),
                             events=(("exit.incomplete", {"campaign": camp.id, "left": left}),))
-        camp = replace(camp, qty=0, realized=realized)
-        ev = {"campaign": camp.id, "pnl": round(realized, 2), "reason": intent.reason.get("trigger"),
-              "steps": camp.step}
-        return Decision(replace(state, status=Status.CLOSED, campaign=camp, pending=None),
-                        events=(("campaign.closed", ev),))
+        if a == "roll_close":
+            led, ev = lg.book(state.ledger, camp.id, cash, "roll", part="close", step=intent.step)
+            camp = replace(camp, legs=(), qty=0, realized=realized, attempts=0,
+                           rolled_from=camp.legs[0].contract.expiry)
+            return Decision(replace(state, status=Status.ROLLING, campaign=camp, ledger=led),
+                            events=(ev,))
+        camp = replace(camp, qty=0, legs=(), realized=realized)
+        trigger = intent.reason.get("trigger")
+        fields = {"campaign": camp.id, "pnl": round(realized, 2), "reason": trigger,
+                  "steps": camp.step}
+        if trigger in STOPS:
+            return _stopped(replace(state, campaign=camp), now or intent_time(intent), trigger,
+                            fields, cooldown_days)
+        return Decision(replace(state, status=Status.CLOSED, campaign=camp),
+                        events=(("campaign.closed", fields),))
+    if a in ("roll", "roll_open"):
+        if filled == 0:
+            status = Status.OPEN if a == "roll" else Status.ROLLING
+            return Decision(replace(state, status=status),
+                            events=(("roll.unfilled", {"campaign": camp.id, "key": intent.key}),))
+        new_legs = intent.legs[len(camp.legs):] if a == "roll" else intent.legs
+        new_qty = camp.next_qty if a == "roll" else filled
+        unit = tuple(Leg(leg.contract, 1 if leg.ratio > 0 else -1) for leg in new_legs)
+        credit_new = _open_credit(intent, avg_price, new_qty)
+        led, ev = lg.book(state.ledger, camp.id, cash, "roll", step=intent.step)
+        camp = replace(camp, legs=unit, qty=new_qty, step=intent.step, credit=credit_new,
+                       wing_width=camp.next_wing or camp.wing_width, triggered_at=None,
+                       realized=camp.realized + cash, attempts=0, next_qty=0,
+                       premium=camp.premium + max(0.0, credit_new) * new_qty * mult)
+        fields = {"campaign": camp.id, **_legs_fields(unit), "qty": new_qty, "step": camp.step,
+                  "credit": round(credit_new, 2), "net_cash": round(cash, 2)}
+        return Decision(replace(state, status=Status.OPEN, campaign=camp, ledger=led),
+                        events=(("campaign.rolled", fields), ev))
     return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
 
 
-def cooldown(state: State, now: datetime, days: float) -> State:
-    return replace(state, status=Status.COOLDOWN, cooldown_until=now + timedelta(days=days))
+def _open_credit(intent: Intent, avg_price: float, new_qty: int) -> float:
+    """Per-unit credit of the new condor: a roll_open's own price, or, inside a combo roll,
+    the fill less the close part valued at the close cost the roll was planned with."""
+    if intent.action == "roll_open":
+        return -avg_price
+    mult = intent.legs[0].contract.multiplier
+    close_cost = float(intent.reason.get("close_cost", math.nan))
+    total = avg_price * intent.qty * mult  # dollars paid for the whole roll combo
+    if not math.isfinite(close_cost):
+        return -total / (new_qty * mult)
+    return -(total - close_cost) / (new_qty * mult)
+
+
+def intent_time(intent: Intent) -> datetime:
+    raise ValueError(f"on_order_done for {intent.key} needs `now` to start a cooldown")

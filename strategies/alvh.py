@@ -1,0 +1,372 @@
+"""ALVH: the Adaptive Layered VIX Hedge, three layers bought for a campaign (pure).
+
+- Layer "event": VIX call diagonal (long next-month call near the second future, short
+  front-month call at a higher strike), opened `event_lead_days` before a CPI or PPI release,
+  closed once the release has passed or at its profit target.
+- Layer "fomc": SPX at-the-money call calendar (short front monthly, long the next), opened
+  `event_lead_days` before an FOMC decision, closed the session after it.
+- Layer "tail": VIX call spread (long near the front future, short 10 points higher), opened
+  when RSI(14) crosses above `rsi_high` or below `rsi_low`, or the A/D line fails to confirm
+  an SPX `divergence_days` high; monetized when VIX is `tail_take_profit_pct` above its level
+  at opening.
+Every layer also closes at `take_profit_pct` gain on its cost, near its front expiry, and
+when its campaign ends.
+
+Sizing: the layers together aim at a volatility exposure of `hedge_ratio` x the condor's
+|vega| (dollars per vol point). An SPX leg counts its vega; a VIX leg counts its delta to the
+VIX future, a point of VIX standing for a point of SPX implied vol (a stated simplification).
+Spending is capped by the budget: `hedge_budget_pct` x premium collected in the campaign plus
+the carried remainder of earlier campaigns, less the cost of the layers already open.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+
+from strategies import daily, signals
+from strategies import ledger as lg
+from strategies.condor import combo_prices, reverse
+from strategies.expiry import dte, exchange_date
+from strategies.params import HedgeParams, StrategyParams
+from strategies.types import Chain, Intent, Leg, Snapshot
+
+LAYERS = ("event", "fomc", "tail")
+EXIT_DTE = 2  # close a layer this many days before its front leg expires
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    campaign_id: str
+    tag: str  # what it was opened for: an event date, or the signal and date
+    status: str = "opening"  # opening | open | closing
+    legs: tuple[Leg, ...] = ()
+    qty: int = 0
+    cost: float = 0.0  # dollars paid to open, commissions included
+    entry_vix: float = 0.0
+    event_date: date | None = None
+    opened_at: datetime | None = None
+    pending: Intent | None = None
+    attempts: int = 0
+
+
+def _chains(snap: Snapshot, symbol: str) -> Any:
+    return snap.vix_chains if symbol == "VIX" else snap.chains
+
+
+def combo(snap: Snapshot, legs: tuple[Leg, ...]) -> tuple[float, float]:
+    """(mid, natural) of a hedge combo, legs on SPX or VIX options."""
+    return combo_prices(_chains(snap, legs[0].contract.symbol), legs)
+
+
+def vol_exposure(snap: Snapshot, legs: tuple[Leg, ...], qty: int) -> float:
+    """Dollars per vol point of a combo held `qty` times (see the module docstring)."""
+    total = 0.0
+    for leg in legs:
+        c = leg.contract
+        chain = _chains(snap, c.symbol).get(c.expiry)
+        if chain is None:
+            return math.nan
+        try:
+            if c.symbol == "VIX":
+                i = chain.index(c.strike)
+                d = chain.call_delta[i] if c.right == "C" else chain.put_delta[i]
+                total += leg.ratio * float(d) * c.multiplier
+            else:
+                total += leg.ratio * chain.vega(c.strike, c.right) * c.multiplier
+        except KeyError:
+            return math.nan
+    return total * qty
+
+
+def _nearest(strikes: np.ndarray, x: float, above: float | None = None) -> float | None:
+    s = strikes if above is None else strikes[strikes > above]
+    if s.size == 0 or not math.isfinite(x):
+        return None
+    return float(s[np.argmin(np.abs(s - x))])
+
+
+def _vix_pair(snap: Snapshot) -> tuple[Chain, Chain] | None:
+    exps = sorted(e for e in snap.vix_chains if dte(e, snap.time) > EXIT_DTE + 5)
+    if len(exps) < 2:
+        return None
+    return snap.vix_chains[exps[0]], snap.vix_chains[exps[1]]
+
+
+def _future(snap: Snapshot, expiry: date) -> float:
+    return float(snap.vix_futures.get(expiry, snap.vix))
+
+
+def build(name: str, snap: Snapshot) -> tuple[tuple[Leg, ...] | None, str]:
+    """The legs of one unit of a layer, or (None, why)."""
+    if name == "fomc":
+        exps = sorted(e for e in snap.chains if dte(e, snap.time) >= 7)
+        if len(exps) < 2:
+            return None, "no_spx_expiries"
+        front, back = snap.chains[exps[0]], snap.chains[exps[1]]
+        k = _nearest(front.strikes, snap.spx)
+        if k is None or k not in set(back.strikes.tolist()):
+            return None, "no_atm_strike"
+        return (Leg(front.contract(k, "C"), -1), Leg(back.contract(k, "C"), +1)), ""
+    pair = _vix_pair(snap)
+    if pair is None:
+        return None, "no_vix_chain"
+    front, back = pair
+    if name == "event":
+        k_long = _nearest(back.strikes, _future(snap, back.expiry))
+        if k_long is None:
+            return None, "no_strike"
+        k_short = _nearest(front.strikes, _future(snap, front.expiry) * 1.25, above=k_long)
+        if k_short is None:
+            return None, "no_strike"
+        return (Leg(back.contract(k_long, "C"), +1), Leg(front.contract(k_short, "C"), -1)), ""
+    chain = front if dte(front.expiry, snap.time) >= 14 else back
+    k_long = _nearest(chain.strikes, _future(snap, chain.expiry))
+    if k_long is None:
+        return None, "no_strike"
+    k_short = _nearest(chain.strikes, k_long + 10.0, above=k_long)
+    if k_short is None:
+        return None, "no_strike"
+    return (Leg(chain.contract(k_long, "C"), +1), Leg(chain.contract(k_short, "C"), -1)), ""
+
+
+def _condor_exposure(state: Any, snap: Snapshot) -> float:
+    camp = state.campaign
+    if camp is None or not camp.legs:
+        return 0.0
+    return vol_exposure(snap, camp.legs, camp.qty)
+
+
+def _budget(state: Any, h: HedgeParams) -> float:
+    camp = state.campaign
+    spent = sum(layer.cost for layer in state.hedges if layer.campaign_id == camp.id)
+    return h.hedge_budget_pct * camp.premium + max(0.0, state.ledger.carried) - spent
+
+
+def triggers(name: str, snap: Snapshot, h: HedgeParams, calendar: Any) -> tuple[str, dict] | None:
+    """(tag, numbers) when layer `name` should open now, else None."""
+    if name in ("event", "fomc"):
+        if calendar is None:
+            return None
+        kinds = ("CPI", "PPI") if name == "event" else ("FOMC",)
+        for kind in kinds:
+            ev = calendar.next_event(kind, snap.time)
+            if ev is None:
+                continue
+            when = ev.when
+            lead = (when - snap.time).total_seconds() / 86400.0
+            if 0 < lead <= h.event_lead_days:
+                return f"{kind}:{exchange_date(when).isoformat()}", {
+                    "release_kind": kind, "release": when.isoformat(), "lead_days": round(lead, 2)}
+        return None
+    return _tail_signal(snap, h)
+
+
+def _tail_signal(snap: Snapshot, h: HedgeParams) -> tuple[str, dict] | None:
+    bars = snap.bars
+    if bars is None or len(bars) < max(30, h.divergence_days + 2):
+        return None
+    return daily.memo(bars, ("tail", h.rsi_high, h.rsi_low, h.divergence_days),
+                      lambda b: _tail_from_bars(b, h))
+
+
+def _tail_from_bars(bars: Any, h: HedgeParams) -> tuple[str, dict] | None:
+    """The tail-layer warning on the last daily bar, tagged with that bar's date."""
+    close = bars["close"]
+    r = signals.rsi(close, 14)
+    now, before = float(r.iloc[-1]), float(r.iloc[-2])
+    day = str(bars.index[-1])[:10]
+    if before < h.rsi_high <= now:
+        return f"rsi_high:{day}", {"signal": "rsi_cross_up", "rsi": round(now, 2),
+                                   "threshold": h.rsi_high}
+    if before > h.rsi_low >= now:
+        return f"rsi_low:{day}", {"signal": "rsi_cross_down", "rsi": round(now, 2),
+                                  "threshold": h.rsi_low}
+    if "ad_line" in bars:
+        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
+        if len(div) and int(div.iloc[-1]) < 0:
+            return f"ad_divergence:{day}", {"signal": "ad_divergence",
+                                            "lookback_days": h.divergence_days}
+    return None
+
+
+def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
+    from strategies.tvm import Decision, Status  # noqa: PLC0415 (tvm imports this module)
+
+    h: HedgeParams = ctx.hedge
+    intents: list[Intent] = []
+    events: list[tuple[str, dict]] = []
+    hedges = list(state.hedges)
+    hedged = state.hedged
+    camp = state.campaign
+    live = (camp is not None and not ctx.flatten
+            and state.status in (Status.OPEN, Status.ROLLING, Status.CLOSING))
+    if not snap.market_open:
+        return Decision(state)
+    for i, layer in enumerate(hedges):
+        if layer.status != "open" or layer.pending is not None:
+            continue
+        why = _exit_reason(layer, snap, h, live)
+        if why is None:
+            continue
+        mid, nat = combo(snap, reverse(layer.legs))
+        if not math.isfinite(mid):
+            events.append(("hedge.deferred", {"layer": layer.name, "why": "bad_quote", **why}))
+            continue
+        att = layer.attempts + 1
+        intent = Intent(key=f"{layer.campaign_id}:hedge:{layer.name}:{layer.tag}:close:{att}",
+                        campaign_id=layer.campaign_id, action="hedge_close",
+                        legs=reverse(layer.legs), qty=layer.qty, mid=mid, natural=nat,
+                        layer=layer.name, reason=why)
+        hedges[i] = replace(layer, status="closing", pending=intent, attempts=att)
+        intents.append(intent)
+        events.append(("hedge.exit_decided", {"campaign": layer.campaign_id, "layer": layer.name,
+                                              **why}))
+    if live and state.status is Status.OPEN:
+        for name in LAYERS:
+            if not getattr(h, f"{name}_layer"):
+                continue
+            d = _maybe_open(name, state, hedges, snap, h, ctx)
+            if d is None:
+                continue
+            layer, intent, ev = d
+            if layer is not None:
+                hedges.append(layer)
+                intents.append(intent)
+                # attempted once: a layer refused or unfilled is not chased tick after tick
+                hedged = (hedged + (layer.tag,))[-50:]
+            events.append(ev)
+    return Decision(replace(state, hedges=tuple(hedges), hedged=hedged), tuple(intents),
+                    tuple(events))
+
+
+def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool) -> dict | None:
+    if not live:
+        return {"trigger": "campaign_ended"}
+    front = min(leg.contract.expiry for leg in layer.legs)
+    if dte(front, snap.time) <= EXIT_DTE:
+        return {"trigger": "expiry", "dte": dte(front, snap.time)}
+    if layer.name == "tail" and snap.vix >= layer.entry_vix * (1 + h.tail_take_profit_pct):
+        return {"trigger": "vix_spike", "vix": round(snap.vix, 2),
+                "threshold": round(layer.entry_vix * (1 + h.tail_take_profit_pct), 2)}
+    if layer.event_date is not None:
+        today = exchange_date(snap.time)
+        passed = today > layer.event_date if layer.name == "fomc" else today >= layer.event_date
+        if passed:
+            return {"trigger": "event_passed", "event_date": layer.event_date.isoformat()}
+    mid, _ = combo(snap, reverse(layer.legs))
+    if math.isfinite(mid) and layer.cost > 0:
+        value = -mid * layer.qty * layer.legs[0].contract.multiplier
+        if value >= layer.cost * (1 + h.take_profit_pct):
+            return {"trigger": "take_profit", "value": round(value, 2),
+                    "threshold": round(layer.cost * (1 + h.take_profit_pct), 2)}
+    return None
+
+
+def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: HedgeParams,
+                ctx: Any) -> tuple[Layer | None, Intent | None, tuple[str, dict]] | None:
+    camp = state.campaign
+    if any(layer.name == name and layer.campaign_id == camp.id for layer in hedges):
+        return None
+    trig = triggers(name, snap, h, ctx.calendar)
+    if trig is None:
+        return None
+    tag, numbers = trig
+    if tag in state.hedged:
+        return None
+    base = {"campaign": camp.id, "layer": name, "tag": tag, **numbers}
+    legs, why = build(name, snap)
+    if legs is None:
+        return None, None, ("hedge.skipped", {**base, "why": why})
+    target = h.hedge_ratio * abs(_condor_exposure(state, snap))
+    held = sum(vol_exposure(snap, layer.legs, layer.qty) for layer in hedges
+               if layer.campaign_id == camp.id and layer.legs)
+    unit = vol_exposure(snap, legs, 1)
+    mid, nat = combo(snap, legs)
+    budget = _budget(state, h)
+    sizing = {"target_exposure": round(target, 2), "held_exposure": round(held, 2),
+              "unit_exposure": round(unit, 2), "unit_cost": round(mid * legs[0].contract.multiplier, 2),
+              "budget": round(budget, 2)}
+    if not (math.isfinite(unit) and math.isfinite(mid)) or unit <= 0 or mid <= 0:
+        return None, None, ("hedge.skipped", {**base, **sizing, "why": "bad_quote_or_shape"})
+    need = target - held
+    if need <= 0:
+        return None, None, ("hedge.skipped", {**base, **sizing, "why": "exposure_covered"})
+    qty = math.ceil(need / unit)
+    afford = math.floor(budget / (nat * legs[0].contract.multiplier)) if nat > 0 else 0
+    qty = min(qty, afford, h.max_layer_qty)
+    if qty < 1:
+        return None, None, ("hedge.skipped", {**base, **sizing, "why": "over_budget"})
+    event_date = date.fromisoformat(tag.split(":")[1]) if name != "tail" else None
+    intent = Intent(key=f"{camp.id}:hedge:{name}:{tag}:open:1", campaign_id=camp.id,
+                    action="hedge_open", legs=legs, qty=qty, mid=mid, natural=nat,
+                    step=camp.step, layer=name, reason={**base, **sizing, "qty": qty})
+    layer = Layer(name, camp.id, tag, "opening", legs, qty, entry_vix=float(snap.vix),
+                  event_date=event_date, pending=intent, attempts=1)
+    return layer, intent, ("hedge.decided", {**base, **sizing, "qty": qty})
+
+
+def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, commission: float,
+                  now: datetime | None) -> Any:
+    from strategies.tvm import Decision  # noqa: PLC0415
+
+    hedges = list(state.hedges)
+    idx = next((i for i, layer in enumerate(hedges)
+                if layer.pending is not None and layer.pending.key == intent.key), None)
+    if idx is None:
+        return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
+    layer = hedges[idx]
+    mult = intent.legs[0].contract.multiplier
+    led = state.ledger
+    events: list[tuple[str, dict]] = []
+    hedged = state.hedged
+    if intent.action == "hedge_open":
+        if filled == 0:
+            del hedges[idx]
+            events.append(("hedge.abandoned", {"campaign": layer.campaign_id, "layer": layer.name}))
+        else:
+            cost = avg_price * filled * mult + commission
+            hedges[idx] = replace(layer, status="open", qty=filled, cost=cost, pending=None,
+                                  opened_at=now)
+            if now is not None:
+                led = lg.layer_flow(led, layer.name, now, -cost)
+            events.append(("hedge.opened", {"campaign": layer.campaign_id, "layer": layer.name,
+                                            "tag": layer.tag, "qty": filled,
+                                            "cost": round(cost, 2), **_legs(layer.legs)}))
+    else:
+        proceeds = -avg_price * filled * mult - commission
+        part = layer.cost * filled / layer.qty if layer.qty else 0.0
+        pnl = proceeds - part
+        if filled:
+            led, ev = lg.realize_layer(led, layer.campaign_id, layer.name, pnl)
+            if now is not None:
+                led = lg.layer_flow(led, layer.name, now, proceeds)
+            trigger = intent.reason.get("trigger")
+            name = "hedge.monetized" if pnl > 0 else "hedge.closed"
+            events.append((name, {"campaign": layer.campaign_id, "layer": layer.name,
+                                  "trigger": trigger, "qty": filled,
+                                  "proceeds": round(proceeds, 2), "cost": round(part, 2),
+                                  "pnl": round(pnl, 2)}))
+            events.append(ev)
+        left = layer.qty - filled
+        if left > 0:
+            hedges[idx] = replace(layer, status="open", qty=left, cost=layer.cost - part,
+                                  pending=None)
+        else:
+            del hedges[idx]
+    return Decision(replace(state, hedges=tuple(hedges), ledger=led, hedged=hedged),
+                    events=tuple(events))
+
+
+def _legs(legs: tuple[Leg, ...]) -> dict[str, Any]:
+    return {"legs": [f"{'+' if leg.ratio > 0 else '-'}{leg.contract.symbol} "
+                     f"{leg.contract.expiry.isoformat()} {leg.contract.strike:g}{leg.contract.right}"
+                     for leg in legs]}
+
+
+__all__ = ["LAYERS", "Layer", "build", "decide", "on_order_done"]
