@@ -59,6 +59,8 @@ class Daemon:
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None
+        # called as hook(daemon, snapshot) after every step (backtest equity curves, benches)
+        self.step_hooks: list[Any] = []
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -180,6 +182,8 @@ class Daemon:
             for intent in decision.intents:
                 await self._submit(intent, snap)
         self._persist(now)
+        for hook in self.step_hooks:
+            hook(self, snap)
 
     async def _submit(self, intent, snap: Snapshot) -> None:
         what_if = None

@@ -29,6 +29,25 @@ def _market_time(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+_listeners: list[Any] = []
+
+
+def add_listener(fn: Any) -> None:
+    """Call fn(event_dict) for every log record (a copy), e.g. to collect a backtest's trades."""
+    _listeners.append(fn)
+
+
+def remove_listener(fn: Any) -> None:
+    if fn in _listeners:
+        _listeners.remove(fn)
+
+
+def _tee(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for fn in list(_listeners):
+        fn(dict(event))
+    return event
+
+
 _SHARED = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -98,6 +117,7 @@ def setup(
     structlog.configure(
         processors=[
             *_SHARED,
+            _tee,
             structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
