@@ -1,39 +1,58 @@
-"""SimBroker: the embedded broker. Synthetic market, fills against bid/ask, Reg-T spread margin.
+"""SimBroker: the embedded broker. Synthetic market (bot.sim.market), fills against bid/ask,
+Reg-T margin (bot.sim.margin), cash settlement.
 
-Fills: a combo limit order (BUY the combo, signed price) fills when its limit is at or through
-the combo's natural price (sum of asks for bought legs minus bids for sold legs); it fills at
-the natural plus `slippage`, never worse than the limit. `fill_ratio` < 1 fills that share
-of the remaining quantity per evaluation (partial fills). Working orders are re-evaluated
-whenever simulated time moves.
+Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`, 5-point strikes
+75%-120% of spot), VIX monthly futures (the next `vix_expiries`, multiplier 1000, 0.05
+tick) and VIX options on them (trading class VIX, multiplier 100). Chains are priced once per
+market grid minute: one vectorized price call and one greeks call per option class (puts
+follow by put-call parity). Quotes: mid +- a half-spread that widens with VIX, rounded out to
+ticks (SPX 0.05 below 3.00 else 0.10; VIX options 0.01 / 0.05).
 
-Margin (Reg-T for defined-risk option spreads, as IB applies it to SPX): per expiry, the
-requirement is the worst payoff at expiry of the positions of that expiry, evaluated at every
-strike and the extremes, i.e. for an iron condor max(put width, call width) x multiplier x qty.
-Premium received is cash and is not netted. Initial = maintenance for these spreads.
+Orders: a combo (BAG) limit order is BUY of the combo at a signed per-unit price (debit > 0,
+credit < 0); legs may mix SPX options, VIX options and VIX futures, any expiries (calendars,
+diagonals). Leg prices are weighted by multiplier / the first leg's multiplier. An order
+fills while SPX options trade and its limit is at or through the combo's natural price
+(asks of bought legs minus bids of sold legs), at natural + `slippage`, never worse than the
+limit; `fill_ratio` < 1 fills that share of the remaining quantity per market minute
+(partial fills). `order_id` set modifies that working order in place. Rejections carry IB's
+codes: 200 no security definition, 201 order size / insufficient margin, 104 cannot modify,
+135 unknown order id. Settlement: SPX options at the SPX opening print of expiry day (AM
+SET); VIX options and futures at the VIX at the open of their expiry day (SOQ).
 """
 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+import math
+from datetime import date, datetime
 
 import numpy as np
 
 from bot.broker.base import BrokerError, OrderRequest, OrderState, WhatIf
 from bot.clock import SimClock
+from bot.sim import margin as mg
 from bot.sim.market import Market
 from strategies import expiry as xp
-from strategies.pricing import bs_price, greeks
+from strategies.pricing import black76_greeks, black76_price
 from strategies.types import Account, Chain, Contract, Fill, Position, Snapshot
 
 STRIKE_STEP = 5.0
+VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
+                    np.arange(50.0, 100.0, 5.0), np.arange(100.0, 160.0, 10.0)]
 
 
-def tick_round(price: np.ndarray | float) -> np.ndarray:
-    """SPX option ticks: 0.05 below 3.00, 0.10 at or above."""
+def tick_round(price: np.ndarray | float, up: bool | None = None,
+               small: float | np.ndarray = 0.05, big: float | np.ndarray = 0.10) -> np.ndarray:
+    """Round to the option tick (`small` below 3.00, `big` at or above): nearest, or up/down."""
     p = np.asarray(price, dtype=float)
-    tick = np.where(p < 3.0, 0.05, 0.10)
-    return np.round(np.round(p / tick) * tick, 2)
+    tick = np.where(p < 3.0, small, big)
+    n = p / tick
+    n = np.round(n) if up is None else (np.ceil(n - 1e-9) if up else np.floor(n + 1e-9))
+    return np.round(n * tick, 2)
+
+
+def _no_def(c: Contract) -> BrokerError:
+    return BrokerError(200, f"No security definition has been found for the request: {c.key}")
 
 
 class SimBroker:
@@ -50,23 +69,37 @@ class SimBroker:
         slippage: float = 0.0,
         fill_ratio: float = 1.0,
         account_id: str = "DU0000001",
+        *,
+        commission_per_future: float = 2.25,
+        max_order_qty: int = 500,
+        spx_expiries: int = 4,
+        vix_expiries: int = 6,
+        history_days: int = 260,
     ) -> None:
         self.clock = clock
-        self.market = Market(scenario, seed, clock.now())
+        self.market = Market(scenario, seed, clock.now(), history_days)
         self.cash = initial_cash
         self.commission = commission_per_contract
+        self.commission_future = commission_per_future
         self.slippage = slippage
         self.fill_ratio = fill_ratio
         self.account_id = account_id
+        self.max_order_qty = max_order_qty
+        self.n_spx, self.n_vix = spx_expiries, vix_expiries
+        self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
         self._orders: dict[int, OrderState] = {}
         self._requests: dict[int, OrderRequest] = {}
         self._ids = itertools.count(1)
         self._exec_ids = itertools.count(1)
-        self._chains: dict = {}
+        self._chains: dict[date, Chain] = {}
+        self._vix_chains: dict[date, Chain] = {}
+        self._futures: dict[date, float] = {}
+        self._fut_quotes: dict[date, tuple[float, float]] = {}
         self._chain_time: datetime | None = None
+        self._synced: datetime | None = None
         self._day_start_value: float | None = None
-        self._day = None
+        self._day: date | None = None
         self._connected = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -83,111 +116,154 @@ class SimBroker:
     async def server_time(self) -> datetime:
         return self.clock.now()
 
+    def _open_now(self) -> bool:
+        return xp.is_spx_open(self.clock.now())
+
     # --- market ----------------------------------------------------------------------------
     def _sync(self) -> None:
         now = self.clock.now()
-        if self._chain_time == now:
+        if self._synced == now:
             return
+        self._synced = now
         self.market.advance_to(now)
-        self._chains = self._build_chains(now)
-        self._chain_time = now
+        if self._chain_time != self.market.time:
+            self._chain_time = self.market.time
+            self._build(self.market.time)
         self._settle_expired(now)
-        self._match_working()
+        if self._open_now():
+            self._match_working()
 
-    def _build_chains(self, now: datetime) -> dict:
-        """Every listed strike of the next four SPX monthlies, priced in one vectorized call."""
-        S, r = self.market.spx, self.market.r
+    def _build(self, when: datetime) -> None:
+        """SPX chains, VIX futures and VIX chains as of `when`.
+
+        One Black-76 price call and one greeks call cover every listed option of both
+        classes (SPX on its forward S e^(rt), VIX on the matching future); puts follow by
+        put-call parity, so they share the calls' implied vol, vega and delta - 1.
+        """
+        mk = self.market
+        S, r, sf = mk.spx, mk.r, mk.spread_factor
         lo = np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP
         hi = np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP
-        strikes = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
-        n = len(strikes)
-        today = xp.exchange_date(now)
-        expiries = [(e, xp.year_fraction(e, now)) for e in xp.spx_monthlies(today, 4)]
-        expiries = [(e, t) for e, t in expiries if t > 0]
-        if not expiries:
-            return {}
-        m = len(expiries)
-        t = np.repeat([t for _, t in expiries], n)
-        K = np.tile(strikes, m)
-        iv = np.concatenate([self.market.iv(strikes, te) for _, te in expiries])
-        # calls then puts, all expiries at once: one pricing call per tick
-        flag = np.repeat(np.array(["c", "p"]), n * m)
-        K2, t2, iv2 = np.tile(K, 2), np.tile(t, 2), np.tile(iv, 2)
-        mid = bs_price(flag, S, K2, t2, r, iv2)
-        g = greeks(flag, S, K2, t2, r, iv2)
-        half = np.maximum(0.05, (0.01 + 0.05 * self.market.vix / 100) * mid)
-        bid = np.maximum(0.0, tick_round(mid - half))
-        ask = tick_round(np.maximum(mid + half, 0.05))
-        chains = {}
-        for j, (exp, te) in enumerate(expiries):
-            c = slice(j * n, (j + 1) * n)
-            p = slice((m + j) * n, (m + j + 1) * n)
-            chains[exp] = Chain(
-                symbol="SPX", trading_class="SPX", expiry=exp, t=te, strikes=strikes,
-                call_bid=bid[c], call_ask=ask[c], put_bid=bid[p], put_ask=ask[p],
-                call_delta=g["delta"][c], put_delta=g["delta"][p], call_iv=iv2[c], put_iv=iv2[p],
-                call_vega=g["vega"][c], put_vega=g["vega"][p],
-            )
-        return chains
+        ks = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
+        se = [(e, t) for e in xp.spx_monthlies(xp.exchange_date(when), self.n_spx)
+              if (t := xp.year_fraction(e, when)) > 0]
+        self._futures = mk.vix_futures(when, self.n_vix)
+        k = max(1, round(sf))
+        self._fut_quotes = {e: (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
+                                round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
+                            for e, F in self._futures.items()}
+        ve = [(e, xp.year_fraction(e, when)) for e in self._futures]
+        ts, tv = np.array([t for _, t in se]), np.array([t for _, t in ve])
+        fv = np.array([self._futures[e] for e, _ in ve])
+        ivs, ivv = mk.iv_surface(ks, ts), mk.vix_iv(VIX_STRIKES, fv, tv)
+        ns, nv = ivs.size, ivv.size
+        F = np.concatenate([np.repeat(S * np.exp(r * ts), len(ks)), np.repeat(fv, len(VIX_STRIKES))])
+        K = np.concatenate([np.tile(ks, len(ts)), np.tile(VIX_STRIKES, len(tv))])
+        T = np.concatenate([np.repeat(ts, len(ks)), np.repeat(tv, len(VIX_STRIKES))])
+        iv = np.concatenate([ivs.ravel(), ivv.ravel()])
+        call = black76_price("c", F, K, T, r, iv)
+        g = black76_greeks("c", F, K, T, r, iv)
+        df = np.exp(-r * T)
+        put = np.maximum(call - df * (F - K), 0.0)
+        px = np.concatenate([call, put])
+        spx = np.tile(np.arange(ns + nv) < ns, 2)
+        half = sf * np.where(spx, 0.05 + 0.004 * px, 0.02 + 0.015 * px)
+        small, big = np.where(spx, 0.05, 0.01), np.where(spx, 0.10, 0.05)
+        bid = tick_round(np.maximum(px - half, 0.0), False, small, big)
+        ask = tick_round(np.maximum(px + half, small), True, small, big)
+        n = ns + nv
+        cb, pb, ca, pa = bid[:n], bid[n:], ask[:n], ask[n:]
+        # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
+        cd = g["delta"] * np.where(np.arange(n) < ns, 1.0 / df, 1.0)
+        pd_ = cd - np.where(np.arange(n) < ns, 1.0, df)
+        vega = g["vega"]
+
+        def chain(sym: str, e: date, t: float, strikes: np.ndarray, sl: slice) -> Chain:
+            return Chain(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=strikes,
+                         call_bid=cb[sl], call_ask=ca[sl], put_bid=pb[sl], put_ask=pa[sl],
+                         call_delta=cd[sl], put_delta=pd_[sl], call_iv=iv[sl], put_iv=iv[sl],
+                         call_vega=vega[sl], put_vega=vega[sl])
+
+        m, mv = len(ks), len(VIX_STRIKES)
+        self._chains = {e: chain("SPX", e, t, ks, slice(j * m, (j + 1) * m))
+                        for j, (e, t) in enumerate(se)}
+        self._vix_chains = {e: chain("VIX", e, t, VIX_STRIKES, slice(ns + j * mv, ns + (j + 1) * mv))
+                            for j, (e, t) in enumerate(ve)}
 
     def _quote(self, c: Contract) -> tuple[float, float]:
-        chain = self._chains.get(c.expiry)
-        if chain is None or c.symbol != "SPX" or c.trading_class != "SPX":
-            raise BrokerError(200, f"No security definition has been found for the request: {c.key}")
+        if c.sec_type == "FUT":
+            if c.symbol != "VIX" or c.expiry not in self._fut_quotes:
+                raise _no_def(c)
+            return self._fut_quotes[c.expiry]
+        if c.sec_type != "OPT" or c.right not in ("C", "P"):
+            raise _no_def(c)
+        chains = {"SPX": self._chains, "VIX": self._vix_chains}.get(c.symbol, {})
+        chain = chains.get(c.expiry)
+        if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
+            raise _no_def(c)
         try:
             return chain.quote(c.strike, c.right)
         except KeyError:
-            raise BrokerError(200, f"No security definition has been found for the request: {c.key}") from None
+            raise _no_def(c) from None
 
-    def _combo_prices(self, req: OrderRequest) -> tuple[float, float]:
-        """(natural, mid) per combo unit, signed (debit > 0)."""
+    def _combo_prices(self, req: OrderRequest) -> tuple[float, float, list[float]]:
+        """(natural, mid, natural leg prices) per combo unit, signed (debit > 0)."""
         natural = mid = 0.0
+        m0 = req.legs[0].contract.multiplier
+        legs = []
         for leg in req.legs:
             bid, ask = self._quote(leg.contract)
-            natural += leg.ratio * (ask if leg.ratio > 0 else bid)
-            mid += leg.ratio * (bid + ask) / 2
-        return natural, mid
+            w = leg.contract.multiplier / m0
+            px = ask if leg.ratio > 0 else bid
+            legs.append(px)
+            natural += leg.ratio * w * px
+            mid += leg.ratio * w * (bid + ask) / 2
+        return natural, mid, legs
+
+    def _settle_value(self, c: Contract) -> float:
+        """SPX: the opening print of expiry day; VIX: VIX at that open (SOQ)."""
+        spx, vix = self.market.opens.get(c.expiry, (self.market.spx, self.market.vix))
+        return spx if c.symbol == "SPX" else vix
 
     def _mark(self, c: Contract) -> float:
         try:
             bid, ask = self._quote(c)
+            return (bid + ask) / 2
         except BrokerError:
-            return 0.0
-        return (bid + ask) / 2
+            pass
+        expired = self.clock.now() >= xp.settlement_time(c.expiry)
+        u = self._settle_value(c) if expired else (self.market.spx if c.symbol == "SPX"
+                                                   else self._futures.get(c.expiry, self.market.vix))
+        if c.sec_type == "FUT":
+            return u
+        return max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
 
     # --- account ---------------------------------------------------------------------------
-    def _margin(self, positions: dict[str, Position]) -> float:
-        by_expiry: dict = {}
-        for p in positions.values():
-            by_expiry.setdefault(p.contract.expiry, []).append(p)
-        total = 0.0
-        for group in by_expiry.values():
-            strikes = sorted({p.contract.strike for p in group})
-            pts = np.array([0.0, *strikes, strikes[-1] * 10 if strikes else 0.0])
-            payoff = np.zeros_like(pts)
-            for p in group:
-                c = p.contract
-                intrinsic = np.maximum(pts - c.strike, 0) if c.right == "C" else np.maximum(c.strike - pts, 0)
-                payoff += p.qty * c.multiplier * intrinsic
-            total += max(0.0, -float(payoff.min()))
-        return total
+    def _margin(self, positions: dict[str, Position]) -> mg.Margin:
+        return mg.requirement(positions.values(), self._mark,
+                              {"SPX": self.market.spx, "VIX": self.market.vix})
+
+    def _value(self) -> float:
+        return self.cash + sum(p.qty * p.contract.multiplier * self._mark(p.contract)
+                               for p in self._positions.values())
 
     def _account(self) -> Account:
-        value = self.cash + sum(
-            p.qty * p.contract.multiplier * self._mark(p.contract) for p in self._positions.values()
-        )
+        value = self._value()
         today = xp.exchange_date(self.clock.now())
         if self._day != today:
             self._day, self._day_start_value = today, value
-        margin = self._margin(self._positions)
-        excess = value - margin
+        m = self._margin(self._positions)
+        excess = value - m.maint
+        unreal = sum(p.qty * p.contract.multiplier * (self._mark(p.contract) - p.avg_cost)
+                     for p in self._positions.values())
         return Account(
             net_liquidation=value,
-            init_margin=margin,
-            maint_margin=margin,
+            init_margin=m.init,
+            maint_margin=m.maint,
             excess_liquidity=excess,
             cushion=excess / value if value > 0 else 0.0,
             realized_pnl_today=value - (self._day_start_value or value),
+            unrealized_pnl=unreal,
         )
 
     async def snapshot(self) -> Snapshot:
@@ -203,6 +279,8 @@ class SimBroker:
             chains=dict(self._chains),
             account=self._account(),
             positions=tuple(self._positions.values()),
+            vix_futures=dict(self._futures),
+            vix_chains=dict(self._vix_chains),
             bars=self.market.bars,
             minutes_since_open=since,
             market_open=is_open,
@@ -214,22 +292,40 @@ class SimBroker:
 
     # --- orders ----------------------------------------------------------------------------
     def _check(self, req: OrderRequest) -> None:
-        if req.qty <= 0:
-            raise BrokerError(201, f"Order rejected - reason: invalid order size {req.qty}")
-        if not req.legs:
-            raise BrokerError(201, "Order rejected - reason: a combo needs legs")
+        if req.qty <= 0 or req.qty > self.max_order_qty:
+            raise BrokerError(201, f"Order rejected - reason:The order size {req.qty} is not "
+                                   f"allowed (1 to {self.max_order_qty} contracts)")
+        if not req.legs or any(leg.ratio == 0 for leg in req.legs):
+            raise BrokerError(201, "Order rejected - reason:Invalid combo legs")
+        if not math.isfinite(req.limit):
+            raise BrokerError(201, f"Order rejected - reason:Invalid limit price {req.limit}")
         for leg in req.legs:
             self._quote(leg.contract)
 
-    def _after(self, req: OrderRequest, qty: int) -> dict[str, Position]:
+    def _commission(self, req: OrderRequest, qty: int) -> float:
+        return sum(abs(leg.ratio) * qty * (self.commission_future if leg.contract.sec_type == "FUT"
+                                           else self.commission) for leg in req.legs)
+
+    def _after(self, req: OrderRequest, qty: int,
+               leg_prices: list[float] | None = None) -> dict[str, Position]:
         after = dict(self._positions)
-        for leg in req.legs:
+        for i, leg in enumerate(req.legs):
             k = leg.contract.key
-            q = (after[k].qty if k in after else 0) + leg.ratio * qty
-            if q:
-                after[k] = Position(leg.contract, q)
-            else:
+            old = after.get(k)
+            q0, c0 = (old.qty, old.avg_cost) if old else (0, 0.0)
+            dq = leg.ratio * qty
+            q = q0 + dq
+            px = leg_prices[i] if leg_prices else c0
+            if q == 0:
                 after.pop(k, None)
+                continue
+            if q0 == 0 or (q0 > 0) != (q > 0):
+                cost = px  # new position, or flipped through zero
+            elif (q0 > 0) == (dq > 0):
+                cost = (c0 * q0 + px * dq) / q  # adding
+            else:
+                cost = c0  # reducing
+            after[k] = Position(leg.contract, q, cost)
         return after
 
     async def what_if(self, req: OrderRequest) -> WhatIf:
@@ -237,8 +333,23 @@ class SimBroker:
         self._check(req)
         before = self._margin(self._positions)
         after = self._margin(self._after(req, req.qty))
-        legs = sum(abs(leg.ratio) for leg in req.legs) * req.qty
-        return WhatIf(after - before, after - before, after, after, legs * self.commission)
+        return WhatIf(after.init - before.init, after.maint - before.maint, after.init,
+                      after.maint, self._commission(req, req.qty))
+
+    def _check_margin(self, req: OrderRequest, qty: int) -> None:
+        before = self._margin(self._positions)
+        after = self._margin(self._after(req, qty))
+        if after.init <= before.init + 1e-6:
+            return  # reduces (or keeps) the requirement: always accepted
+        natural, mid, _ = self._combo_prices(req)
+        m0 = req.legs[0].contract.multiplier
+        # equity after the trade: the half-spread paid to cross and the commission are lost
+        equity = self._value() - (natural - mid) * m0 * qty - self._commission(req, qty)
+        if after.init > equity:
+            raise BrokerError(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER "
+                                   f"TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE "
+                                   f"[{equity:.2f} USD] MUST EXCEED THE INITIAL MARGIN "
+                                   f"[{after.init:.2f} USD]")
 
     async def place(self, req: OrderRequest) -> OrderState:
         self._sync()
@@ -246,15 +357,22 @@ class SimBroker:
         if req.order_id is not None:  # modify in place, as IB does for a re-sent live id
             st = self._orders.get(req.order_id)
             if st is None or not st.working:
-                raise BrokerError(104, f"Cannot modify a filled or unknown order {req.order_id}")
+                raise BrokerError(104, f"Cannot modify a filled order. orderId={req.order_id}")
+            old = self._requests[st.order_id]
+            if old.legs != req.legs:
+                raise BrokerError(201, "Order rejected - reason:Cannot change the legs of a combo")
+            self._check_margin(req, max(0, req.qty - st.filled))
             st.limit = req.limit
+            st.qty = max(req.qty, st.filled)
             self._requests[st.order_id] = req
         else:
+            self._check_margin(req, req.qty)
             oid = next(self._ids)
             st = OrderState(oid, req.order_ref, "Submitted", req.qty, limit=req.limit)
             self._orders[oid] = st
             self._requests[oid] = req
-        self._try_fill(st)
+        if self._open_now():
+            self._try_fill(st)
         return st
 
     async def cancel(self, order_id: int) -> None:
@@ -263,6 +381,7 @@ class SimBroker:
             raise BrokerError(135, f"Can't find order with id = {order_id}")
         if st.working:
             st.status = "Cancelled"
+            st.error = "Order Canceled - reason:"
 
     async def orders(self) -> list[OrderState]:
         self._sync()
@@ -276,7 +395,7 @@ class SimBroker:
     def _try_fill(self, st: OrderState) -> None:
         req = self._requests[st.order_id]
         try:
-            natural, _ = self._combo_prices(req)
+            natural, _, legs = self._combo_prices(req)
         except BrokerError as e:
             st.status, st.error = "Cancelled", e.message
             return
@@ -284,30 +403,32 @@ class SimBroker:
             return
         price = min(st.limit, natural + self.slippage)
         qty = st.remaining if self.fill_ratio >= 1 else max(1, int(st.remaining * self.fill_ratio))
-        self._book(req, qty, price)
-        fill = Fill(req.order_ref, qty, price, self._commission(req, qty), self.clock.now(),
-                    f"sim.{next(self._exec_ids)}")
+        m0 = req.legs[0].contract.multiplier
+        weights = [abs(leg.ratio) * leg.contract.multiplier / m0 for leg in req.legs]
+        adj = (price - natural) / sum(weights)
+        leg_prices = [px + (adj if leg.ratio > 0 else -adj) for px, leg in zip(legs, req.legs)]
+        commission = self._commission(req, qty)
+        self.cash -= price * m0 * qty + commission
+        self._positions = self._after(req, qty, leg_prices)
+        fill = Fill(req.order_ref, qty, price, commission, self.clock.now(),
+                    f"sim.{next(self._exec_ids):06d}")
         st.avg_price = (st.avg_price * st.filled + price * qty) / (st.filled + qty)
         st.filled += qty
         st.fills.append(fill)
         if st.remaining == 0:
             st.status = "Filled"
 
-    def _commission(self, req: OrderRequest, qty: int) -> float:
-        return sum(abs(leg.ratio) for leg in req.legs) * qty * self.commission
-
-    def _book(self, req: OrderRequest, qty: int, price: float) -> None:
-        mult = req.legs[0].contract.multiplier
-        self.cash -= price * mult * qty + self._commission(req, qty)
-        self._positions = self._after(req, qty)
-
     def _settle_expired(self, now: datetime) -> None:
-        """Cash-settle options whose AM settlement time has passed, at the SPX level then."""
+        """Cash-settle options and futures whose AM settlement (09:30 New York) has passed."""
         for k, p in list(self._positions.items()):
             c = p.contract
-            if xp.settlement_time(c.expiry) + timedelta(minutes=1) > now:
+            if now < xp.settlement_time(c.expiry) or c.expiry not in self.market.opens:
                 continue
-            S = self.market.spx
-            intrinsic = max(S - c.strike, 0) if c.right == "C" else max(c.strike - S, 0)
-            self.cash += p.qty * c.multiplier * intrinsic
+            u = self._settle_value(c)
+            if c.sec_type == "FUT":
+                value = u
+            else:
+                value = max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
+            self.cash += p.qty * c.multiplier * value
+            self.settlements.append((now, k, p.qty, value))
             del self._positions[k]

@@ -1,136 +1,356 @@
-"""Synthetic market for the embedded simulator (minimal model; deepened by the sim-market issue).
+"""Synthetic market for the embedded simulator: SPX, its vol surface, VIX, VIX futures, breadth.
 
-Model: Heston-type stochastic variance, SPX log-price correlated negatively with variance.
-VIX is the model's 30-day expected volatility, sqrt(E[average variance over 30 days]), not an
-independent draw. Implied vol surface = term ATM vol from the same expectation plus a skew.
-Seeded: the same scenario, seed and start give the same path.
+Model (SVCJ-style Heston with co-jumps, in trading time):
+  d ln S = (mu - lam*kbar - v/2 - revert*ln(S/S0)) dt + sqrt(v) dW1 + J dN
+  dv     = kappa(v) (theta - v) dt + xi sqrt(v) dW2,  corr(dW1, dW2) = rho,
+  kappa(v) = kappa * sqrt(max(1, v/theta))  (vol spikes decay faster than calm drifts back),
+  jumps: N Poisson(lam), J ~ N(jump_mean, jump_sd), and v jumps up by Exp(jump_var) with it.
+Time runs in trading years of 252 sessions. Each session moves on a fixed one-minute grid
+from the open to the index close (16:00 New York); OVERNIGHT = 20% of a day's variance
+arrives as the opening gap. Off-grid times see the last grid value and the path never
+depends on how often it is queried (same scenario, seed and start -> same path).
+
+Pricing (risk-neutral Q) uses the same state v with a higher long-run variance theta_q and
+its own kappa_q: the gap theta_q - theta is the variance risk premium, so VIX exceeds the
+volatility that is then realized on average. Then
+  expected_var(t) = theta_q + (v - theta_q) (1 - e^(-k t)) / (k t) + lam E[J^2],  k = kappa_q(v)
+  VIX             = 100 sqrt(expected_var(30/365))   (not drawn independently)
+  VIX future(T)   = 100 sqrt(same formula at the expected variance E_Q[v_T])  (convexity
+                    ignored): contango when v < theta_q (calm), backwardation when v >> theta_q.
+  SPX implied vol = sqrt(expected_var(t)) x (1 - 1.2 k + 1.5 k^2), k = ln(K/F)/sqrt(t): a put
+                    skew whose slope in vol points scales with the level (steepens as vol rises).
+  VIX option vol  = 0.85 (VIX/15)^0.4 x (T/30d)^-0.2 x (1 + 0.45 ln(K/F) + 0.1 ln(K/F)^2):
+                    vol-of-vol rising with VIX, a positive (call) skew; Black-76 on the future.
+Bid/ask half-spreads scale with `spread_factor` = VIX/15 (clipped 0.8..6).
+A/D line: each day adds 2800 tanh(r/1.2%) + noise (r = SPX return); during a divergence
+episode (random, `divergence_rate` a year, 10-25 days; or scheduled) breadth follows returns
+at 30% strength and drifts down 350 a day, so SPX highs go unconfirmed.
+Anchored days (scenarios.Anchor) replace the free step by a Brownian bridge in ln S and ln v
+that lands on the anchored close/open and the variance whose VIX is the anchored VIX.
+A year of daily bars (`history_days`) precedes the start, ending at the starting levels.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 
-YEAR = 365.0 * 86400.0
+from bot.sim import scenarios as scn
+from strategies import expiry as xp
+
+YEAR_DAYS = 252.0
+OVERNIGHT = 0.2  # share of a session's variance in the opening gap
+STEP = 60.0  # seconds per grid step inside a session
+V_FLOOR = 0.06**2
+V_CAP = 25.0
+TAU30 = 30.0 / 365.0
+SKEW_SLOPE, SKEW_CURVE = 1.2, 1.5
+VIX_SKEW, VIX_CURVE = 0.45, 0.1
+UTC = timezone.utc
 
 
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    summary: str
-    spx0: float = 6000.0
-    v0: float = 0.13**2  # starting variance
-    theta: float = 0.15**2  # long-run variance
-    kappa: float = 4.0  # mean reversion per year
-    xi: float = 0.5  # vol of variance
-    rho: float = -0.75  # SPX / variance correlation
-    mu: float = 0.06  # drift per year
-
-
-SCENARIOS: dict[str, Scenario] = {
-    "calm": Scenario("calm", "low, mean-reverting volatility; SPX drifts up", v0=0.14**2,
-                     theta=0.15**2, xi=0.25, mu=0.08),
-    "chop": Scenario("chop", "moderate volatility with frequent swings, no trend", v0=0.17**2,
-                     theta=0.18**2, xi=0.9, mu=0.0),
-}
+def _index_session(d: date) -> tuple[datetime, datetime] | None:
+    """(open, index close) of the SPX index on d; the options trade 15 minutes longer."""
+    s = xp.spx_option_session(d)
+    return None if s is None else (s[0], s[1] - xp.CLOSE_LAG)
 
 
 class Market:
-    """Evolves SPX and its variance in steps of at most `max_step` seconds."""
+    """SPX, variance and breadth on a one-minute session grid; VIX and surfaces from the state."""
 
-    max_step = 300.0
-
-    def __init__(self, scenario: str, seed: int, start: datetime, history_days: int = 260):
-        if scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-        self.scenario = SCENARIOS[scenario]
-        self.rng = np.random.default_rng(seed)
-        self.r = 0.04
-        self.now = start.astimezone(timezone.utc)
+    def __init__(self, scenario: str | scn.Scenario, seed: int, start: datetime,
+                 history_days: int = 260) -> None:
+        self.scenario = scenario if isinstance(scenario, scn.Scenario) else scn.get(scenario)
         sc = self.scenario
+        self.seed = seed
+        self.rng = np.random.default_rng([seed, 0])
+        self.r = sc.r
+        self._jv = sc.jump_rate * (sc.jump_mean**2 + sc.jump_sd**2)
+        self._kbar = math.exp(sc.jump_mean + 0.5 * sc.jump_sd**2) - 1.0
+        self._vix_memo = (-1.0, 0.0)
+        self.now = start.astimezone(UTC)
+        self.time = self.now  # time of the grid point the state belongs to
         self.spx = sc.spx0
-        self.v = sc.v0
+        self.v = self.var_for_vix(sc.vix0)
         self.ad_line = 0.0
+        self.day = -1  # index of the current (or last) session; 0 = first
+        self.opens: dict[date, tuple[float, float]] = {}  # SPX and VIX at each open
+        self._x0 = math.log(sc.spx0)
+        self._episode = 0  # divergence days left
+        self._sess: dict | None = None
+        d0 = xp.exchange_date(self.now)
+        s0 = _index_session(d0)
+        self._next = d0 if s0 and self.now < s0[1] else xp.exchange_date(xp.next_spx_open(self.now))
         self._bars = self._history(history_days)
-        self._day = self.now.date()
-        self._open = self.spx
-        self._high = self.spx
-        self._low = self.spx
+        self.advance_to(self.now)
 
-    # --- model ---------------------------------------------------------------------------
-    def _step(self, dt: float) -> None:
+    # --- variance algebra (Q measure) ---------------------------------------------------------
+    def _kq(self, vq: np.ndarray | float) -> np.ndarray:
         sc = self.scenario
-        z1, z2 = self.rng.standard_normal(2)
-        w2 = sc.rho * z1 + math.sqrt(1 - sc.rho**2) * z2
-        v = max(self.v, 1e-6)
-        self.spx *= math.exp((sc.mu - 0.5 * v) * dt + math.sqrt(v * dt) * z1)
-        self.v = abs(v + sc.kappa * (sc.theta - v) * dt + sc.xi * math.sqrt(v * dt) * w2)
-        self.ad_line += 1500.0 * z1 * math.sqrt(v * dt) / 0.01
+        return sc.kappa_q * np.sqrt(np.maximum(1.0, np.asarray(vq) / sc.theta_q))
 
-    def expected_var(self, t: float | np.ndarray) -> np.ndarray:
-        """E[average variance over the next t years] under the model."""
-        sc = self.scenario
-        t = np.maximum(np.asarray(t, dtype=float), 1e-6)
-        k = sc.kappa * t
-        return sc.theta + (self.v - sc.theta) * (1.0 - np.exp(-k)) / k
+    def _q_var(self, t: float | np.ndarray, vq: float | np.ndarray) -> np.ndarray:
+        """E_Q[average variance over t years] from Q instantaneous variance vq (+ jumps)."""
+        th = self.scenario.theta_q
+        kt = np.maximum(self._kq(vq) * np.maximum(np.asarray(t, dtype=float), 1e-9), 1e-12)
+        return th + (vq - th) * (-np.expm1(-kt) / kt) + self._jv
+
+    def expected_var(self, t: float | np.ndarray, v: float | None = None) -> np.ndarray:
+        """E_Q[average variance over the next t years] at (P) instantaneous variance v."""
+        return self._q_var(t, self.scenario.vrp * (self.v if v is None else v))
+
+    def var_for_vix(self, vix: float) -> float:
+        """The instantaneous variance at which the model's VIX equals `vix` (bisection)."""
+        target = (vix / 100.0) ** 2
+        lo, hi = V_FLOOR, V_CAP
+        if float(self.expected_var(TAU30, lo)) >= target:
+            return lo
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if float(self.expected_var(TAU30, mid)) < target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    def vix_at(self, v: float) -> float:
+        return float(100.0 * math.sqrt(float(self.expected_var(TAU30, v))))
 
     @property
     def vix(self) -> float:
-        return float(100.0 * math.sqrt(self.expected_var(30.0 / 365.0)))
+        if self._vix_memo[0] != self.v:
+            self._vix_memo = (self.v, self.vix_at(self.v))
+        return self._vix_memo[1]
+
+    def vix_future(self, T: float | np.ndarray) -> np.ndarray:
+        """VIX futures price for T years to its settlement: the VIX at E_Q[v_T]."""
+        T = np.maximum(np.asarray(T, dtype=float), 0.0)
+        th, vq = self.scenario.theta_q, self.scenario.vrp * self.v
+        ev = th + (vq - th) * np.exp(-self._kq(vq) * T)
+        return 100.0 * np.sqrt(self._q_var(TAU30, ev))
+
+    def vix_futures(self, when: datetime | None = None, count: int = 7) -> dict[date, float]:
+        """Listed VIX monthly futures (expiry -> price, 0.05 tick) as of `when` (state time)."""
+        when = self.time if when is None else when
+        ts = [(e, xp.year_fraction(e, when)) for e in xp.vix_expiries(xp.exchange_date(when), count)]
+        exps = [e for e, t in ts if t > 0]
+        if not exps:
+            return {}
+        px = self.vix_future(np.array([t for _, t in ts if t > 0]))
+        return {e: round(round(float(p) / 0.05) * 0.05, 2) for e, p in zip(exps, px)}
+
+    @property
+    def spread_factor(self) -> float:
+        return float(min(6.0, max(0.8, self.vix / 15.0)))
+
+    # --- surfaces ----------------------------------------------------------------------------
+    def iv_surface(self, strikes: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """SPX implied vol, shape (len(ts), len(strikes))."""
+        ts = np.maximum(np.asarray(ts, dtype=float), 1e-6)[:, None]
+        atm = np.sqrt(self.expected_var(ts))
+        fwd = self.spx * np.exp(self.r * ts)
+        k = np.clip(np.log(np.asarray(strikes, dtype=float)[None, :] / fwd) / np.sqrt(ts), -2.0, 1.0)
+        return np.clip(atm * (1.0 - SKEW_SLOPE * k + SKEW_CURVE * k * k), 0.03, 4.0)
 
     def iv(self, strikes: np.ndarray, t: float) -> np.ndarray:
-        """Implied vol by strike for one expiry: term ATM vol plus a put skew."""
-        atm = math.sqrt(float(self.expected_var(t)))
-        m = np.log(np.asarray(strikes, dtype=float) / self.spx) / max(math.sqrt(t), 0.05)
-        skew = -0.9 * m + 0.6 * m**2
-        return np.clip(atm * (1.0 + 0.25 * skew), 0.04, 3.0)
+        """SPX implied vol by strike for one expiry t years away."""
+        return self.iv_surface(strikes, np.array([t]))[0]
 
+    def vix_iv(self, strikes: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """VIX option implied vol (Black-76 on the future F), shape (len(F), len(strikes))."""
+        F = np.asarray(F, dtype=float)[:, None]
+        T = np.maximum(np.asarray(T, dtype=float), 1e-6)[:, None]
+        atm = 0.85 * (self.vix / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
+        x = np.log(np.asarray(strikes, dtype=float)[None, :] / F)
+        return atm * np.clip(1.0 + VIX_SKEW * x + VIX_CURVE * x * x, 0.5, 2.5)
+
+    # --- time --------------------------------------------------------------------------------
     def advance_to(self, ts: datetime) -> None:
-        ts = ts.astimezone(timezone.utc)
-        while self.now < ts:
-            step = min(self.max_step, (ts - self.now).total_seconds())
-            self._step(step / YEAR)
-            self.now += timedelta(seconds=step)
-            self._mark_bar()
+        """Move the state to the last grid point at or before ts (never backwards)."""
+        ts = ts.astimezone(UTC)
+        if ts < self.now:
+            return
+        while True:
+            s = self._sess
+            if s is None:
+                o, c = _index_session(self._next)  # type: ignore[misc]
+                if ts < o:
+                    break
+                self._open_session(self._next, o, c)
+                continue
+            k = min(s["n"], int((ts - s["open"]).total_seconds() // STEP))
+            if k > s["k"]:
+                self._set(k)
+            if ts < s["close"]:
+                break
+            self._close_session()
+        self.now = ts
 
-    def _mark_bar(self) -> None:
-        d = self.now.date()
-        if d != self._day:
-            self._close_bar()
-            self._day, self._open, self._high, self._low = d, self.spx, self.spx, self.spx
-        self._high = max(self._high, self.spx)
-        self._low = min(self._low, self.spx)
+    def _set(self, k: int) -> None:
+        s = self._sess
+        assert s is not None
+        s["k"] = k
+        self.spx, self.v, self.ad_line = s["spx"][k], s["v"][k], s["ad"][k]
+        self.time = s["open"] + timedelta(seconds=STEP * k)
 
-    def _close_bar(self) -> None:
+    def _open_session(self, d: date, o: datetime, c: datetime) -> None:
+        self.day += 1
+        n = int(round((c - o).total_seconds() / STEP))
+        sc = self.scenario
+        u_ep = self.rng.random(2)
+        sched = [ln for first, ln in sc.divergences if first == self.day]
+        if sched:
+            self._episode = sched[0]
+        elif self._episode == 0 and u_ep[0] < sc.divergence_rate / YEAR_DAYS:
+            self._episode = 10 + int(u_ep[1] * 16)
+        diverging = self._episode > 0
+        self._episode = max(0, self._episode - 1)
+        spx, v = self._path(n, sc.anchor(self.day))
+        ret = spx / spx[0] * (spx[0] / self.spx) - 1.0  # return from the previous close
+        noise = np.cumsum(self.rng.standard_normal(n + 1)) * (300.0 / math.sqrt(n + 1))
+        ad = self.ad_line + _ad_move(ret, diverging, np.arange(n + 1) / n) + noise
+        self._sess = {"date": d, "open": o, "close": c, "n": n, "k": -1, "spx": spx.tolist(),
+                      "v": v.tolist(), "ad": ad.tolist(), "hi": np.maximum.accumulate(spx),
+                      "lo": np.minimum.accumulate(spx), "prev": self.spx, "div": diverging}
+        self._set(0)
+        self.opens[d] = (self.spx, self.vix)
+
+    def _close_session(self) -> None:
+        s = self._sess
+        assert s is not None
+        n = s["n"]
+        if s["k"] < n:
+            self._set(n)
         row = pd.DataFrame(
-            {"open": [self._open], "high": [self._high], "low": [self._low], "close": [self.spx],
-             "vix": [self.vix], "ad_line": [self.ad_line]},
-            index=pd.DatetimeIndex([pd.Timestamp(self._day)], name="date"),
+            {"open": [s["spx"][0]], "high": [float(s["hi"][n])], "low": [float(s["lo"][n])],
+             "close": [self.spx], "vix": [self.vix], "ad_line": [self.ad_line]},
+            index=pd.DatetimeIndex([pd.Timestamp(s["date"])], name="date"),
         )
         self._bars = pd.concat([self._bars, row]).iloc[-400:]
+        self._sess = None
+        self._next = xp.exchange_date(xp.next_spx_open(s["close"] + xp.CLOSE_LAG))
+
+    def session_high_low(self) -> tuple[float, float]:
+        s = self._sess
+        if s is None or s["k"] < 0:
+            return self.spx, self.spx
+        return float(s["hi"][s["k"]]), float(s["lo"][s["k"]])
+
+    @property
+    def diverging(self) -> bool:
+        return bool(self._sess and self._sess["div"])
+
+    # --- the model ---------------------------------------------------------------------------
+    def _path(self, n: int, anchor: scn.Anchor | None) -> tuple[np.ndarray, np.ndarray]:
+        """SPX and variance at the n+1 grid points of one session (index 0 = the open)."""
+        sc = self.scenario
+        z = self.rng.standard_normal((n + 1, 3)).tolist()
+        u = self.rng.random((n + 1, 2)).tolist()
+        day = 1.0 / YEAR_DAYS
+        dts = [OVERNIGHT * day] + [(1.0 - OVERNIGHT) * day / n] * n
+        rc = math.sqrt(1.0 - sc.rho**2)
+        x_prev = math.log(self.spx)
+        x, v = x_prev, self.v
+        a = anchor or scn.Anchor(-1)
+        xT = None if a.close_ret is None else x_prev + math.log1p(a.close_ret)
+        yT = None if a.close_vix is None else math.log(self.var_for_vix(a.close_vix))
+        rem = 1.0 * day
+        xs, vs = [], []
+        for i in range(n + 1):
+            dt = dts[i]
+            z1, z2, z3 = z[i]
+            sv = math.sqrt(v)
+            zv = sc.rho * z1 + rc * z2
+            if i == 0 and a.open_ret is not None:
+                x = x_prev + math.log1p(a.open_ret)
+                if a.open_vix is not None:
+                    v = self.var_for_vix(a.open_vix)
+                rem -= dt
+                xs.append(x)
+                vs.append(v)
+                continue
+            bridge = rem > dt * 1.0000001
+            share = math.sqrt(max(0.0, dt * (rem - dt) / rem)) if bridge else 0.0
+            if xT is not None:
+                x += (xT - x) * dt / rem + sv * share * z1
+            else:
+                jump = 0.0
+                if u[i][0] < sc.jump_rate * dt:
+                    jump = sc.jump_mean + sc.jump_sd * z3
+                    v += -sc.jump_var * math.log(1.0 - u[i][1])
+                    sv = math.sqrt(v)
+                drift = sc.mu - sc.jump_rate * self._kbar - 0.5 * v - sc.revert * (x - self._x0)
+                x += drift * dt + sv * math.sqrt(dt) * z1 + jump
+            if yT is not None:
+                y = math.log(v)
+                eta = min(6.0, max(1.0, sc.xi / sv))
+                v = math.exp(y + (yT - y) * dt / rem + eta * share * zv)
+            else:
+                kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
+                v = v + kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv
+            v = min(V_CAP, max(V_FLOOR, v))
+            rem -= dt
+            xs.append(x)
+            vs.append(v)
+        return np.exp(np.array(xs)), np.array(vs)
 
     def _history(self, days: int) -> pd.DataFrame:
-        """A year of daily bars before the start, ending at today's starting levels."""
+        """Daily bars for the `days` sessions before the start, ending at the start levels."""
+        sc = self.scenario
+        rng = np.random.default_rng([self.seed, 1])
+        z = rng.standard_normal((days, 5))
+        u = rng.random((days, 3))
+        dt = 1.0 / YEAR_DAYS
+        v, x, ep = sc.theta, 0.0, 0
+        y_end = math.log(self.v)
         rows = []
-        spx, v, ad = self.spx, self.v, 0.0
-        for _ in range(days):
-            self._step(1.0 / 252.0)
-            rows.append((self.spx, self.vix, self.ad_line))
-        # shift the synthetic history so it ends exactly at the starting level
-        scale = spx / rows[-1][0]
-        self.spx, self.v, self.ad_line = spx, v, ad
-        idx = pd.bdate_range(end=self.now.date() - timedelta(days=1), periods=days, name="date")
-        closes = np.array([r[0] for r in rows]) * scale
+        for i in range(days):
+            sv = math.sqrt(v)
+            jump = 0.0
+            if u[i, 0] < sc.jump_rate * dt:
+                jump = sc.jump_mean + sc.jump_sd * z[i, 2]
+                v += -sc.jump_var * math.log(1.0 - u[i, 1])
+            x_on = x + sv * math.sqrt(OVERNIGHT * dt) * z[i, 3]
+            x_new = x + (sc.mu - 0.5 * v) * dt + sv * math.sqrt(dt) * z[i, 0] + jump
+            kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
+            zv = sc.rho * z[i, 0] + math.sqrt(1 - sc.rho**2) * z[i, 1]
+            v = min(V_CAP, max(V_FLOOR, v + kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv))
+            left = days - i
+            if left <= 20:  # glide the variance to the starting level
+                v = math.exp(math.log(v) + (y_end - math.log(v)) / left)
+            if ep == 0 and u[i, 2] < sc.divergence_rate * dt:
+                ep = 10 + int(u[i, 2] * 1e4) % 16
+            rng_hi = abs(z[i, 4]) * sv * math.sqrt(dt) * 0.6
+            o, c = x_on, x_new
+            rows.append((o, max(o, c) + rng_hi, min(o, c) - rng_hi, c, self.vix_at(v),
+                         math.expm1(c - x), ep > 0))
+            ep = max(0, ep - 1)
+            x = x_new
+        arr = np.array([r[:6] for r in rows])
+        shift = math.log(sc.spx0) - arr[-1, 3]
+        ad = np.cumsum([float(_ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
+                        for i, r in enumerate(rows)])
+        idx, d = [], self._next
+        while len(idx) < days:
+            d -= timedelta(days=1)
+            if xp.spx_option_session(d) is not None:
+                idx.append(pd.Timestamp(d))
         return pd.DataFrame(
-            {"open": closes, "high": closes, "low": closes, "close": closes,
-             "vix": [r[1] for r in rows], "ad_line": [r[2] - rows[-1][2] for r in rows]},
-            index=idx,
+            {"open": np.exp(arr[:, 0] + shift), "high": np.exp(arr[:, 1] + shift),
+             "low": np.exp(arr[:, 2] + shift), "close": np.exp(arr[:, 3] + shift),
+             "vix": arr[:, 4], "ad_line": ad - ad[-1]},
+            index=pd.DatetimeIndex(idx[::-1], name="date"),
         )
 
     @property
     def bars(self) -> pd.DataFrame:
         return self._bars
+
+
+def _ad_move(ret: np.ndarray, diverging: bool, frac: np.ndarray) -> np.ndarray:
+    """Net advances added by a day's return so far (`frac` = share of the day elapsed)."""
+    strength, drift = (0.3, -350.0) if diverging else (1.0, 0.0)
+    return 2800.0 * strength * np.tanh(ret / 0.012) + drift * frac
