@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # Modules that add subcommands: each has add_parser(subparsers), which sets `handler` via
 # set_defaults(handler=fn) where fn(args) -> exit code. Imported lazily and only if present.
-PLUGINS = ("bot.sim.commands", "bot.sim.gateway_cli", "bot.backtest_cli", "bot.tail")
+PLUGINS = ("bot.history", "bot.sim.commands", "bot.sim.gateway_cli", "bot.backtest_cli", "bot.tail")
 
 
 def _plugins():
@@ -127,12 +127,12 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: cfg.Settings) -> int:
     from bot.daemon import Daemon
-    from bot.store import Store, StoreLocked
+    from bot.store import Store, StoreLocked, sim_path
 
     log = logs.get("bot.cli")
     if settings.broker == "sim":
         broker, clock = _sim_broker(settings)
-        store_path = settings.store_path.with_name(settings.store_path.stem + "-sim.db")
+        store_path = sim_path(settings.store_path)
         # the embedded sim lives in this process: its positions do not survive a restart,
         # so neither may the strategy state that refers to them
         for suffix in ("", "-wal", "-shm"):

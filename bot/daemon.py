@@ -20,7 +20,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import control, logs
+from bot import control, logs, recovery
 from bot.broker.base import Broker, BrokerError, OrderRequest
 from bot.config import Settings
 from bot.orders import Done, Executor
@@ -80,6 +80,7 @@ class Daemon:
                  sim_time=self.clock.now().isoformat(), status=self.state.status.value,
                  trading_state=self.guard.state, scenario=self.s.sim.scenario if self.clock.simulated else None,
                  speed=self.s.sim.speed if self.clock.simulated else None)
+        await self.recover()
         await self.poll_control()
         driver: asyncio.Task | None = None
         if self.clock.simulated:
@@ -98,6 +99,32 @@ class Daemon:
                 await asyncio.gather(driver, return_exceptions=True)
             await self._shutdown()
         return self.exit_code
+
+    async def recover(self) -> None:
+        """Reconcile store and broker before any decision (see bot.recovery)."""
+        now = self.clock.now()
+        out = await recovery.reconcile(self.broker, self.store, self.executor, self.state, now,
+                                       self.s.orders.walk_steps)
+        for done in out.done:
+            self._fold(done, now)
+        self._reconcile_pending(now)
+        skip = {leg.contract.key for w in self.executor.working.values() for leg in w.intent.legs}
+        actual: dict[str, int] = {}
+        for p in await self.broker.positions():
+            actual[p.contract.key] = actual.get(p.contract.key, 0) + p.qty
+        res = recovery.compare_positions(recovery.expected_positions(self.state), actual, skip)
+        if res.orphans:
+            log.warning("reconcile.orphan", positions=res.orphans,
+                        action="REDUCING; the positions are left alone")
+            if self.guard.state == ACTIVE:
+                self._set_trading_state(REDUCING, "orphan_position")
+        if res.mismatches:
+            log.error("reconcile.mismatch", differences=res.mismatches,
+                      action="HALTED until an operator resumes")
+            self._set_trading_state(HALTED, "position_mismatch: " + "; ".join(res.mismatches))
+        log.info("reconcile.done", adopted=len(self.executor.working), folded=len(out.done),
+                 orphans=len(res.orphans), mismatches=len(res.mismatches))
+        self._persist(now)
 
     def _on_signal(self, sig: int) -> None:
         log.info("daemon.signal", signal=signal.Signals(sig).name, action="stop")
@@ -203,6 +230,8 @@ class Daemon:
             return
         log.info("risk.approved", key=intent.key, campaign=intent.campaign_id,
                  margin_after=round(what_if.init_margin_after, 2) if what_if else None)
+        # write-ahead: the strategy state that expects this order is on disk before it is sent
+        self._persist(snap.time)
         done = await self.executor.submit(intent, snap.time)
         if done is not None:
             self._fold(done, snap.time)

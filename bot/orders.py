@@ -103,9 +103,12 @@ class Executor:
         self.working[intent.key] = Working(intent, st.order_id, 0, now)
         return None
 
-    def adopt(self, intent: Intent, order_id: int, step: int, placed_at: datetime) -> None:
-        """Track an order placed before a restart (found again by reconciliation)."""
-        self.working[intent.key] = Working(intent, order_id, step, placed_at)
+    def adopt(self, intent: Intent, order_id: int, step: int, placed_at: datetime,
+              state: OrderState | None = None) -> None:
+        """Track an order placed before a restart (found again by reconciliation); fills the
+        store already has are not reported again."""
+        seen = {f.exec_id for f in state.fills} if state is not None else set()
+        self.working[intent.key] = Working(intent, order_id, step, placed_at, seen)
 
     async def process(self, now: datetime) -> list[Done]:
         if not self.working:

@@ -177,5 +177,16 @@ class Store:
         return self.db.execute(sql + " ORDER BY opened_at").fetchall()
 
 
+def sim_path(path: Path) -> Path:
+    """The embedded sim's store beside the configured one (reset at every sim run)."""
+    return path.with_name(path.stem + "-sim.db")
+
+
+def locate(path: Path) -> Path | None:
+    """The store a CLI command should read: the configured one or the sim's, newest first."""
+    found = [p for p in (Path(path), sim_path(Path(path))) if p.exists()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

@@ -1,0 +1,111 @@
+"""Recovery on start (and after a reconnect): reconcile the store with the broker.
+
+1. Orders by orderRef (= intent key): an open intent whose order the broker knows is adopted
+   (still working: the executor tracks it again; done: its fills are folded in). An intent the
+   broker never saw was never sent: it is folded as not filled. Nothing is placed again.
+2. Working orders at the broker that look like ours (orderRef of a campaign) but belong to no
+   open intent are cancelled: the bot no longer wants them.
+3. Positions by contract: what the strategy state says we hold (condor legs x qty, hedge
+   layers) against what the broker holds. A broker position the state does not know:
+   `reconcile.orphan`, REDUCING, and the position is left alone. A quantity that differs:
+   HALTED, with a message that says what differs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot import codec, logs
+from bot.broker.base import Broker, OrderState
+from bot.orders import Done, Executor
+from bot.store import Store
+from strategies.types import Fill, Intent
+
+log = logs.get("bot.recovery")
+OURS = re.compile(r"^C\d{4}-\d{8}:")
+
+
+@dataclass
+class Outcome:
+    done: list[Done] = field(default_factory=list)  # outcomes to fold into the strategy
+    orphans: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+
+
+def expected_positions(state: Any) -> dict[str, int]:
+    """Contract key -> signed quantity the strategy state says we hold."""
+    held: dict[str, int] = defaultdict(int)
+    camp = state.campaign
+    if camp is not None and camp.legs:
+        for leg in camp.legs:
+            held[leg.contract.key] += leg.ratio * camp.qty
+    for layer in state.hedges:
+        if layer.status in ("open", "closing"):
+            for leg in layer.legs:
+                held[leg.contract.key] += leg.ratio * layer.qty
+    return {k: v for k, v in held.items() if v}
+
+
+async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any,
+                    now: datetime, walk_steps: int) -> Outcome:
+    out = Outcome()
+    orders = await broker.orders()
+    by_ref: dict[str, OrderState] = {}
+    for st in orders:
+        if st.order_ref:
+            by_ref[st.order_ref] = st  # the newest of an orderRef wins
+    open_rows = store.open_intents()
+    open_keys = {row["key"] for row in open_rows}
+    for row in open_rows:
+        intent: Intent = codec.loads(row["blob"])
+        st = by_ref.get(intent.key)
+        if st is None:
+            store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
+            log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
+            out.done.append(Done(intent, 0, 0.0, 0.0, "NotSent", "never reached broker"))
+            continue
+        for f in st.fills:
+            fill = Fill(intent.key, f.qty, f.price, f.commission, f.time, f.exec_id)
+            if store.add_fill(fill):
+                log.info("reconcile.fill_adopted", key=intent.key, qty=f.qty, price=f.price,
+                         exec_id=f.exec_id)
+        if st.working:
+            store.update_intent(intent.key, now, status="working", order_id=st.order_id)
+            executor.adopt(intent, st.order_id, max(0, walk_steps - 1), now, st)
+            log.info("reconcile.adopted", key=intent.key, order_id=st.order_id,
+                     filled=st.filled, status=st.status)
+        else:
+            status = "filled" if st.status == "Filled" else "cancelled"
+            comm = sum(f.commission for f in st.fills)
+            store.update_intent(intent.key, now, status=status, order_id=st.order_id,
+                                filled=st.filled, avg_price=st.avg_price, commission=comm)
+            log.info("reconcile.completed_while_down", key=intent.key, order_id=st.order_id,
+                     status=st.status, filled=st.filled, avg_price=st.avg_price)
+            out.done.append(Done(intent, st.filled, st.avg_price, comm, st.status, st.error))
+    for st in orders:
+        if st.working and OURS.match(st.order_ref or "") and st.order_ref not in open_keys:
+            await broker.cancel(st.order_id)
+            log.warning("reconcile.cancelled_unwanted", order_id=st.order_id, key=st.order_ref)
+    return out
+
+
+def compare_positions(expected: dict[str, int], actual: dict[str, int],
+                      skip: set[str] = frozenset()) -> Outcome:
+    """Orphans and quantity mismatches; contracts in `skip` (legs of orders still working,
+    whose fills may land any moment) are not compared."""
+    out = Outcome()
+    expected = {k: v for k, v in expected.items() if k not in skip}
+    actual = {k: v for k, v in actual.items() if k not in skip and v}
+    for key, qty in sorted(actual.items()):
+        if key not in expected:
+            out.orphans.append(f"{key} x{qty}")
+        elif expected[key] != qty:
+            out.mismatches.append(f"{key}: broker {qty}, store {expected[key]}")
+    for key, qty in sorted(expected.items()):
+        if key not in actual:
+            out.mismatches.append(f"{key}: broker 0, store {qty}")
+    return out
