@@ -38,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
                 out = {k: r[k] for k in r.keys() if k != "blob"}
                 print(json.dumps({**out, "fills": fills}, default=str))
             return 0
-        print(f"{'updated (UTC)':<26}{"key":<56}{'status':<10}{'qty':>4}{'filled':>7}"
+        print(f"{'updated (UTC)':<26}{'key':<56}{'status':<10}{'qty':>4}{'filled':>7}"
               f"{'avg':>9}{'limit':>9}  error")
         for r in rows:
-            print(f"{r['updated_at'][:25]:<26}{r["key"]:<56}{r['status']:<10}{r['qty']:>4}"
+            print(f"{r['updated_at'][:25]:<26}{r['key']:<56}{r['status']:<10}{r['qty']:>4}"
                   f"{r['filled']:>7}{r['avg_price']:>9.2f}{(r['limit_price'] or 0):>9.2f}  "
                   f"{r['error']}")
         if not rows:
