@@ -135,20 +135,22 @@ async def _serve(settings: cfg.Settings) -> int:
         store_path = sim_path(settings.store_path)
         # the embedded sim lives in this process: its positions do not survive a restart,
         # so neither may the strategy state that refers to them
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(store_path) + suffix).unlink(missing_ok=True)
-        log.info("store.reset", path=str(store_path), why="embedded sim starts flat each run")
+        reset = True
     else:
         from bot.broker.ib import IBBroker  # noqa: PLC0415 — only the IB path needs ib_async
 
         broker = IBBroker(settings.ib)
         clock = broker.clock
         store_path = settings.store_path
+        reset = False
     try:
-        store = Store(store_path)
+        store = Store(store_path, exclusive=True, reset=reset)
     except StoreLocked as e:
         log.error("store.locked", path=str(store_path), error=str(e))
+        print(f"condorbot: {e}", file=sys.stderr)
         return 1
+    if reset:
+        log.info("store.reset", path=str(store_path), why="embedded sim starts flat each run")
     from bot.broker.base import LiveAccountRefused
 
     try:

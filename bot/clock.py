@@ -7,6 +7,7 @@ second (None = as fast as possible, no sleeping).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 
 
@@ -53,3 +54,23 @@ class SimClock:
         else:
             await asyncio.sleep(0)
         self.advance(seconds)
+
+
+class JumpDetector:
+    """Notices the market clock moving unlike the monotonic clock (NTP step, suspend/resume,
+    a broker clock resync): the clock should advance `rate` x the monotonic time elapsed."""
+
+    def __init__(self, tolerance_seconds: float, rate: float = 1.0) -> None:
+        self.tolerance = tolerance_seconds
+        self.rate = rate
+        self._last: tuple[float, datetime] | None = None
+
+    def check(self, now: datetime, mono: float | None = None) -> float | None:
+        """The jump in seconds (clock minus expected) when beyond tolerance, else None."""
+        mono = time.monotonic() if mono is None else mono
+        last, self._last = self._last, (mono, now)
+        if last is None:
+            return None
+        expected = (mono - last[0]) * self.rate
+        jump = (now - last[1]).total_seconds() - expected
+        return jump if abs(jump) > self.tolerance else None

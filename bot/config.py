@@ -85,6 +85,7 @@ class Settings(_Section):
     control_poll_seconds: float = Field(1.0, gt=0, le=60)
     tick_seconds: float = Field(60.0, ge=1)
     heartbeat_seconds: float = Field(60.0, ge=1)
+    clock_jump_seconds: float = Field(30.0, gt=0, description="live clock moved this much off")
     store_path: Path = Path("state/condorbot.db")
     log: LogSettings = LogSettings()
     sim: SimSettings = SimSettings()

@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import control, logs, recovery
 from bot.broker.base import Broker, BrokerError, OrderRequest
+from bot.clock import JumpDetector
 from bot.config import Settings
 from bot.orders import Done, Executor
 from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
@@ -54,6 +55,8 @@ class Daemon:
         self._control_error: str | None = None
         self.stopping = asyncio.Event()
         self.exit_code = 0
+        self._jumps = JumpDetector(settings.clock_jump_seconds,
+                                   getattr(clock, "speed", None) or 1.0)
         self.sessions = 0
         self._last_quiet: dict[str, tuple] = {}
         self._last_snap: Snapshot | None = None
@@ -181,7 +184,15 @@ class Daemon:
         return False
 
     async def _live_tick(self) -> None:
-        await self.step(decide=xp.is_spx_open(self.clock.now()))
+        now = self.clock.now()
+        jump = self._jumps.check(now)
+        if jump is not None:
+            # time is not what it was a tick ago: decide nothing on it, reconcile first
+            log.error("clock.jump", seconds=round(jump, 1), market_time=now.isoformat(),
+                      tolerance=self.s.clock_jump_seconds, action="no trade this tick; reconcile")
+            await self.recover()
+            return
+        await self.step(decide=xp.is_spx_open(now))
 
     # --- one step ------------------------------------------------------------------------------
     async def step(self, decide: bool = True) -> None:

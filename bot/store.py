@@ -49,10 +49,23 @@ class StoreLocked(Exception):
 
 
 class Store:
-    def __init__(self, path: Path | str, timeout: float = 2.0) -> None:
+    """`exclusive=True` (the daemon) also takes an advisory lock beside the file, so a second
+    daemon on the same store refuses to start instead of interleaving orders with the first.
+    Readers (status, history) open without it."""
+
+    def __init__(self, path: Path | str, timeout: float = 2.0, exclusive: bool = False,
+                 reset: bool = False) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if exclusive:
+                self._lock()
+            if reset:  # only ever under the lock: never pull a store from under a live daemon
+                if not exclusive:
+                    raise ValueError("reset needs exclusive=True")
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
         self.db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         try:
@@ -66,8 +79,25 @@ class Store:
                 raise StoreLocked(f"store {path} is locked by another process") from None
             raise
 
+    def _lock(self) -> None:
+        import fcntl
+        import os
+
+        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreLocked(f"store {self.path} is in use by another condorbot process") from None
+        self._lock_fd = fd
+
     def close(self) -> None:
         self.db.close()
+        if self._lock_fd is not None:
+            import os
+
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
