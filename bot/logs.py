@@ -84,7 +84,10 @@ def setup(
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-        h.close()
+        try:
+            h.close()
+        except OSError:  # a broken log file (disk full) must not stop a re-configuration
+            pass
     root.setLevel(level)
     path: Path | None = Path(log_dir) / filename
     try:
