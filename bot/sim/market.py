@@ -52,7 +52,7 @@ VIX_SKEW, VIX_CURVE = 0.45, 0.1
 UTC = timezone.utc
 
 
-def _index_session(d: date) -> tuple[datetime, datetime] | None:
+def index_session(d: date) -> tuple[datetime, datetime] | None:
     """(open, index close) of the SPX index on d; the options trade 15 minutes longer."""
     s = xp.spx_option_session(d)
     return None if s is None else (s[0], s[1] - xp.CLOSE_LAG)
@@ -82,7 +82,7 @@ class Market:
         self._episode = 0  # divergence days left
         self._sess: dict | None = None
         d0 = xp.exchange_date(self.now)
-        s0 = _index_session(d0)
+        s0 = index_session(d0)
         self._next = d0 if s0 and self.now < s0[1] else xp.exchange_date(xp.next_spx_open(self.now))
         self._bars = self._history(history_days)
         self.advance_to(self.now)
@@ -176,7 +176,7 @@ class Market:
         while True:
             s = self._sess
             if s is None:
-                o, c = _index_session(self._next)  # type: ignore[misc]
+                o, c = index_session(self._next)  # type: ignore[misc]
                 if ts < o:
                     break
                 self._open_session(self._next, o, c)

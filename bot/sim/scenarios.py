@@ -20,8 +20,8 @@ Built-in scenarios (`condorbot scenarios` lists them):
   volmageddon_2018  Jan 16 - Feb 16 2018 replayed: VIX 10-11 in mid-January, then on day 14
                     (Feb 5 2018) VIX 17.31 -> 37.32 (+115.6%, its largest one-day % rise),
                     SPX -4.10%; Feb 8 SPX -3.75%.
-  gap_down          calm start, then an overnight gap of -9% at the open of day 4, through
-                    the short put of a 16-delta condor entered on day 0 (see GAP_DOWN).
+  gap_down          calm start, then an overnight gap of -7.5% (Mar 16 2020's) at the open
+                    of day 4, through the short put of a 16-delta condor entered on day 0.
   replay:PATH       a CSV of daily closes (columns date, spx, vix; header names
                     case-insensitive, `close`/`spx_close` and `vix_close` accepted). Row 0
                     is the close before day 0; row i+1 anchors day i. The dates in the file
@@ -133,13 +133,18 @@ VOLMAGEDDON_2018 = [
     (2732.22, 19.46),  # Feb 16
 ]
 
-# gap_down: the largest overnight gap of the modern SPX record is Mar 16 2020 (open 2508.59
-# after a 2711.02 close, -7.5%); Black Monday 1987 fell 20.5% in the session. A calm-market
-# 16-delta put at 45-60 DTE sits ~6-8% below spot, so the gap is set at -9% (between the
-# two records) to go through it; VIX opens at 45 (Aug 24 2015: 28.03 -> 53.29 intraday;
-# Aug 5 2024: 23.39 -> 65.73 pre-market) and closes at 40.
+# gap_down: the largest overnight gap of the modern SPX record, Mar 16 2020 (open 2508.59
+# after a 2711.02 close: -7.5%), dropped into a calm market. A calm-market 16-delta put at
+# 45-60 DTE sits ~5-6% below spot, so the gap goes through it. The session then closes at
+# -8.0%; VIX opens at 45 and closes at 42 (Aug 24 2015: 28.03 -> 53.29 intraday; Aug 5 2024:
+# 23.39 -> 65.73 pre-market, 38.57 close).
+# The four sessions before it are pinned quiet (modelled, not historical: closes within
+# 0.3%, VIX left to the model) so that the gap meets the condor where it was entered.
 GAP_DAY = 4
-GAP_DOWN = Anchor(GAP_DAY, close_ret=-0.085, close_vix=40.0, open_ret=-0.09, open_vix=45.0)
+GAP_DOWN = (
+    *(Anchor(d, close_ret=r) for d, r in enumerate((0.002, -0.001, 0.003, -0.002))),
+    Anchor(GAP_DAY, close_ret=-0.080, close_vix=42.0, open_ret=-0.0747, open_vix=45.0),
+)
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("calm", "low, mean-reverting vol (VIX ~13-15, realized ~10%); SPX drifts up; "
@@ -149,7 +154,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              jump_mean=-0.015, jump_var=0.005, divergence_rate=2.0),
     Scenario("chop", "range-bound SPX, VIX ~18 swinging hard, frequent small jumps (2015-like)",
              vix0=18.0, theta=0.17**2, theta_q=0.21**2, kappa=4.0, xi=0.7, mu=0.0, jump_rate=4.0,
-             jump_mean=-0.01, jump_sd=0.02, jump_var=0.01, revert=6.0, divergence_rate=5.0),
+             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=6.0, divergence_rate=5.0),
     Scenario("crash_2020", "Feb-Mar 2020 replay: record high day 10, crash from day 11, "
              "-11.98% and VIX 82.69 on day 28, trough day 33",
              vix0=CRASH_2020[0][1], theta=0.17**2, theta_q=0.22**2,
@@ -158,9 +163,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "-4.1% on day 14 (Feb 5 2018)",
              vix0=VOLMAGEDDON_2018[0][1], theta=0.12**2, theta_q=0.17**2,
              anchors=_replay(VOLMAGEDDON_2018, 0)),
-    Scenario("gap_down", f"calm, then a -9% overnight gap at the open of day {GAP_DAY} "
+    Scenario("gap_down", f"calm, then a -7.5% overnight gap at the open of day {GAP_DAY} "
              "(VIX to 45), through a 16-delta short put entered on day 0",
-             anchors=(GAP_DOWN,)),
+             anchors=GAP_DOWN),
 )}
 
 REPLAY_PREFIX = "replay:"

@@ -1,0 +1,132 @@
+"""`condorbot simulate` (a scenario's daily market to CSV and PNG) and `condorbot scenarios`.
+
+    condorbot simulate --scenario crash_2020 --days 60 --seed 7 --out out/
+writes out/market.csv (one row per session: date, SPX OHLC, VIX close, front and second VIX
+futures with their expiries, A/D line) and out/market.png (SPX, VIX with its futures, the VIX
+futures curve on three days, the A/D line). Exit codes: 0 done, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from bot.sim import scenarios as scn
+from strategies import expiry as xp
+
+DEFAULT_START = date(2026, 1, 5)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="write a scenario's daily market to CSV and a PNG chart")
+    p.add_argument("--scenario", default="calm", help="scenario name or replay:PATH.csv")
+    p.add_argument("--days", type=int, default=60, help="trading sessions to generate")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="simulated", help="output directory")
+    p.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START,
+                   help="first session (YYYY-MM-DD; the next session if closed)")
+    p.set_defaults(handler=simulate)
+    s = sub.add_parser("scenarios", help="list the market scenarios, one line each")
+    s.set_defaults(handler=list_scenarios)
+
+
+def list_scenarios(args: argparse.Namespace) -> int:
+    width = max(len(n) for n in scn.SCENARIOS)
+    for name, sc in scn.SCENARIOS.items():
+        print(f"{name:<{width}}  {sc.summary}")
+    print(f"{'replay:PATH':<{width}}  replay a CSV of daily SPX and VIX closes (columns date, spx, vix)")
+    return 0
+
+
+def generate(scenario: str, days: int, seed: int, start: date = DEFAULT_START):
+    """(rows, curves): one dict per session, and the VIX curve [(days out, price)] per date."""
+    from bot.sim.market import Market, index_session
+
+    begin = datetime.combine(start, time(9, 30), tzinfo=xp.NY)
+    m = Market(scenario, seed, begin)
+    rows, curves = [], {}
+    d = start
+    while len(rows) < days:
+        s = index_session(d)
+        if s is not None and s[1] > begin:
+            m.advance_to(s[1])
+            bar = m.bars.iloc[-1]
+            fut = m.vix_futures(s[1])
+            exps = list(fut)
+            rows.append({
+                "date": d.isoformat(), "spx_open": round(float(bar.open), 2),
+                "spx_high": round(float(bar.high), 2), "spx_low": round(float(bar.low), 2),
+                "spx_close": round(float(bar.close), 2), "vix": round(float(bar.vix), 2),
+                "vix_front": fut[exps[0]], "vix_front_expiry": exps[0].isoformat(),
+                "vix_second": fut[exps[1]], "vix_second_expiry": exps[1].isoformat(),
+                "ad_line": round(float(bar.ad_line), 1),
+            })
+            curves[d] = [(0, float(bar.vix))] + [((e - d).days, p) for e, p in fut.items()]
+        d += timedelta(days=1)
+    return rows, curves
+
+
+def simulate(args: argparse.Namespace) -> int:
+    if args.days < 1:
+        print("condorbot simulate: --days must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        rows, curves = generate(args.scenario, args.days, args.seed, args.start)
+    except ValueError as e:
+        print(f"condorbot simulate: {e}", file=sys.stderr)
+        return 2
+    import pandas as pd
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "market.csv", index=False)
+    _plot(df, curves, out / "market.png", f"{args.scenario} (seed {args.seed})")
+    peak = df.loc[df.vix.idxmax()]
+    print(f"simulate: {len(df)} sessions of {args.scenario} -> {out / 'market.csv'}, "
+          f"{out / 'market.png'}; SPX {df.spx_close.iloc[0]:.0f} -> {df.spx_close.iloc[-1]:.0f}, "
+          f"VIX peak {peak.vix:.2f} on {peak.date}")
+    return 0
+
+
+def _plot(df, curves, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    dates = pd.to_datetime(df.date)
+    fig, ax = plt.subplots(4, 1, figsize=(11, 12), height_ratios=[3, 2, 2, 1.4])
+    a = ax[0]
+    a.fill_between(dates, df.spx_low, df.spx_high, color="tab:blue", alpha=0.25, label="high-low")
+    a.plot(dates, df.spx_close, color="tab:blue", lw=1.5, label="SPX close")
+    a.set_ylabel("SPX")
+    a.set_title(f"Simulated market: {title}")
+    a.legend(loc="best")
+    a = ax[1]
+    a.plot(dates, df.vix, color="black", lw=1.5, label="VIX")
+    a.plot(dates, df.vix_front, color="tab:red", lw=1, label="front future")
+    a.plot(dates, df.vix_second, color="tab:orange", lw=1, ls="--", label="second future")
+    a.set_ylabel("VIX")
+    a.legend(loc="best")
+    a = ax[2]
+    peak = pd.Timestamp(dates[df.vix.idxmax()]).date()
+    picks = {"first day": min(curves), "VIX peak": peak, "last day": max(curves)}
+    for (label, d), color in zip(picks.items(), ("tab:green", "tab:red", "tab:purple")):
+        xs, ys = zip(*curves[d])
+        a.plot(xs, ys, marker="o", color=color, label=f"{label} {d}")
+    a.set_xlabel("days to expiry (0 = spot VIX)")
+    a.set_ylabel("VIX futures curve")
+    a.legend(loc="best")
+    a = ax[3]
+    a.plot(dates, df.ad_line, color="tab:gray")
+    a.set_ylabel("NYSE A/D line")
+    for a in (ax[0], ax[1], ax[3]):
+        a.grid(alpha=0.3)
+    ax[2].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
