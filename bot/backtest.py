@@ -1,0 +1,445 @@
+"""Backtests: the daemon's own decision path (Daemon + strategy + risk guard + executor +
+SimBroker) on a simulated clock at speed max, observed through step hooks and log listeners.
+
+`run_variant` runs one daemon in-process and returns plain data (picklable, so a variant can
+run in a worker process): the tick series (time, net liquidation, margin, SPX, VIX, condor
+strikes, roll fund, trading state), every order event as a trades row, the method's events
+and the final ledger report. `backtest` runs the method and the plain condor (same market:
+same scenario and seed) side by side, adds the CNDR and buy-and-hold baselines
+(bot.baselines) and writes trades.csv, equity.csv, summary.json and report.html.
+
+Logging: a run writes its JSON log to DIR/logs/<variant>.jsonl (the method's is
+condorbot.jsonl, so `condorbot tail --file DIR/logs/condorbot.jsonl` reads it). The caller's
+logging set-up (root handlers, level, structlog configuration, log clock, listeners) is
+restored afterwards, so an in-process backtest leaves logging as it found it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import structlog
+import yaml
+
+from bot import codec, logs
+from bot import config as cfg
+from strategies import ledger as lg
+
+TRADE_COLUMNS = ("time", "kind", "campaign", "step", "layer", "action", "key", "qty", "price",
+                 "commission", "reason")
+ORDER_EVENTS = {"order.submitted": "order", "order.walked": "walk", "order.filled": "fill",
+                "order.cancelled": "cancel", "order.rejected": "reject",
+                "risk.rejected": "risk_reject"}
+KEPT_EVENTS = ("campaign.entered", "campaign.rolled", "campaign.closed", "campaign.stopped",
+               "roll.step", "hedge.opened", "hedge.monetized", "hedge.closed",
+               "ledger.credited", "ledger.debited", "ledger.carried", "risk.state")
+SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+NO_HEDGES = {"event_layer": False, "fomc_layer": False, "tail_layer": False}
+VARIANT_LOG = {"method": "condorbot.jsonl"}
+
+
+# --- settings ------------------------------------------------------------------------------
+def parse_override(text: str) -> tuple[str, list[Any]]:
+    """`section.key=v1,v2` -> ("section.key", [v1, v2]) with YAML-typed values."""
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise cfg.ConfigError(f"--sweep wants key=v1,v2,...; got {text!r}")
+    return key.strip(), [yaml.safe_load(v.strip()) for v in values.split(",")]
+
+
+def apply(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *path, last = key.split(".")
+    for part in path:
+        if not isinstance(node.get(part), dict):
+            raise cfg.ConfigError(f"unknown setting {key!r}")
+        node = node[part]
+    if last not in node:
+        raise cfg.ConfigError(f"unknown setting {key!r}")
+    node[last] = value
+
+
+def backtest_settings(base: cfg.Settings, out: Path, *, scenario: str | None = None,
+                      seed: int | None = None, days: int | None = None,
+                      tick: float | None = None, variant: str = "method",
+                      overrides: dict[str, Any] | None = None) -> cfg.Settings:
+    """The settings of one backtest run: speed max, logs and store under `out`, the operator's
+    control file out of reach (a backtest obeys no `stop` meant for a live daemon)."""
+    raw = base.model_dump(mode="json")
+    raw["broker"] = "sim"
+    sim = raw["sim"]
+    sim["speed"] = "max"
+    for k, v in (("scenario", scenario), ("seed", seed), ("days", days)):
+        if v is not None:
+            sim[k] = v
+    if sim["days"] is None:
+        sim["days"] = 252
+    if tick is not None:
+        raw["tick_seconds"] = tick
+    raw["control_file"] = str(out / "control")
+    raw["heartbeat_seconds"] = 3600
+    raw["store_path"] = str(out / "state" / f"{variant}.db")
+    raw["log"]["dir"] = str(out / "logs")
+    raw["log"]["file"] = VARIANT_LOG.get(variant, f"{variant}.jsonl")
+    for k, v in (overrides or {}).items():
+        apply(raw, k, v)
+    if variant == "plain_condor":
+        raw["strategy"]["max_steps"] = 0
+        raw["hedge"].update(NO_HEDGES)
+    return cfg.parse(raw, f"backtest {variant}")
+
+
+# --- logging isolation -----------------------------------------------------------------------
+@contextmanager
+def isolated_logs(settings: cfg.Settings) -> Iterator[None]:
+    """Point logging at the run's own file (no console) and restore the caller's set-up."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, structlog.get_config(), logs._clock,
+             list(logs._listeners))
+    for h in saved[0]:
+        root.removeHandler(h)  # detached, not closed: they come back afterwards
+    ls = settings.log
+    logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups, console=False)
+    for h in list(root.handlers):
+        if type(h) is logging.StreamHandler:
+            root.removeHandler(h)  # the console: a backtest's events go to its file only
+    try:
+        yield
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            try:
+                h.close()
+            except OSError:
+                pass
+        handlers, level, sconf, clock, listeners = saved
+        for h in handlers:
+            root.addHandler(h)
+        root.setLevel(level)
+        structlog.configure(**sconf)
+        logs.use_clock(clock)
+        logs._listeners[:] = listeners
+
+
+# --- the recorder ------------------------------------------------------------------------------
+def _strikes(camp: Any) -> tuple[float, float, float, float]:
+    """(long put, short put, short call, long call) of the condor held, NaN when flat."""
+    nan = math.nan
+    if camp is None or not camp.legs:
+        return nan, nan, nan, nan
+    lp = sp = sc = lc = nan
+    for leg in camp.legs:
+        c = leg.contract
+        if c.right == "P":
+            sp, lp = (c.strike, lp) if leg.ratio < 0 else (sp, c.strike)
+        else:
+            sc, lc = (c.strike, lc) if leg.ratio < 0 else (sc, c.strike)
+    return lp, sp, sc, lc
+
+
+def _reason(intent: Any) -> str:
+    r = intent.reason or {}
+    if r.get("triggers"):
+        return "roll:" + "+".join(str(t.get("trigger")) for t in r["triggers"])
+    return str(r.get("trigger") or r.get("tag") or "")
+
+
+@dataclass
+class Recorder:
+    """Step hook + log listener of one daemon run. Everything it keeps is plain data."""
+
+    progress: Callable[[int], None] | None = None
+    extra_hooks: list[Any] = field(default_factory=list)
+    ticks: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
+        "time", "equity", "margin", "spx", "vix", "fund", "campaign_fund", "state",
+        "long_put", "short_put", "short_call", "long_call")})
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    daemon: Any = None
+    _intents: dict[str, Any] = field(default_factory=dict)
+    _sessions: int = 0
+
+    def hook(self, d: Any, snap: Any) -> None:
+        t = self.ticks
+        st = d.state
+        camp = st.campaign
+        t["time"].append(snap.time)
+        t["equity"].append(snap.account.net_liquidation)
+        t["margin"].append(snap.account.init_margin)
+        t["spx"].append(snap.spx)
+        t["vix"].append(snap.vix)
+        t["fund"].append(st.ledger.balance)
+        t["campaign_fund"].append(st.ledger.fund(camp.id) if camp is not None else math.nan)
+        t["state"].append(d.guard.state)
+        for k, v in zip(("long_put", "short_put", "short_call", "long_call"), _strikes(camp)):
+            t[k].append(v)
+        for h in self.extra_hooks:
+            h(d, snap)
+        if self.progress is not None and d.sessions != self._sessions:
+            self._sessions = d.sessions
+            self.progress(d.sessions)
+
+    def _intent(self, key: str) -> Any:
+        if key in self._intents:
+            return self._intents[key]
+        d, found = self.daemon, None
+        row = d.store.intent(key) if d is not None else None
+        if row is not None:
+            found = codec.loads(row["blob"])
+        elif d is not None:
+            pend = [d.state.pending] + [layer.pending for layer in d.state.hedges]
+            found = next((p for p in pend if p is not None and p.key == key), None)
+        self._intents[key] = found
+        return found
+
+    def listen(self, ev: dict[str, Any]) -> None:
+        name = ev.get("event")
+        if ev.get("level") in ("error", "critical"):
+            self.errors.append({k: str(v) for k, v in ev.items()})
+        kind = ORDER_EVENTS.get(name)  # type: ignore[arg-type]
+        if kind is not None:
+            key = ev.get("key", "")
+            it = self._intent(key)
+            price = ev.get("price", ev.get("limit"))
+            self.trades.append({
+                "time": ev.get("market_time"), "kind": kind,
+                "campaign": ev.get("campaign") or (it.campaign_id if it else ""),
+                "step": it.step if it else ev.get("step", ""),
+                "layer": (it.layer if it else ev.get("layer")) or "",
+                "action": it.action if it else ev.get("action", ""), "key": key,
+                "qty": ev.get("qty", it.qty if it and kind in ("order", "risk_reject") else ""),
+                "price": "" if price is None else price,
+                "commission": ev.get("commission", ""),
+                "reason": (_reason(it) if it else "") if kind != "risk_reject"
+                else f"{ev.get('code')}",
+            })
+        elif name in KEPT_EVENTS:
+            self.events.append(dict(ev))
+
+
+# --- one run -------------------------------------------------------------------------------------
+async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
+    from bot.cli import _sim_broker  # noqa: PLC0415 — the daemon's own sim wiring
+    from bot.daemon import Daemon  # noqa: PLC0415
+    from bot.store import Store  # noqa: PLC0415
+
+    broker, clock = _sim_broker(settings)
+    store = Store(settings.store_path, exclusive=True, reset=True)
+    try:
+        d = Daemon(settings, broker, clock, store)
+        rec.daemon = d
+        d.step_hooks.append(rec.hook)
+        code = await d.run()
+    finally:
+        store.close()
+    return code, d
+
+
+def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None = None,
+                extra_hooks: list[Any] | None = None) -> dict[str, Any]:
+    """Run one daemon to the end of `settings.sim.days`; return what it did as plain data."""
+    rec = Recorder(progress=progress, extra_hooks=list(extra_hooks or []))
+    t0 = time.perf_counter()
+    with isolated_logs(settings):
+        logs.add_listener(rec.listen)
+        code, d = asyncio.run(_drive(settings, rec))
+    wall = time.perf_counter() - t0
+    st = d.state
+    return {
+        "exit_code": code, "wall_seconds": wall, "steps": len(rec.ticks["time"]),
+        "sessions": d.sessions, "ticks": rec.ticks, "trades": rec.trades, "events": rec.events,
+        "errors": rec.errors, "ledger": lg.report(st.ledger), "status": st.status.value,
+        "initial_cash": settings.sim.initial_cash, "log": str(settings.log.dir / settings.log.file),
+    }
+
+
+def _variant_job(settings: cfg.Settings) -> dict[str, Any]:
+    """Worker-process entry (module level, so it pickles)."""
+    return run_variant(settings)
+
+
+# --- writing -------------------------------------------------------------------------------------
+def write_trades(path: Path, trades: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=TRADE_COLUMNS)
+        w.writeheader()
+        w.writerows(trades)
+
+
+def read_trades(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python, recursively."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+# --- summaries ---------------------------------------------------------------------------------
+def daily_frame(ticks: dict[str, list]) -> Any:
+    """Per session (New York date): closing equity, SPX, VIX; peak margin; worst state."""
+    import pandas as pd  # noqa: PLC0415
+
+    idx = pd.to_datetime(ticks["time"], utc=True).tz_convert("America/New_York")
+    df = pd.DataFrame({k: ticks[k] for k in ("equity", "margin", "spx", "vix")}, index=idx)
+    df["severity"] = [SEVERITY.get(s, 0) for s in ticks["state"]]
+    df["date"] = idx.date
+    g = df.groupby("date")
+    out = g[["equity", "spx", "vix"]].last()
+    out["margin_peak"] = g["margin"].max()
+    out["severity"] = g["severity"].max()
+    return out
+
+
+def details(run: dict[str, Any]) -> dict[str, Any]:
+    """What a daemon run did: campaigns, roll steps, hedges, roll fund, margin, states."""
+    ev = run["events"]
+    tk = run["ticks"]
+    names = [e["event"] for e in ev]
+    camp: dict[str, dict[str, float]] = {}
+    for e in ev:
+        c = e.get("campaign")
+        if e["event"] in ("campaign.closed", "campaign.stopped"):
+            camp.setdefault(c, {"condor": 0.0, "hedges": 0.0})["condor"] += float(e.get("pnl", 0))
+        elif e["event"] in ("hedge.monetized", "hedge.closed"):
+            camp.setdefault(c, {"condor": 0.0, "hedges": 0.0})["hedges"] += float(e.get("pnl", 0))
+    worst = None
+    if camp:
+        cid, v = min(camp.items(), key=lambda kv: kv[1]["condor"] + kv[1]["hedges"])
+        worst = {"campaign": cid, "condor_pnl": round(v["condor"], 2),
+                 "hedge_pnl": round(v["hedges"], 2), "total": round(v["condor"] + v["hedges"], 2)}
+    eq = [e for e in tk["equity"]]
+    ratios = [m / q for m, q in zip(tk["margin"], eq) if q > 0]
+    states: dict[str, int] = {}
+    df = daily_frame(tk) if tk["time"] else None
+    inv = {v: k for k, v in SEVERITY.items()}
+    if df is not None:
+        for s in df["severity"]:
+            states[inv[int(s)]] = states.get(inv[int(s)], 0) + 1
+    led = run["ledger"]
+    peak_intraday = None
+    if eq:
+        import numpy as np  # noqa: PLC0415
+
+        x = np.r_[run["initial_cash"], np.asarray(eq, dtype=float)]
+        peak_intraday = float((x / np.maximum.accumulate(x) - 1).min())
+    return {
+        "campaigns": names.count("campaign.entered"),
+        "campaigns_closed": names.count("campaign.closed"),
+        "campaigns_stopped": names.count("campaign.stopped"),
+        "roll_steps": names.count("campaign.rolled"),
+        "roll_steps_decided": names.count("roll.step"),
+        "campaign_pnl": {k: round(v["condor"] + v["hedges"], 2) for k, v in camp.items()},
+        "worst_campaign": worst,
+        "hedges": led["layers"],
+        "hedge_pnl_total": round(sum(v["pnl"] for v in led["layers"].values()), 2),
+        "roll_fund": {"drawn": led["drawn"], "carried": led["carried"],
+                      "credits": led["credits"], "debits": led["debits"],
+                      "open_funds": led["funds"],
+                      "balance_end": round(tk["fund"][-1], 2) if tk["fund"] else 0.0},
+        "peak_margin": {"usd": round(max(tk["margin"], default=0.0), 2),
+                        "share_of_net_liq": round(max(ratios, default=0.0), 4)},
+        "trading_state_days": states,
+        "max_intraday_drawdown": peak_intraday,
+        "orders": sum(1 for t in run["trades"] if t["kind"] == "order"),
+        "fills": sum(1 for t in run["trades"] if t["kind"] == "fill"),
+        "risk_rejections": sum(1 for t in run["trades"] if t["kind"] == "risk_reject"),
+        "errors": len(run["errors"]),
+        "status_at_end": run["status"],
+    }
+
+
+# --- the whole backtest ----------------------------------------------------------------------------
+def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = None,
+                 seed: int | None = None, days: int | None = None, tick: float | None = 300,
+                 overrides: dict[str, Any] | None = None,
+                 progress: Callable[[int], None] | None = None, plain: bool = True,
+                 parallel: bool = True, report: bool = True) -> dict[str, Any]:
+    """Method + plain condor (in a worker process when `parallel`) + CNDR + buy-and-hold,
+    over one market; writes trades.csv, equity.csv, summary.json (+ report.html, PNGs)."""
+    import json  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+
+    from bot import baselines, report as rp  # noqa: PLC0415
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    kw = dict(scenario=scenario, seed=seed, days=days, tick=tick, overrides=overrides)
+    s_method = backtest_settings(base, out, variant="method", **kw)
+    s_plain = backtest_settings(base, out, variant="plain_condor", **kw) if plain else None
+    pool = future = None
+    if s_plain is not None and parallel:
+        import concurrent.futures as cf  # noqa: PLC0415
+        import multiprocessing as mp  # noqa: PLC0415
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        future = pool.submit(_variant_job, s_plain)
+    try:
+        cndr = baselines.Cndr(s_method.sim.initial_cash, s_method.strategy.base_qty,
+                              s_method.sim.commission_per_contract)
+        runs = {"method": run_variant(s_method, progress, [cndr])}
+        if future is not None:
+            runs["plain_condor"] = future.result()
+        elif s_plain is not None:
+            runs["plain_condor"] = run_variant(s_plain)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    initial = s_method.sim.initial_cash
+    mt = runs["method"]["ticks"]
+    daily = daily_frame(mt)
+    frame = pd.DataFrame({"method": daily["equity"]})
+    if "plain_condor" in runs:
+        frame["plain_condor"] = daily_frame(runs["plain_condor"]["ticks"])["equity"]
+    frame["cndr"] = pd.Series(cndr.daily).reindex(frame.index).ffill()
+    frame["buy_and_hold"] = pd.Series(baselines.buy_and_hold(
+        daily["spx"].to_dict(), initial, mt["spx"][0] if mt["spx"] else None))
+    frame["spx"], frame["vix"] = daily["spx"], daily["vix"]
+    frame.index.name = "date"
+    frame.to_csv(out / "equity.csv", float_format="%.4f")
+    sm = s_method.sim
+    summary: dict[str, Any] = {
+        "run": {"scenario": sm.scenario, "seed": sm.seed, "days": sm.days,
+                "sessions": runs["method"]["sessions"], "tick_seconds": s_method.tick_seconds,
+                "start": str(frame.index[0]) if len(frame) else None,
+                "end": str(frame.index[-1]) if len(frame) else None,
+                "initial_cash": initial, "overrides": overrides or {},
+                "wall_seconds": round(runs["method"]["wall_seconds"], 2),
+                "steps": runs["method"]["steps"],
+                "steps_per_second": round(runs["method"]["steps"]
+                                          / max(runs["method"]["wall_seconds"], 1e-9), 1)},
+        "comparison": {k: rp.metrics(frame[k].dropna(), initial)
+                       for k in ("method", "plain_condor", "cndr", "buy_and_hold")
+                       if k in frame},
+    }
+    for name, r in runs.items():
+        summary[name] = details(r)
+    summary["cndr"] = cndr.summary()
+    write_trades(out / "trades.csv", runs["method"]["trades"])
+    if "plain_condor" in runs:
+        write_trades(out / "trades_plain_condor.csv", runs["plain_condor"]["trades"])
+    (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
+    if report:
+        pngs = rp.charts(out, frame, runs, initial)
+        rp.write_html(out, _clean(summary), pngs, runs["method"]["trades"])
+    return summary

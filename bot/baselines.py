@@ -1,0 +1,182 @@
+"""Baselines computed over the same simulated market as a backtest.
+
+Cboe CNDR rules (`Cndr`, a daemon step hook: it reads the very snapshots the daemon decides
+on, so it sees the same chains and the same path, and places nothing):
+  - on each roll date (the standard monthly SPX expiration, after the AM settlement) open one
+    iron condor on the next monthly expiry: sell the put and the call whose |delta| is nearest
+    0.20, buy the put and the call whose |delta| is nearest 0.05 (beyond the shorts);
+  - enter at the first decision tick at or after 11:30 New York (Cboe's indexes price their
+    new options around 11:30-12:00), at the mid of each leg, less the sim's commission;
+  - hold to expiry; cash-settle at the SPX opening print of expiry day (AM SET), the value
+    the SimBroker settles at;
+  - collateral (the wider wing's width x 100 x qty: the maximum loss plus the premium) earns
+    the T-bill rate, taken as the scenario's interest rate r, continuously compounded over
+    calendar time while a condor is held.
+  The first condor is opened on the first day of the run, on the first monthly expiry at
+  least `MIN_DTE` days away (the index itself would have rolled into it on the previous
+  expiration). Size: `qty` condors (the backtest passes strategy.base_qty), so dollar P&L
+  compares one to one with the method and the plain condor on the same account.
+  `return_on_collateral` chains each cycle's (P&L + interest) / collateral, as the index
+  does.
+Buy-and-hold SPX (`buy_and_hold`): the initial cash in SPX at the run's first tick
+(price index: the simulated SPX pays no dividends).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time
+from typing import Any
+
+import numpy as np
+
+from strategies import expiry as xp
+
+SHORT_DELTA = 0.20
+LONG_DELTA = 0.05
+MIN_DTE = 21
+ENTRY_TIME = time(11, 30)
+
+
+def pick_strikes(chain: Any, spx: float) -> tuple[float, float, float, float] | None:
+    """(long put, short put, short call, long call) by CNDR deltas; None if no valid quotes."""
+    ks = chain.strikes
+    ok_p = np.isfinite(chain.put_delta) & np.isfinite(chain.put_bid) & (chain.put_ask > 0)
+    ok_c = np.isfinite(chain.call_delta) & np.isfinite(chain.call_bid) & (chain.call_ask > 0)
+
+    def nearest(mask: np.ndarray, delta: np.ndarray, target: float) -> int | None:
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return None
+        return int(idx[np.argmin(np.abs(np.abs(delta[idx]) - target))])
+
+    sp = nearest(ok_p & (ks < spx) & (chain.put_bid > 0), chain.put_delta, SHORT_DELTA)
+    sc = nearest(ok_c & (ks > spx) & (chain.call_bid > 0), chain.call_delta, SHORT_DELTA)
+    if sp is None or sc is None:
+        return None
+    lp = nearest(ok_p & (ks < ks[sp]), chain.put_delta, LONG_DELTA)
+    lc = nearest(ok_c & (ks > ks[sc]), chain.call_delta, LONG_DELTA)
+    if lp is None or lc is None:
+        return None
+    return float(ks[lp]), float(ks[sp]), float(ks[sc]), float(ks[lc])
+
+
+def _mid(chain: Any, strike: float, right: str) -> float:
+    bid, ask = chain.quote(strike, right)
+    return (bid + ask) / 2.0
+
+
+def condor_value(chain: Any, strikes: tuple[float, float, float, float]) -> float:
+    """Per-unit value of the held condor (long wings minus shorts, at mids): <= 0."""
+    lp, sp, sc, lc = strikes
+    return (_mid(chain, lp, "P") - _mid(chain, sp, "P") - _mid(chain, sc, "C")
+            + _mid(chain, lc, "C"))
+
+
+def settle_value(strikes: tuple[float, float, float, float], s: float) -> float:
+    lp, sp, sc, lc = strikes
+    return (max(lp - s, 0.0) - max(sp - s, 0.0) - max(s - sc, 0.0) + max(s - lc, 0.0))
+
+
+class Cndr:
+    """CNDR rules as a step hook: hook(daemon, snapshot). Results in `daily` and `cycles`."""
+
+    def __init__(self, initial_cash: float, qty: int = 1, commission: float = 0.65,
+                 rate: float | None = None) -> None:
+        self.cash = float(initial_cash)
+        self.initial = float(initial_cash)
+        self.qty = qty
+        self.commission = commission
+        self.rate = rate
+        self.pos: dict[str, Any] | None = None
+        self.last_time: datetime | None = None
+        self.done_expiry: date | None = None  # the expiry just settled: roll today
+        self.daily: dict[date, float] = {}
+        self.cycles: list[dict[str, Any]] = []
+        self.mark = 0.0
+
+    def __call__(self, d: Any, snap: Any) -> None:
+        rate = self.rate if self.rate is not None else d.broker.market.r
+        opens = d.broker.market.opens
+        self.on_snapshot(snap, rate, opens)
+
+    def on_snapshot(self, snap: Any, rate: float, opens: dict[date, tuple[float, float]]) -> None:
+        now = snap.time
+        p = self.pos
+        if p is not None and self.last_time is not None:
+            dt = (now - self.last_time).total_seconds() / (365.0 * 86400.0)
+            interest = p["collateral"] * math.expm1(rate * dt)
+            self.cash += interest
+            p["interest"] += interest
+        self.last_time = now
+        if p is not None and now >= xp.settlement_time(p["expiry"]) and p["expiry"] in opens:
+            self._settle(opens[p["expiry"]][0])
+            p = None
+        today = xp.exchange_date(now)
+        if p is None and snap.market_open and now.astimezone(xp.NY).time() >= ENTRY_TIME:
+            self._enter(snap)
+        p = self.pos
+        if p is not None:
+            chain = snap.chains.get(p["expiry"])
+            if chain is not None:
+                try:
+                    self.mark = condor_value(chain, p["strikes"]) * 100 * self.qty
+                except KeyError:
+                    pass
+        self.daily[today] = self.cash + (self.mark if self.pos is not None else 0.0)
+
+    def _enter(self, snap: Any) -> None:
+        exps = [e for e in sorted(snap.chains) if xp.dte(e, snap.time) >= MIN_DTE]
+        if not exps:
+            return
+        exp = exps[0]
+        chain = snap.chains[exp]
+        strikes = pick_strikes(chain, snap.spx)
+        if strikes is None:
+            return
+        credit = -condor_value(chain, strikes)
+        fee = 4 * self.qty * self.commission
+        lp, sp, sc, lc = strikes
+        width = max(sp - lp, lc - sc)
+        self.cash += credit * 100 * self.qty - fee
+        self.mark = -credit * 100 * self.qty
+        self.pos = {"expiry": exp, "strikes": strikes, "credit": credit, "fees": fee,
+                    "opened": snap.time, "collateral": width * 100 * self.qty, "interest": 0.0,
+                    "spx": snap.spx}
+
+    def _settle(self, s: float) -> None:
+        p = self.pos
+        assert p is not None
+        payoff = settle_value(p["strikes"], s) * 100 * self.qty
+        self.cash += payoff
+        pnl = p["credit"] * 100 * self.qty - p["fees"] + payoff
+        self.cycles.append({
+            "expiry": p["expiry"].isoformat(), "opened": p["opened"].isoformat(),
+            "strikes": list(p["strikes"]), "credit": round(p["credit"], 2),
+            "settle_spx": round(s, 2), "pnl": round(pnl, 2),
+            "interest": round(p["interest"], 2), "collateral": p["collateral"]})
+        self.pos = None
+        self.mark = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        growth = 1.0
+        for c in self.cycles:
+            growth *= 1.0 + (c["pnl"] + c["interest"]) / c["collateral"]
+        held = None
+        if self.pos is not None:
+            held = {"expiry": self.pos["expiry"].isoformat(), "strikes": list(self.pos["strikes"]),
+                    "credit": round(self.pos["credit"], 2)}
+        return {"cycles": len(self.cycles), "settled": self.cycles, "open": held,
+                "return_on_collateral": growth - 1.0 if self.cycles else math.nan,
+                "worst_cycle": min((c["pnl"] for c in self.cycles), default=math.nan)}
+
+
+def buy_and_hold(closes: dict[date, float], initial_cash: float,
+                 s0: float | None = None) -> dict[date, float]:
+    """Equity of `initial_cash` put in SPX at `s0` (the run's first tick; default the first
+    close), marked at each close."""
+    if not closes:
+        return {}
+    days = sorted(closes)
+    base = closes[days[0]] if s0 is None else s0
+    return {d: initial_cash * closes[d] / base for d in days}
