@@ -1,0 +1,437 @@
+"""IBBroker: the Broker protocol over ib_async, for an IB Gateway or TWS *paper* login.
+
+The only module (with its bot/broker/ib_*.py helpers) that imports ib_async.
+
+- Paper only: after every (re)connect each managed account must start with ``DU``; otherwise
+  the connection is closed, nothing is placed and `LiveAccountRefused` is raised (the CLI
+  turns it into exit 3). Every order path checks again. No setting turns this off.
+- Pacing: every message to TWS goes through one asyncio-throttle pace (`ib_pacing.Pacer`,
+  below `max_msgs_per_sec`), the connect-time burst included.
+- Orders: combo (BAG) limit orders, BUY at a signed per-unit price, orderRef = the intent's
+  idempotency key (one order per orderRef, ever); `order_id` set = modify in place by sending
+  placeOrder again with the same orderId. `place` waits for TWS's acknowledgement: a refusal
+  raises BrokerError (the order is kept as Inactive with the error text); no answer in
+  `timeout` returns the order as PendingSubmit and reconciliation settles it.
+- Disconnects (IB's nightly restart included): no orders while disconnected or while TWS has
+  lost IB (1100); reconnect with backoff, then resubscribe market data and reconcile open
+  orders, executions and positions before `place` works again.
+- Time: `clock` follows TWS's server time (`ib_pacing.BrokerClock`), so an accelerated
+  emulator drives market time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ib_async import IB, ComboLeg, Contract as IBContract, LimitOrder
+from ib_async.order import OrderState as IBOrderState
+
+from bot import logs
+from bot.broker.base import (DONE, BrokerError, LiveAccountRefused, OrderRequest, OrderState,
+                             WhatIf)
+from bot.broker.ib_contracts import Contracts
+from bot.broker.ib_errors import INFO, meaning
+from bot.broker.ib_market import MarketBook, Plan
+from bot.broker.ib_orders import OrderBook
+from bot.broker.ib_pacing import BrokerClock, Pacer
+from bot.config import IBSettings
+from strategies import expiry as xp
+from strategies.params import StrategyParams
+from strategies.types import Account, Contract, Position, Snapshot
+
+log = logs.get("bot.broker.ib")
+NOT_CONNECTED = 504
+
+
+def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
+    p = strategy or StrategyParams()
+    widths = tuple(dict.fromkeys((float(p.wing_width), float(p.wing_width * p.wing_mult))))
+    return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
+
+
+def is_paper(account: str) -> bool:
+    return account.startswith("DU")
+
+
+class IBBroker:
+    name = "ib"
+    supports_combo_roll = True
+
+    def __init__(self, settings: IBSettings, *, strategy: StrategyParams | None = None,
+                 reconnect_delays: Sequence[float] = (1, 2, 5, 10, 30, 60),
+                 connect_attempts: int = 5, plan: Plan | None = None) -> None:
+        self.s = settings
+        self.ib = IB()
+        self.clock = BrokerClock()
+        self.pacer = Pacer(settings.max_msgs_per_sec)
+        self.cx = Contracts(self.ib)
+        self.market = MarketBook(self.ib, self.cx, plan or plan_for(strategy))
+        self.book = OrderBook()
+        self.account = ""
+        self.refused: LiveAccountRefused | None = None
+        self.reconnects = 0
+        self._delays = tuple(reconnect_delays) or (1.0,)
+        self._attempts = max(1, connect_attempts)
+        self._ready = self._closing = self._connecting = False
+        self._link_ok = True
+        self._resync: str | None = None  # "orders" (1102) or "all" (1101) after an IB outage
+        self._errors: dict[int, tuple[int, str]] = {}
+        self._reconnect_task: asyncio.Task | None = None
+        self._flagged: dict[str, int] = {}
+        ib_log = logging.getLogger("ib_async")
+        if ib_log.level == logging.NOTSET:
+            ib_log.setLevel(logging.WARNING)  # its INFO lines would flood our JSON log
+        ev = self.ib
+        ev.errorEvent += self._on_error
+        ev.disconnectedEvent += self._on_disconnected
+        ev.openOrderEvent += self.book.on_trade
+        ev.orderStatusEvent += self.book.on_trade
+        ev.execDetailsEvent += lambda trade, fill: self.book.on_exec(fill)
+        ev.commissionReportEvent += lambda trade, fill, rep: self.book.on_commission(fill, rep)
+
+    # --- connection ------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._ready and self.ib.isConnected()
+
+    async def connect(self) -> None:
+        self._closing = False
+        delays = itertools.chain(self._delays, itertools.repeat(self._delays[-1]))
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await self._connect_once()
+                return
+            except LiveAccountRefused:
+                raise
+            except BrokerError as e:
+                log.warning("broker.connect_failed", attempt=attempt, code=e.code, error=e.message)
+                if attempt == self._attempts:
+                    raise
+            await asyncio.sleep(next(delays))
+
+    async def _connect_once(self) -> None:
+        s = self.s
+        self._connecting = True
+        try:
+            self.pacer.install(self.ib.client)
+            try:
+                await self.ib.connectAsync(s.host, s.port, s.client_id, timeout=s.timeout)
+            except (OSError, asyncio.TimeoutError, ConnectionError) as e:
+                raise BrokerError(502, f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
+                                       f"as client {s.client_id}: {e!r}") from None
+            accounts = self.ib.managedAccounts()
+            live = [a for a in accounts if not is_paper(a)] if accounts else ["<none reported>"]
+            if live:
+                self._closing = True
+                self.ib.disconnect()
+                self.pacer.clear()
+                self.refused = LiveAccountRefused(live)
+                raise self.refused
+            self.refused = None
+            self.account = accounts[0]
+            self.book.client_id = s.client_id
+            self.ib.reqMarketDataType(s.market_data_type)
+            await self._sync_clock()
+            await self.cx.setup()
+            self.market.reset()
+            await self.market.refresh(self.clock.now(), self._held())
+            gone = self.book.reconcile(self.ib.openTrades(), self.ib.fills())
+            await self._sync_clock()
+            self._ready, self._link_ok, self._resync = True, True, None
+            log.info("broker.connected", host=s.host, port=s.port, client_id=s.client_id,
+                     accounts=accounts, server_time=self.clock.now().isoformat(),
+                     clock_rate=round(self.clock.rate, 3), lines=len(self.market.lines),
+                     open_orders=len(self.ib.openTrades()), positions=len(self.ib.positions()),
+                     orders_over=gone)
+        except (ConnectionError, asyncio.TimeoutError) as e:
+            raise BrokerError(NOT_CONNECTED, f"connection lost while starting: {e!r}") from None
+        finally:
+            self._connecting = False
+
+    def _on_disconnected(self) -> None:
+        was_ready, self._ready = self._ready, False
+        self.pacer.clear()
+        self.market.reset()
+        self.book.fail_all(ConnectionError("connection to TWS lost"))
+        if self._closing or self._connecting or not was_ready:
+            return
+        log.warning("broker.disconnected", action="no orders; reconnecting with backoff")
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delays = itertools.chain(self._delays, itertools.repeat(self._delays[-1]))
+        for attempt in itertools.count(1):
+            await asyncio.sleep(next(delays))
+            if self._closing:
+                return
+            try:
+                await self._connect_once()
+            except LiveAccountRefused as e:
+                log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
+                return
+            except BrokerError as e:
+                log.warning("broker.reconnect_failed", attempt=attempt, code=e.code,
+                            error=e.message)
+                continue
+            self.reconnects += 1
+            log.info("broker.reconnected", attempt=attempt, reconnects=self.reconnects)
+            return
+
+    async def wait_ready(self) -> None:
+        """Until connected and reconciled again (tests; the daemon just retries next tick)."""
+        while not self.connected:
+            if self._reconnect_task is None or self.refused is not None:
+                raise BrokerError(NOT_CONNECTED, "not connected and not reconnecting")
+            await asyncio.shield(self._reconnect_task)
+
+    async def disconnect(self) -> None:
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            await asyncio.gather(self._reconnect_task, return_exceptions=True)
+        if self.ib.isConnected():
+            self.ib.disconnect()
+        self._ready = False
+        await self.pacer.close()
+
+    # --- errors ------------------------------------------------------------------------------------
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
+        m = meaning(code)
+        handled = req_id > 0 and self.book.on_error(req_id, code, message)
+        if code == 1100:
+            self._link_ok = False
+        elif code in (1101, 1102):
+            self._link_ok = True
+            self._resync = "all" if code == 1101 or self._resync == "all" else "orders"
+        elif m.kind == "market_data" and code != 162 and req_id > 0:
+            key = self.market.refuse(req_id)
+            if key:
+                log.warning("market.line_refused", contract=key, code=code, meaning=m.name)
+        if req_id > 0 and not handled:
+            self._errors[req_id] = (code, message)
+            while len(self._errors) > 500:
+                self._errors.pop(next(iter(self._errors)))
+        fields = dict(code=code, meaning=m.name, kind=m.kind, req_id=req_id, message=message)
+        if m.level == INFO:
+            log.info("broker.info", **fields)
+        elif m.level == "warning":
+            log.warning("broker.error", **fields)
+        else:
+            log.error("broker.error", **fields)
+
+    def _require(self) -> None:
+        if self.refused is not None:
+            raise self.refused
+        if not self.connected:
+            raise BrokerError(NOT_CONNECTED, "not connected to TWS/IB Gateway: nothing is sent "
+                                             "until reconnected and reconciled")
+        if not self._link_ok:
+            raise BrokerError(1100, "TWS has lost its connection to IB: nothing is sent until "
+                                    "it is restored")
+        live = [a for a in self.ib.managedAccounts() if not is_paper(a)]
+        if live:
+            raise LiveAccountRefused(live)
+
+    async def _resync_now(self) -> None:
+        """After TWS regained IB (1101/1102): reconcile orders; 1101 also lost market data."""
+        what, self._resync = self._resync, None
+        if what is None:
+            return
+        trades = await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self.s.timeout)
+        fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(), self.s.timeout)
+        self.book.reconcile(trades, fills)
+        if what == "all":
+            self.market.reset()
+        log.info("broker.resynced", what=what)
+
+    # --- time --------------------------------------------------------------------------------------
+    async def _sync_clock(self) -> datetime:
+        t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.s.timeout)
+        self.clock.observe(t)
+        return self.clock.now()
+
+    async def server_time(self) -> datetime:
+        self._require()
+        return await self._guard(self._sync_clock())
+
+    async def _guard(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except (ConnectionError, asyncio.TimeoutError) as e:
+            raise BrokerError(NOT_CONNECTED, f"TWS did not answer: {e!r}") from None
+
+    # --- market --------------------------------------------------------------------------------------
+    def _held(self) -> list[Contract]:
+        out = []
+        for p in self.ib.positions(self.account):
+            c = self.cx.ours(p.contract)
+            if c is not None and p.position:
+                out.append(c)
+        return out
+
+    async def snapshot(self) -> Snapshot:
+        self._require()
+        return await self._guard(self._snapshot())
+
+    async def _snapshot(self) -> Snapshot:
+        await self._resync_now()
+        now = await self._sync_clock()
+        await self.market.refresh(now, self._held())
+        bars = await self.market.bars(now, self.s.timeout * 3)
+        chains, vix_chains = self.market.chains(now, self.s.market_data_type)
+        flagged = dict(self.market.flagged)
+        if flagged != self._flagged:
+            self._flagged = flagged
+            if flagged:
+                log.warning("market.quotes_flagged", counts=flagged, action="NaN in the chain")
+        session = xp.spx_option_session(xp.exchange_date(now))
+        is_open = session is not None and session[0] <= now < session[1]
+        return Snapshot(
+            time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
+            account=self._account(), positions=tuple(self._positions()),
+            vix_futures=self.market.vix_futures(), vix_chains=vix_chains, bars=bars,
+            minutes_since_open=(now - session[0]).total_seconds() / 60 if is_open else 0.0,
+            market_open=is_open)
+
+    def _account(self) -> Account:
+        vals = {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account)}
+
+        def num(tag: str, ccy: str = "USD", default: float = 0.0) -> float:
+            try:
+                return float(vals[(tag, ccy)])
+            except (KeyError, ValueError):
+                return default
+
+        nl = num("NetLiquidation", default=math.nan)
+        excess = num("ExcessLiquidity")
+        cushion = num("Cushion", "", excess / nl if nl > 0 else 0.0)
+        return Account(net_liquidation=nl, init_margin=num("InitMarginReq"),
+                       maint_margin=num("MaintMarginReq"), excess_liquidity=excess,
+                       cushion=cushion, realized_pnl_today=num("RealizedPnL"),
+                       unrealized_pnl=num("UnrealizedPnL"))
+
+    def _positions(self) -> list[Position]:
+        out = []
+        for p in self.ib.positions(self.account):
+            c = self.cx.ours(p.contract)
+            if c is None or not p.position:
+                continue
+            out.append(Position(c, int(p.position), float(p.avgCost) / c.multiplier))
+        return out
+
+    async def positions(self) -> list[Position]:
+        self._require()
+        return self._positions()
+
+    # --- orders ----------------------------------------------------------------------------------------
+    async def _bag(self, req: OrderRequest) -> IBContract:
+        found = await self.cx.qualify([leg.contract for leg in req.legs])
+        missing = [k for k, ic in found.items() if ic is None]
+        if missing:
+            raise BrokerError(200, f"No security definition has been found for {', '.join(missing)}")
+        legs = []
+        for leg in req.legs:
+            ic = found[leg.contract.key]
+            legs.append(ComboLeg(conId=ic.conId, ratio=abs(leg.ratio),
+                                 action="BUY" if leg.ratio > 0 else "SELL",
+                                 exchange="CFE" if ic.secType == "FUT" else "SMART"))
+        return IBContract(secType="BAG", symbol=req.legs[0].contract.symbol, exchange="SMART",
+                          currency="USD", comboLegs=legs)
+
+    def _order(self, req: OrderRequest) -> LimitOrder:
+        if not math.isfinite(req.limit) or req.qty <= 0:
+            raise BrokerError(201, f"Order rejected - reason:limit {req.limit} / qty {req.qty}")
+        return LimitOrder("BUY", req.qty, round(req.limit, 2), orderRef=req.order_ref,
+                          account=self.account, tif="DAY")
+
+    async def what_if(self, req: OrderRequest) -> WhatIf:
+        self._require()
+        bag = await self._guard(self._bag(req))
+        order = self._order(req)
+        order.whatIf = True
+        req_id = self.ib.client.getReqId()
+        future = self.ib.wrapper.startReq(req_id, bag)
+        self.ib.client.placeOrder(req_id, bag, order)
+        try:
+            res = await asyncio.wait_for(future, self.s.timeout)
+        except asyncio.TimeoutError:
+            raise BrokerError(0, f"no what-if answer within {self.s.timeout}s") from None
+        except ConnectionError:
+            raise BrokerError(NOT_CONNECTED, "connection lost during what-if") from None
+        if not isinstance(res, IBOrderState):
+            code, msg = self._errors.pop(req_id, (0, "what-if refused without a reason"))
+            raise BrokerError(code, msg)
+        n = res.numeric(4)
+        return WhatIf(n.initMarginChange or 0.0, n.maintMarginChange or 0.0,
+                      n.initMarginAfter if n.initMarginAfter is not None else math.nan,
+                      n.maintMarginAfter if n.maintMarginAfter is not None else math.nan,
+                      n.commission or 0.0)
+
+    async def place(self, req: OrderRequest) -> OrderState:
+        self._require()
+        if req.order_id is not None:
+            return await self._modify(req)
+        prior = self.book.by_ref(req.order_ref)
+        if prior is not None:
+            raise BrokerError(0, f"orderRef {req.order_ref} was already sent as order "
+                                 f"{prior.order_id}: never twice")
+        bag = await self._guard(self._bag(req))
+        order = self._order(req)
+        self._require()  # qualification awaited: check again right before sending
+        order_id = self.ib.client.getReqId()
+        order.orderId = order_id
+        ack = self.book.expect(order_id, "new")
+        trade = self.ib.placeOrder(bag, order)
+        o = self.book.add(order_id, req, trade, bag)
+        log.info("broker.order_sent", order_id=order_id, order_ref=req.order_ref, qty=req.qty,
+                 limit=order.lmtPrice, legs=[leg.contract.key for leg in req.legs])
+        await self._await_ack(ack, o.order_id, "placed")
+        return self.book.state(o)
+
+    async def _modify(self, req: OrderRequest) -> OrderState:
+        o = self.book.orders.get(req.order_id)  # type: ignore[arg-type]
+        if o is None or o.trade is None:
+            raise BrokerError(135, f"Can't find order with id = {req.order_id}")
+        if o.status in DONE:
+            raise BrokerError(104, f"Cannot modify a {o.status} order. orderId={o.order_id}")
+        order = o.trade.order
+        order.lmtPrice, order.totalQuantity = round(req.limit, 2), req.qty
+        ack = self.book.expect(o.order_id, "modify")
+        # the client call, not IB.placeOrder: ib_async may already hold this trade as done
+        self.ib.client.placeOrder(o.order_id, o.bag or o.trade.contract, order)
+        log.info("broker.order_modified", order_id=o.order_id, order_ref=o.order_ref,
+                 limit=order.lmtPrice, qty=req.qty)
+        await self._await_ack(ack, o.order_id, "modified")
+        return self.book.state(o)
+
+    async def _await_ack(self, ack: asyncio.Future, order_id: int, what: str) -> None:
+        try:
+            await asyncio.wait_for(ack, self.s.timeout)
+        except BrokerError as e:
+            log.error("broker.order_refused", order_id=order_id, code=e.code, error=e.message,
+                      meaning=meaning(e.code).name)
+            raise
+        except (asyncio.TimeoutError, ConnectionError) as e:
+            log.warning("broker.order_unacknowledged", order_id=order_id, what=what,
+                        error=repr(e), action="reconciled later")
+
+    async def cancel(self, order_id: int) -> None:
+        self._require()
+        o = self.book.orders.get(order_id)
+        if o is None:
+            raise BrokerError(135, f"Can't find order with id = {order_id}")
+        if o.status in DONE:
+            return
+        ack = self.book.expect(order_id, "cancel")
+        self.ib.client.cancelOrder(order_id, "")
+        await self._await_ack(ack, order_id, "cancelled")
+
+    async def orders(self) -> list[OrderState]:
+        return self.book.states()
