@@ -6,7 +6,7 @@
 
 A single run writes DIR/trades.csv, equity.csv, summary.json, report.html and its PNGs, and
 DIR/logs/*.jsonl. `--sweep key=v1,v2` (repeatable: the grid is the product) runs each point
-as its own backtest (method + CNDR + buy-and-hold; no plain-condor twin) under
+as its own backtest (method + CNDR + buy-and-hold; no plain-condor twin, no charts) under
 DIR/sweep/<point>/, at most 2 at a time in worker processes, and prints one comparison table,
 also written to DIR/sweep.csv.
 """
@@ -134,7 +134,8 @@ def _sweep_job(args: tuple) -> dict[str, Any]:
     base, out, kw, point = args
     from bot.backtest import run_backtest  # noqa: PLC0415
 
-    return run_backtest(base, out, overrides=point, plain=False, parallel=False, **kw)
+    return run_backtest(base, out, overrides=point, plain=False, parallel=False, report=False,
+                        **kw)
 
 
 def sweep_row(name: str, s: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +151,8 @@ def sweep_row(name: str, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_sweep(base: cfg.Settings, out: Path, specs: list[str], kw: dict[str, Any],
-              workers: int = SWEEP_WORKERS) -> list[dict[str, Any]]:
+              workers: int = SWEEP_WORKERS, start_method: str | None = None
+              ) -> list[dict[str, Any]]:
     import concurrent.futures as cf  # noqa: PLC0415
     import multiprocessing as mp  # noqa: PLC0415
 
@@ -161,7 +163,8 @@ def run_sweep(base: cfg.Settings, out: Path, specs: list[str], kw: dict[str, Any
         backtest_settings(base, out, overrides=p, **{k: kw[k] for k in ("scenario", "seed", "days",
                                                                          "tick")})
     jobs = [(base, out / "sweep" / point_name(p).replace("/", "_"), kw, p) for p in points]
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    ctx = mp.get_context(start_method or ("fork" if "fork" in mp.get_all_start_methods()
+                                          else "spawn"))
     rows: dict[int, dict[str, Any]] = {}
     with cf.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futs = {pool.submit(_sweep_job, j): i for i, j in enumerate(jobs)}
