@@ -2,7 +2,7 @@
 Reg-T margin (bot.sim.margin), cash settlement.
 
 Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`, 5-point strikes
-75%-120% of spot), VIX monthly futures (the next `vix_expiries`, multiplier 1000, 0.05
+from 75% to 120% of spot, widening as spot moves: a listed strike stays listed), VIX monthly futures (the next `vix_expiries`, multiplier 1000, 0.05
 tick) and VIX options on them (trading class VIX, multiplier 100). Chains are priced once per
 market grid minute: one vectorized price call and one greeks call per option class (puts
 follow by put-call parity). Quotes: mid +- a half-spread that widens with VIX, rounded out to
@@ -96,6 +96,10 @@ class SimBroker:
         self._vix_chains: dict[date, Chain] = {}
         self._futures: dict[date, float] = {}
         self._fut_quotes: dict[date, tuple[float, float]] = {}
+        self._strike_lo, self._strike_hi = math.inf, -math.inf
+        self._strikes = np.empty(0)
+        self._lay_key: tuple | None = None
+        self._lay: dict[str, np.ndarray] = {}
         self._chain_time: datetime | None = None
         self._synced: datetime | None = None
         self._day_start_value: float | None = None
@@ -142,9 +146,12 @@ class SimBroker:
         """
         mk = self.market
         S, r, sf = mk.spx, mk.r, mk.spread_factor
-        lo = np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP
-        hi = np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP
-        ks = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
+        lo = min(self._strike_lo, np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
+        hi = max(self._strike_hi, np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
+        if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
+            self._strike_lo, self._strike_hi = lo, hi
+            self._strikes = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
+        ks = self._strikes
         se = [(e, t) for e in xp.spx_monthlies(xp.exchange_date(when), self.n_spx)
               if (t := xp.year_fraction(e, when)) > 0]
         self._futures = mk.vix_futures(when, self.n_vix)
@@ -157,25 +164,24 @@ class SimBroker:
         fv = np.array([self._futures[e] for e, _ in ve])
         ivs, ivv = mk.iv_surface(ks, ts), mk.vix_iv(VIX_STRIKES, fv, tv)
         ns, nv = ivs.size, ivv.size
+        n = ns + nv
+        lay = self._layout(ks, len(ts), len(tv))
+        K = lay["K"]
         F = np.concatenate([np.repeat(S * np.exp(r * ts), len(ks)), np.repeat(fv, len(VIX_STRIKES))])
-        K = np.concatenate([np.tile(ks, len(ts)), np.tile(VIX_STRIKES, len(tv))])
         T = np.concatenate([np.repeat(ts, len(ks)), np.repeat(tv, len(VIX_STRIKES))])
         iv = np.concatenate([ivs.ravel(), ivv.ravel()])
         call = black76_price("c", F, K, T, r, iv)
         g = black76_greeks("c", F, K, T, r, iv)
         df = np.exp(-r * T)
-        put = np.maximum(call - df * (F - K), 0.0)
-        px = np.concatenate([call, put])
-        spx = np.tile(np.arange(ns + nv) < ns, 2)
-        half = sf * np.where(spx, 0.05 + 0.004 * px, 0.02 + 0.015 * px)
-        small, big = np.where(spx, 0.05, 0.01), np.where(spx, 0.10, 0.05)
-        bid = tick_round(np.maximum(px - half, 0.0), False, small, big)
-        ask = tick_round(np.maximum(px + half, small), True, small, big)
-        n = ns + nv
+        px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
+        half = sf * (lay["a"] + lay["b"] * px)
+        bid = tick_round(np.maximum(px - half, 0.0), False, lay["small"], lay["big"])
+        ask = tick_round(np.maximum(px + half, lay["small"]), True, lay["small"], lay["big"])
         cb, pb, ca, pa = bid[:n], bid[n:], ask[:n], ask[n:]
         # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
-        cd = g["delta"] * np.where(np.arange(n) < ns, 1.0 / df, 1.0)
-        pd_ = cd - np.where(np.arange(n) < ns, 1.0, df)
+        cd = g["delta"].copy()
+        cd[:ns] /= df[:ns]
+        pd_ = cd - np.concatenate([np.ones(ns), df[ns:]])
         vega = g["vega"]
 
         def chain(sym: str, e: date, t: float, strikes: np.ndarray, sl: slice) -> Chain:
@@ -189,6 +195,17 @@ class SimBroker:
                         for j, (e, t) in enumerate(se)}
         self._vix_chains = {e: chain("VIX", e, t, VIX_STRIKES, slice(ns + j * mv, ns + (j + 1) * mv))
                             for j, (e, t) in enumerate(ve)}
+
+    def _layout(self, ks: np.ndarray, ms: int, mv: int) -> dict[str, np.ndarray]:
+        """Arrays that only change with the listing: strikes, spread and tick parameters."""
+        key = (ks[0], ks[-1], ms, mv)
+        if self._lay_key != key:
+            spx = np.tile(np.r_[np.ones(ks.size * ms, bool), np.zeros(VIX_STRIKES.size * mv, bool)], 2)
+            self._lay_key = key
+            self._lay = {"K": np.concatenate([np.tile(ks, ms), np.tile(VIX_STRIKES, mv)]),
+                         "a": np.where(spx, 0.05, 0.02), "b": np.where(spx, 0.004, 0.015),
+                         "small": np.where(spx, 0.05, 0.01), "big": np.where(spx, 0.10, 0.05)}
+        return self._lay
 
     def _quote(self, c: Contract) -> tuple[float, float]:
         if c.sec_type == "FUT":

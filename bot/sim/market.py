@@ -10,15 +10,17 @@ from the open to the index close (16:00 New York); OVERNIGHT = 20% of a day's va
 arrives as the opening gap. Off-grid times see the last grid value and the path never
 depends on how often it is queried (same scenario, seed and start -> same path).
 
-Pricing (risk-neutral Q) uses the same state v with a higher long-run variance theta_q and
-its own kappa_q: the gap theta_q - theta is the variance risk premium, so VIX exceeds the
-volatility that is then realized on average. Then
-  expected_var(t) = theta_q + (v - theta_q) (1 - e^(-k t)) / (k t) + lam E[J^2],  k = kappa_q(v)
+Pricing (risk-neutral Q) uses the same state: instantaneous variance vq = vrp x v (vrp > 1 is
+the variance risk premium: VIX exceeds the volatility then realized, on average) reverting at
+kappa_q(vq) to a long-run theta_q above the usual level (the futures curve heads there):
+  expected_var(t) = theta_q + (vq - theta_q) (1 - e^(-k t)) / (k t) + lam E[J^2],  k = kappa_q(vq)
   VIX             = 100 sqrt(expected_var(30/365))   (not drawn independently)
-  VIX future(T)   = 100 sqrt(same formula at the expected variance E_Q[v_T])  (convexity
-                    ignored): contango when v < theta_q (calm), backwardation when v >> theta_q.
-  SPX implied vol = sqrt(expected_var(t)) x (1 - 1.2 k + 1.5 k^2), k = ln(K/F)/sqrt(t): a put
-                    skew whose slope in vol points scales with the level (steepens as vol rises).
+  VIX future(T)   = 100 sqrt(that 30-day variance at E_Q[vq_T]) (convexity ignored): contango
+                    while vq < theta_q (calm), backwardation when vq >> theta_q (stress).
+  SPX implied vol = atm(t) sqrt(1 + b (rho k + sqrt(k^2 + 1) - 1)), atm(t) = sqrt(expected_var(t)),
+                    k = ln(K/F) / (sqrt(atm x 0.15) sqrt(t)), b = 0.6, rho = -0.9: an SVI-shaped
+                    put skew, free of vertical-spread arbitrage, whose slope in vol points per unit
+                    of log-moneyness grows like sqrt(atm): it steepens as vol rises.
   VIX option vol  = 0.85 (VIX/15)^0.4 x (T/30d)^-0.2 x (1 + 0.45 ln(K/F) + 0.1 ln(K/F)^2):
                     vol-of-vol rising with VIX, a positive (call) skew; Black-76 on the future.
 Bid/ask half-spreads scale with `spread_factor` = VIX/15 (clipped 0.8..6).
@@ -47,7 +49,7 @@ STEP = 60.0  # seconds per grid step inside a session
 V_FLOOR = 0.06**2
 V_CAP = 25.0
 TAU30 = 30.0 / 365.0
-SKEW_SLOPE, SKEW_CURVE = 1.2, 1.5
+SKEW_B, SKEW_RHO, SKEW_REF = 0.6, -0.9, 0.15
 VIX_SKEW, VIX_CURVE = 0.45, 0.1
 UTC = timezone.utc
 
@@ -148,12 +150,13 @@ class Market:
 
     # --- surfaces ----------------------------------------------------------------------------
     def iv_surface(self, strikes: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """SPX implied vol, shape (len(ts), len(strikes))."""
+        """SPX implied vol, shape (len(ts), len(strikes)): an SVI-shaped smile (see module doc)."""
         ts = np.maximum(np.asarray(ts, dtype=float), 1e-6)[:, None]
         atm = np.sqrt(self.expected_var(ts))
-        fwd = self.spx * np.exp(self.r * ts)
-        k = np.clip(np.log(np.asarray(strikes, dtype=float)[None, :] / fwd) / np.sqrt(ts), -2.0, 1.0)
-        return np.clip(atm * (1.0 - SKEW_SLOPE * k + SKEW_CURVE * k * k), 0.03, 4.0)
+        x = np.log(np.asarray(strikes, dtype=float)[None, :] / (self.spx * np.exp(self.r * ts)))
+        k = x / (np.sqrt(atm * SKEW_REF) * np.sqrt(ts))
+        f = 1.0 + SKEW_B * (SKEW_RHO * k + np.sqrt(k * k + 1.0) - 1.0)
+        return atm * np.sqrt(np.maximum(f, 0.1))
 
     def iv(self, strikes: np.ndarray, t: float) -> np.ndarray:
         """SPX implied vol by strike for one expiry t years away."""

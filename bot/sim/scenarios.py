@@ -135,14 +135,15 @@ VOLMAGEDDON_2018 = [
 
 # gap_down: the largest overnight gap of the modern SPX record, Mar 16 2020 (open 2508.59
 # after a 2711.02 close: -7.5%), dropped into a calm market. A calm-market 16-delta put at
-# 45-60 DTE sits ~5-6% below spot, so the gap goes through it. The session then closes at
+# 45-60 DTE sits ~6-7% below spot, so the gap goes through it. The session then closes at
 # -8.0%; VIX opens at 45 and closes at 42 (Aug 24 2015: 28.03 -> 53.29 intraday; Aug 5 2024:
 # 23.39 -> 65.73 pre-market, 38.57 close).
-# The four sessions before it are pinned quiet (modelled, not historical: closes within
-# 0.3%, VIX left to the model) so that the gap meets the condor where it was entered.
+# The four sessions before it are pinned quiet and drifting a little lower (modelled, not
+# historical: closes within 0.4%, -0.6% in all; VIX left to the model) so that the gap
+# meets the condor where it was entered.
 GAP_DAY = 4
 GAP_DOWN = (
-    *(Anchor(d, close_ret=r) for d, r in enumerate((0.002, -0.001, 0.003, -0.002))),
+    *(Anchor(d, close_ret=r) for d, r in enumerate((-0.002, 0.001, -0.004, -0.001))),
     Anchor(GAP_DAY, close_ret=-0.080, close_vix=42.0, open_ret=-0.0747, open_vix=45.0),
 )
 
