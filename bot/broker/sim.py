@@ -78,13 +78,9 @@ class SimBroker:
     ) -> None:
         self.clock = clock
         self.market = Market(scenario, seed, clock.now(), history_days)
-        self.cash = initial_cash
-        self.commission = commission_per_contract
-        self.commission_future = commission_per_future
-        self.slippage = slippage
-        self.fill_ratio = fill_ratio
-        self.account_id = account_id
-        self.max_order_qty = max_order_qty
+        self.cash, self.account_id = initial_cash, account_id
+        self.commission, self.commission_future = commission_per_contract, commission_per_future
+        self.slippage, self.fill_ratio, self.max_order_qty = slippage, fill_ratio, max_order_qty
         self.n_spx, self.n_vix = spx_expiries, vix_expiries
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
@@ -92,9 +88,9 @@ class SimBroker:
         self._requests: dict[int, OrderRequest] = {}
         self._ids = itertools.count(1)
         self._exec_ids = itertools.count(1)
-        self._chains: dict[date, Chain] = {}
+        self._chains: dict[date, Chain] = {}  # SPX, by expiry
         self._vix_chains: dict[date, Chain] = {}
-        self._futures: dict[date, float] = {}
+        self._futures: dict[date, float] = {}  # VIX futures: price, and (bid, ask)
         self._fut_quotes: dict[date, tuple[float, float]] = {}
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
@@ -273,15 +269,10 @@ class SimBroker:
         excess = value - m.maint
         unreal = sum(p.qty * p.contract.multiplier * (self._mark(p.contract) - p.avg_cost)
                      for p in self._positions.values())
-        return Account(
-            net_liquidation=value,
-            init_margin=m.init,
-            maint_margin=m.maint,
-            excess_liquidity=excess,
-            cushion=excess / value if value > 0 else 0.0,
-            realized_pnl_today=value - (self._day_start_value or value),
-            unrealized_pnl=unreal,
-        )
+        return Account(net_liquidation=value, init_margin=m.init, maint_margin=m.maint,
+                       excess_liquidity=excess, cushion=excess / value if value > 0 else 0.0,
+                       realized_pnl_today=value - (self._day_start_value or value),
+                       unrealized_pnl=unreal)
 
     async def snapshot(self) -> Snapshot:
         self._sync()
@@ -289,19 +280,11 @@ class SimBroker:
         session = xp.spx_option_session(xp.exchange_date(now))
         is_open = session is not None and session[0] <= now < session[1]
         since = (now - session[0]).total_seconds() / 60 if session and is_open else 0.0
-        return Snapshot(
-            time=now,
-            spx=self.market.spx,
-            vix=self.market.vix,
-            chains=dict(self._chains),
-            account=self._account(),
-            positions=tuple(self._positions.values()),
-            vix_futures=dict(self._futures),
-            vix_chains=dict(self._vix_chains),
-            bars=self.market.bars,
-            minutes_since_open=since,
-            market_open=is_open,
-        )
+        return Snapshot(time=now, spx=self.market.spx, vix=self.market.vix,
+                        chains=dict(self._chains), account=self._account(),
+                        positions=tuple(self._positions.values()),
+                        vix_futures=dict(self._futures), vix_chains=dict(self._vix_chains),
+                        bars=self.market.bars, minutes_since_open=since, market_open=is_open)
 
     async def positions(self) -> list[Position]:
         self._sync()
