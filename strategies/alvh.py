@@ -294,6 +294,8 @@ def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: H
               "budget": round(budget, 2)}
     if not (math.isfinite(unit) and math.isfinite(mid)) or unit <= 0 or mid <= 0:
         return None, None, ("hedge.skipped", {**base, **sizing, "why": "bad_quote_or_shape"})
+    if not (math.isfinite(target) and math.isfinite(held) and math.isfinite(budget)):
+        return None, None, ("hedge.skipped", {**base, **sizing, "why": "exposure_unknown"})
     need = target - held
     if need <= 0:
         return None, None, ("hedge.skipped", {**base, **sizing, "why": "exposure_covered"})

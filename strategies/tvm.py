@@ -250,7 +250,7 @@ def _maybe_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -
     if plan is None:
         return _stop(state, snap, "unfunded_roll", {**base, **timing, **numbers})
     step = camp.step + 1
-    reason = {**base, **timing, **numbers, "step": step}
+    reason = {**base, **timing, **numbers, "step": step, "vix": round(float(snap.vix), 2)}
     camp = replace(camp, attempts=camp.attempts + 1, triggered_at=triggered_at)
     if ctx.combo_roll:
         legs, q = rolls.roll_legs(camp.legs, camp.qty, plan.condor.legs, plan.qty)
@@ -288,7 +288,8 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
                     action="roll_open", legs=condor.legs, qty=camp.next_qty, mid=condor.mid,
                     natural=condor.natural, step=step,
                     reason={"trigger": "roll_open", "expiry": exp.isoformat() if exp else None,
-                            "new_qty": camp.next_qty, "new_wings": camp.next_wing})
+                            "new_qty": camp.next_qty, "new_wings": camp.next_wing,
+                            "vix": round(float(snap.vix), 2)})
     return Decision(replace(state, campaign=camp, pending=intent), (intent,))
 
 
@@ -402,7 +403,10 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
         unit = tuple(Leg(leg.contract, 1 if leg.ratio > 0 else -1) for leg in new_legs)
         credit_new = _open_credit(intent, avg_price, new_qty)
         led, ev = lg.book(state.ledger, camp.id, cash, "roll", step=intent.step)
+        # the VIX-jump trigger measures from the VIX at which the condor held was opened
+        entry_vix = float(intent.reason.get("vix", camp.entry_vix))
         camp = replace(camp, legs=unit, qty=new_qty, step=intent.step, credit=credit_new,
+                       entry_vix=entry_vix,
                        wing_width=camp.next_wing or camp.wing_width, triggered_at=None,
                        realized=camp.realized + cash, attempts=0, next_qty=0,
                        premium=camp.premium + max(0.0, credit_new) * new_qty * mult)

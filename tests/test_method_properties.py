@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from strategies import expiry as xp
@@ -49,6 +49,7 @@ def sessions(start: date, n: int) -> list[date]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(seed=308, drift=0.0, vol=0.03125, vix_jumps=[0.0, 0.0], fill_prob=0.5)  # NaN vega once
 @given(
     seed=st.integers(0, 10_000),
     drift=st.floats(-0.02, 0.02),
