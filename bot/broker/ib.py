@@ -59,6 +59,25 @@ def is_paper(account: str) -> bool:
     return account.startswith("DU")
 
 
+class _Echoes(logging.Filter):
+    """Drops ib_async's own lines for order cancellations (code 202), which it logs as errors;
+    IBBroker logs every code itself, with its meaning (`broker.error` / `broker.info`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Error 202,") or
+                    (msg.startswith("Canceled order:") and "Error 202," in msg))
+
+
+def _quiet_ib_async() -> None:
+    ib_log = logging.getLogger("ib_async")
+    if ib_log.level == logging.NOTSET:
+        ib_log.setLevel(logging.WARNING)  # its INFO lines would flood our JSON log
+    wrapper = logging.getLogger("ib_async.wrapper")
+    if not any(isinstance(f, _Echoes) for f in wrapper.filters):
+        wrapper.addFilter(_Echoes())
+
+
 class IBBroker:
     name = "ib"
     supports_combo_roll = True
@@ -84,9 +103,7 @@ class IBBroker:
         self._errors: dict[int, tuple[int, str]] = {}
         self._reconnect_task: asyncio.Task | None = None
         self._flagged: dict[str, int] = {}
-        ib_log = logging.getLogger("ib_async")
-        if ib_log.level == logging.NOTSET:
-            ib_log.setLevel(logging.WARNING)  # its INFO lines would flood our JSON log
+        _quiet_ib_async()
         ev = self.ib
         ev.errorEvent += self._on_error
         ev.disconnectedEvent += self._on_disconnected

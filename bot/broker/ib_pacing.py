@@ -83,7 +83,7 @@ class BrokerClock:
 
     simulated = False
 
-    def __init__(self, min_move: float = 30.0, min_wall: float = 20.0) -> None:
+    def __init__(self, min_move: float = 120.0, min_wall: float = 20.0) -> None:
         self.rate = 1.0
         self.min_move, self.min_wall = min_move, min_wall  # enough for a 1 s resolution
         self._last: tuple[float, datetime] | None = None  # (monotonic, server time)

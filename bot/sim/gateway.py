@@ -24,7 +24,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,7 @@ class Gateway:
         self._account: tuple | None = None
         self._pushed = 0.0
         self._server: asyncio.base_events.Server | None = None
+        self._anchor: tuple[float, datetime] | None = None  # (loop time, sim time) when driven
         self._tasks: set[asyncio.Task] = set()
         self.port = 0
 
@@ -119,7 +120,7 @@ class Gateway:
         self._server = await asyncio.start_server(self._serve, host, port)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.speed:
-            self._spawn(self._drive())
+            self.spawn(self._drive())
         return self.port
 
     async def close(self) -> None:
@@ -131,7 +132,7 @@ class Gateway:
             self._server.close()
             await self._server.wait_closed()
 
-    def _spawn(self, coro: Any) -> asyncio.Task:
+    def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -163,15 +164,23 @@ class Gateway:
         self.desk.reject_next = n
 
     # --- time ----------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """Server time: continuous while driven (the SimClock itself moves in steps)."""
+        if self._anchor is None:
+            return self.clock.now()
+        t0, s0 = self._anchor
+        ahead = s0 + timedelta(seconds=(asyncio.get_running_loop().time() - t0) * float(self.speed or 0))
+        return max(ahead, self.clock.now())
+
     async def _drive(self) -> None:
         loop = asyncio.get_running_loop()
-        t0, s0 = loop.time(), self.clock.now()
+        self._anchor = (loop.time(), self.clock.now())
         while True:
             await asyncio.sleep(self.step)
-            target = s0 + timedelta(seconds=(loop.time() - t0) * float(self.speed or 0))
+            target = self.now()
             if self.skip_closed and not xp.is_spx_open(target):
                 target = xp.next_spx_open(target)
-                t0, s0 = loop.time(), target
+                self._anchor = (loop.time(), target)
             if target > self.clock.now():
                 self.clock.set(target)
             try:
@@ -298,7 +307,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         try:
             s.version = negotiate_version(await read_hello(reader))
-            s.write(handshake_reply(s.version, self.clock.now()))
+            s.write(handshake_reply(s.version, self.now()))
             while s.open and (fields := await read_message(reader)) is not None:
                 s.count(loop.time())
                 if self.faults.delay:
@@ -338,7 +347,7 @@ class Gateway:
             case dec.ReqIds():
                 return [enc.next_valid_id(self._next_order_id(s.client_id))]
             case dec.NoArgRequest(msgId=InMsg.REQ_CURRENT_TIME):
-                return [enc.current_time(self.clock.now())]
+                return [enc.current_time(self.now())]
             case dec.NoArgRequest(msgId=InMsg.REQ_POSITIONS):
                 s.positions_sub = True
                 return [*(enc.position(acct, self.reg.wire(p.contract), p.qty,
@@ -402,7 +411,8 @@ class Gateway:
             case dec.CancelById(msgId=InMsg.CANCEL_MKT_DATA, reqId=rid):
                 s.subs.pop(rid, None)
             case dec.ReqHistoricalData(reqId=rid, contract=c, durationStr=dur):
-                sym = c.symbol or {cid: k for k, (cid, _) in INDEXES.items()}.get(c.conId, "")
+                hit = self.reg.by_wire(c) if c.conId else (c.symbol if c.secType == "IND" else None)
+                sym = hit if isinstance(hit, str) else ""  # daily bars for the indexes only
                 bars = daily_bars(sym, self.sim.market.bars, dur)
                 if not bars:
                     return [enc.error_msg(rid, 162, "Historical Market Data Service error "

@@ -1,0 +1,273 @@
+"""The TWS emulator (bot.sim.gateway) against ib_async's real IB client over 127.0.0.1.
+
+The emulator's clock is manual here (speed None): tests move it with `gw.advance` and use a
+request/answer round trip as a barrier, never sleeps. The end-to-end test runs
+`condorbot sim-gateway` and `condorbot run --broker ib` as two processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import selectors
+import subprocess
+import sys
+import time
+
+import pytest
+from ib_async import IB, Bag, ComboLeg, Contract, Future, Index, LimitOrder, Option
+
+from ib_helpers import ACCT, REPO, gateway, ib_errors, make_sim, write_config  # noqa: F401
+
+CID = 11
+
+
+async def connect(gw, client_id: int = CID) -> IB:
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
+    return ib
+
+
+def legs_of(sim_snap, ib_opts):
+    return Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=[
+        ComboLeg(conId=o.conId, ratio=1, action=a, exchange="SMART")
+        for o, a in zip(ib_opts, ("BUY", "SELL", "SELL", "BUY"))])
+
+
+async def spx_condor(ib: IB, gw):
+    """A 50-wide condor ~300 points out on the Feb 2026 monthly, qualified, with its quotes."""
+    k = round(gw.snap.spx / 5) * 5
+    spec = [(k - 450, "P"), (k - 400, "P"), (k + 300, "C"), (k + 350, "C")]
+    opts = [Option("SPX", "20260220", s, r, "SMART", tradingClass="SPX") for s, r in spec]
+    assert all(await ib.qualifyContractsAsync(*opts))
+    tickers = [ib.reqMktData(o) for o in opts]
+    await ib.reqCurrentTimeAsync()  # barrier: the ticks answering reqMktData came first
+    natural = tickers[0].ask - tickers[1].bid - tickers[2].bid + tickers[3].ask
+    mid = sum(s * (t.bid + t.ask) / 2 for s, t in zip((1, -1, -1, 1), tickers))
+    return legs_of(gw.snap, opts), round(natural, 2), round(mid, 2)
+
+
+async def test_connect_answers_every_startup_request():
+    async with gateway() as gw:
+        ib = await connect(gw)
+        try:
+            assert ib.client.serverVersion() == 178 and ib.managedAccounts() == [ACCT]
+            assert await ib.reqCurrentTimeAsync() == gw.sim.clock.now()
+            values = {v.tag: v.value for v in ib.accountValues(ACCT)}
+            assert float(values["NetLiquidation"]) == 1_000_000.0 and values["Cushion"] == "1.0000"
+            assert ib.positions() == [] and ib.openTrades() == []
+        finally:
+            ib.disconnect()
+
+
+async def test_contracts_listings_and_unknown_symbols(ib_errors):
+    async with gateway() as gw:
+        ib = await connect(gw)
+        try:
+            spx, vix, ad = Index("SPX", "CBOE"), Index("VIX", "CBOE"), Index("AD-NYSE", "NYSE")
+            weekly = Option("SPX", "20260220", 6000, "P", "SMART", tradingClass="SPXW")
+            ib_errors.expect(r"Error 200, .*NOPE")
+            ib_errors.expect(r"Error 200, .*SPXW")
+            got = await ib.qualifyContractsAsync(spx, vix, ad, Index("NOPE", "CBOE"), weekly)
+            assert [c.conId if c else None for c in got] == [416904, 13455763, 2654981, None, None]
+            futs = await ib.reqContractDetailsAsync(Future("VIX", exchange="CFE"))
+            assert [d.contract.localSymbol for d in futs][:3] == ["VXF6", "VXG6", "VXH6"]
+            assert {d.contract.multiplier for d in futs} == {"1000"}
+            params = await ib.reqSecDefOptParamsAsync("SPX", "", "IND", spx.conId)
+            classes = {(p.exchange, p.tradingClass) for p in params}
+            assert {("SMART", "SPX"), ("SMART", "SPXW")} <= classes
+            monthly = next(p for p in params if p.tradingClass == "SPX")
+            assert "20260220" in monthly.expirations and 6000.0 in monthly.strikes
+        finally:
+            ib.disconnect()
+
+
+async def test_market_data_live_delayed_greeks_and_bars(ib_errors):
+    async with gateway() as gw:
+        ib = await connect(gw)
+        try:
+            spx = Index("SPX", "CBOE")
+            put = Option("SPX", "20260220", 5600, "P", "SMART", tradingClass="SPX")
+            await ib.qualifyContractsAsync(spx, put)
+            live = ib.reqMktData(put)
+            ib.reqMarketDataType(3)
+            delayed_index = ib.reqMktData(spx)
+            await ib.reqCurrentTimeAsync()
+            assert 0 < live.bid < live.ask and live.marketDataType == 1
+            g = live.modelGreeks
+            assert -0.5 < g.delta < 0 and g.impliedVol > 0 and g.vega > 0 and g.undPrice > 0
+            assert delayed_index.marketDataType == 3 and delayed_index.last == round(gw.snap.spx, 2)
+            (snap_ticker,) = await ib.reqTickersAsync(put)  # snapshot: ends with tickSnapshotEnd
+            assert snap_ticker.bid == live.bid
+            before = live.bid
+            await gw.advance(3600)
+            await ib.reqCurrentTimeAsync()
+            assert live.bid != before  # streaming: the hour's move arrived
+            bars = await ib.reqHistoricalDataAsync(spx, "", "1 Y", "1 day", "TRADES", True)
+            assert len(bars) == 252 and bars[-1].close == round(float(gw.sim.market.bars["close"].iloc[-1]), 2)
+            ad = await ib.reqHistoricalDataAsync(Index("AD-NYSE", "NYSE", conId=2654981), "", "1 M",
+                                                 "1 day", "TRADES", True)
+            line = gw.sim.market.bars["ad_line"]
+            assert ad[-1].close == pytest.approx(float(line.iloc[-1] - line.iloc[-2]), abs=0.01)
+            ib_errors.expect(r"Error 162, .*no data")
+            vixf = Future("VIX", "20260218", exchange="CFE")
+            await ib.qualifyContractsAsync(vixf)
+            assert len(await ib.reqHistoricalDataAsync(vixf, "", "1 M", "1 day", "TRADES", True)) == 0
+        finally:
+            ib.disconnect()
+
+
+async def test_what_if_order_fill_commission_positions_and_journal(tmp_path):
+    journal = tmp_path / "orders.jsonl"
+    async with gateway(journal=journal) as gw:
+        ib = await connect(gw)
+        try:
+            bag, natural, _ = await spx_condor(ib, gw)
+            order = LimitOrder("BUY", 2, natural, orderRef="C0001-20260105:open:0:0", account=ACCT)
+            state = await ib.whatIfOrderAsync(bag, order)
+            sim_view = gw.sim  # the same numbers the SimBroker gives for the same request
+            legs = [gw.reg.contract(leg.conId) for leg in bag.comboLegs]
+            assert float(state.initMarginChange) == 10_000.0 and float(state.commission) == 5.2
+            assert all(legs)
+            trade = ib.placeOrder(bag, order)
+            await ib.reqCurrentTimeAsync()
+            assert trade.orderStatus.status == "Filled" and trade.orderStatus.filled == 2
+            kinds = sorted(f.contract.secType for f in trade.fills)
+            assert kinds == ["BAG", "OPT", "OPT", "OPT", "OPT"]
+            bag_fill = next(f for f in trade.fills if f.contract.secType == "BAG")
+            assert bag_fill.execution.price <= natural and bag_fill.execution.shares == 2
+            assert sum(f.commissionReport.commission for f in trade.fills) == pytest.approx(5.2)
+            assert sorted(p.position for p in ib.positions()) == [-2, -2, 2, 2]
+            values = {v.tag: float(v.value) for v in ib.accountValues(ACCT) if v.currency == "USD"}
+            assert values["InitMarginReq"] == 10_000.0
+            assert (await sim_view.positions()) and len(gw.journal) == 2
+            lines = [json.loads(x) for x in journal.read_text().splitlines()]
+            assert [x["whatIf"] for x in lines] == [True, False]
+            entry = lines[1]
+            assert entry["orderRef"] == "C0001-20260105:open:0:0" and entry["action"] == "BUY"
+            assert entry["totalQuantity"] == 2 and entry["lmtPrice"] == natural
+            assert entry["orderId"] == trade.order.orderId and entry["time"].startswith("2026-01-05")
+            assert [leg["action"] for leg in entry["legs"]] == ["BUY", "SELL", "SELL", "BUY"]
+        finally:
+            ib.disconnect()
+
+
+async def test_modify_in_place_then_cancel(ib_errors):
+    ib_errors.allow(r"Error 202, .*Order Canceled")  # ib_async logs a cancellation as an error
+    async with gateway() as gw:
+        ib = await connect(gw)
+        try:
+            bag, natural, mid = await spx_condor(ib, gw)
+            trade = ib.placeOrder(bag, LimitOrder("BUY", 1, mid - 0.5, orderRef="r1"))
+            await ib.reqCurrentTimeAsync()
+            assert trade.orderStatus.status == "Submitted"
+            trade.order.lmtPrice = mid - 0.25
+            ib.placeOrder(bag, trade.order)  # same orderId: a modification
+            await ib.reqCurrentTimeAsync()
+            assert trade.order.lmtPrice == mid - 0.25 and trade.orderStatus.status == "Submitted"
+            ib.cancelOrder(trade.order)
+            await ib.reqCurrentTimeAsync()
+            assert trade.orderStatus.status == "Cancelled"
+            assert {j["orderId"] for j in gw.journal} == {trade.order.orderId} and len(gw.journal) == 2
+        finally:
+            ib.disconnect()
+
+
+async def test_faults_reject_error_code_drop_and_live_account(ib_errors):
+    async with gateway(accounts=["U7654321"]) as gw:
+        ib = await connect(gw)
+        assert ib.managedAccounts() == ["U7654321"]  # a live id: IBBroker must refuse it
+        ib.disconnect()
+    async with gateway() as gw:
+        ib = await connect(gw)
+        try:
+            bag, natural, _ = await spx_condor(ib, gw)
+            gw.reject_orders(1)
+            ib_errors.expect(r"Error 201, .*fault injection")
+            ib_errors.expect(r"Error 10197")
+            ib_errors.expect(r"Peer closed connection")
+            trade = ib.placeOrder(bag, LimitOrder("BUY", 1, natural, orderRef="r2"))
+            gw.send_error(10197, "No market data during competing live session")
+            await ib.reqCurrentTimeAsync()
+            assert trade.orderStatus.status == "Cancelled" and "fault" in trade.log[-1].message
+            assert gw.sim.clock.now() and not await gw.sim.positions()
+            gw.drop()
+            await ib.disconnectedEvent  # the next emit: the socket closed
+            assert not ib.isConnected()
+        finally:
+            ib.disconnect()
+
+
+async def test_emulator_counts_messages_per_second():
+    async with gateway() as gw:
+        ib = await connect(gw)
+        try:
+            ib.client.MaxRequests = 0  # no client-side pacing: a burst of 30
+            for _ in range(29):
+                ib.client.reqCurrentTime()
+            await ib.reqCurrentTimeAsync()  # answered after the 29 before it
+            assert gw.max_rate >= 30
+        finally:
+            ib.disconnect()
+
+
+# ---------------------------------------------------------------- two processes
+
+
+class Proc:
+    def __init__(self, args, cwd):
+        self.p = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=cwd,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.p.stdout, selectors.EVENT_READ)
+        self.seen: list[dict] = []
+
+    def until(self, pred, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0 and self.sel.select(left):
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self.seen.append(ev)
+            if pred(ev):
+                return ev
+        raise AssertionError(f"not seen in {timeout}s; last: {self.seen[-5:]}")
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def test_run_against_sim_gateway_enters_a_condor(tmp_path):
+    journal = tmp_path / "gateway.jsonl"
+    cfg = write_config(tmp_path)
+    gw = Proc(["sim-gateway", "--port", "0", "--speed", "600", "--journal", str(journal)], REPO)
+    bot = None
+    try:
+        port = gw.until(lambda e: e["event"] == "gateway.listening", 30)["port"]
+        started = time.monotonic()
+        bot = Proc(["run", "--broker", "ib", "--port", str(port), "--config", str(cfg)], tmp_path)
+        entered = bot.until(lambda e: e["event"] == "campaign.entered", 60)
+        print(f"entry latency: {time.monotonic() - started:.1f}s wall")  # reported, not asserted
+        assert len(entered["strikes"]) == 4 and entered["credit"] > 0
+        connected = next(e for e in bot.seen if e["event"] == "broker.connected")
+        assert connected["accounts"] == [ACCT] and connected["clock_rate"] > 100
+        filled = [e for e in bot.seen if e["event"] == "order.filled"]
+        orders = [json.loads(x) for x in journal.read_text().splitlines()]
+        refs = {o["orderRef"] for o in orders if not o["whatIf"]}
+        assert filled and entered["campaign"] in next(iter(refs))
+        for ref in refs:  # one order id per intent, modifications in place
+            assert len({o["orderId"] for o in orders if o["orderRef"] == ref and not o["whatIf"]}) == 1
+    finally:
+        for p in (bot, gw):
+            if p is not None:
+                p.stop()
