@@ -1,0 +1,103 @@
+"""Benchmark: backtest simulated ticks per second, as a speed-up over the live cadence.
+
+Runs the method variant of a backtest (`bot.backtest.run_variant`: the daemon with its
+recorder, the CNDR hook and the log listener) over `--days` sessions of chop at 5-minute and
+1-minute decision ticks, and, as the baseline measured in the same run, the bare daemon
+(no hooks, no listener, logging to a file) over the same days at 5-minute ticks.
+Prints decision ticks per wall second, the speed-up over a live daemon (one decision every
+60 wall seconds: 1/60 tick/s), simulated market time per wall second, and the cost of the
+backtest's instrumentation (backtest steps/s over bare daemon steps/s).
+Run: python bench/backtest.py [--days 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import baselines  # noqa: E402
+from bot import config as cfg  # noqa: E402
+from bot.backtest import backtest_settings, isolated_logs, run_variant  # noqa: E402
+from strategies import expiry as xp  # noqa: E402
+
+LIVE_TICKS_PER_SECOND = 1.0 / 60.0
+
+
+def decision_ticks(times: list, tick: float) -> int:
+    """Steps on the decision grid (open + k x tick); the rest are order-walk steps."""
+    n = 0
+    for t in times:
+        session = xp.spx_option_session(xp.exchange_date(t))
+        if session is not None and (t - session[0]).total_seconds() % tick == 0:
+            n += 1
+    return n
+
+
+def bare(settings: cfg.Settings) -> tuple[int, float]:
+    from bot.cli import _sim_broker
+    from bot.daemon import Daemon
+    from bot.store import Store
+
+    steps = [0]
+
+    async def go() -> None:
+        broker, clock = _sim_broker(settings)
+        store = Store(settings.store_path, exclusive=True, reset=True)
+        try:
+            d = Daemon(settings, broker, clock, store)
+            d.step_hooks.append(lambda _d, _s: steps.__setitem__(0, steps[0] + 1))
+            await d.run()
+        finally:
+            store.close()
+
+    t0 = time.perf_counter()
+    with isolated_logs(settings):
+        asyncio.run(go())
+    return steps[0], time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=int, default=20)
+    ap.add_argument("--scenario", default="chop")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-bt-"))
+    rows = []
+    for tick in (300.0, 60.0):
+        s = backtest_settings(cfg.Settings(), tmp / f"t{tick:g}", scenario=a.scenario, seed=7,
+                              days=a.days, tick=tick)
+        r = run_variant(s, None, [baselines.Cndr(s.sim.initial_cash)])
+        ticks = decision_ticks(r["ticks"]["time"], tick)
+        rows.append((tick, r["steps"], ticks, r["wall_seconds"]))
+    s = backtest_settings(cfg.Settings(), tmp / "bare", scenario=a.scenario, seed=7,
+                          days=a.days, tick=300.0, variant="bare")
+    b_steps, b_wall = bare(s)
+    print(f"backtest speed, {a.days} sessions of {a.scenario} (method variant, speed max)")
+    for tick, steps, ticks, wall in rows:
+        tps = ticks / wall
+        print(f"  tick {tick:>4g}s: {ticks} decision ticks ({steps} steps incl. order walks) in "
+              f"{wall:.2f}s = {tps:.0f} ticks/s; simulated market time {ticks * tick / wall:,.0f}x "
+              f"wall time")
+    print(f"  bare daemon, tick 300s: {b_steps} steps in {b_wall:.2f}s = {b_steps / b_wall:.0f} "
+          "steps/s (baseline for the instrumentation cost)")
+    t300, t60 = rows
+    print(f"ratio backtest ticks/s at 5-min ticks / live 60 s cadence = "
+          f"{t300[2] / t300[3] / LIVE_TICKS_PER_SECOND:,.0f}")
+    print(f"ratio backtest ticks/s at 1-min ticks / live 60 s cadence = "
+          f"{t60[2] / t60[3] / LIVE_TICKS_PER_SECOND:,.0f}")
+    print(f"ratio backtest steps/s / bare daemon steps/s (tick 300s) = "
+          f"{(t300[1] / t300[3]) / (b_steps / b_wall):.3f}")
+    sessions_per_year = 252
+    print(f"(a year at 5-min ticks, method variant alone: ~{sessions_per_year / a.days * t300[3]:.0f}s "
+          "at this rate)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
