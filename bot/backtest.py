@@ -41,7 +41,6 @@ ORDER_EVENTS = {"order.submitted": "order", "order.walked": "walk", "order.fille
 KEPT_EVENTS = ("campaign.entered", "campaign.rolled", "campaign.closed", "campaign.stopped",
                "roll.step", "hedge.opened", "hedge.monetized", "hedge.closed",
                "ledger.credited", "ledger.debited", "ledger.carried", "risk.state")
-SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 NO_HEDGES = {"event_layer": False, "fomc_layer": False, "tail_layer": False}
 VARIANT_LOG = {"method": "condorbot.jsonl"}
 
@@ -293,80 +292,6 @@ def _clean(x: Any) -> Any:
     return x
 
 
-# --- summaries ---------------------------------------------------------------------------------
-def daily_frame(ticks: dict[str, list]) -> Any:
-    """Per session (New York date): closing equity, SPX, VIX; peak margin; worst state."""
-    import pandas as pd  # noqa: PLC0415
-
-    idx = pd.to_datetime(ticks["time"], utc=True).tz_convert("America/New_York")
-    df = pd.DataFrame({k: ticks[k] for k in ("equity", "margin", "spx", "vix")}, index=idx)
-    df["severity"] = [SEVERITY.get(s, 0) for s in ticks["state"]]
-    df["date"] = idx.date
-    g = df.groupby("date")
-    out = g[["equity", "spx", "vix"]].last()
-    out["margin_peak"] = g["margin"].max()
-    out["severity"] = g["severity"].max()
-    return out
-
-
-def details(run: dict[str, Any]) -> dict[str, Any]:
-    """What a daemon run did: campaigns, roll steps, hedges, roll fund, margin, states."""
-    ev = run["events"]
-    tk = run["ticks"]
-    names = [e["event"] for e in ev]
-    camp: dict[str, dict[str, float]] = {}
-    for e in ev:
-        c = e.get("campaign")
-        if e["event"] in ("campaign.closed", "campaign.stopped"):
-            camp.setdefault(c, {"condor": 0.0, "hedges": 0.0})["condor"] += float(e.get("pnl", 0))
-        elif e["event"] in ("hedge.monetized", "hedge.closed"):
-            camp.setdefault(c, {"condor": 0.0, "hedges": 0.0})["hedges"] += float(e.get("pnl", 0))
-    worst = None
-    if camp:
-        cid, v = min(camp.items(), key=lambda kv: kv[1]["condor"] + kv[1]["hedges"])
-        worst = {"campaign": cid, "condor_pnl": round(v["condor"], 2),
-                 "hedge_pnl": round(v["hedges"], 2), "total": round(v["condor"] + v["hedges"], 2)}
-    eq = [e for e in tk["equity"]]
-    ratios = [m / q for m, q in zip(tk["margin"], eq) if q > 0]
-    states: dict[str, int] = {}
-    df = daily_frame(tk) if tk["time"] else None
-    inv = {v: k for k, v in SEVERITY.items()}
-    if df is not None:
-        for s in df["severity"]:
-            states[inv[int(s)]] = states.get(inv[int(s)], 0) + 1
-    led = run["ledger"]
-    peak_intraday = None
-    if eq:
-        import numpy as np  # noqa: PLC0415
-
-        x = np.r_[run["initial_cash"], np.asarray(eq, dtype=float)]
-        peak_intraday = float((x / np.maximum.accumulate(x) - 1).min())
-    return {
-        "campaigns": names.count("campaign.entered"),
-        "campaigns_closed": names.count("campaign.closed"),
-        "campaigns_stopped": names.count("campaign.stopped"),
-        "roll_steps": names.count("campaign.rolled"),
-        "roll_steps_decided": names.count("roll.step"),
-        "campaign_pnl": {k: round(v["condor"] + v["hedges"], 2) for k, v in camp.items()},
-        "worst_campaign": worst,
-        "hedges": led["layers"],
-        "hedge_pnl_total": round(sum(v["pnl"] for v in led["layers"].values()), 2),
-        "roll_fund": {"drawn": led["drawn"], "carried": led["carried"],
-                      "credits": led["credits"], "debits": led["debits"],
-                      "open_funds": led["funds"],
-                      "balance_end": round(tk["fund"][-1], 2) if tk["fund"] else 0.0},
-        "peak_margin": {"usd": round(max(tk["margin"], default=0.0), 2),
-                        "share_of_net_liq": round(max(ratios, default=0.0), 4)},
-        "trading_state_days": states,
-        "max_intraday_drawdown": peak_intraday,
-        "orders": sum(1 for t in run["trades"] if t["kind"] == "order"),
-        "fills": sum(1 for t in run["trades"] if t["kind"] == "fill"),
-        "risk_rejections": sum(1 for t in run["trades"] if t["kind"] == "risk_reject"),
-        "errors": len(run["errors"]),
-        "status_at_end": run["status"],
-    }
-
-
 # --- the whole backtest ----------------------------------------------------------------------------
 def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = None,
                  seed: int | None = None, days: int | None = None, tick: float | None = 300,
@@ -407,10 +332,10 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
             pool.shutdown(cancel_futures=True)
     initial = s_method.sim.initial_cash
     mt = runs["method"]["ticks"]
-    daily = daily_frame(mt)
+    daily = rp.daily_frame(mt)
     frame = pd.DataFrame({"method": daily["equity"]})
     if "plain_condor" in runs:
-        frame["plain_condor"] = daily_frame(runs["plain_condor"]["ticks"])["equity"]
+        frame["plain_condor"] = rp.daily_frame(runs["plain_condor"]["ticks"])["equity"]
     frame["cndr"] = pd.Series(cndr.daily).reindex(frame.index).ffill()
     frame["buy_and_hold"] = pd.Series(baselines.buy_and_hold(
         daily["spx"].to_dict(), initial, mt["spx"][0] if mt["spx"] else None))
@@ -433,8 +358,16 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
                        if k in frame},
     }
     for name, r in runs.items():
-        summary[name] = details(r)
+        summary[name] = rp.details(r)
     summary["cndr"] = cndr.summary()
+    # the same P&L on very different risk: each column's capital at risk, and P&L on it
+    capital = {"method": summary["method"]["peak_margin"]["usd"],
+               "plain_condor": summary.get("plain_condor", {}).get("peak_margin", {}).get("usd"),
+               "cndr": cndr.peak_collateral, "buy_and_hold": initial}
+    for k, m in summary["comparison"].items():
+        cap = capital.get(k)
+        m["capital_at_risk"] = cap
+        m["pnl_on_capital"] = m["pnl"] / cap if cap and "pnl" in m else None
     write_trades(out / "trades.csv", runs["method"]["trades"])
     if "plain_condor" in runs:
         write_trades(out / "trades_plain_condor.csv", runs["plain_condor"]["trades"])

@@ -94,6 +94,7 @@ class Cndr:
         self.daily: dict[date, float] = {}
         self.cycles: list[dict[str, Any]] = []
         self.mark = 0.0
+        self.peak_collateral = 0.0
 
     def __call__(self, d: Any, snap: Any) -> None:
         rate = self.rate if self.rate is not None else d.broker.market.r
@@ -140,6 +141,7 @@ class Cndr:
         width = max(sp - lp, lc - sc)
         self.cash += credit * 100 * self.qty - fee
         self.mark = -credit * 100 * self.qty
+        self.peak_collateral = max(self.peak_collateral, width * 100 * self.qty)
         self.pos = {"expiry": exp, "strikes": strikes, "credit": credit, "fees": fee,
                     "opened": snap.time, "collateral": width * 100 * self.qty, "interest": 0.0,
                     "spx": snap.spx}

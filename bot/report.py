@@ -29,6 +29,7 @@ NAMES = {"method": "method (rolls + hedges)", "plain_condor": "plain condor",
 COLORS = {"method": "tab:blue", "plain_condor": "tab:orange", "cndr": "tab:green",
           "buy_and_hold": "tab:gray"}
 LAYER_COLORS = {"event": "tab:purple", "fomc": "tab:brown", "tail": "tab:red"}
+SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 CHARTS = ("equity.png", "spx_strikes.png", "vix_hedges.png", "roll_fund.png")
 
 
@@ -60,6 +61,76 @@ def metrics(equity: pd.Series | np.ndarray, initial: float) -> dict[str, Any]:
         "sortino": _finite(ret.mean() / down * math.sqrt(YEAR)) if down > 0 else None,
     })
     return out
+
+
+# --- what a daemon run did ------------------------------------------------------------------
+def daily_frame(ticks: dict[str, list]) -> Any:
+    """Per session (New York date): closing equity, SPX, VIX; peak margin; worst state."""
+    idx = pd.to_datetime(ticks["time"], utc=True).tz_convert("America/New_York")
+    df = pd.DataFrame({k: ticks[k] for k in ("equity", "margin", "spx", "vix")}, index=idx)
+    df["severity"] = [SEVERITY.get(s, 0) for s in ticks["state"]]
+    df["date"] = idx.date
+    g = df.groupby("date")
+    out = g[["equity", "spx", "vix"]].last()
+    out["margin_peak"] = g["margin"].max()
+    out["severity"] = g["severity"].max()
+    return out
+
+
+def details(run: dict[str, Any]) -> dict[str, Any]:
+    """What a daemon run did: campaigns, roll steps, hedges, roll fund, margin, states."""
+    ev = run["events"]
+    tk = run["ticks"]
+    names = [e["event"] for e in ev]
+    camp: dict[str, dict[str, float]] = {}
+    for e in ev:
+        c = e.get("campaign")
+        if e["event"] in ("campaign.closed", "campaign.stopped"):
+            camp.setdefault(c, {"condor": 0.0, "hedges": 0.0})["condor"] += float(e.get("pnl", 0))
+        elif e["event"] in ("hedge.monetized", "hedge.closed"):
+            camp.setdefault(c, {"condor": 0.0, "hedges": 0.0})["hedges"] += float(e.get("pnl", 0))
+    worst = None
+    if camp:
+        cid, v = min(camp.items(), key=lambda kv: kv[1]["condor"] + kv[1]["hedges"])
+        worst = {"campaign": cid, "condor_pnl": round(v["condor"], 2),
+                 "hedge_pnl": round(v["hedges"], 2), "total": round(v["condor"] + v["hedges"], 2)}
+    eq = [e for e in tk["equity"]]
+    ratios = [m / q for m, q in zip(tk["margin"], eq) if q > 0]
+    states: dict[str, int] = {}
+    df = daily_frame(tk) if tk["time"] else None
+    inv = {v: k for k, v in SEVERITY.items()}
+    if df is not None:
+        for s in df["severity"]:
+            states[inv[int(s)]] = states.get(inv[int(s)], 0) + 1
+    led = run["ledger"]
+    peak_intraday = None
+    if eq:
+        x = np.r_[run["initial_cash"], np.asarray(eq, dtype=float)]
+        peak_intraday = float((x / np.maximum.accumulate(x) - 1).min())
+    return {
+        "campaigns": names.count("campaign.entered"),
+        "campaigns_closed": names.count("campaign.closed"),
+        "campaigns_stopped": names.count("campaign.stopped"),
+        "roll_steps": names.count("campaign.rolled"),
+        "roll_steps_decided": names.count("roll.step"),
+        "campaign_pnl": {k: round(v["condor"] + v["hedges"], 2) for k, v in camp.items()},
+        "worst_campaign": worst,
+        "hedges": led["layers"],
+        "hedge_pnl_total": round(sum(v["pnl"] for v in led["layers"].values()), 2),
+        "roll_fund": {"drawn": led["drawn"], "carried": led["carried"],
+                      "credits": led["credits"], "debits": led["debits"],
+                      "open_funds": led["funds"],
+                      "balance_end": round(tk["fund"][-1], 2) if tk["fund"] else 0.0},
+        "peak_margin": {"usd": round(max(tk["margin"], default=0.0), 2),
+                        "share_of_net_liq": round(max(ratios, default=0.0), 4)},
+        "trading_state_days": states,
+        "max_intraday_drawdown": peak_intraday,
+        "orders": sum(1 for t in run["trades"] if t["kind"] == "order"),
+        "fills": sum(1 for t in run["trades"] if t["kind"] == "fill"),
+        "risk_rejections": sum(1 for t in run["trades"] if t["kind"] == "risk_reject"),
+        "errors": len(run["errors"]),
+        "status_at_end": run["status"],
+    }
 
 
 # --- charts --------------------------------------------------------------------------------------
@@ -228,7 +299,8 @@ def write_html(out: Path, summary: dict[str, Any], pngs: list[str],
     cols = [("total_return", "total return", True), ("cagr", "CAGR", True),
             ("max_drawdown", "max drawdown", True), ("max_drawdown_usd", "max DD, USD", False),
             ("sharpe", "Sharpe", False), ("sortino", "Sortino", False),
-            ("pnl", "P&L, USD", False), ("final_equity", "final equity", False)]
+            ("pnl", "P&L, USD", False), ("capital_at_risk", "capital at risk", False),
+            ("pnl_on_capital", "P&L / capital", True), ("final_equity", "final equity", False)]
     head = "".join(f"<th>{h}</th>" for _, h, _ in cols)
     body = "".join(
         f"<tr><th>{html.escape(name)}</th>"
@@ -257,6 +329,9 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 text-align:right;font-size:13px}}th{{background:#f4f4f4}}img{{max-width:100%}}
 code{{white-space:pre-wrap;font-size:12px}}</style></head><body>
 <h1>Backtest: {html.escape(str(run.get('scenario')))}, seed {run.get('seed')}</h1>
+<p>Capital at risk: peak initial margin for the method and the plain condor, the largest
+collateral (wing width x 100) for CNDR, the whole account for buy-and-hold; the P&amp;L columns
+are on the same account, so compare them with the risk each took.</p>
 <p>{run.get('sessions')} sessions from {run.get('start')} to {run.get('end')}, decision tick
 {run.get('tick_seconds')} s, {run.get('steps')} daemon steps in {run.get('wall_seconds')} s
 (method run). Same simulated market for every column.</p>
