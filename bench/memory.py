@@ -1,14 +1,16 @@
 """Daemon memory after 60 simulated days vs after 5 (ratio printed), and the soak check.
 
-Default: one daemon in-process on the sim (chop, seed 7, tick 300 s, speed max) with
-tracemalloc on; a step hook measures traced Python memory (after gc.collect) and RSS at the
-first step after 5 and after 60 complete simulated sessions. Prints mem(60)/mem(5) and the five
-allocation sites that grew most between the two.
+Default: one daemon in-process on the sim (chop, seed 7, tick 300 s, speed max); a step hook
+measures, after gc.collect, the Python heap (sys.getallocatedblocks: live pymalloc blocks) and
+the RSS at the first step after 5 and after 60 complete simulated sessions, and prints
+mem(60)/mem(5). `--trace` uses tracemalloc instead (about 3x slower) and also prints the five
+allocation sites that grew most between the two marks.
 
-  python bench/memory.py                 the 60-vs-5 ratio
+  python bench/memory.py [--trace]       the 60-vs-5 ratio
   python bench/memory.py --soak          `condorbot run --scenario chop --speed max --days 250`
                                          as a subprocess (the daemon path, config tick), RSS
-                                         sampled at every new simulated day; exits 1 unless
+                                         sampled at every new simulated day (and every
+                                         second); exits 1 unless
                                          exit code 0, no ERROR event, RSS growth < 10%
                                          (end vs day 5)
 """
@@ -23,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -41,7 +44,8 @@ def rss_kb(pid: int | str = "self") -> int:
     return 0
 
 
-def ratio(days_lo: int = 5, days_hi: int = 60, tick: float = 300, scenario: str = "chop") -> dict:
+def ratio(days_lo: int = 5, days_hi: int = 60, tick: float = 300, scenario: str = "chop",
+          trace: bool = False) -> dict:
     from bot import config as cfg
     from bot.backtest import backtest_settings, isolated_logs
     from bot.cli import _sim_broker
@@ -57,7 +61,11 @@ def ratio(days_lo: int = 5, days_hi: int = 60, tick: float = 300, scenario: str 
         for n in (days_lo, days_hi):
             if d.sessions == n + 1 and n not in marks:
                 gc.collect()
-                marks[n] = (tracemalloc.get_traced_memory()[0], rss_kb(), tracemalloc.take_snapshot())
+                if trace:
+                    marks[n] = (tracemalloc.get_traced_memory()[0], rss_kb(),
+                                tracemalloc.take_snapshot())
+                else:
+                    marks[n] = (sys.getallocatedblocks(), rss_kb(), None)
 
     async def go() -> None:
         broker, clock = _sim_broker(s)
@@ -69,15 +77,18 @@ def ratio(days_lo: int = 5, days_hi: int = 60, tick: float = 300, scenario: str 
         finally:
             store.close()
 
-    tracemalloc.start(1)
+    if trace:
+        tracemalloc.start(1)
     t0 = time.perf_counter()
     with isolated_logs(s):
         asyncio.run(go())
     wall = time.perf_counter() - t0
-    tracemalloc.stop()
     lo, hi = marks[days_lo], marks[days_hi]
-    growth = hi[2].compare_to(lo[2], "lineno")[:5]  # type: ignore[attr-defined]
-    return {"traced_lo": lo[0], "traced_hi": hi[0], "rss_lo": lo[1], "rss_hi": hi[1],
+    growth = []
+    if trace:
+        tracemalloc.stop()
+        growth = hi[2].compare_to(lo[2], "lineno")[:5]  # type: ignore[attr-defined]
+    return {"heap_lo": lo[0], "heap_hi": hi[0], "rss_lo": lo[1], "rss_hi": hi[1],
             "wall": wall, "top": [str(g) for g in growth], "lo": days_lo, "hi": days_hi}
 
 
@@ -92,6 +103,14 @@ def soak(days: int = 250, scenario: str = "chop", config: Path = ROOT / "config.
     p = subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     rss: dict[str, int] = {}
+    timed: list[int] = []  # RSS every second, whatever the log says
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            timed.append(rss_kb(p.pid))
+
+    threading.Thread(target=sample, daemon=True).start()
     errors: list[dict] = []
     events = 0
     assert p.stdout is not None
@@ -107,6 +126,7 @@ def soak(days: int = 250, scenario: str = "chop", config: Path = ROOT / "config.
         if ev.get("level") in ("error", "critical"):
             errors.append(ev)
     code = p.wait()
+    done.set()
     wall = time.perf_counter() - t0
     days_seen = sorted(rss)
     base = rss[days_seen[min(5, len(days_seen) - 1)]] if days_seen else 0
@@ -117,6 +137,12 @@ def soak(days: int = 250, scenario: str = "chop", config: Path = ROOT / "config.
           f"{len(errors)} ERROR events, wall {wall:.0f}s, log dir {work / 'logs'}")
     print(f"soak: RSS day 5 {base / 1024:.1f} MiB, end {end / 1024:.1f} MiB, peak "
           f"{peak / 1024:.1f} MiB; growth end/day5 = {growth * 100:+.1f}%")
+    if len(timed) >= 10:
+        live = [x for x in timed if x > 0]
+        t10 = live[len(live) // 10]
+        print(f"soak: RSS sampled each second: at 10% of the run {t10 / 1024:.1f} MiB, last "
+              f"{live[-1] / 1024:.1f} MiB, max {max(live) / 1024:.1f} MiB "
+              f"({(live[-1] / t10 - 1) * 100:+.1f}%)")
     for e in errors[:5]:
         print(f"  ERROR {e.get('event')} {e.get('market_time')} {str(e.get('error'))[:120]}")
     ok = code == 0 and not errors and growth < 0.10
@@ -129,19 +155,24 @@ def main() -> int:
     ap.add_argument("--soak", action="store_true")
     ap.add_argument("--days", type=int)
     ap.add_argument("--scenario", default="chop")
+    ap.add_argument("--trace", action="store_true",
+                    help="tracemalloc (slower): traced heap and the top growth sites")
     a = ap.parse_args()
     if a.soak:
         return soak(a.days or 250, a.scenario)
-    r = ratio(5, a.days or 60, scenario=a.scenario)
+    r = ratio(5, a.days or 60, scenario=a.scenario, trace=a.trace)
+    unit = "traced Python heap, MB" if a.trace else "allocated Python blocks"
+    scale = 1e6 if a.trace else 1
     print(f"daemon memory, {r['hi']} simulated days vs {r['lo']} (tick 300 s, {a.scenario}, "
-          f"tracemalloc, run {r['wall']:.1f}s)")
-    print(f"  traced Python heap: {r['traced_lo'] / 1e6:.2f} MB -> {r['traced_hi'] / 1e6:.2f} MB")
-    print(f"  RSS:                {r['rss_lo'] / 1024:.1f} MiB -> {r['rss_hi'] / 1024:.1f} MiB")
-    print("  largest growth sites:")
-    for line in r["top"]:
-        print(f"    {line}")
-    print(f"ratio traced(day {r['hi']}) / traced(day {r['lo']}) = "
-          f"{r['traced_hi'] / r['traced_lo']:.3f}")
+          f"run {r['wall']:.1f}s)")
+    fmt = ",.2f" if a.trace else ",.0f"
+    print(f"  {unit}: {r['heap_lo'] / scale:{fmt}} -> {r['heap_hi'] / scale:{fmt}}")
+    print(f"  RSS: {r['rss_lo'] / 1024:.1f} MiB -> {r['rss_hi'] / 1024:.1f} MiB")
+    if r["top"]:
+        print("  largest growth sites:")
+        for line in r["top"]:
+            print(f"    {line}")
+    print(f"ratio heap(day {r['hi']}) / heap(day {r['lo']}) = {r['heap_hi'] / r['heap_lo']:.3f}")
     print(f"ratio RSS(day {r['hi']}) / RSS(day {r['lo']}) = {r['rss_hi'] / r['rss_lo']:.3f}")
     return 0
 
