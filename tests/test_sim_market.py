@@ -91,11 +91,14 @@ def test_vix_is_the_models_30_day_expected_vol_and_forecasts_realized():
 
 def test_vix_futures_contango_when_calm_backwardation_at_the_crash_peak():
     m = Market("calm", 4, START)
+    checked = 0
     for _ in range(6):
         run_days(m, 5)
         f = list(m.vix_futures().values())
         if m.vix < 16:
+            checked += 1
             assert m.vix < f[0] < f[1] < f[2] < f[-1], (m.vix, f)
+    assert checked >= 4
     c = Market("crash_2020", 4, START)
     bars = run_days(c, 29)  # day 28 is Mar 16 2020
     assert bars.vix.iloc[-1] == pytest.approx(82.69, abs=0.01)
