@@ -104,7 +104,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
     r = s["run"]
     print(f"backtest {r['scenario']} seed {r['seed']}: {r['sessions']} sessions "
           f"{r['start']}..{r['end']}, tick {r['tick_seconds']:g}s, {r['steps']} steps in "
-          f"{r['wall_seconds']}s ({r['steps_per_second']} steps/s)")
+          f"{r['wall_seconds']}s wall, {r['cpu_seconds']}s CPU ({r['steps_per_second']} steps/s)")
     print(f"{'':26}{'return':>9}{'CAGR':>9}{'max DD':>9}{'Sharpe':>8}{'Sortino':>8}{'P&L':>12}"
           f"{'at risk':>11}{'P&L/risk':>10}")
     for k, m in s["comparison"].items():
