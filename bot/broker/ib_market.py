@@ -79,15 +79,19 @@ def sane_quote(bid: Any, ask: Any) -> tuple[float, float, str]:
 
 
 def pick_strikes(strikes: np.ndarray, S: float, t: float, r: float, sigma: np.ndarray,
-                 plan: Plan) -> list[tuple[float, str]]:
-    """Short candidates by estimated delta on each side, then their wings."""
+                 plan: Plan, keep: frozenset[tuple[float, str]] = frozenset()
+                 ) -> list[tuple[float, str]]:
+    """Short candidates by estimated delta on each side, then their wings. A strike in `keep`
+    (already subscribed) stays while it ranks within two places of the cut (hysteresis)."""
     if not (S > 0 and t > 0) or strikes.size == 0:
         return []
     out: list[tuple[float, str]] = []
     for right in ("P", "C"):
         d = np.abs(pricing.greeks(right.lower(), S, strikes, t, r, sigma)["delta"])
         dist = np.where(np.isfinite(d), np.abs(d - plan.short_delta), np.inf)
-        shorts = [float(strikes[i]) for i in np.argsort(dist)[:plan.per_side] if np.isfinite(dist[i])]
+        ranked = [i for i in np.argsort(dist) if np.isfinite(dist[i])]
+        shorts = [float(strikes[i]) for n, i in enumerate(ranked[:plan.per_side + 2])
+                  if n < plan.per_side or (float(strikes[i]), right) in keep]
         out += [(k, right) for k in shorts]
         for w in plan.widths:
             for k in shorts:
@@ -105,6 +109,7 @@ class MarketBook:
         self.flagged: Counter[str] = Counter()
         self.subscribed = self.released = 0
         self._bars: tuple[date, pd.DataFrame | None] | None = None
+        self.pace_delay: Any = lambda: 0.0  # seconds until queued requests are sent (IBBroker)
 
     def reset(self) -> None:
         """The connection was lost: every line is gone with it."""
@@ -174,7 +179,10 @@ class MarketBook:
                 exps += [x for x in spx.expiries if x > e][:1]
             for e in dict.fromkeys(exps):
                 t = xp.year_fraction(e, now)
-                for k, r in pick_strikes(ks, S, t, self.plan.rate, self._sigma(e, ks, vix), self.plan):
+                have = frozenset((c.strike, c.right) for c, _ in self.lines.values()
+                                 if isinstance(c, Contract) and c.symbol == "SPX" and c.expiry == e)
+                sigma = self._sigma(e, ks, vix)
+                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, self.plan, have):
                     want.append(Contract("SPX", "OPT", e, k, r, "SPX"))
             if ks.size:
                 atm = float(ks[np.argmin(np.abs(ks - S))])
@@ -203,7 +211,11 @@ class MarketBook:
         if not all(s in self.lines for s in self.cx.indexes):
             await self._sync_lines(list(self.cx.indexes) +
                                    [Contract("VIX", "FUT", e, multiplier=1000) for e in self.cx.futures])
-        await self._sync_lines(self.wanted(now, held))
+        for _ in range(3):  # new lines bring implied vols that can move the choice: settle it
+            want = self.wanted(now, held)
+            if {w if isinstance(w, str) else w.key for w in want} == set(self.lines):
+                return
+            await self._sync_lines(want)
 
     async def _sync_lines(self, want: list[Contract | str]) -> None:
         keys = {(w if isinstance(w, str) else w.key): w for w in want}
@@ -228,7 +240,7 @@ class MarketBook:
 
     async def _await_quotes(self, tickers: list[Ticker]) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.plan.quote_wait
+        deadline = loop.time() + self.plan.quote_wait + self.pace_delay()
 
         def ready(t: Ticker) -> bool:
             return not (math.isnan(t.bid) and math.isnan(t.ask) and math.isnan(t.last))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,8 +29,8 @@ from typing import Any
 
 from bot.sim import tws_encode as enc
 from bot.sim import tws_decode as dec
-from bot.sim.gateway_book import (INDEXES, Registry, daily_bars, future_values, index_values,
-                                  option_params, option_values)
+from bot.sim.gateway_book import INDEXES, Registry, daily_bars, option_params
+from bot.sim.gateway_feed import Feed, Sub
 from bot.sim.gateway_orders import OrderDesk
 from bot.sim.tws_codec import (InMsg, ParsedOrder, ProtocolError, handshake_reply,
                                negotiate_version, read_hello, read_message)
@@ -39,8 +38,6 @@ from strategies import expiry as xp
 from strategies.types import Contract, Snapshot
 
 log = logging.getLogger("bot.sim.gateway")
-LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "close": 9, "greeks": 13}
-DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "close": 75, "greeks": 83}
 FARM_OK = ((2104, "Market data farm connection is OK:usopt"),
            (2106, "HMDS data farm connection is OK:ushmds"),
            (2158, "Sec-def data farm connection is OK:secdefnj"))
@@ -52,12 +49,6 @@ class Faults:
     drop_after_orders: int = 0  # close the session after acknowledging this many more orders
     market_data_error: int = 0  # answer option market data requests with this error code
     quotes: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (bid, ask)
-
-
-@dataclass
-class Sub:
-    target: Contract | str  # an option/future, or an index symbol
-    last: dict[str, float] = field(default_factory=dict)
 
 
 class Session:
@@ -92,7 +83,7 @@ class Session:
             self.writer.close()
 
 
-class Gateway:
+class Gateway(Feed):
     def __init__(self, sim: Any, *, speed: float | None = 60.0, accounts: list[str] | None = None,
                  journal: str | Path | None = None, skip_closed: bool = True,
                  faults: Faults | None = None, step: float = 0.05) -> None:
@@ -206,90 +197,6 @@ class Gateway:
         if filled or moved or now - self._pushed >= 0.5:
             self._push_account(snap)
             self._pushed = now
-
-    # --- market data ---------------------------------------------------------------------------
-    def _values(self, target: Contract | str) -> dict[str, float]:
-        snap = self.snap
-        assert snap is not None
-        if isinstance(target, str):
-            return index_values(target, snap, getattr(self.sim.market, "ad_line", None))
-        if target.sec_type == "FUT":
-            return future_values(target, snap)
-        v = option_values(target, snap)
-        if target.key in self.faults.quotes:
-            v["bid"], v["ask"] = self.faults.quotes[target.key]
-        return v
-
-    def _ticks(self, s: Session, req_id: int, sub: Sub, changed_only: bool) -> bytes:
-        v = self._values(sub.target)
-        types = DELAYED_TICKS if s.md_type in (3, 4) else LIVE_TICKS
-        out = []
-        for name in ("bid", "ask", "last", "close"):
-            if name not in v or (changed_only and sub.last.get(name) == v[name]):
-                continue
-            price = v[name]
-            ok = math.isfinite(price) and (price > 0 or name in ("last", "close")
-                                           or isinstance(sub.target, str))
-            size = 10 if ok and name in ("bid", "ask") else 0
-            out.append(enc.tick_price(req_id, types[name], price if ok else 0.0, size))
-        if "delta" in v:
-            g = (v["iv"], v["delta"], v["opt"], v["vega"], v["und"])
-            if not changed_only or sub.last.get("greeks") != hash(g):
-                out.append(enc.tick_option_computation(
-                    req_id, types["greeks"], implied_vol=g[0], delta=g[1], opt_price=g[2],
-                    vega=g[3], und_price=g[4]))
-            v["greeks"] = hash(g)
-        sub.last = v
-        return b"".join(out)
-
-    # --- account and positions -----------------------------------------------------------------
-    def _account_values(self, snap: Snapshot) -> list[tuple[str, str, str]]:
-        a = snap.account
-        usd = [("NetLiquidation", a.net_liquidation), ("EquityWithLoanValue", a.net_liquidation),
-               ("InitMarginReq", a.init_margin), ("MaintMarginReq", a.maint_margin),
-               ("ExcessLiquidity", a.excess_liquidity),
-               ("AvailableFunds", a.net_liquidation - a.init_margin),
-               ("RealizedPnL", a.realized_pnl_today), ("UnrealizedPnL", a.unrealized_pnl)]
-        return [(k, f"{v:.2f}", "USD") for k, v in usd] + [("Cushion", f"{a.cushion:.4f}", "")]
-
-    def _push_account(self, snap: Snapshot) -> None:
-        values = self._account_values(snap)
-        if tuple(values) == self._account:
-            return
-        self._account = tuple(values)
-        acct = self.accounts[0]
-        for s in self.live:
-            if s.account_sub:
-                s.write(b"".join(enc.update_account_value(k, v, c, acct) for k, v, c in values)
-                        + enc.update_account_time(snap.time))
-            for rid in s.multi_subs:
-                s.write(b"".join(enc.account_update_multi(rid, acct, "", k, v, c)
-                                 for k, v, c in values))
-
-    def _mark(self, c: Contract) -> float:
-        v = self._values(c)
-        bid, ask = v.get("bid", math.nan), v.get("ask", math.nan)
-        return (bid + ask) / 2 if bid > 0 and ask > 0 else v.get("last", 0.0)
-
-    def _push_positions(self, snap: Snapshot) -> bool:
-        now = {p.contract.key: (p.qty, p.avg_cost) for p in snap.positions}
-        changed = [k for k in set(now) | set(self._positions) if now.get(k) != self._positions.get(k)]
-        if not changed:
-            return False
-        self._held.update({p.contract.key: p.contract for p in snap.positions})
-        for k in changed:
-            c = self._held[k]
-            qty, avg = now.get(k, (0, 0.0))
-            wire, acct, m = self.reg.wire(c), self.accounts[0], c.multiplier
-            for s in self.live:
-                if s.positions_sub:
-                    s.write(enc.position(acct, wire, qty, avg * m))
-                if s.account_sub:
-                    mark = self._mark(c) if qty else 0.0
-                    s.write(enc.update_portfolio(wire, qty, mark, qty * mark * m, avg * m,
-                                                 qty * (mark - avg) * m, 0.0, acct))
-        self._positions = now
-        return True
 
     def _send_client(self, client_id: int, data: bytes) -> None:
         for s in self.live:
