@@ -234,7 +234,7 @@ def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], init
         layer = e.get("layer")
         starts = [s for s in opened.get(layer, []) if s <= x]
         if starts:
-            ax.axvspan(starts[-1], x, color=LAYER_COLORS.get(layer, "c"), alpha=0.12, lw=0)
+            ax.axvspan(starts[-1], x, color=LAYER_COLORS.get(layer, "c"), alpha=0.18, lw=0)
     for layer, xs in opened.items():
         col = LAYER_COLORS.get(layer, "c")
         ax.scatter(xs, [float(vix_at.asof(x)) for x in xs], marker="^", s=55, color=col,
@@ -289,6 +289,17 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return html.escape(str(v))
 
 
+def _kv(v: Any) -> str:
+    """A summary value as readable HTML: dicts as key: value lines, numbers formatted."""
+    if isinstance(v, dict):
+        if not v:
+            return "-"
+        return "<br>".join(f"{html.escape(str(k))}: {_kv(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return _fmt(v)
+    return html.escape("-" if v is None else str(v))
+
+
 def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(NAMES.get(k, k), v) for k, v in summary["comparison"].items()]
 
@@ -306,16 +317,30 @@ def write_html(out: Path, summary: dict[str, Any], pngs: list[str],
         f"<tr><th>{html.escape(name)}</th>"
         + "".join(f"<td>{_fmt(row.get(k), pct)}</td>" for k, _, pct in cols) + "</tr>"
         for name, row in comparison_rows(summary))
-    m = summary["method"]
-    facts = {
-        "campaigns": m.get("campaigns"), "roll steps taken": m.get("roll_steps"),
-        "worst campaign": m.get("worst_campaign"), "peak margin use": m.get("peak_margin"),
-        "roll fund": m.get("roll_fund"), "hedge layers (P&L, IRR)": m.get("hedges"),
-        "days in each trading state": m.get("trading_state_days"),
-        "ERROR events": m.get("errors"),
-    }
-    facts_html = "".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code>"
-                         "</td></tr>" for k, v in facts.items())
+    facts = (("campaigns", "campaigns"), ("closed / stopped", None),
+             ("roll steps taken", "roll_steps"), ("worst campaign", "worst_campaign"),
+             ("peak margin use", "peak_margin"), ("roll fund", "roll_fund"),
+             ("hedge layers (P&L USD; IRR annualized, 1.0 = 100%)", "hedges"), ("hedge P&L total", "hedge_pnl_total"),
+             ("days in each trading state", "trading_state_days"),
+             ("max intraday drawdown", "max_intraday_drawdown"),
+             ("orders / fills / risk rejections", None), ("ERROR events", "errors"))
+    variants = [k for k in ("method", "plain_condor") if k in summary]
+
+    def cell(d: dict, label: str, key: str | None) -> str:
+        if label.startswith("closed"):
+            return f"{d.get('campaigns_closed')} / {d.get('campaigns_stopped')}"
+        if label.startswith("orders"):
+            return f"{d.get('orders')} / {d.get('fills')} / {d.get('risk_rejections')}"
+        v = d.get(key or "")
+        if key == "max_intraday_drawdown":
+            return _fmt(v, pct=True)
+        return _kv(v)
+
+    facts_html = "<tr><th></th>" + "".join(f"<th>{NAMES[k]}</th>" for k in variants) + "</tr>"
+    facts_html += "".join(
+        f"<tr><th>{html.escape(label)}</th>"
+        + "".join(f"<td class=l>{cell(summary[k], label, key)}</td>" for k in variants) + "</tr>"
+        for label, key in facts)
     imgs = "".join(f'<h3>{html.escape(p)}</h3><img src="{html.escape(p)}" alt="{p}">' for p in pngs)
     tcols = ("time", "kind", "campaign", "step", "layer", "action", "qty", "price",
              "commission", "reason")
@@ -327,7 +352,7 @@ def write_html(out: Path, summary: dict[str, Any], pngs: list[str],
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
 text-align:right;font-size:13px}}th{{background:#f4f4f4}}img{{max-width:100%}}
-code{{white-space:pre-wrap;font-size:12px}}</style></head><body>
+td.l{{text-align:left;vertical-align:top}}</style></head><body>
 <h1>Backtest: {html.escape(str(run.get('scenario')))}, seed {run.get('seed')}</h1>
 <p>Capital at risk: peak initial margin for the method and the plain condor, the largest
 collateral (wing width x 100) for CNDR, the whole account for buy-and-hold; the P&amp;L columns
@@ -336,7 +361,7 @@ are on the same account, so compare them with the risk each took.</p>
 {run.get('tick_seconds')} s, {run.get('steps')} daemon steps in {run.get('wall_seconds')} s
 (method run). Same simulated market for every column.</p>
 <h2>Method against its baselines</h2><table><tr><th></th>{head}</tr>{body}</table>
-<h2>The method in detail</h2><table>{facts_html}</table>
+<h2>The method and the plain condor in detail</h2><table>{facts_html}</table>
 <h2>Charts</h2>{imgs}
 <h2>Fills and rejections</h2><p>All orders, walks and fills: <a href="trades.csv">trades.csv</a>;
 daily equity of every column: <a href="equity.csv">equity.csv</a>;
