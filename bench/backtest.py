@@ -94,7 +94,8 @@ def main() -> int:
     print(f"ratio backtest steps/s / bare daemon steps/s (tick 300s) = "
           f"{(t300[1] / t300[3]) / (b_steps / b_wall):.3f}")
     sessions_per_year = 252
-    print(f"(a year at 5-min ticks, method variant alone: ~{sessions_per_year / a.days * t300[3]:.0f}s "
+    year = sessions_per_year / a.days * t300[3]
+    print(f"(a year at 5-min ticks, method variant alone: ~{year:.0f}s "
           "at this rate)")
     return 0
 

@@ -1,6 +1,6 @@
 """Backtests: the daemon's own decision path (Daemon + strategy + risk guard + executor +
-SimBroker) on a simulated clock at speed max, observed through step hooks and log listeners. The store
-is the daemon's own SQLite code on an in-memory database.
+SimBroker) on a simulated clock at speed max, observed through step hooks and log listeners.
+The store is the daemon's own SQLite code on an in-memory database.
 
 `run_variant` runs one daemon in-process and returns plain data (picklable, so a variant can
 run in a worker process): the tick series (time, net liquidation, margin, SPX, VIX, condor
@@ -257,7 +257,8 @@ def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None =
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = d.state
     return {
-        "exit_code": code, "wall_seconds": wall, "cpu_seconds": cpu, "steps": len(rec.ticks["time"]),
+        "exit_code": code, "wall_seconds": wall, "cpu_seconds": cpu,
+        "steps": len(rec.ticks["time"]),
         "sessions": d.sessions, "ticks": rec.ticks, "trades": rec.trades, "events": rec.events,
         "errors": rec.errors, "ledger": lg.report(st.ledger), "status": st.status.value,
         "initial_cash": settings.sim.initial_cash, "log": str(settings.log.dir / settings.log.file),
@@ -295,7 +296,7 @@ def _clean(x: Any) -> Any:
     return x
 
 
-# --- the whole backtest ----------------------------------------------------------------------------
+# --- the whole backtest ------------------------------------------------------------------------
 def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = None,
                  seed: int | None = None, days: int | None = None, tick: float | None = 300,
                  overrides: dict[str, Any] | None = None,

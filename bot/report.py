@@ -269,7 +269,8 @@ def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], init
                    marker="o", color="tab:red", zorder=5, label="roll step")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_ylabel("USD")
-    ax.set_title("Roll fund: hedge gains in, roll costs out, remainder carried to the next campaign")
+    ax.set_title("Roll fund: hedge gains in, roll costs out, remainder carried to the next "
+                 "campaign")
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -320,7 +321,8 @@ def write_html(out: Path, summary: dict[str, Any], pngs: list[str],
     facts = (("campaigns", "campaigns"), ("closed / stopped", None),
              ("roll steps taken", "roll_steps"), ("worst campaign", "worst_campaign"),
              ("peak margin use", "peak_margin"), ("roll fund", "roll_fund"),
-             ("hedge layers (P&L USD; IRR annualized, 1.0 = 100%)", "hedges"), ("hedge P&L total", "hedge_pnl_total"),
+             ("hedge layers (P&L USD; IRR annualized, 1.0 = 100%)", "hedges"),
+             ("hedge P&L total", "hedge_pnl_total"),
              ("days in each trading state", "trading_state_days"),
              ("max intraday drawdown", "max_intraday_drawdown"),
              ("orders / fills / risk rejections", None), ("ERROR events", "errors"))

@@ -171,7 +171,7 @@ def test_buy_and_hold_follows_spx():
     assert eq == {date(2026, 1, 2): pytest.approx(1100.0), date(2026, 1, 5): pytest.approx(990.0)}
 
 
-# --- sweep and CLI ----------------------------------------------------------------------------------
+# --- sweep and CLI ------------------------------------------------------------------------------
 def test_parse_override_types_values():
     assert parse_override("strategy.max_steps=0,1,3") == ("strategy.max_steps", [0, 1, 3])
     assert parse_override("hedge.tail_layer=true,false") == ("hedge.tail_layer", [True, False])

@@ -18,7 +18,8 @@ EVENTS = [
     {"event": "campaign.entered", "level": "info", "campaign": "C0001-20260105",
      "strikes": [5480.0, 5530.0, 6350.0, 6400.0], "market_time": "2026-01-05T14:45:30+00:00"},
     {"event": "risk.rejected", "level": "warning", "key": "C0002-20260126:open:0:0",
-     "campaign": "C0002-20260126", "code": "margin_cap", "market_time": "2026-01-26T15:00:00+00:00"},
+     "campaign": "C0002-20260126", "code": "margin_cap",
+     "market_time": "2026-01-26T15:00:00+00:00"},
     {"event": "tick.failed", "level": "error", "error": "boom",
      "exception": "Traceback (most recent call last):\nValueError: boom",
      "market_time": "2026-01-27T15:00:00+00:00"},
@@ -93,7 +94,8 @@ def test_follow_reads_appends_and_survives_rotation(tmp_path):
     script = [
         lambda: _write(p, EVENTS[1:2], "a"),
         lambda: p.write_text(p.read_text() + '{"event": "half'),  # a line still being written
-        lambda: p.write_text(p.read_text() + '.done", "level": "info", "market_time": "2026-01-05T15:00:00Z"}\n'),
+        lambda: p.write_text(p.read_text()
+                             + '.done", "level": "info", "market_time": "2026-01-05T15:00Z"}\n'),
         lambda: (os.rename(p, tmp_path / "c.jsonl.1"), _write(p, EVENTS[3:4])),  # rotation
         lambda: _write(p, EVENTS[4:5], "a"),
         lambda: p.write_text(json.dumps(EVENTS[5]) + "\n"),  # truncated and rewritten
