@@ -17,13 +17,14 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from numbers import Integral
 from typing import Any, Iterable
 
 from bot.broker.base import WhatIf
 from bot.config import RiskSettings
 from strategies.expiry import exchange_date
 from strategies.params import StrategyParams
-from strategies.types import Contract, Intent, Position, Snapshot
+from strategies.types import Contract, Intent, Snapshot
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 STATES = (ACTIVE, REDUCING, HALTED)
@@ -47,6 +48,11 @@ def _finite(*xs: Any) -> bool:
         return all(math.isfinite(float(x)) for x in xs)
     except (TypeError, ValueError):
         return False
+
+
+def _num(x: float) -> float | str:
+    """A number for a log field: NaN and inf as text, so JSON lines stay JSON."""
+    return x if _finite(x) else str(x)
 
 
 def _group(c: Contract) -> tuple[str, str]:
@@ -81,43 +87,30 @@ def uncovered_shorts(intent: Intent) -> list[str]:
     return sorted(_uncovered((leg.contract, leg.ratio) for leg in intent.legs))
 
 
-def _held(positions: Iterable[Position]) -> Trade:
+def _net(items: Iterable[tuple[Contract, int]]) -> Trade:
+    """Signed contracts per contract key, summed."""
     out: Trade = {}
-    for p in positions:
-        c0, n0 = out.get(p.contract.key, (p.contract, 0))
-        out[p.contract.key] = (c0, n0 + int(p.qty))
+    for c, n in items:
+        out[c.key] = (c, out.get(c.key, (c, 0))[1] + int(n))
     return out
 
 
 def _split(intent: Intent, held: Trade) -> tuple[Trade, Trade]:
     """(closing, opening) parts of the intent, per contract, in signed contracts: the part of
     a leg that trades against a held position of the opposite sign closes, the rest opens."""
-    trade: Trade = {}
-    for leg in intent.legs:
-        c0, n0 = trade.get(leg.contract.key, (leg.contract, 0))
-        trade[leg.contract.key] = (c0, n0 + leg.ratio * intent.qty)
     closing: Trade = {}
     opening: Trade = {}
-    for k, (c, q) in trade.items():
+    for k, (c, q) in _net((leg.contract, leg.ratio * intent.qty) for leg in intent.legs).items():
         h = held.get(k, (c, 0))[1]
-        part = 0
-        if q * h < 0:
-            part = int(math.copysign(min(abs(q), abs(h)), q))
+        part = int(math.copysign(min(abs(q), abs(h)), q)) if q * h < 0 else 0
+        if part:
             closing[k] = (c, part)
         if q - part:
             opening[k] = (c, q - part)
     return closing, opening
 
 
-def _after(held: Trade, trade: Iterable[Trade]) -> Trade:
-    out = dict(held)
-    for part in trade:
-        for k, (c, q) in part.items():
-            out[k] = (c, out.get(k, (c, 0))[1] + q)
-    return out
-
-
-def max_loss(parts: Trade, cost: float, fut_ref: dict[str, float] | None = None) -> float:
+def max_loss(parts: Trade, cost: float) -> float:
     """Worst loss in dollars of holding `parts` (signed contracts) bought for `cost` dollars
     (debit > 0), at expiry, with every leg at intrinsic value (later-dated longs count only
     their intrinsic value: conservative for calendars and diagonals). inf if unbounded."""
@@ -129,8 +122,7 @@ def max_loss(parts: Trade, cost: float, fut_ref: dict[str, float] | None = None)
         slope = sum(n * c.multiplier for c, n in rows if c.sec_type == "FUT" or c.right == "C")
         if slope < 0:
             return math.inf
-        points = {0.0} | {c.strike for c, _ in rows if c.sec_type == "OPT"}
-        points |= {(fut_ref or {}).get(c.key, 0.0) for c, _ in rows if c.sec_type == "FUT"}
+        points = {0.0} | {c.strike for c, _ in rows if c.sec_type == "OPT"}  # the kinks
 
         def value(s: float, rows: list[tuple[Contract, int]] = rows) -> float:
             v = 0.0
@@ -205,7 +197,7 @@ class RiskGuard:
         nl = snap.account.net_liquidation
         if not _finite(nl) or nl <= 0:
             if not self._bad_account:
-                events.append(("risk.bad_account", {"net_liquidation": nl,
+                events.append(("risk.bad_account", {"net_liquidation": _num(nl),
                                                     "why": "net liquidation not a positive number"}))
             self._bad_account = True
             return events
@@ -258,17 +250,10 @@ class RiskGuard:
         from it); it defaults to the snapshot time."""
         s = self.s
         now = snap.time if now is None else now
-        if self._state == HALTED:
-            return Verdict(False, "halted", {"state": HALTED})
-        if self._state == REDUCING and not intent.closing:
-            return Verdict(False, "reducing_only_closing", {"action": intent.action})
         bad = _malformed(intent)
-        if bad:
-            return Verdict(False, "bad_intent", {"problem": bad})
-        recent = self.orders_last_minute(now)
-        if recent >= s.max_orders_per_minute:
-            return Verdict(False, "orders_per_minute",
-                           {"orders_last_minute": recent, "limit": s.max_orders_per_minute})
+        v = self._gate(intent, now) or (Verdict(False, "bad_intent", {"problem": bad}) if bad else None)
+        if v is not None:
+            return v
         quotes, v = self._quotes(intent, snap, now)
         if v is not None:
             return v
@@ -280,9 +265,9 @@ class RiskGuard:
         if per_order > s.max_contracts_per_order:
             return Verdict(False, "contracts_per_order",
                            {"contracts": per_order, "limit": s.max_contracts_per_order})
-        held = _held(snap.positions)
+        held = _net((p.contract, p.qty) for p in snap.positions)
         closing, opening = _split(intent, held)
-        after = _after(held, (closing, opening))
+        after = _net([*held.values(), *closing.values(), *opening.values()])
         before_naked = _uncovered(held.values())
         after_naked = _uncovered(after.values())
         worse = {k: n for k, n in after_naked.items() if n > before_naked.get(k, 0)}
@@ -304,7 +289,7 @@ class RiskGuard:
         nl = acct.net_liquidation
         if not _finite(nl, acct.cushion) or nl <= 0:
             return Verdict(False, "bad_account",
-                           {"net_liquidation": nl, "cushion": acct.cushion})
+                           {"net_liquidation": _num(nl), "cushion": _num(acct.cushion)})
         if acct.cushion < s.min_cushion:
             return Verdict(False, "cushion", {"cushion": round(acct.cushion, 4),
                                               "limit": s.min_cushion})
@@ -312,7 +297,7 @@ class RiskGuard:
             return Verdict(False, "what_if_missing", {"action": intent.action})
         m = what_if.init_margin_after
         if not _finite(m):
-            return Verdict(False, "what_if_invalid", {"init_margin_after": m})
+            return Verdict(False, "what_if_invalid", {"init_margin_after": _num(m)})
         cap = s.margin_cap_pct * nl
         if m > cap + EPS:
             return Verdict(False, "margin_cap", {"margin_after": round(m, 2), "cap": round(cap, 2),
@@ -335,7 +320,7 @@ class RiskGuard:
             cost = sum(n * quotes[k] * c.multiplier for k, (c, n) in opening.items())
         else:
             cost = intent.mid * intent.qty * intent.legs[0].contract.multiplier
-        return max_loss(opening, cost, quotes)
+        return max_loss(opening, cost)
 
     def _quotes(self, intent: Intent, snap: Snapshot,
                 now: datetime) -> tuple[dict[str, float], Verdict | None]:
@@ -348,7 +333,7 @@ class RiskGuard:
             if q is None:
                 return mids, Verdict(False, "quote_missing", {"contract": c.key})
             bid, ask, as_of = q
-            info = {"contract": c.key, "bid": bid, "ask": ask}
+            info = {"contract": c.key, "bid": _num(bid), "ask": _num(ask)}
             if not _finite(bid, ask):
                 return mids, Verdict(False, "quote_not_finite", info)
             if ask <= 0 or bid < 0:
@@ -369,7 +354,8 @@ class RiskGuard:
         tol = self.s.price_tolerance
         mid, nat = intent.mid, intent.natural
         if not _finite(limit, mid, nat):
-            return Verdict(False, "price_not_finite", {"limit": limit, "mid": mid, "natural": nat})
+            return Verdict(False, "price_not_finite",
+                           {"limit": _num(limit), "mid": _num(mid), "natural": _num(nat)})
         if not intent.closing and mid < 0 and limit > 0:
             return Verdict(False, "credit_at_debit", {"limit": limit, "mid": mid})
         lo, hi = min(mid, nat) - tol, max(mid, nat) + tol
@@ -380,6 +366,10 @@ class RiskGuard:
 
     def check_modify(self, intent: Intent, limit: float, now: datetime) -> Verdict:
         """For a walk step (modification in place): state, pacing and price again."""
+        return self._gate(intent, now) or self.check_price(intent, limit)
+
+    def _gate(self, intent: Intent, now: datetime) -> Verdict | None:
+        """Trading state and pacing: the checks an order and a modification share."""
         if self._state == HALTED:
             return Verdict(False, "halted", {"state": HALTED})
         if self._state == REDUCING and not intent.closing:
@@ -388,7 +378,7 @@ class RiskGuard:
         if recent >= self.s.max_orders_per_minute:
             return Verdict(False, "orders_per_minute",
                            {"orders_last_minute": recent, "limit": self.s.max_orders_per_minute})
-        return self.check_price(intent, limit)
+        return None
 
 
 def _malformed(intent: Intent) -> str:
@@ -396,13 +386,13 @@ def _malformed(intent: Intent) -> str:
         return f"unknown action {intent.action!r}"
     if not intent.legs:
         return "no legs"
-    if not isinstance(intent.qty, int) or intent.qty < 1:
+    if not isinstance(intent.qty, Integral) or intent.qty < 1:
         return f"qty {intent.qty!r} is not a positive integer"
     if not _finite(intent.mid, intent.natural):
         return f"mid {intent.mid!r} / natural {intent.natural!r} not finite"
     for leg in intent.legs:
         c = leg.contract
-        if not isinstance(leg.ratio, int) or leg.ratio == 0:
+        if not isinstance(leg.ratio, Integral) or leg.ratio == 0:
             return f"ratio {leg.ratio!r} of {c.key}"
         if c.sec_type == "OPT" and (c.right not in ("C", "P") or not _finite(c.strike)
                                     or c.strike <= 0):

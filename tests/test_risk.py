@@ -196,7 +196,7 @@ def test_max_loss_helper_shapes():
     assert max_loss(debit, 150.0) == pytest.approx(150.0)  # a debit spread risks its debit
     assert max_loss({"b": (opt(5350, "C"), -1)}, -100.0) == math.inf
     fut = Contract("VIX", "FUT", VEXP, multiplier=1000)
-    assert max_loss({fut.key: (fut, 1)}, 19_500.0, {fut.key: 19.5}) == pytest.approx(19_500.0)
+    assert max_loss({fut.key: (fut, 1)}, 19_500.0) == pytest.approx(19_500.0)
 
 
 def test_futures_calendar_is_covered_and_bounded():
