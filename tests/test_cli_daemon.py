@@ -68,7 +68,10 @@ def test_pause_then_stop(tmp_path):
         assert d.p.wait(timeout=10) == 0
         assert (tmp_path / "logs" / "condorbot.jsonl").exists()
         status = _cli(tmp_path, "status")
-        assert status.returncode == 0 and "control        pause" in status.stdout
+        assert status.returncode == 0
+        lines = status.stdout.splitlines()
+        assert lines[1].split()[2] == "control"  # "trading state  control  strategy ..."
+        assert lines[3].split()[1] == "pause", status.stdout
     finally:
         d.kill()
 
