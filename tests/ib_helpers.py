@@ -91,6 +91,7 @@ async def gateway(sim: SimBroker | None = None, **kw: Any) -> AsyncIterator[Gate
         yield gw
     finally:
         await gw.close()
+    assert gw.failures == [], f"the emulator failed: {gw.failures}"
 
 
 def settings(port: int, **kw: Any) -> IBSettings:
@@ -109,6 +110,7 @@ async def broker(gw: Gateway, plan: Plan | None = SMALL, connect: bool = True,
         yield b
     finally:
         await b.disconnect()
+    assert b.handler_errors == [], f"IBBroker event handlers failed: {b.handler_errors}"
 
 
 async def barrier(b: IBBroker) -> None:

@@ -56,6 +56,8 @@ async def test_connect_answers_every_startup_request():
             values = {v.tag: v.value for v in ib.accountValues(ACCT)}
             assert float(values["NetLiquidation"]) == 1_000_000.0 and values["Cushion"] == "1.0000"
             assert ib.positions() == [] and ib.openTrades() == []
+            summary = {v.tag: v.value for v in await ib.accountSummaryAsync(ACCT)}
+            assert float(summary["NetLiquidation"]) == 1_000_000.0
         finally:
             ib.disconnect()
 

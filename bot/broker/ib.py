@@ -78,7 +78,9 @@ def _quiet_ib_async() -> None:
 
 class IBBroker(Trading):
     name = "ib"
-    supports_combo_roll = True
+    # A roll as one combo would be 8 legs over two expiries; IB's limit for SMART option
+    # combos could not be confirmed here, so a roll goes as close-then-open (4 legs each).
+    supports_combo_roll = False
 
     def __init__(self, settings: IBSettings, *, strategy: StrategyParams | None = None,
                  reconnect_delays: Sequence[float] = (1, 2, 5, 10, 30, 60),
@@ -102,14 +104,26 @@ class IBBroker(Trading):
         self._errors: dict[int, tuple[int, str]] = {}
         self._reconnect_task: asyncio.Task | None = None
         self._flagged: dict[str, int] = {}
+        self.handler_errors: list[str] = []
         _quiet_ib_async()
-        ev = self.ib
-        ev.errorEvent += self._on_error
-        ev.disconnectedEvent += self._on_disconnected
-        ev.openOrderEvent += self.book.on_trade
-        ev.orderStatusEvent += self.book.on_trade
-        ev.execDetailsEvent += lambda trade, fill: self.book.on_exec(fill)
-        ev.commissionReportEvent += lambda trade, fill, rep: self.book.on_commission(fill, rep)
+        ev, safe = self.ib, self._safe
+        ev.errorEvent += safe(self._on_error)
+        ev.disconnectedEvent += safe(self._on_disconnected)
+        ev.openOrderEvent += safe(self.book.on_trade)
+        ev.orderStatusEvent += safe(self.book.on_trade)
+        ev.execDetailsEvent += safe(lambda trade, fill: self.book.on_exec(fill))
+        ev.commissionReportEvent += safe(lambda trade, fill, rep: self.book.on_commission(fill, rep))
+
+    def _safe(self, fn: Any) -> Any:
+        """eventkit hands a handler's exception to an error event nobody hears: log it."""
+        def run(*args: Any) -> None:
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001
+                self.handler_errors.append(repr(e))
+                log.exception("broker.handler_failed", handler=getattr(fn, "__name__", "?"),
+                              error=repr(e))
+        return run
 
     # --- connection ------------------------------------------------------------------------------
     @property

@@ -147,12 +147,16 @@ class MarketBook:
         return last if last > 0 else math.nan
 
     # --- choosing lines ----------------------------------------------------------------------------
-    def _sigma(self, expiry: date, strikes: np.ndarray, vix: float) -> np.ndarray:
+    def _sigma(self, expiry: date, strikes: np.ndarray, vix: float, S: float, t: float) -> np.ndarray:
+        """Implied vols seen on this expiry, interpolated; before any, a generic index skew
+        around VIX (x = ln(K/S)/sqrt(t): vol x (1 - x + x^2), x clipped to +-1.5)."""
         pts = sorted((c.strike, iv) for c, iv in self._ivs() if c.expiry == expiry and c.symbol == "SPX")
         if len(pts) >= 1:
             xs, ys = zip(*pts)
             return np.interp(strikes, xs, ys)
-        return np.full(strikes.shape, vix / 100.0 if vix > 0 else 0.2)
+        atm = vix / 100.0 if vix > 0 else 0.2
+        x = np.clip(np.log(strikes / S) / np.sqrt(max(t, 1e-6)), -1.5, 1.5)
+        return atm * (1.0 - x + x * x)
 
     def _ivs(self) -> list[tuple[Contract, float]]:
         out = []
@@ -181,7 +185,7 @@ class MarketBook:
                 t = xp.year_fraction(e, now)
                 have = frozenset((c.strike, c.right) for c, _ in self.lines.values()
                                  if isinstance(c, Contract) and c.symbol == "SPX" and c.expiry == e)
-                sigma = self._sigma(e, ks, vix)
+                sigma = self._sigma(e, ks, vix, S, t)
                 for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, self.plan, have):
                     want.append(Contract("SPX", "OPT", e, k, r, "SPX"))
             if ks.size:

@@ -1,11 +1,13 @@
 """Message pacing and the broker clock for IBBroker.
 
 `Pacer` puts every message the ib_async Client sends (requests, orders, cancels, including
-the burst of requests inside connectAsync) through one asyncio-throttle `Throttler`, at most
-`floor(max_msgs_per_sec)` messages per `period` (1 s plus a safety margin, so that a server
-counting per second never sees more). ib_async's own throttle is switched off, so there is one
-pace. Messages still queued when the connection drops are discarded, never sent on the next
-connection.
+the burst of requests inside connectAsync) through one asyncio-throttle `Throttler`. It paces
+evenly, in bursts of at most a few messages, at `headroom` (80%) of `max_msgs_per_sec`: the
+server counts messages when it reads them, and a server that reads late sees two bursts
+closer together than they were sent; even pacing with headroom keeps its per-second count
+below the cap through read delays of ~0.15 s. ib_async's own throttle is switched off, so
+there is one pace. Messages still queued when the connection drops are discarded, never sent
+on the next connection.
 
 `BrokerClock` follows the broker's server time: now() = last server time + wall time since
 then x the observed rate. The rate is 1 for a real gateway and the speed of an accelerated
@@ -26,10 +28,11 @@ from asyncio_throttle import Throttler
 
 
 class Pacer:
-    def __init__(self, max_msgs_per_sec: float, margin: float = 0.1) -> None:
-        self.limit = max(1, math.floor(max_msgs_per_sec))
-        self.period = 1.0 + margin
-        self.throttler = Throttler(rate_limit=self.limit, period=self.period, retry_interval=0.005)
+    def __init__(self, max_msgs_per_sec: float, headroom: float = 0.8) -> None:
+        self.rate = max_msgs_per_sec * headroom  # messages per second, on average
+        self.limit = max(1, min(4, math.floor(self.rate / 10)))  # burst size
+        self.period = self.limit / self.rate  # seconds per burst
+        self.throttler = Throttler(rate_limit=self.limit, period=self.period, retry_interval=0.002)
         self._queue: asyncio.Queue[str] | None = None
         self._task: asyncio.Task | None = None
         self._client: Any = None

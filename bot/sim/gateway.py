@@ -32,7 +32,7 @@ from bot.sim import tws_decode as dec
 from bot.sim.gateway_book import INDEXES, Registry, daily_bars, option_params
 from bot.sim.gateway_feed import Feed, Sub
 from bot.sim.gateway_orders import OrderDesk
-from bot.sim.tws_codec import (InMsg, ParsedOrder, ProtocolError, handshake_reply,
+from bot.sim.tws_codec import (InMsg, ParsedOrder, ProtocolError, handshake_reply, make_msg,
                                negotiate_version, read_hello, read_message)
 from strategies import expiry as xp
 from strategies.types import Contract, Snapshot
@@ -94,6 +94,7 @@ class Gateway(Feed):
         self.reg = Registry()
         self.desk = OrderDesk(sim, self.reg, self.accounts[0], self._send_client, journal)
         self.sessions: list[Session] = []  # every session ever opened (for the statistics)
+        self.failures: list[str] = []  # requests the emulator failed to answer (its own bugs)
         self.snap: Snapshot | None = None
         self._next_id: dict[int, int] = {}
         self._positions: dict[str, tuple[int, float]] = {}
@@ -176,8 +177,9 @@ class Gateway(Feed):
                 self.clock.set(target)
             try:
                 await self.pump()
-            except Exception:  # noqa: BLE001 — the emulator keeps serving
+            except Exception as e:  # noqa: BLE001 — the emulator keeps serving
                 log.exception("gateway.pump_failed")
+                self.failures.append(f"pump: {e!r}")
 
     async def advance(self, seconds: float) -> None:
         """Manual clock (speed None): move simulated time, then report what changed."""
@@ -220,10 +222,20 @@ class Gateway(Feed):
                 if self.faults.delay:
                     await asyncio.sleep(self.faults.delay)
                 req = dec.decode_request(fields, s.version)
-                s.write(b"".join(await self._answer(s, req)))
+                try:
+                    s.write(b"".join(await self._answer(s, req)))
+                except Exception as e:  # noqa: BLE001 — a bug here must not drop the client
+                    log.exception("gateway.request_failed: %r", req)
+                    self.failures.append(f"{type(req).__name__}: {e!r}")
+                    s.write(enc.error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),
+                                          321, f"Error validating request: {e!r}"))
+                    continue
                 if isinstance(req, ParsedOrder | dec.CancelOrder):
                     await self.pump()  # positions and account values follow a fill at once
-        except (ProtocolError, ConnectionError, asyncio.IncompleteReadError) as e:
+        except ProtocolError as e:
+            log.warning("gateway.protocol_error client_id=%s: %s", s.client_id, e)
+            self.failures.append(f"protocol: {e}")
+        except (ConnectionError, asyncio.IncompleteReadError) as e:
             log.info("gateway.session_ended client_id=%s: %r", s.client_id, e)
         except asyncio.CancelledError:
             pass
@@ -342,6 +354,10 @@ class Gateway(Feed):
                 return out
             case dec.CancelOrder(orderId=oid):
                 return await self.desk.cancel(s.client_id, oid)
+            case dec.UnknownRequest(msgId=62, fields=f) if len(f) >= 3:  # reqAccountSummary
+                rid = int(f[2])
+                return [*(make_msg(63, 1, rid, acct, k, v, c) for k, v, c in self._account_values(snap)),
+                        make_msg(64, 1, rid)]
         return []
 
     def _mkt_data(self, s: Session, m: dec.ReqMktData, snap: Snapshot) -> list[bytes]:

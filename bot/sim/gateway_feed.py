@@ -19,6 +19,10 @@ LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "close": 9, "greeks": 13}
 DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "close": 75, "greeks": 83}
 
 
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
 @dataclass
 class Sub:
     target: Contract | str  # an option/future, or an index symbol
@@ -53,7 +57,7 @@ class Feed:
         types = DELAYED_TICKS if s.md_type in (3, 4) else LIVE_TICKS
         out = []
         for name in ("bid", "ask", "last", "close"):
-            if name not in v or (changed_only and sub.last.get(name) == v[name]):
+            if name not in v or (changed_only and _same(sub.last.get(name), v[name])):
                 continue
             price = v[name]
             ok = math.isfinite(price) and (price > 0 or name in ("last", "close")
@@ -61,7 +65,8 @@ class Feed:
             size = 10 if ok and name in ("bid", "ask") else 0
             out.append(enc.tick_price(req_id, types[name], price if ok else 0.0, size))
         if "delta" in v:
-            g = (v["iv"], v["delta"], v["opt"], v["vega"], v["und"])
+            g = tuple(x if math.isfinite(x) else None
+                      for x in (v["iv"], v["delta"], v["opt"], v["vega"], v["und"]))
             if not changed_only or sub.last.get("greeks") != hash(g):
                 out.append(enc.tick_option_computation(
                     req_id, types["greeks"], implied_vol=g[0], delta=g[1], opt_price=g[2],
