@@ -38,6 +38,14 @@ async def test_connect_without_startup_timeouts_and_clock_from_server():
     # the guard fixture fails the test on any "... request timed out" ERROR from ib_async
 
 
+async def test_delayed_market_data_is_marked_as_old():
+    async with gateway() as gw, broker(gw, market_data_type=3) as b:
+        snap = await b.snapshot()
+        assert all(t.marketDataType == 3 for _, t in b.market.lines.values())
+        chain = snap.chains[entry_condor(snap).expiry]
+        assert np.isfinite(chain.put_bid).any() and chain.as_of == snap.time - timedelta(minutes=15)
+
+
 async def test_qualification_is_cached_and_unknown_symbols_fail(ib_errors):
     async with gateway() as gw, broker(gw) as b:
         known = Contract("SPX", "OPT", date(2026, 2, 20), 6000.0, "P", "SPX")

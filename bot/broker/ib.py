@@ -34,7 +34,7 @@ from ib_async import IB
 from bot import logs
 from bot.broker.base import BrokerError, LiveAccountRefused
 from bot.broker.ib_contracts import Contracts
-from bot.broker.ib_errors import INFO, meaning
+from bot.broker.ib_errors import INFO, LINE_REFUSED, meaning
 from bot.broker.ib_market import MarketBook, Plan
 from bot.broker.ib_orders import OrderBook
 from bot.broker.ib_pacing import BrokerClock, Pacer
@@ -240,7 +240,7 @@ class IBBroker(Trading):
         elif code in (1101, 1102):
             self._link_ok = True
             self._resync = "all" if code == 1101 or self._resync == "all" else "orders"
-        elif m.kind == "market_data" and code != 162 and req_id > 0:
+        elif code in LINE_REFUSED and req_id > 0:
             key = self.market.refuse(req_id)
             if key:
                 log.warning("market.line_refused", contract=key, code=code, meaning=m.name)

@@ -64,6 +64,8 @@ _TABLE: dict[int, tuple[str, str, str]] = {
     2158: ("sec_def_farm_ok", INFO, "info"),
 }
 
+# Market data requests IB refused (the line carries no data); 10167 and 10090 still do.
+LINE_REFUSED = frozenset({354, 10089, 10168})
 # Codes that end a live order when they arrive for it (no modification pending).
 ORDER_ENDING = frozenset({201, 202, 203})
 # Codes that say nothing is wrong with an order (informational or a warning only).
