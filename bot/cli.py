@@ -139,7 +139,7 @@ async def _serve(settings: cfg.Settings) -> int:
     else:
         from bot.broker.ib import IBBroker  # noqa: PLC0415 — only the IB path needs ib_async
 
-        broker = IBBroker(settings.ib)
+        broker = IBBroker(settings.ib, strategy=settings.strategy)
         clock = broker.clock
         store_path = settings.store_path
         reset = False
@@ -151,7 +151,7 @@ async def _serve(settings: cfg.Settings) -> int:
         return 1
     if reset:
         log.info("store.reset", path=str(store_path), why="embedded sim starts flat each run")
-    from bot.broker.base import LiveAccountRefused
+    from bot.broker.base import BrokerError, LiveAccountRefused
 
     try:
         return await Daemon(settings, broker, clock, store).run()
@@ -159,6 +159,10 @@ async def _serve(settings: cfg.Settings) -> int:
         log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
         print(f"condorbot: {e.message}", file=sys.stderr)
         return EXIT_LIVE_ACCOUNT
+    except BrokerError as e:  # e.g. no IB Gateway listening after every connect attempt
+        log.error("broker.connect_failed", code=e.code, error=e.message)
+        print(f"condorbot: cannot reach the broker: {e.message}", file=sys.stderr)
+        return 1
     finally:
         store.close()
 

@@ -21,7 +21,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import control, logs, recovery
-from bot.broker.base import Broker, BrokerError, OrderRequest
+from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest
 from bot.clock import JumpDetector
 from bot.config import Settings
 from bot.orders import Done, Executor
@@ -62,6 +62,7 @@ class Daemon:
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None
+        self._reconnects = getattr(broker, "reconnects", 0)
         # called as hook(daemon, snapshot) after every step (backtest equity curves, benches)
         self.step_hooks: list[Any] = []
 
@@ -146,6 +147,7 @@ class Daemon:
         except Exception as e:  # noqa: BLE001 — stopping must finish
             log.error("daemon.shutdown_error", error=str(e))
         self._persist(now)
+        await self.heartbeat()  # the store keeps the last market seen, even after a fast run
         await self.broker.disconnect()
         log.info("daemon.stopped", exit_code=self.exit_code, status=self.state.status.value,
                  sim_time=now.isoformat())
@@ -185,6 +187,8 @@ class Daemon:
 
     async def _live_tick(self) -> None:
         now = self.clock.now()
+        # an IB clock learns the server's rate after connecting (an accelerated emulator)
+        self._jumps.rate = getattr(self.clock, "speed", None) or 1.0
         jump = self._jumps.check(now)
         if jump is not None:
             # time is not what it was a tick ago: decide nothing on it, reconcile first
@@ -199,12 +203,20 @@ class Daemon:
         async with self._step_lock:
             try:
                 await self._step(decide)
+            except LiveAccountRefused as e:
+                log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
+                self.stop(3)
             except BrokerError as e:
                 log.error("tick.broker_error", code=e.code, error=e.message)
             except Exception as e:  # noqa: BLE001 — a bad tick must never kill the daemon
                 log.exception("tick.failed", error=str(e))
 
     async def _step(self, decide: bool) -> None:
+        reconnects = getattr(self.broker, "reconnects", 0)
+        if reconnects != self._reconnects:
+            self._reconnects = reconnects
+            log.info("broker.reconnected", reconnects=reconnects, action="reconcile")
+            await self.recover()
         snap = await self.broker.snapshot()
         self._last_snap = snap
         now = snap.time
@@ -310,8 +322,9 @@ class Daemon:
             self.store.put("control", self.mode, db)
         camp = self.state.campaign
         if camp is not None:
+            ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
             self.store.upsert_campaign(camp.id, self.state.status.value, camp.step, camp.realized,
-                                       camp, now, closed=self.state.status is tvm.Status.CLOSED)
+                                       camp, now, closed=ended)
 
     # --- control and heartbeat ------------------------------------------------------------------
     async def poll_control(self) -> None:

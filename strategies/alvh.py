@@ -200,14 +200,16 @@ def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
 
     h: HedgeParams = ctx.hedge
     intents: list[Intent] = []
-    events: list[tuple[str, dict]] = []
+    kept, events, led = expired(state, snap)
+    if len(kept) != len(state.hedges):
+        state = replace(state, hedges=tuple(kept), ledger=led)
     hedges = list(state.hedges)
     hedged = state.hedged
     camp = state.campaign
     live = (camp is not None and not ctx.flatten
             and state.status in (Status.OPEN, Status.ROLLING, Status.CLOSING))
     if not snap.market_open:
-        return Decision(state)
+        return Decision(state, events=tuple(events))
     for i, layer in enumerate(hedges):
         if layer.status != "open" or layer.pending is not None:
             continue
@@ -283,6 +285,11 @@ def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: H
     legs, why = build(name, snap)
     if legs is None:
         return None, None, ("hedge.skipped", {**base, "why": why})
+    clash = _opposite_holdings(state, hedges, legs)
+    if clash:
+        # e.g. one layer short a VIX call another is long: the two closes would net against
+        # each other at the broker; never build that
+        return None, None, ("hedge.skipped", {**base, "why": "leg_conflict", "contracts": clash})
     target = h.hedge_ratio * abs(_condor_exposure(state, snap))
     held = sum(vol_exposure(snap, layer.legs, layer.qty) for layer in hedges
                if layer.campaign_id == camp.id and layer.legs)
@@ -311,6 +318,49 @@ def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: H
     layer = Layer(name, camp.id, tag, "opening", legs, qty, entry_vix=float(snap.vix),
                   event_date=event_date, pending=intent, attempts=1)
     return layer, intent, ("hedge.decided", {**base, **sizing, "qty": qty})
+
+
+def _opposite_holdings(state: Any, hedges: list[Layer], legs: tuple[Leg, ...]) -> list[str]:
+    held: dict[str, int] = {}
+    camp = state.campaign
+    groups = [(camp.legs, 1)] if camp is not None and camp.legs else []
+    groups += [(layer.legs, 1) for layer in hedges]
+    for group, _ in groups:
+        for leg in group:
+            held[leg.contract.key] = held.get(leg.contract.key, 0) + leg.ratio
+    return [leg.contract.key for leg in legs
+            if held.get(leg.contract.key, 0) * leg.ratio < 0]
+
+
+def expired(state: Any, snap: Snapshot) -> tuple[list[Layer], list[tuple[str, dict]], Any]:
+    """Layers whose front leg has expired (settled at the broker) leave the state, booked at
+    intrinsic value against today's index level. Returns (kept, events, ledger)."""
+    today = exchange_date(snap.time)
+    kept, events, led = [], [], state.ledger
+    for layer in state.hedges:
+        if layer.pending is not None or not layer.legs or \
+                min(leg.contract.expiry for leg in layer.legs) >= today:
+            kept.append(layer)
+            continue
+        value = 0.0
+        for leg in layer.legs:
+            c = leg.contract
+            und = snap.vix if c.symbol == "VIX" else snap.spx
+            intrinsic = max(und - c.strike, 0.0) if c.right == "C" else max(c.strike - und, 0.0)
+            if c.expiry >= today:  # a later leg still lives: value it at its mid
+                chain = (snap.vix_chains if c.symbol == "VIX" else snap.chains).get(c.expiry)
+                try:
+                    bid, ask = chain.quote(c.strike, c.right) if chain else (math.nan, math.nan)
+                except KeyError:
+                    bid, ask = math.nan, math.nan
+                intrinsic = (bid + ask) / 2 if math.isfinite(bid + ask) else intrinsic
+            value += leg.ratio * intrinsic * c.multiplier * layer.qty
+        pnl = value - layer.cost
+        led, ev = lg.realize_layer(led, layer.campaign_id, layer.name, pnl)
+        led = lg.layer_flow(led, layer.name, snap.time, value)
+        events += [("hedge.expired", {"campaign": layer.campaign_id, "layer": layer.name,
+                                      "value": round(value, 2), "pnl": round(pnl, 2)}), ev]
+    return kept, events, led
 
 
 def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, commission: float,

@@ -2,8 +2,9 @@
 
 The bars in a snapshot only change when a session closes, but decisions run every minute;
 recomputing RSI, MACD and divergence over a year of bars every tick was most of a tick's cost.
-`memo(bars, name, fn)` keys a result by the bars' length, last date and last close — pure
-memoization of a pure function, bounded to a handful of entries.
+`memo(bars, name, fn)` keys a result by the bars object itself (its id and length; the cache
+holds a reference, so an id cannot be reused while its entry lives) — pure memoization of a
+pure function, bounded to a handful of entries. Daily bars are replaced, not edited in place.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ _SIZE = 32
 
 
 def memo(bars: pd.DataFrame, name: tuple, fn: Callable[[pd.DataFrame], Any]) -> Any:
-    key = (name, len(bars), bars.index[-1], float(bars["close"].iloc[-1]))
+    key = (name, id(bars), len(bars))
     if key in _CACHE:
         _CACHE.move_to_end(key)
-        return _CACHE[key]
+        return _CACHE[key][1]
     value = fn(bars)
-    _CACHE[key] = value
+    _CACHE[key] = (bars, value)
     if len(_CACHE) > _SIZE:
         _CACHE.popitem(last=False)
     return value

@@ -115,17 +115,19 @@ def irr(flows: tuple[Flow, ...] | list[Flow]) -> float:
     if all(a >= 0 for a in amts) or all(a <= 0 for a in amts):
         return float("nan")
 
-    def npv(r: float) -> float:
-        return sum(a / (1.0 + r) ** t for a, t in zip(amts, ts))
+    def npv_x(x: float) -> float:  # x = ln(1 + r): discounting as exp(-x t) stays finite
+        return sum(a * math.exp(-x * t) for a, t in zip(amts, ts))
 
-    # bisection on x = ln(1 + r): bounded, 200 halvings reach machine precision
-    lo, hi = math.log(1e-4), math.log(1e6)
-    f_lo, f_hi = npv(math.expm1(lo)), npv(math.expm1(hi))
+    # bisection on x: bounded, 200 halvings reach machine precision. The floor is deep
+    # (r = -1 + 1e-300) because a layer that loses most of its cost in a few days has an
+    # annualized rate of almost -100%.
+    lo, hi = math.log(1e-300), math.log(1e6)
+    f_lo, f_hi = npv_x(lo), npv_x(hi)
     if not (math.isfinite(f_lo) and math.isfinite(f_hi)) or f_lo * f_hi > 0:
         return float("nan")
     for _ in range(200):
         mid = (lo + hi) / 2
-        f_mid = npv(math.expm1(mid))
+        f_mid = npv_x(mid)
         if f_mid == 0 or hi - lo < 1e-15:
             break
         if (f_mid > 0) == (f_lo > 0):

@@ -204,6 +204,8 @@ def _manage_open(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) 
     close_legs = reverse(camp.legs)
     mid, natural = combo_prices(snap.chains, close_legs)
     days = dte(camp.legs[0].contract.expiry, snap.time)
+    if days < 0:
+        return _expired(state, snap, p)
     reason: dict[str, Any] | None = None
     if days <= p.exit_dte:
         reason = {"trigger": "time_exit", "dte": days, "threshold": p.exit_dte}
@@ -327,6 +329,23 @@ def _stopped(state: State, now: datetime, why: str, fields: dict[str, Any],
                                "pnl": round(camp.realized, 2), "cooldown_until": until.isoformat()})
     return Decision(replace(state, status=Status.COOLDOWN, campaign=camp, pending=None,
                             cooldown_until=until), events=(ev,))
+
+
+def _expired(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
+    """The condor's expiry passed while held (its closes never filled): the broker has
+    cash-settled it; book it at intrinsic value against SPX and stop the campaign."""
+    camp = state.campaign
+    assert camp is not None
+    value = 0.0
+    for leg in camp.legs:
+        c = leg.contract
+        intrinsic = max(snap.spx - c.strike, 0.0) if c.right == "C" else max(c.strike - snap.spx, 0.0)
+        value += leg.ratio * intrinsic * c.multiplier * camp.qty
+    camp = replace(camp, realized=camp.realized + value)
+    fields = {"campaign": camp.id, "settlement_value": round(value, 2), "spx": round(snap.spx, 2),
+              "reason": "expired"}
+    d = _stopped(replace(state, campaign=camp), snap.time, "expired", fields, p.cooldown_days)
+    return Decision(d.state, d.intents, (("campaign.expired", fields),) + d.events)
 
 
 def force_close(state: State, snap: Snapshot, why: str) -> Decision:

@@ -1,5 +1,6 @@
 """The hedge layers on synthetic markets: when they open, when they close, what they book."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from strategies import signals, tvm
 from strategies.events import EventCalendar
 from strategies.params import HedgeParams, StrategyParams
+from strategies.types import Contract, Leg
 from tests import synth
 
 P = StrategyParams()
@@ -126,3 +128,43 @@ def test_a_switched_off_layer_never_opens():
     snap = type(snap)(**{**snap.__dict__, "bars": synth.bars(date(2026, 3, 2), closes, ad)})
     d = tvm.decide(state, snap, P, ctx)
     assert not [i for i in d.intents if i.layer]
+
+
+def _with_layer(state, snap, name, legs, qty=2, cost=300.0):
+    from strategies.alvh import Layer
+
+    layer = Layer(name, state.campaign.id, f"{name}:test", "open", legs, qty, cost,
+                  entry_vix=snap.vix, opened_at=snap.time)
+    return replace(state, hedges=(layer,))
+
+
+def test_an_expired_layer_leaves_the_state_booked_at_intrinsic():
+    ctx = tvm.Context(hedge=HedgeParams(**ONLY["tail"]), calendar=EventCalendar(base=False))
+    state = entered(ctx)
+    snap = synth.snapshot(synth.at(date(2026, 3, 3)), 6000.0, 22.0, history=FLAT)
+    old = date(2026, 2, 18)  # a VIX expiry already past
+    c_long = Contract("VIX", "OPT", old, 17.0, "C", "VIX")
+    c_short = Contract("VIX", "OPT", old, 27.0, "C", "VIX")
+    state = _with_layer(state, snap, "tail", (Leg(c_long, +1), Leg(c_short, -1)))
+    d = tvm.decide(state, snap, P, ctx)
+    assert not [layer for layer in d.state.hedges if layer.tag == "tail:test"]
+    expired = dict(d.events)["hedge.expired"]
+    value = (22.0 - 17.0) * 100 * 2  # long 17C in the money, short 27C worthless, x2
+    assert expired["value"] == pytest.approx(value) and expired["pnl"] == pytest.approx(value - 300)
+    assert d.state.ledger.pnl("tail") == pytest.approx(value - 300)
+
+
+def test_a_layer_never_takes_the_opposite_side_of_a_contract_another_layer_holds():
+    from strategies.alvh import build
+
+    closes, ad = _divergent_history()
+    ctx = tvm.Context(hedge=HedgeParams(**ONLY["tail"]), calendar=EventCalendar(base=False))
+    state = entered(ctx)
+    snap = synth.snapshot(synth.at(date(2026, 3, 3)), 6010.0, 15.0)
+    snap = type(snap)(**{**snap.__dict__, "bars": synth.bars(date(2026, 3, 2), closes, ad)})
+    legs, _ = build("tail", snap)  # what the tail layer would buy: long legs[0]
+    short_it = (Leg(legs[0].contract, -1), Leg(legs[1].contract, +1))
+    state = _with_layer(state, snap, "event", short_it)  # another layer is short that call
+    d = tvm.decide(state, snap, P, ctx)
+    assert not [i for i in d.intents if i.layer == "tail"]
+    assert dict(d.events)["hedge.skipped"]["why"] == "leg_conflict"
