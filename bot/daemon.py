@@ -42,14 +42,18 @@ class Daemon:
         self.clock = clock
         logs.use_clock(clock)
         self.store = store
-        self.executor = Executor(broker, store, settings.orders)
-        self.guard = RiskGuard(settings.risk)
+        self.guard = RiskGuard(settings.risk, settings.strategy.max_steps)
+        self.executor = Executor(broker, store, settings.orders, self.guard)
         self.state: tvm.State = store.get("strategy_state") or tvm.State()
         h = settings.hedge
         any_layer = h.event_layer or h.fomc_layer or h.tail_layer
         self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
                                combo_roll=broker.supports_combo_roll)
-        self.guard.state = store.get("trading_state", ACTIVE)
+        saved_guard = store.get("guard")
+        if saved_guard:
+            self.guard.restore(saved_guard)  # the day's loss so far survives a restart
+        else:
+            self.guard.state = store.get("trading_state", ACTIVE)
         self.mode = "run"  # the control word in force
         self._control_stamp: tuple[int, int] | None = None
         self._control_error: str | None = None
@@ -220,6 +224,10 @@ class Daemon:
         snap = await self.broker.snapshot()
         self._last_snap = snap
         now = snap.time
+        before = self.guard.state
+        self._log_events(self.guard.observe(snap, now))
+        if self.guard.state == HALTED and before != HALTED:
+            await self.executor.cancel_all(now, "halted")
         for done in await self.executor.process(now):
             self._fold(done, now)
         self._reconcile_pending(now)
@@ -245,7 +253,7 @@ class Daemon:
                 log.error("risk.what_if_failed", key=intent.key, code=e.code, error=e.message)
                 self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", e.message), snap.time)
                 return
-        verdict = self.guard.check(intent, snap, what_if)
+        verdict = self.guard.check(intent, snap, what_if, snap.time)
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                         code=verdict.code, **verdict.numbers)
@@ -312,11 +320,12 @@ class Daemon:
                                 "NotSent"), now)
 
     def _persist(self, now: datetime) -> None:
-        saved = (self.state, self.guard.state, self.mode)
+        saved = (self.state, self.guard.export(), self.mode)
         if saved == self._saved:
             return
         self._saved = saved
         with self.store.tx() as db:
+            self.store.put("guard", self.guard.export(), db)
             self.store.put("strategy_state", self.state, db)
             self.store.put("trading_state", self.guard.state, db)
             self.store.put("control", self.mode, db)

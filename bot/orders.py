@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot import logs
 from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
@@ -69,10 +70,12 @@ class Done:
 
 
 class Executor:
-    def __init__(self, broker: Broker, store: Store, settings: OrderSettings) -> None:
+    def __init__(self, broker: Broker, store: Store, settings: OrderSettings,
+                 guard: Any = None) -> None:
         self.broker = broker
         self.store = store
         self.s = settings
+        self.guard = guard  # the risk guard checks every price sent, placement or walk step
         self.working: dict[str, Working] = {}
 
     @property
@@ -86,6 +89,13 @@ class Executor:
             return None
         self.store.add_intent(intent, now)
         price = walk_price(intent, 0, self.s.walk_steps, self.s.max_slippage)
+        if self.guard is not None:
+            v = self.guard.check_price(intent, price)
+            if not v.approved:
+                self.store.update_intent(intent.key, now, status="rejected", error=v.code)
+                log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
+                            code=v.code, **v.numbers)
+                return Done(intent, 0, 0.0, 0.0, "Rejected", v.code)
         req = OrderRequest(intent.key, intent.legs, intent.qty, price)
         try:
             st = await self.broker.place(req)
@@ -94,6 +104,8 @@ class Executor:
             log.error("order.rejected", key=intent.key, campaign=intent.campaign_id, code=e.code,
                       error=e.message)
             return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
+        if self.guard is not None:
+            self.guard.record_order(now)
         self.store.update_intent(intent.key, now, status="working", order_id=st.order_id,
                                  limit_price=price)
         log.info("order.submitted", key=intent.key, campaign=intent.campaign_id,
@@ -129,8 +141,16 @@ class Executor:
             if w.step + 1 >= self.s.walk_steps:
                 await self._cancel(w, now)
                 continue
+            price = walk_price(w.intent, w.step + 1, self.s.walk_steps, self.s.max_slippage)
+            if self.guard is not None:
+                v = self.guard.check_modify(w.intent, price, now)
+                if not v.approved:
+                    log.warning("order.walk_refused", key=key, order_id=w.order_id, code=v.code,
+                                **v.numbers)
+                    if v.code in ("halted", "reducing_only_closing"):
+                        await self._cancel(w, now, v.code)
+                    continue
             w.step += 1
-            price = walk_price(w.intent, w.step, self.s.walk_steps, self.s.max_slippage)
             req = OrderRequest(key, w.intent.legs, w.intent.qty, price, order_id=w.order_id)
             try:
                 st = await self.broker.place(req)
@@ -138,6 +158,8 @@ class Executor:
                 log.warning("order.modify_failed", key=key, order_id=w.order_id, code=e.code,
                             error=e.message)
                 continue
+            if self.guard is not None:
+                self.guard.record_order(now)
             self.store.update_intent(key, now, limit_price=price)
             log.info("order.walked", key=key, order_id=w.order_id, step=w.step, limit=price)
             self._record_fills(w, st, now)

@@ -28,7 +28,7 @@ from strategies.types import Contract, Intent, Snapshot
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 STATES = (ACTIVE, REDUCING, HALTED)
-ACTIONS = ("open", "close", "roll", "hedge_open", "hedge_close")
+ACTIONS = ("open", "close", "roll", "roll_close", "roll_open", "hedge_open", "hedge_close")
 RATE_WINDOW = timedelta(seconds=60)  # "orders per minute" is per 60 s by definition
 EPS = 1e-6  # dollars/points: float noise allowed on a limit
 

@@ -145,7 +145,7 @@ class Intent:
 
     key: str
     campaign_id: str
-    action: str  # "open" | "close" | "roll" | "hedge_open" | "hedge_close"
+    action: str  # open | close | roll | roll_close | roll_open | hedge_open | hedge_close
     legs: tuple[Leg, ...]
     qty: int
     mid: float
@@ -156,7 +156,7 @@ class Intent:
 
     @property
     def closing(self) -> bool:
-        return self.action in ("close", "hedge_close")
+        return self.action in ("close", "roll_close", "hedge_close")
 
 
 @dataclass(frozen=True)
