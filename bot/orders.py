@@ -34,20 +34,28 @@ def tick_for(symbol: str, price: float) -> float:
     return 0.05
 
 
-def round_toward(price: float, tick: float, up: bool) -> float:
-    """Round to the tick, toward mid (never past the walk's current target)."""
+def to_tick(price: float, tick: float, down: bool) -> float:
+    """Round to a multiple of `tick`, down (floor) or up (ceil)."""
     n = price / tick
-    n = math.floor(n + 1e-9) if up else math.ceil(n - 1e-9)
+    n = math.floor(n + 1e-9) if down else math.ceil(n - 1e-9)
     return round(n * tick, 2)
 
 
 def walk_price(intent: Intent, step: int, steps: int, max_slippage: float) -> float:
-    """The limit for walk step `step` (0-based): mid, then toward natural, capped."""
+    """The limit for walk step `step` (0-based): mid, then toward natural, capped.
+
+    Prices are rounded to the combo's tick toward mid, except the last step, which rounds
+    toward natural: a natural off the combo grid (VIX legs quote in 0.01, VIX combos above
+    3.00 in 0.05) must still be reachable, at most one tick through it.
+    """
+    last = step >= steps - 1
     frac = 0.0 if steps <= 1 else min(1.0, step / (steps - 1)) * max_slippage
     raw = intent.mid + (intent.natural - intent.mid) * frac
     tick = tick_for(intent.legs[0].contract.symbol, raw)
-    # we BUY the combo: a higher limit is more aggressive; round toward mid (down)
-    return round_toward(raw, tick, up=intent.natural >= intent.mid)
+    buying = intent.natural >= intent.mid  # a higher limit is more aggressive
+    toward_natural = last and max_slippage >= 1.0
+    # a buyer rounds down to stay passive (up on the last step); a seller the other way
+    return to_tick(raw, tick, down=buying != toward_natural)
 
 
 @dataclass

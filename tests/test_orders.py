@@ -1,0 +1,102 @@
+"""The executor: the price ladder, one order id per intent, cancel on timeout, partial fills."""
+
+from datetime import timedelta
+
+import pytest
+
+from bot.orders import tick_for, walk_price
+from strategies.types import Contract, Intent, Leg
+from tests.conftest import read_events
+from tests.simrun import build
+
+
+def _intent(mid, natural, symbol="SPX", key="K"):
+    c = Contract(symbol, "OPT", __import__("datetime").date(2026, 3, 20), 100.0, "C", symbol)
+    return Intent(key, "C0001", "open", (Leg(c, 1),), 1, mid, natural)
+
+
+def test_ticks_differ_for_spx_and_vix():
+    assert tick_for("SPX", 1.0) == tick_for("SPX", 12.0) == 0.05
+    assert tick_for("VIX", 1.0) == 0.01 and tick_for("VIX", 3.2) == 0.05
+
+
+@pytest.mark.parametrize("mid, natural, symbol", [
+    (-13.9, -12.4, "SPX"),  # opening credit, natural on the grid
+    (-3.67, -3.31, "VIX"),  # closing credit, natural off the 0.05 grid
+    (1.27, 1.35, "VIX"),    # debit
+    (2.02, 2.37, "SPX"),
+])
+def test_ladder_starts_at_mid_and_ends_marketable(mid, natural, symbol):
+    it = _intent(mid, natural, symbol)
+    prices = [walk_price(it, i, 4, 1.0) for i in range(4)]
+    buying = natural >= mid
+    sign = 1 if buying else -1
+    tick = max(tick_for(symbol, p) for p in prices)
+    assert abs(prices[0] - mid) <= tick + 1e-9
+    assert all(sign * (b - a) >= -1e-9 for a, b in zip(prices, prices[1:]))  # monotone
+    assert sign * (prices[-1] - natural) >= -1e-9  # the last price reaches natural...
+    assert sign * (prices[-1] - natural) < tick + 1e-9  # ...by less than one tick
+    for p in prices[:-1]:  # the others never go past natural
+        assert sign * (p - natural) <= 1e-9
+
+
+def test_max_slippage_caps_the_ladder():
+    it = _intent(-10.0, -8.0)
+    prices = [walk_price(it, i, 5, 0.5) for i in range(5)]
+    assert max(prices) <= -9.0 + 1e-9  # never more than half way from mid to natural
+
+
+async def _working(settings, **sim):
+    d = build(settings)
+    await d.broker.connect()
+    d.clock.advance(20 * 60)
+    await d.step()
+    assert d.executor.busy
+    return d
+
+
+async def test_one_order_id_per_intent_while_walking(settings_factory, log_file):
+    d = await _working(settings_factory())
+    for _ in range(10):
+        d.clock.advance(10)
+        await d.step()
+    ev = read_events(log_file)
+    key = [e for e in ev if e["event"] == "order.submitted"][0]["key"]
+    ids = {e["order_id"] for e in ev if e.get("key") == key and "order_id" in e}
+    walked = [e for e in ev if e["event"] == "order.walked" and e["key"] == key]
+    assert len(ids) == 1 and walked
+    assert len([o for o in await d.broker.orders() if o.order_ref == key]) == 1
+    d.store.close()
+
+
+async def test_cancel_on_timeout_when_nothing_fills(settings_factory, log_file):
+    # a limit that never reaches natural: the order is cancelled after the last step
+    d = await _working(settings_factory(orders={"max_slippage": 0.0}))
+    for _ in range(8):
+        d.clock.advance(10)
+        await d.step()
+    ev = read_events(log_file)
+    assert [e for e in ev if e["event"] == "order.cancel_requested" and e["why"] == "walk_exhausted"]
+    row = d.store.intent([e for e in ev if e["event"] == "order.submitted"][0]["key"])
+    assert row["status"] == "cancelled" and row["filled"] == 0
+    d.store.close()
+
+
+async def test_partial_fills_are_tracked_and_folded(settings_factory, log_file):
+    s = settings_factory(sim={"fill_ratio": 0.5}, strategy={"base_qty": 4})
+    d = await _working(s)
+    for _ in range(12):
+        d.clock.advance(10)
+        await d.step()
+        if not d.executor.busy:
+            break
+    ev = read_events(log_file)
+    fills = [e for e in ev if e["event"] == "order.filled"]
+    filled = sum(f["qty"] for f in fills)
+    assert len(fills) >= 2 and 2 <= filled <= 4  # half of what remains, each match
+    entered = [e for e in ev if e["event"] == "campaign.entered"][0]
+    assert entered["qty"] == filled  # the campaign holds what filled, not what was asked
+    key = fills[0]["key"]
+    assert sum(r["qty"] for r in d.store.fills_for(key)) == filled
+    assert {p.qty for p in await d.broker.positions()} == {filled, -filled}
+    d.store.close()
