@@ -31,9 +31,9 @@ import numpy as np
 from bot.broker.base import BrokerError, OrderRequest, OrderState, WhatIf
 from bot.clock import SimClock
 from bot.sim import margin as mg
-from bot.sim.market import Market
+from bot.sim.market import Market, settle_at, years_to
 from strategies import expiry as xp
-from strategies.pricing import black76_greeks, black76_price
+from strategies.pricing import black76_quote
 from strategies.types import Account, Chain, Contract, Fill, Position, Snapshot
 
 STRIKE_STEP = 5.0
@@ -96,6 +96,7 @@ class SimBroker:
         self._strikes = np.empty(0)
         self._lay_key: tuple | None = None
         self._lay: dict[str, np.ndarray] = {}
+        self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
         self._chain_time: datetime | None = None
         self._synced: datetime | None = None
         self._day_start_value: float | None = None
@@ -136,9 +137,10 @@ class SimBroker:
     def _build(self, when: datetime) -> None:
         """SPX chains, VIX futures and VIX chains as of `when`.
 
-        One Black-76 price call and one greeks call cover every listed option of both
-        classes (SPX on its forward S e^(rt), VIX on the matching future); puts follow by
-        put-call parity, so they share the calls' implied vol, vega and delta - 1.
+        One Black-76 pass (price, delta and vega together, plain closed forms) covers every
+        listed option of both classes (SPX on its forward S e^(rt), VIX on the matching
+        future); puts follow by put-call parity, so they share the calls' implied vol, vega
+        and delta - 1.
         """
         mk = self.market
         S, r, sf = mk.spx, mk.r, mk.spread_factor
@@ -148,26 +150,29 @@ class SimBroker:
             self._strike_lo, self._strike_hi = lo, hi
             self._strikes = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
         ks = self._strikes
-        se = [(e, t) for e in xp.spx_monthlies(xp.exchange_date(when), self.n_spx)
-              if (t := xp.year_fraction(e, when)) > 0]
-        self._futures = mk.vix_futures(when, self.n_vix)
+        day = xp.exchange_date(when)
+        exps = self._spx_exps.get(day)
+        if exps is None:
+            exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
+        se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+        self._futures, tv = mk.vix_curve(when, self.n_vix)
         k = max(1, round(sf))
         self._fut_quotes = {e: (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
                                 round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
                             for e, F in self._futures.items()}
-        ve = [(e, xp.year_fraction(e, when)) for e in self._futures]
-        ts, tv = np.array([t for _, t in se]), np.array([t for _, t in ve])
-        fv = np.array([self._futures[e] for e, _ in ve])
+        ve = list(zip(self._futures, tv))
+        ts, tv = np.array([t for _, t in se]), np.array(tv)
+        fv = np.array(list(self._futures.values()))
         ivs, ivv = mk.iv_surface(ks, ts), mk.vix_iv(VIX_STRIKES, fv, tv)
         ns, nv = ivs.size, ivv.size
         n = ns + nv
         lay = self._layout(ks, len(ts), len(tv))
         K = lay["K"]
-        F = np.concatenate([np.repeat(S * np.exp(r * ts), len(ks)), np.repeat(fv, len(VIX_STRIKES))])
-        T = np.concatenate([np.repeat(ts, len(ks)), np.repeat(tv, len(VIX_STRIKES))])
+        m, mv = len(ks), len(VIX_STRIKES)
+        F = np.concatenate([np.repeat(S * np.exp(r * ts), m), np.repeat(fv, mv)])
+        T = np.concatenate([np.repeat(ts, m), np.repeat(tv, mv)])
         iv = np.concatenate([ivs.ravel(), ivv.ravel()])
-        call = black76_price("c", F, K, T, r, iv)
-        g = black76_greeks("c", F, K, T, r, iv)
+        call, cd, vega = black76_quote("c", F, K, T, r, iv)
         df = np.exp(-r * T)
         px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
         half = sf * (lay["a"] + lay["b"] * px)
@@ -175,10 +180,8 @@ class SimBroker:
         ask = tick_round(np.maximum(px + half, lay["small"]), True, lay["small"], lay["big"])
         cb, pb, ca, pa = bid[:n], bid[n:], ask[:n], ask[n:]
         # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
-        cd = g["delta"].copy()
         cd[:ns] /= df[:ns]
         pd_ = cd - np.concatenate([np.ones(ns), df[ns:]])
-        vega = g["vega"]
 
         def chain(sym: str, e: date, t: float, strikes: np.ndarray, sl: slice) -> Chain:
             return Chain(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=strikes,
@@ -186,7 +189,6 @@ class SimBroker:
                          call_delta=cd[sl], put_delta=pd_[sl], call_iv=iv[sl], put_iv=iv[sl],
                          call_vega=vega[sl], put_vega=vega[sl])
 
-        m, mv = len(ks), len(VIX_STRIKES)
         self._chains = {e: chain("SPX", e, t, ks, slice(j * m, (j + 1) * m))
                         for j, (e, t) in enumerate(se)}
         self._vix_chains = {e: chain("VIX", e, t, VIX_STRIKES, slice(ns + j * mv, ns + (j + 1) * mv))

@@ -54,6 +54,23 @@ VIX_SKEW, VIX_CURVE = 0.45, 0.1
 UTC = timezone.utc
 
 
+_SETTLE: dict[date, datetime] = {}
+
+
+def settle_at(expiry: date) -> datetime:
+    """`expiry.settlement_time(expiry)`, cached (the simulator asks every step)."""
+    st = _SETTLE.get(expiry)
+    if st is None:
+        st = _SETTLE[expiry] = xp.settlement_time(expiry)
+    return st
+
+
+def years_to(expiry: date, when: datetime) -> float:
+    """`expiry.year_fraction(expiry, when)` by the same arithmetic, the settlement instant
+    cached; `when` must be timezone-aware."""
+    return max((settle_at(expiry) - when).total_seconds(), 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
+
+
 def index_session(d: date) -> tuple[datetime, datetime] | None:
     """(open, index close) of the SPX index on d; the options trade 15 minutes longer."""
     s = xp.spx_option_session(d)
@@ -73,6 +90,7 @@ class Market:
         self._jv = sc.jump_rate * (sc.jump_mean**2 + sc.jump_sd**2)
         self._kbar = math.exp(sc.jump_mean + 0.5 * sc.jump_sd**2) - 1.0
         self._vix_memo = (-1.0, 0.0)
+        self._vix_exps: dict[tuple[date, int], list[date]] = {}
         self.now = start.astimezone(UTC)
         self.time = self.now  # time of the grid point the state belongs to
         self.spx = sc.spx0
@@ -136,13 +154,23 @@ class Market:
 
     def vix_futures(self, when: datetime | None = None, count: int = 7) -> dict[date, float]:
         """Listed VIX monthly futures (expiry -> price, 0.05 tick) as of `when` (state time)."""
+        return self.vix_curve(when, count)[0]
+
+    def vix_curve(self, when: datetime | None = None,
+                  count: int = 7) -> tuple[dict[date, float], list[float]]:
+        """`vix_futures` and the years to each listed future's settlement."""
         when = self.time if when is None else when
-        ts = [(e, xp.year_fraction(e, when)) for e in xp.vix_expiries(xp.exchange_date(when), count)]
+        day = xp.exchange_date(when)
+        exps = self._vix_exps.get((day, count))
+        if exps is None:
+            exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
+        ts = [(e, years_to(e, when)) for e in exps]
         exps = [e for e, t in ts if t > 0]
         if not exps:
-            return {}
-        px = self.vix_future(np.array([t for _, t in ts if t > 0]))
-        return {e: round(round(float(p) / 0.05) * 0.05, 2) for e, p in zip(exps, px)}
+            return {}, []
+        tv = [t for _, t in ts if t > 0]
+        px = self.vix_future(np.array(tv))
+        return {e: round(round(float(p) / 0.05) * 0.05, 2) for e, p in zip(exps, px)}, tv
 
     @property
     def spread_factor(self) -> float:
