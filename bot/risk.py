@@ -159,9 +159,12 @@ class RiskGuard:
 
     @state.setter
     def state(self, value: str) -> None:
-        """Set from outside (e.g. restored from the store): never expires by itself."""
+        """Set from outside (restored, or an operator): never expires by itself; a move to
+        ACTIVE re-bases the day like `set_state` (else the next `observe` undoes a resume)."""
         if value not in STATES:
             raise ValueError(f"unknown trading state {value!r}; expected one of {STATES}")
+        if value == ACTIVE and self._state != ACTIVE and self._last_nl is not None:
+            self._start_nl = self._last_nl
         self._state = value
         self._reduced_on = None
 

@@ -414,6 +414,16 @@ def test_resume_rebases_the_day_and_operator_reducing_persists():
         "previous": REDUCING, "state": HALTED, "why": "reconcile_mismatch"}
 
 
+def test_assigning_active_is_a_resume_too():
+    # the daemon's control path assigns guard.state; that must not be undone by the next tick
+    g = guard()
+    g.observe(_nl(1_000_000.0, T0), T0)
+    g.observe(_nl(940_000.0, T0), T0)
+    assert g.state == HALTED
+    g.state = ACTIVE
+    assert g.observe(_nl(940_000.0, T0), T0) == [] and g.state == ACTIVE
+
+
 def test_bad_net_liquidation_is_reported_once():
     g = guard()
     assert g.observe(_nl(float("nan"), T0), T0)[0][0] == "risk.bad_account"
