@@ -22,9 +22,11 @@ SET); VIX options and futures at the VIX at the open of their expiry day (SOQ).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +51,68 @@ def tick_round(price: np.ndarray | float, up: bool | None = None,
     n = p / tick
     n = np.round(n) if up is None else (np.ceil(n - 1e-9) if up else np.floor(n + 1e-9))
     return np.round(n * tick, 2)
+
+
+_ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
+                     "call_iv", "put_iv", "call_vega", "put_vega"})
+# (half-spread a + b x price, tick below 3.00, tick at or above) by option class
+_SPREAD = {"SPX": (0.05, 0.004, 0.05, 0.10), "VIX": (0.02, 0.015, 0.01, 0.05)}
+
+
+def _price(sym: str, ks: np.ndarray, state: tuple, t: np.ndarray, fwd: float) -> dict[str, np.ndarray]:
+    """Quotes and greeks of one chain from the market state of its build.
+
+    One Black-76 pass (price, delta and vega together, plain closed forms) on the forward
+    (SPX: S e^(rt); VIX: the matching future); puts follow by put-call parity, so they
+    share the calls' implied vol, vega and delta - 1. Quotes: mid +- a half-spread that
+    widens with VIX (`spread_factor`), rounded out to ticks.
+    """
+    mk, S, v, vix, r, sf = state
+    a, b, small, big = _SPREAD[sym]
+    m = ks.size
+    F, T = np.full(m, fwd), np.full(m, t[0])
+    iv = (mk.iv_surface(ks, t, S, v) if sym == "SPX" else
+          mk.vix_iv(ks, np.array([fwd]), t, vix))[0]
+    call, cd, vega = black76_quote("c", F, ks, T, r, iv)
+    df = np.exp(-r * T)
+    px = np.concatenate([call, np.maximum(call - df * (F - ks), 0.0)])  # puts by parity
+    half = sf * (a + b * px)
+    bid = tick_round(np.maximum(px - half, 0.0), False, small, big)
+    ask = tick_round(np.maximum(px + half, small), True, small, big)
+    # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
+    if sym == "SPX":
+        cd /= df
+        pd_ = cd - 1.0
+    else:
+        pd_ = cd - df
+    return {"call_bid": bid[:m], "call_ask": ask[:m], "put_bid": bid[m:], "put_ask": ask[m:],
+            "call_delta": cd, "put_delta": pd_, "call_iv": iv, "put_iv": iv[:],
+            "call_vega": vega, "put_vega": vega[:]}
+
+
+class _LazyChain(Chain):
+    """A `Chain` whose quote and greek arrays are priced (`_price`) on first read, from the
+    state captured when the chain was listed: the same values as pricing every chain at
+    once. Pickles and copies as a plain `Chain`."""
+
+    @classmethod
+    def make(cls, sym: str, e: date, t: float, ks: np.ndarray, state: tuple,
+             t_arr: np.ndarray, fwd: float) -> _LazyChain:
+        ch = object.__new__(cls)
+        ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
+                           multiplier=100, as_of=None, _lazy=(sym, ks, state, t_arr, fwd))
+        return ch
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        if name in _ARRAYS and "_lazy" in d:
+            d.update(_price(*d["_lazy"]))
+            del d["_lazy"]
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __reduce__(self) -> tuple:
+        return Chain, tuple(getattr(self, f.name) for f in dataclasses.fields(Chain))
 
 
 def _no_def(c: Contract) -> BrokerError:
@@ -94,8 +158,6 @@ class SimBroker:
         self._fut_quotes: dict[date, tuple[float, float]] = {}
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
-        self._lay_key: tuple | None = None
-        self._lay: dict[str, np.ndarray] = {}
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
         self._chain_time: datetime | None = None
         self._synced: datetime | None = None
@@ -137,10 +199,9 @@ class SimBroker:
     def _build(self, when: datetime) -> None:
         """SPX chains, VIX futures and VIX chains as of `when`.
 
-        One Black-76 pass (price, delta and vega together, plain closed forms) covers every
-        listed option of both classes (SPX on its forward S e^(rt), VIX on the matching
-        future); puts follow by put-call parity, so they share the calls' implied vol, vega
-        and delta - 1.
+        The listing, times to expiry, forwards and VIX futures are set here; each chain's
+        quotes and greeks are priced from this state when first read (`_LazyChain`): a step
+        reads one or two of the ten chains. See `_price`.
         """
         mk = self.market
         S, r, sf = mk.spx, mk.r, mk.spread_factor
@@ -160,50 +221,14 @@ class SimBroker:
         self._fut_quotes = {e: (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
                                 round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
                             for e, F in self._futures.items()}
-        ve = list(zip(self._futures, tv))
-        ts, tv = np.array([t for _, t in se]), np.array(tv)
+        ts, tva = np.array([t for _, t in se]), np.array(tv)
+        fs = S * np.exp(r * ts)  # SPX forwards
         fv = np.array(list(self._futures.values()))
-        ivs, ivv = mk.iv_surface(ks, ts), mk.vix_iv(VIX_STRIKES, fv, tv)
-        ns, nv = ivs.size, ivv.size
-        n = ns + nv
-        lay = self._layout(ks, len(ts), len(tv))
-        K = lay["K"]
-        m, mv = len(ks), len(VIX_STRIKES)
-        F = np.concatenate([np.repeat(S * np.exp(r * ts), m), np.repeat(fv, mv)])
-        T = np.concatenate([np.repeat(ts, m), np.repeat(tv, mv)])
-        iv = np.concatenate([ivs.ravel(), ivv.ravel()])
-        call, cd, vega = black76_quote("c", F, K, T, r, iv)
-        df = np.exp(-r * T)
-        px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
-        half = sf * (lay["a"] + lay["b"] * px)
-        bid = tick_round(np.maximum(px - half, 0.0), False, lay["small"], lay["big"])
-        ask = tick_round(np.maximum(px + half, lay["small"]), True, lay["small"], lay["big"])
-        cb, pb, ca, pa = bid[:n], bid[n:], ask[:n], ask[n:]
-        # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
-        cd[:ns] /= df[:ns]
-        pd_ = cd - np.concatenate([np.ones(ns), df[ns:]])
-
-        def chain(sym: str, e: date, t: float, strikes: np.ndarray, sl: slice) -> Chain:
-            return Chain(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=strikes,
-                         call_bid=cb[sl], call_ask=ca[sl], put_bid=pb[sl], put_ask=pa[sl],
-                         call_delta=cd[sl], put_delta=pd_[sl], call_iv=iv[sl], put_iv=iv[sl],
-                         call_vega=vega[sl], put_vega=vega[sl])
-
-        self._chains = {e: chain("SPX", e, t, ks, slice(j * m, (j + 1) * m))
+        state = (mk, S, mk.v, mk.vix, r, sf)
+        self._chains = {e: _LazyChain.make("SPX", e, t, ks, state, ts[j:j + 1], fs[j])
                         for j, (e, t) in enumerate(se)}
-        self._vix_chains = {e: chain("VIX", e, t, VIX_STRIKES, slice(ns + j * mv, ns + (j + 1) * mv))
-                            for j, (e, t) in enumerate(ve)}
-
-    def _layout(self, ks: np.ndarray, ms: int, mv: int) -> dict[str, np.ndarray]:
-        """Arrays that only change with the listing: strikes, spread and tick parameters."""
-        key = (ks[0], ks[-1], ms, mv)
-        if self._lay_key != key:
-            spx = np.tile(np.r_[np.ones(ks.size * ms, bool), np.zeros(VIX_STRIKES.size * mv, bool)], 2)
-            self._lay_key = key
-            self._lay = {"K": np.concatenate([np.tile(ks, ms), np.tile(VIX_STRIKES, mv)]),
-                         "a": np.where(spx, 0.05, 0.02), "b": np.where(spx, 0.004, 0.015),
-                         "small": np.where(spx, 0.05, 0.01), "big": np.where(spx, 0.10, 0.05)}
-        return self._lay
+        self._vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, state, tva[j:j + 1], fv[j])
+                            for j, (e, t) in enumerate(zip(self._futures, tv))}
 
     def _quote(self, c: Contract) -> tuple[float, float]:
         if c.sec_type == "FUT":

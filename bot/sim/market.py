@@ -177,11 +177,15 @@ class Market:
         return float(min(6.0, max(0.8, self.vix / 15.0)))
 
     # --- surfaces ----------------------------------------------------------------------------
-    def iv_surface(self, strikes: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """SPX implied vol, shape (len(ts), len(strikes)): an SVI-shaped smile (see module doc)."""
+    def iv_surface(self, strikes: np.ndarray, ts: np.ndarray, spx: float | None = None,
+                   v: float | None = None) -> np.ndarray:
+        """SPX implied vol, shape (len(ts), len(strikes)): an SVI-shaped smile (see module doc).
+
+        At the current state, or at SPX `spx` and variance `v` when given."""
         ts = np.maximum(np.asarray(ts, dtype=float), 1e-6)[:, None]
-        atm = np.sqrt(self.expected_var(ts))
-        x = np.log(np.asarray(strikes, dtype=float)[None, :] / (self.spx * np.exp(self.r * ts)))
+        atm = np.sqrt(self.expected_var(ts, v))
+        spot = self.spx if spx is None else spx
+        x = np.log(np.asarray(strikes, dtype=float)[None, :] / (spot * np.exp(self.r * ts)))
         k = x / (np.sqrt(atm * SKEW_REF) * np.sqrt(ts))
         f = 1.0 + SKEW_B * (SKEW_RHO * k + np.sqrt(k * k + 1.0) - 1.0)
         return atm * np.sqrt(np.maximum(f, 0.1))
@@ -190,11 +194,14 @@ class Market:
         """SPX implied vol by strike for one expiry t years away."""
         return self.iv_surface(strikes, np.array([t]))[0]
 
-    def vix_iv(self, strikes: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """VIX option implied vol (Black-76 on the future F), shape (len(F), len(strikes))."""
+    def vix_iv(self, strikes: np.ndarray, F: np.ndarray, T: np.ndarray,
+               vix: float | None = None) -> np.ndarray:
+        """VIX option implied vol (Black-76 on the future F), shape (len(F), len(strikes));
+        at the current VIX, or at `vix` when given."""
         F = np.asarray(F, dtype=float)[:, None]
         T = np.maximum(np.asarray(T, dtype=float), 1e-6)[:, None]
-        atm = 0.85 * (self.vix / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
+        level = self.vix if vix is None else vix
+        atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
         x = np.log(np.asarray(strikes, dtype=float)[None, :] / F)
         return atm * np.clip(1.0 + VIX_SKEW * x + VIX_CURVE * x * x, 0.5, 2.5)
 
