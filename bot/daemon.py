@@ -49,11 +49,16 @@ class Daemon:
         any_layer = h.event_layer or h.fomc_layer or h.tail_layer
         self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
                                combo_roll=broker.supports_combo_roll)
-        saved_guard = store.get("guard")
-        if saved_guard:
-            self.guard.restore(saved_guard)  # the day's loss so far survives a restart
-        else:
-            self.guard.state = store.get("trading_state", ACTIVE)
+        try:
+            saved_guard = store.get("guard")
+            if saved_guard:
+                self.guard.restore(saved_guard)  # the day's loss so far survives a restart
+            else:
+                self.guard.state = store.get("trading_state", ACTIVE)
+        except (ValueError, TypeError, KeyError) as e:
+            # unreadable trading state: never guess ACTIVE; an operator must look and resume
+            log.error("store.bad_trading_state", error=str(e), action="HALTED until resume")
+            self.guard.state = HALTED
         self.mode = "run"  # the control word in force
         self._control_stamp: tuple[int, int] | None = None
         self._control_error: str | None = None
@@ -150,7 +155,7 @@ class Daemon:
                 self._fold(done, now)
         except Exception as e:  # noqa: BLE001 — stopping must finish
             log.error("daemon.shutdown_error", error=str(e))
-        self._persist(now)
+        self._persist(now, force=True)
         await self.heartbeat()  # the store keeps the last market seen, even after a fast run
         await self.broker.disconnect()
         log.info("daemon.stopped", exit_code=self.exit_code, status=self.state.status.value,
@@ -253,7 +258,7 @@ class Daemon:
                 log.error("risk.what_if_failed", key=intent.key, code=e.code, error=e.message)
                 self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", e.message), snap.time)
                 return
-        verdict = self.guard.check(intent, snap, what_if, snap.time)
+        verdict = self.guard.check(intent, snap, what_if, self.clock.now())
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                         code=verdict.code, **verdict.numbers)
@@ -319,13 +324,16 @@ class Daemon:
                 self._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
                                 "NotSent"), now)
 
-    def _persist(self, now: datetime) -> None:
-        saved = (self.state, self.guard.export(), self.mode)
-        if saved == self._saved:
+    def _persist(self, now: datetime, force: bool = False) -> None:
+        guard = self.guard.export()
+        # the last net liquidation moves every tick: it is written with every other change,
+        # at each heartbeat and at stop, not on its own
+        saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode)
+        if saved == self._saved and not force:
             return
         self._saved = saved
         with self.store.tx() as db:
-            self.store.put("guard", self.guard.export(), db)
+            self.store.put("guard", guard, db)
             self.store.put("strategy_state", self.state, db)
             self.store.put("trading_state", self.guard.state, db)
             self.store.put("control", self.mode, db)
@@ -413,4 +421,5 @@ class Daemon:
             "sessions": self.sessions,
         }
         self.store.put("heartbeat", beat)
+        self._persist(self.clock.now(), force=True)
         log.info("heartbeat", **beat)

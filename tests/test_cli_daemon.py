@@ -1,45 +1,12 @@
 """The daemon as an operator meets it: a real process, controlled through the CLI."""
 
 import json
-import selectors
 import subprocess
 import sys
-import time
 
 import yaml
 
-
-class Proc:
-    """A daemon subprocess whose JSON stdout is read event by event, with a deadline."""
-
-    def __init__(self, args, cwd):
-        self.p = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=cwd,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.p.stdout, selectors.EVENT_READ)
-        self.seen: list[dict] = []
-
-    def until(self, predicate, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.sel.select(left):
-                break
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            self.seen.append(ev)
-            if predicate(ev):
-                return ev
-        raise AssertionError(f"event not seen in {timeout}s; last: {self.seen[-5:]}")
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
+from tests.procs import Proc
 
 
 def _config(tmp_path, **sim):

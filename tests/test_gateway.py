@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import selectors
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import pytest
 from ib_async import IB, Bag, ComboLeg, Contract, Future, Index, LimitOrder, Option
 
 from ib_helpers import ACCT, REPO, gateway, ib_errors, make_sim, write_config  # noqa: F401
+
+from tests.procs import Proc
 
 CID = 11
 
@@ -214,39 +215,6 @@ async def test_emulator_counts_messages_per_second():
 
 
 # ---------------------------------------------------------------- two processes
-
-
-class Proc:
-    def __init__(self, args, cwd):
-        self.p = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=cwd,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.p.stdout, selectors.EVENT_READ)
-        self.seen: list[dict] = []
-
-    def until(self, pred, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0 and self.sel.select(left):
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            self.seen.append(ev)
-            if pred(ev):
-                return ev
-        raise AssertionError(f"not seen in {timeout}s; last: {self.seen[-5:]}")
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
 
 
 def test_run_against_sim_gateway_enters_a_condor(tmp_path):

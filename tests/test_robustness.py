@@ -110,3 +110,20 @@ async def test_daemon_skips_trading_on_a_clock_jump(settings_factory, log_file):
     await d._live_tick()  # the next tick, on time again, trades normally
     assert "entry.decided" in [e["event"] for e in read_events(log_file)]
     d.store.close()
+
+
+def test_unreadable_trading_state_starts_halted(settings_factory, log_file):
+    from bot.risk import HALTED
+    from tests.conftest import read_events
+    from tests.simrun import build
+
+    s = settings_factory()
+    st = Store(s.store_path)
+    st.put("guard", {"state": "SOMETHING_ELSE"})
+    st.close()
+    d = build(s)
+    try:
+        assert d.guard.state == HALTED
+        assert [e for e in read_events(log_file) if e["event"] == "store.bad_trading_state"]
+    finally:
+        d.store.close()
