@@ -60,32 +60,39 @@ _SPREAD = {"SPX": (0.05, 0.004, 0.05, 0.10), "VIX": (0.02, 0.015, 0.01, 0.05)}
 
 
 def _price(sym: str, ks: np.ndarray, state: tuple, t: np.ndarray, fwd: float) -> dict[str, np.ndarray]:
-    """Quotes and greeks of one chain from the market state of its build.
+    """Quotes and greeks of one chain from the market state of its build (`t`: a 1-array).
 
     One Black-76 pass (price, delta and vega together, plain closed forms) on the forward
     (SPX: S e^(rt); VIX: the matching future); puts follow by put-call parity, so they
     share the calls' implied vol, vega and delta - 1. Quotes: mid +- a half-spread that
-    widens with VIX (`spread_factor`), rounded out to ticks.
+    widens with VIX (`spread_factor`), rounded out to ticks as `tick_round` does.
     """
     mk, S, v, vix, r, sf = state
     a, b, small, big = _SPREAD[sym]
     m = ks.size
-    F, T = np.full(m, fwd), np.full(m, t[0])
+    F = np.array([fwd])
     iv = (mk.iv_surface(ks, t, S, v) if sym == "SPX" else
-          mk.vix_iv(ks, np.array([fwd]), t, vix))[0]
-    call, cd, vega = black76_quote("c", F, ks, T, r, iv)
-    df = np.exp(-r * T)
+          mk.vix_iv(ks, F, t, vix))[0]
+    call, cd, vega = black76_quote("c", F, ks, t, r, iv)
+    df = np.exp(-r * t)
     px = np.concatenate([call, np.maximum(call - df * (F - ks), 0.0)])  # puts by parity
     half = sf * (a + b * px)
-    bid = tick_round(np.maximum(px - half, 0.0), False, small, big)
-    ask = tick_round(np.maximum(px + half, small), True, small, big)
+    q = np.empty((2, 2 * m))  # bid, ask
+    np.maximum(np.subtract(px, half, out=q[0]), 0.0, out=q[0])
+    np.maximum(np.add(px, half, out=q[1]), small, out=q[1])
+    tick = np.where(q < 3.0, small, big)
+    q /= tick
+    np.floor(np.add(q[0], 1e-9, out=q[0]), out=q[0])
+    np.ceil(np.subtract(q[1], 1e-9, out=q[1]), out=q[1])
+    q *= tick
+    np.round(q, 2, out=q)
     # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
     if sym == "SPX":
         cd /= df
         pd_ = cd - 1.0
     else:
         pd_ = cd - df
-    return {"call_bid": bid[:m], "call_ask": ask[:m], "put_bid": bid[m:], "put_ask": ask[m:],
+    return {"call_bid": q[0, :m], "call_ask": q[1, :m], "put_bid": q[0, m:], "put_ask": q[1, m:],
             "call_delta": cd, "put_delta": pd_, "call_iv": iv, "put_iv": iv[:],
             "call_vega": vega, "put_vega": vega[:]}
 
@@ -159,6 +166,7 @@ class SimBroker:
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
+        self._quotes: dict[Contract, tuple[float, float]] = {}
         self._chain_time: datetime | None = None
         self._synced: datetime | None = None
         self._day_start_value: float | None = None
@@ -218,6 +226,7 @@ class SimBroker:
         se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
         self._futures, tv = mk.vix_curve(when, self.n_vix)
         k = max(1, round(sf))
+        self._quotes = {}  # this build's quotes, by contract
         self._fut_quotes = {e: (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
                                 round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
                             for e, F in self._futures.items()}
@@ -231,6 +240,12 @@ class SimBroker:
                             for j, (e, t) in enumerate(zip(self._futures, tv))}
 
     def _quote(self, c: Contract) -> tuple[float, float]:
+        q = self._quotes.get(c)
+        if q is None:
+            q = self._quotes[c] = self._lookup(c)
+        return q
+
+    def _lookup(self, c: Contract) -> tuple[float, float]:
         if c.sec_type == "FUT":
             if c.symbol != "VIX" or c.expiry not in self._fut_quotes:
                 raise _no_def(c)
@@ -271,7 +286,7 @@ class SimBroker:
             return (bid + ask) / 2
         except BrokerError:
             pass
-        expired = self.clock.now() >= xp.settlement_time(c.expiry)
+        expired = self.clock.now() >= settle_at(c.expiry)
         u = self._settle_value(c) if expired else (self.market.spx if c.symbol == "SPX"
                                                    else self._futures.get(c.expiry, self.market.vix))
         if c.sec_type == "FUT":
@@ -449,7 +464,7 @@ class SimBroker:
         """Cash-settle options and futures whose AM settlement (09:30 New York) has passed."""
         for k, p in list(self._positions.items()):
             c = p.contract
-            if now < xp.settlement_time(c.expiry) or c.expiry not in self.market.opens:
+            if now < settle_at(c.expiry) or c.expiry not in self.market.opens:
                 continue
             u = self._settle_value(c)
             if c.sec_type == "FUT":
