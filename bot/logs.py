@@ -115,8 +115,10 @@ def setup(
         )
     )
     root.addHandler(ch)
-    for noisy in ("apscheduler", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # apscheduler warns "job skipped: maximum number of running instances" when a tick runs
+    # long; that is by design (max_instances=1, coalesce) and not a dotted event
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             *_SHARED,
