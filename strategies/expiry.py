@@ -28,7 +28,7 @@ import functools
 import warnings
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
@@ -118,12 +118,17 @@ def spx_monthlies(after: date, count: int) -> list[date]:
     An expiry falling on ``after`` itself is included (on expiry morning it is still the
     front month until settlement). Ascending order.
     """
+    return _next_monthly(spx_monthly_expiry, after, count)
+
+
+def _next_monthly(rule: Callable[[int, int], date], after: date, count: int) -> list[date]:
+    """The next `count` expiries of a monthly `rule(year, month)` on or after `after`."""
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     out: list[date] = []
     y, m = after.year, after.month
     while len(out) < count:
-        e = spx_monthly_expiry(y, m)
+        e = rule(y, m)
         if e >= after:
             out.append(e)
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
@@ -149,16 +154,7 @@ def vix_expiry(year: int, month: int) -> date:
 
 def vix_expiries(after: date, count: int) -> list[date]:
     """The next ``count`` VIX monthly expiries on or after ``after`` (``>=``), ascending."""
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    out: list[date] = []
-    y, m = after.year, after.month
-    while len(out) < count:
-        e = vix_expiry(y, m)
-        if e >= after:
-            out.append(e)
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    return _next_monthly(vix_expiry, after, count)
 
 
 # --------------------------------------------------------------------------- exchange time
