@@ -55,6 +55,8 @@ def tick_round(price: np.ndarray | float, up: bool | None = None,
 
 _ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
                      "call_iv", "put_iv", "call_vega", "put_vega"})
+_ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta", "call_vega",
+        "put_vega")
 # (half-spread a + b x price, tick below 3.00, tick at or above) by option class
 _SPREAD = {"SPX": (0.05, 0.004, 0.05, 0.10), "VIX": (0.02, 0.015, 0.01, 0.05)}
 
@@ -100,14 +102,21 @@ def _price(sym: str, ks: np.ndarray, state: tuple, t: np.ndarray, fwd: float) ->
 class _LazyChain(Chain):
     """A `Chain` whose quote and greek arrays are priced (`_price`) on first read, from the
     state captured when the chain was listed: the same values as pricing every chain at
-    once. Pickles and copies as a plain `Chain`."""
+    once (every operation is elementwise). Pickles and copies as a plain `Chain`.
+
+    Most chains a step reads are only asked `quote()` for a few strikes (the legs held or
+    watched); until an array is read, `quote()` prices just the strikes asked of this chain
+    in the previous build plus the one asked, and any further miss prices the whole chain.
+    """
 
     @classmethod
     def make(cls, sym: str, e: date, t: float, ks: np.ndarray, state: tuple,
-             t_arr: np.ndarray, fwd: float) -> _LazyChain:
+             t_arr: np.ndarray, fwd: float, hot: list[int]) -> _LazyChain:
+        """`hot`: indices into `ks` (ascending) to price with the first strike asked."""
         ch = object.__new__(cls)
         ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
-                           multiplier=100, as_of=None, _lazy=(sym, ks, state, t_arr, fwd))
+                           multiplier=100, as_of=None, _lazy=(sym, ks, state, t_arr, fwd),
+                           _hot=hot, _asked=set(), _q={})
         return ch
 
     def __getattr__(self, name: str) -> Any:
@@ -117,6 +126,57 @@ class _LazyChain(Chain):
             del d["_lazy"]
             return d[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _row(self, strike: float) -> tuple[float, ...] | None:
+        """(call bid, ask, put bid, ask, call delta, put delta, call vega, put vega) at
+        `strike` while the arrays are not priced; None once they are (or should be)."""
+        d = self.__dict__
+        ks = d["strikes"]
+        i = int(ks.searchsorted(strike))
+        if i >= len(ks) or ks[i] != strike:
+            return None  # not listed: the caller's lookup raises KeyError
+        d["_asked"].add(i)
+        if "_lazy" not in d:
+            return None
+        row = d["_q"].get(i)
+        if row is None and d["_hot"] is not None:
+            row = self._price_some(i)
+        return row  # None on a second miss: the caller reads (prices) the arrays
+
+    def quote(self, strike: float, right: str) -> tuple[float, float]:
+        row = self._row(strike)
+        if row is None:
+            return super().quote(strike, right)
+        return (row[0], row[1]) if right == "C" else (row[2], row[3])
+
+    def delta(self, strike: float, right: str) -> float:
+        row = self._row(strike)
+        if row is None:
+            return super().delta(strike, right)
+        return row[4] if right == "C" else row[5]
+
+    def vega(self, strike: float, right: str) -> float:
+        row = self._row(strike)
+        if row is None:
+            return super().vega(strike, right)
+        return row[6] if right == "C" else row[7]
+
+    def asked(self) -> list[int]:
+        """Indices of the strikes looked up by `quote()`/`delta()`/`vega()` so far, ascending."""
+        return sorted(self.__dict__["_asked"])
+
+    def _price_some(self, i: int) -> tuple[float, ...]:
+        d = self.__dict__
+        sym, ks, state, t, fwd = d["_lazy"]
+        idx = d["_hot"]
+        d["_hot"] = None
+        if i not in idx:
+            idx = sorted([*idx, i])
+        p = _price(sym, ks[idx], state, t, fwd)
+        got = d["_q"]
+        for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
+            got[k] = tuple(row)
+        return got[i]
 
     def __reduce__(self) -> tuple:
         return Chain, tuple(getattr(self, f.name) for f in dataclasses.fields(Chain))
@@ -234,10 +294,28 @@ class SimBroker:
         fs = S * np.exp(r * ts)  # SPX forwards
         fv = np.array(list(self._futures.values()))
         state = (mk, S, mk.v, mk.vix, r, sf)
-        self._chains = {e: _LazyChain.make("SPX", e, t, ks, state, ts[j:j + 1], fs[j])
+        hot = self._asked()  # strikes quoted from each chain of the last build
+        self._chains = {e: _LazyChain.make("SPX", e, t, ks, state, ts[j:j + 1], fs[j],
+                                           hot.get(("SPX", e), []))
                         for j, (e, t) in enumerate(se)}
-        self._vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, state, tva[j:j + 1], fv[j])
+        self._vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, state, tva[j:j + 1],
+                                               fv[j], hot.get(("VIX", e), []))
                             for j, (e, t) in enumerate(zip(self._futures, tv))}
+
+    def _asked(self) -> dict[tuple[str, date], list[int]]:
+        """Strikes looked up in each chain of the last build, as indices into the strikes
+        listed now (the listing only widens)."""
+        out = {}
+        for chains in (self._chains, self._vix_chains):
+            for e, ch in chains.items():
+                if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
+                    continue
+                idx = ch.asked()
+                if ch.symbol == "SPX" and ch.strikes is not self._strikes:
+                    shift = int(round((ch.strikes[0] - self._strikes[0]) / STRIKE_STEP))
+                    idx = [i + shift for i in idx]
+                out[(ch.symbol, e)] = idx
+        return out
 
     def _quote(self, c: Contract) -> tuple[float, float]:
         q = self._quotes.get(c)
