@@ -425,6 +425,8 @@ def black76_greeks(
 
 
 def _th_scalar(flag: str) -> float:
+    if flag == "c":
+        return 1.0
     f = flag.strip().lower() if isinstance(flag, str) else flag
     if f in ("c", "call"):
         return 1.0
@@ -437,21 +439,21 @@ def _quote(
     th: float, F: FloatArray, K: FloatArray, t: FloatArray, df: FloatArray, dq: FloatArray,
     S: FloatArray, d1_num: FloatArray, sig: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    with np.errstate(all="ignore"):
-        sqt = np.sqrt(t)
-        sq = sig * sqt
-        d1 = d1_num / sq
-        d2 = d1 - sq
-        if th > 0:
-            n1, n2 = ndtr(d1), ndtr(d2)
-            price = df * (F * n1 - K * n2)
-            delta = dq * n1
-        else:
-            n1, n2 = ndtr(-d1), ndtr(-d2)
-            price = df * (K * n2 - F * n1)
-            delta = -1.0 * dq * n1
-        vega = 0.01 * (S * dq * (_INV_SQRT_2PI * np.exp(-0.5 * d1 * d1))) * sqt
-        return price, delta, vega
+    """The shared body of the quote functions (call under np.errstate(all="ignore"))."""
+    sqt = np.sqrt(t)
+    sq = sig * sqt
+    d1 = d1_num / sq
+    d2 = d1 - sq
+    if th > 0:
+        n1, n2 = ndtr(d1), ndtr(d2)
+        price = df * (F * n1 - K * n2)
+        delta = dq * n1
+    else:
+        n1, n2 = ndtr(-d1), ndtr(-d2)
+        price = df * (K * n2 - F * n1)
+        delta = -1.0 * dq * n1
+    vega = 0.01 * (S * dq * (_INV_SQRT_2PI * np.exp(-0.5 * d1 * d1))) * sqt
+    return price, delta, vega
 
 
 def black76_quote(
@@ -464,12 +466,13 @@ def black76_quote(
     as ``black76_greeks``), vega per vol point. Assumes t > 0, sigma > 0, F, K > 0.
     """
     th = _th_scalar(flag)
-    F_, K_, t_, r_, sig = (np.asarray(a, dtype=float) for a in (F, K, t, r, sigma))
+    F_, K_, t_ = np.asarray(F, dtype=float), np.asarray(K, dtype=float), np.asarray(t, dtype=float)
+    r_, sig = np.asarray(r, dtype=float), np.asarray(sigma, dtype=float)
     with np.errstate(all="ignore"):
         df = np.exp(-r_ * t_)
         # the greeks' d1 with q = r: (ln F/K + (r - r + sig^2/2) t) / (sig sqrt t)
         num = np.log(F_ / K_) + ((r_ - r_) + 0.5 * sig * sig) * t_
-    return _quote(th, F_, K_, t_, df, df, F_, num, sig)
+        return _quote(th, F_, K_, t_, df, df, F_, num, sig)
 
 
 def bs_quote(
@@ -487,7 +490,7 @@ def bs_quote(
         df, dq = np.exp(-r_ * t_), np.exp(-q_ * t_)
         num = np.log(S_ / K_) + (r_ - q_ + 0.5 * sig * sig) * t_
         F = S_ * np.exp((r_ - q_) * t_)
-    return _quote(th, F, K_, t_, df, dq, S_, num, sig)
+        return _quote(th, F, K_, t_, df, dq, S_, num, sig)
 
 
 __all__ += ["black76_quote", "bs_quote"]
