@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +72,7 @@ class Daemon:
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None
+        self._snap_mono = time.monotonic()
         self._reconnects = getattr(broker, "reconnects", 0)
         # called as hook(daemon, snapshot) after every step (backtest equity curves, benches)
         self.step_hooks: list[Any] = []
@@ -227,6 +229,7 @@ class Daemon:
             log.info("broker.reconnected", reconnects=reconnects, action="reconcile")
             await self.recover()
         snap = await self.broker.snapshot()
+        self._snap_mono = time.monotonic()
         self._last_snap = snap
         now = snap.time
         before = self.guard.state
@@ -258,7 +261,10 @@ class Daemon:
                 log.error("risk.what_if_failed", key=intent.key, code=e.code, error=e.message)
                 self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", e.message), snap.time)
                 return
-        verdict = self.guard.check(intent, snap, what_if, self.clock.now())
+        # quote age in wall seconds since the snapshot (an accelerated broker clock would
+        # otherwise age every quote by speed x the time it takes to decide)
+        age_now = snap.time + timedelta(seconds=time.monotonic() - self._snap_mono)
+        verdict = self.guard.check(intent, snap, what_if, age_now)
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                         code=verdict.code, **verdict.numbers)

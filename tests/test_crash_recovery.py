@@ -33,12 +33,12 @@ def _start_gateway(tmp_path):
 
 
 def _config(tmp_path, port):
-    # hair-trigger rolls (a short at 0.18 delta rolls, no MACD wait, no cooldown) keep the bot
-    # busy entering and rolling, so every run finds a kill window quickly
+    # constant churn: roll_delta below the entry delta makes every new condor "tested", so the
+    # bot enters, rolls three times, stops and enters again, and every run meets a window
     cfg = {"broker": "ib", "tick_seconds": 1, "clock_jump_seconds": 1.0e9,
            "heartbeat_seconds": 1, "ib": {"port": port, "client_id": 17, "timeout": 5},
            "orders": {"walk_steps": 3, "walk_seconds": 60},
-           "strategy": {"roll_delta": 0.18, "roll_delta_hard": 0.22, "macd_max_wait_minutes": 0,
+           "strategy": {"roll_delta": 0.10, "roll_delta_hard": 0.12, "macd_max_wait_minutes": 0,
                         "cooldown_days": 0, "take_profit_pct": 0.2,
                         # entry filters wide open: calm's VIX dips under 12, and a 45-60 DTE
                         # window has days without a monthly in it
@@ -84,7 +84,8 @@ def test_sigkill_at_seeded_points_never_places_twice(tmp_path):
         # the first run starts flat, so its kill lands in an entry; then alternate windows
         kills.append(one_run(ENTRY, 30, any_of=True))
         while len(kills) < KILL_POINTS:
-            kills.append(one_run(ENTRY if len(kills) % 2 == 0 else ROLL, 5))
+            # a seeded deadline: when the window does not come up, a random instant instead
+            kills.append(one_run(ENTRY if len(kills) % 2 == 0 else ROLL, rng.uniform(1.0, 4.0)))
         for _ in range(3):  # make sure at least one kill lands inside a roll
             if any(k in ROLL for k, _ in kills):
                 break
