@@ -59,27 +59,46 @@ _ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
         "put_vega")
 # (half-spread a + b x price, tick below 3.00, tick at or above) by option class
 _SPREAD = {"SPX": (0.05, 0.004, 0.05, 0.10), "VIX": (0.02, 0.015, 0.01, 0.05)}
+_SPREADS = np.array([_SPREAD["SPX"], _SPREAD["VIX"]] * 2)  # rows: call SPX, VIX, put SPX, VIX
 
 
-def _price(sym: str, ks: np.ndarray, state: tuple, t: np.ndarray, fwd: float) -> dict[str, np.ndarray]:
-    """Quotes and greeks of one chain from the market state of its build (`t`: a 1-array).
+def _price(state: tuple, parts: list[tuple[str, np.ndarray, float, float]]) -> list[dict[str, np.ndarray]]:
+    """Quotes and greeks at the strikes of `parts` [(class, strikes, t, forward)], SPX parts
+    first, from the market state of a build; one dict of arrays per part.
 
-    One Black-76 pass (price, delta and vega together, plain closed forms) on the forward
-    (SPX: S e^(rt); VIX: the matching future); puts follow by put-call parity, so they
-    share the calls' implied vol, vega and delta - 1. Quotes: mid +- a half-spread that
-    widens with VIX (`spread_factor`), rounded out to ticks as `tick_round` does.
+    One Black-76 pass for all (price, delta and vega together, plain closed forms) on the
+    forward (SPX: S e^(rt); VIX: the matching future); puts follow by put-call parity, so
+    they share the calls' implied vol, vega and delta - 1. Quotes: mid +- a half-spread that
+    widens with VIX (`spread_factor`), rounded out to ticks as `tick_round` does. Every
+    operation is elementwise: a strike's values do not depend on what is priced with it.
     """
     mk, S, v, vix, r, sf = state
-    a, b, small, big = _SPREAD[sym]
-    m = ks.size
-    F = np.array([fwd])
-    iv = (mk.iv_surface(ks, t, S, v) if sym == "SPX" else
-          mk.vix_iv(ks, F, t, vix))[0]
-    call, cd, vega = black76_quote("c", F, ks, t, r, iv)
-    df = np.exp(-r * t)
-    px = np.concatenate([call, np.maximum(call - df * (F - ks), 0.0)])  # puts by parity
+    sizes = [ks.size for _, ks, _, _ in parts]
+    ns = sum(m for m, p in zip(sizes, parts) if p[0] == "SPX")
+    if len(parts) == 1:
+        K = parts[0][1]
+        T, F = np.full(K.size, parts[0][2]), np.full(K.size, parts[0][3])
+    else:
+        K = np.concatenate([ks for _, ks, _, _ in parts])
+        T = np.repeat([t for _, _, t, _ in parts], sizes)
+        F = np.repeat([f for _, _, _, f in parts], sizes)
+    n = K.size
+    if ns == n:
+        iv = mk.spx_iv(K, T, S, v)
+    elif ns == 0:
+        iv = mk.vix_iv_at(K, F, T, vix)
+    else:
+        iv = np.concatenate([mk.spx_iv(K[:ns], T[:ns], S, v),
+                             mk.vix_iv_at(K[ns:], F[ns:], T[ns:], vix)])
+    call, cd, vega = black76_quote("c", F, K, T, r, iv)
+    df = np.exp(-r * T)
+    px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
+    if ns in (0, n):  # one class
+        a, b, small, big = _SPREAD["SPX" if ns else "VIX"]
+    else:
+        a, b, small, big = np.repeat(_SPREADS, [ns, n - ns, ns, n - ns], axis=0).T
     half = sf * (a + b * px)
-    q = np.empty((2, 2 * m))  # bid, ask
+    q = np.empty((2, 2 * n))  # bid, ask
     np.maximum(np.subtract(px, half, out=q[0]), 0.0, out=q[0])
     np.maximum(np.add(px, half, out=q[1]), small, out=q[1])
     tick = np.where(q < 3.0, small, big)
@@ -89,40 +108,84 @@ def _price(sym: str, ks: np.ndarray, state: tuple, t: np.ndarray, fwd: float) ->
     q *= tick
     np.round(q, 2, out=q)
     # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
-    if sym == "SPX":
+    if ns == n:
         cd /= df
         pd_ = cd - 1.0
-    else:
+    elif ns == 0:
         pd_ = cd - df
-    return {"call_bid": q[0, :m], "call_ask": q[1, :m], "put_bid": q[0, m:], "put_ask": q[1, m:],
-            "call_delta": cd, "put_delta": pd_, "call_iv": iv, "put_iv": iv[:],
-            "call_vega": vega, "put_vega": vega[:]}
+    else:
+        cd[:ns] /= df[:ns]
+        pd_ = np.concatenate([cd[:ns] - 1.0, cd[ns:] - df[ns:]])
+    out, lo = [], 0
+    for m in sizes:
+        sl, sp = slice(lo, lo + m), slice(n + lo, n + lo + m)
+        out.append({"call_bid": q[0, sl], "call_ask": q[1, sl], "put_bid": q[0, sp],
+                    "put_ask": q[1, sp], "call_delta": cd[sl], "put_delta": pd_[sl],
+                    "call_iv": iv[sl], "put_iv": iv[sl], "call_vega": vega[sl],
+                    "put_vega": vega[sl]})
+        lo += m
+    return out
+
+
+class _Build:
+    """The market state one build lists its chains at; strike lookups of all its chains are
+    priced together, ahead, at the strikes asked of each in the previous build."""
+
+    __slots__ = ("state", "chains", "joint")
+
+    def __init__(self, state: tuple) -> None:
+        self.state = state
+        self.chains: list[_LazyChain] = []
+        self.joint = False  # the joint pass ran
+
+    def price_joint(self, asking: _LazyChain, i: int) -> None:
+        self.joint = True
+        todo = []
+        for ch in self.chains:
+            d = ch.__dict__
+            if "_lazy" not in d or not (d["_hot"] or ch is asking):
+                continue
+            idx = d["_hot"]
+            if ch is asking and i not in idx:
+                idx = sorted([*idx, i])
+            d["_hot"] = None
+            todo.append((ch, idx))
+        todo.sort(key=lambda x: x[0].symbol != "SPX")
+        done = _price(self.state, [(ch.symbol, ch.strikes[idx], ch._t_at, ch._fwd) for ch, idx in todo])
+        for (ch, idx), p in zip(todo, done):
+            got = ch.__dict__["_q"]
+            for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
+                got[k] = tuple(row)
 
 
 class _LazyChain(Chain):
     """A `Chain` whose quote and greek arrays are priced (`_price`) on first read, from the
     state captured when the chain was listed: the same values as pricing every chain at
-    once (every operation is elementwise). Pickles and copies as a plain `Chain`.
+    once. Pickles and copies as a plain `Chain`.
 
-    Most chains a step reads are only asked `quote()` for a few strikes (the legs held or
-    watched); until an array is read, `quote()` prices just the strikes asked of this chain
-    in the previous build plus the one asked, and any further miss prices the whole chain.
+    Most chains a step reads are only asked `quote()`/`delta()`/`vega()` at a few strikes
+    (the legs held or watched). Until an array is read these price only strikes: the first
+    lookup in any chain of a build prices the strikes each chain was asked in the previous
+    build (and the one asked), a chain missing then prices just the strike asked, and any
+    further miss prices the whole chain.
     """
 
     @classmethod
-    def make(cls, sym: str, e: date, t: float, ks: np.ndarray, state: tuple,
-             t_arr: np.ndarray, fwd: float, hot: list[int]) -> _LazyChain:
-        """`hot`: indices into `ks` (ascending) to price with the first strike asked."""
+    def make(cls, sym: str, e: date, t: float, ks: np.ndarray, build: _Build, t_at: float,
+             fwd: float, hot: list[int]) -> _LazyChain:
+        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead."""
         ch = object.__new__(cls)
         ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
-                           multiplier=100, as_of=None, _lazy=(sym, ks, state, t_arr, fwd),
-                           _hot=hot, _asked=set(), _q={})
+                           multiplier=100, as_of=None, _lazy=build, _hot=hot, _asked=set(),
+                           _q={}, _t_at=t_at, _fwd=fwd)
+        build.chains.append(ch)
         return ch
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         if name in _ARRAYS and "_lazy" in d:
-            d.update(_price(*d["_lazy"]))
+            (p,) = _price(d["_lazy"].state, [(self.symbol, self.strikes, self._t_at, self._fwd)])
+            d.update(p)
             del d["_lazy"]
             return d[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -136,12 +199,19 @@ class _LazyChain(Chain):
         if i >= len(ks) or ks[i] != strike:
             return None  # not listed: the caller's lookup raises KeyError
         d["_asked"].add(i)
-        if "_lazy" not in d:
+        build = d.get("_lazy")
+        if build is None:
             return None
         row = d["_q"].get(i)
-        if row is None and d["_hot"] is not None:
-            row = self._price_some(i)
-        return row  # None on a second miss: the caller reads (prices) the arrays
+        if row is None:
+            if not build.joint:
+                build.price_joint(self, i)
+            elif d["_hot"] is not None:  # not in the joint pass: this strike alone
+                d["_hot"] = None
+                (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
+                d["_q"][i] = tuple(p[c][0].item() for c in _ROW)
+            row = d["_q"].get(i)
+        return row  # None on a further miss: the caller reads (prices) the arrays
 
     def quote(self, strike: float, right: str) -> tuple[float, float]:
         row = self._row(strike)
@@ -164,19 +234,6 @@ class _LazyChain(Chain):
     def asked(self) -> list[int]:
         """Indices of the strikes looked up by `quote()`/`delta()`/`vega()` so far, ascending."""
         return sorted(self.__dict__["_asked"])
-
-    def _price_some(self, i: int) -> tuple[float, ...]:
-        d = self.__dict__
-        sym, ks, state, t, fwd = d["_lazy"]
-        idx = d["_hot"]
-        d["_hot"] = None
-        if i not in idx:
-            idx = sorted([*idx, i])
-        p = _price(sym, ks[idx], state, t, fwd)
-        got = d["_q"]
-        for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
-            got[k] = tuple(row)
-        return got[i]
 
     def __reduce__(self) -> tuple:
         return Chain, tuple(getattr(self, f.name) for f in dataclasses.fields(Chain))
@@ -293,13 +350,13 @@ class SimBroker:
         ts, tva = np.array([t for _, t in se]), np.array(tv)
         fs = S * np.exp(r * ts)  # SPX forwards
         fv = np.array(list(self._futures.values()))
-        state = (mk, S, mk.v, mk.vix, r, sf)
-        hot = self._asked()  # strikes quoted from each chain of the last build
-        self._chains = {e: _LazyChain.make("SPX", e, t, ks, state, ts[j:j + 1], fs[j],
+        build = _Build((mk, S, mk.v, mk.vix, r, sf))
+        hot = self._asked()  # strikes looked up in each chain of the last build
+        self._chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
                                            hot.get(("SPX", e), []))
                         for j, (e, t) in enumerate(se)}
-        self._vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, state, tva[j:j + 1],
-                                               fv[j], hot.get(("VIX", e), []))
+        self._vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
+                                               hot.get(("VIX", e), []))
                             for j, (e, t) in enumerate(zip(self._futures, tv))}
 
     def _asked(self) -> dict[tuple[str, date], list[int]]:

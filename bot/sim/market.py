@@ -182,11 +182,17 @@ class Market:
         """SPX implied vol, shape (len(ts), len(strikes)): an SVI-shaped smile (see module doc).
 
         At the current state, or at SPX `spx` and variance `v` when given."""
-        ts = np.maximum(np.asarray(ts, dtype=float), 1e-6)[:, None]
-        atm = np.sqrt(self.expected_var(ts, v))
+        return self.spx_iv(np.asarray(strikes, dtype=float)[None, :],
+                           np.asarray(ts, dtype=float)[:, None], spx, v)
+
+    def spx_iv(self, K: np.ndarray, t: np.ndarray, spx: float | None = None,
+               v: float | None = None) -> np.ndarray:
+        """SPX implied vol at strikes K and t years (broadcast together, elementwise)."""
+        t = np.maximum(t, 1e-6)
+        atm = np.sqrt(self.expected_var(t, v))
         spot = self.spx if spx is None else spx
-        x = np.log(np.asarray(strikes, dtype=float)[None, :] / (spot * np.exp(self.r * ts)))
-        k = x / (np.sqrt(atm * SKEW_REF) * np.sqrt(ts))
+        x = np.log(K / (spot * np.exp(self.r * t)))
+        k = x / (np.sqrt(atm * SKEW_REF) * np.sqrt(t))
         f = 1.0 + SKEW_B * (SKEW_RHO * k + np.sqrt(k * k + 1.0) - 1.0)
         return atm * np.sqrt(np.maximum(f, 0.1))
 
@@ -198,11 +204,17 @@ class Market:
                vix: float | None = None) -> np.ndarray:
         """VIX option implied vol (Black-76 on the future F), shape (len(F), len(strikes));
         at the current VIX, or at `vix` when given."""
-        F = np.asarray(F, dtype=float)[:, None]
-        T = np.maximum(np.asarray(T, dtype=float), 1e-6)[:, None]
+        return self.vix_iv_at(np.asarray(strikes, dtype=float)[None, :],
+                              np.asarray(F, dtype=float)[:, None],
+                              np.asarray(T, dtype=float)[:, None], vix)
+
+    def vix_iv_at(self, K: np.ndarray, F: np.ndarray, T: np.ndarray,
+                  vix: float | None = None) -> np.ndarray:
+        """VIX option implied vol at strikes K on futures F, T years (broadcast together)."""
+        T = np.maximum(T, 1e-6)
         level = self.vix if vix is None else vix
         atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
-        x = np.log(np.asarray(strikes, dtype=float)[None, :] / F)
+        x = np.log(K / F)
         return atm * np.clip(1.0 + VIX_SKEW * x + VIX_CURVE * x * x, 0.5, 2.5)
 
     # --- time --------------------------------------------------------------------------------
