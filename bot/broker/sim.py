@@ -3,10 +3,12 @@ Reg-T margin (bot.sim.margin), cash settlement.
 
 Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`, 5-point strikes
 from 75% to 120% of spot, widening as spot moves: a listed strike stays listed), VIX monthly futures (the next `vix_expiries`, multiplier 1000, 0.05
-tick) and VIX options on them (trading class VIX, multiplier 100). Chains are priced once per
-market grid minute: one vectorized price call and one greeks call per option class (puts
-follow by put-call parity). Quotes: mid +- a half-spread that widens with VIX, rounded out to
-ticks (SPX 0.05 below 3.00 else 0.10; VIX options 0.01 / 0.05).
+tick) and VIX options on them (trading class VIX, multiplier 100). Chains are listed once per
+market grid minute and priced from that minute's state when first read (`_LazyChain`): one
+closed-form Black-76 pass gives price, delta and vega (puts follow by put-call parity); a
+step usually reads only a few strikes, and those are priced together ahead. Quotes: mid +-
+a half-spread that widens with VIX, rounded out to ticks (SPX 0.05 below 3.00 else 0.10;
+VIX options 0.01 / 0.05).
 
 Orders: a combo (BAG) limit order is BUY of the combo at a signed per-unit price (debit > 0,
 credit < 0); legs may mix SPX options, VIX options and VIX futures, any expiries (calendars,
@@ -279,7 +281,7 @@ class SimBroker:
         self._chains: dict[date, Chain] = {}  # SPX, by expiry
         self._vix_chains: dict[date, Chain] = {}
         self._futures: dict[date, float] = {}  # VIX futures: price, and (bid, ask)
-        self._fut_quotes: dict[date, tuple[float, float]] = {}
+        self._fut_ticks = 1
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
@@ -342,11 +344,8 @@ class SimBroker:
             exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
         se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
         self._futures, tv = mk.vix_curve(when, self.n_vix)
-        k = max(1, round(sf))
+        self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract
-        self._fut_quotes = {e: (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
-                                round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
-                            for e, F in self._futures.items()}
         ts, tva = np.array([t for _, t in se]), np.array(tv)
         fs = S * np.exp(r * ts)  # SPX forwards
         fv = np.array(list(self._futures.values()))
@@ -374,6 +373,16 @@ class SimBroker:
                 out[(ch.symbol, e)] = idx
         return out
 
+    def _fut_quote(self, F: float) -> tuple[float, float]:
+        """(bid, ask) of a VIX future at F: a half-spread of `_fut_ticks` half ticks, out to ticks."""
+        k = self._fut_ticks
+        return (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
+                round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
+
+    @property
+    def _fut_quotes(self) -> dict[date, tuple[float, float]]:
+        return {e: self._fut_quote(F) for e, F in self._futures.items()}
+
     def _quote(self, c: Contract) -> tuple[float, float]:
         q = self._quotes.get(c)
         if q is None:
@@ -382,9 +391,10 @@ class SimBroker:
 
     def _lookup(self, c: Contract) -> tuple[float, float]:
         if c.sec_type == "FUT":
-            if c.symbol != "VIX" or c.expiry not in self._fut_quotes:
+            F = self._futures.get(c.expiry)
+            if c.symbol != "VIX" or F is None:
                 raise _no_def(c)
-            return self._fut_quotes[c.expiry]
+            return self._fut_quote(F)
         if c.sec_type != "OPT" or c.right not in ("C", "P"):
             raise _no_def(c)
         chains = {"SPX": self._chains, "VIX": self._vix_chains}.get(c.symbol, {})
