@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import baselines  # noqa: E402
-from bot import config as cfg  # noqa: E402
-from bot.backtest import backtest_settings, isolated_logs, run_variant  # noqa: E402
-from strategies import expiry as xp  # noqa: E402
+from bot import baselines
+from bot import config as cfg
+from bot.backtest import backtest_settings, isolated_logs, run_variant
+from strategies import expiry as xp
 
 LIVE_TICKS_PER_SECOND = 1.0 / 60.0
 
@@ -42,14 +42,14 @@ def decision_ticks(times: list, tick: float) -> int:
 
 
 def bare(settings: cfg.Settings) -> tuple[int, float]:
-    from bot.cli import _sim_broker
+    from bot.broker.sim import make_sim_broker
     from bot.daemon import Daemon
     from bot.store import Store
 
     steps = [0]
 
     async def go() -> None:
-        broker, clock = _sim_broker(settings)
+        broker, clock = make_sim_broker(settings)
         store = Store(settings.store_path, exclusive=True, reset=True)
         try:
             d = Daemon(settings, broker, clock, store)

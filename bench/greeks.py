@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategies.pricing import bs_price, greeks, implied_vol  # noqa: E402
+from strategies.pricing import bs_price, greeks, implied_vol
 
 
 def make_chain(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -51,8 +51,8 @@ def ours(c: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def scalar_vollib(c: dict[str, np.ndarray]) -> np.ndarray:
-    from vollib.black_scholes_merton.greeks import analytical as ga  # noqa: PLC0415
-    from vollib.black_scholes_merton.implied_volatility import implied_volatility  # noqa: PLC0415
+    from vollib.black_scholes_merton.greeks import analytical as ga
+    from vollib.black_scholes_merton.implied_volatility import implied_volatility
 
     S, r, q = float(c["S"]), float(c["r"]), float(c["q"])
     out = np.full((len(c["price"]), 6), np.nan)

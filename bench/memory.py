@@ -48,7 +48,7 @@ def ratio(days_lo: int = 5, days_hi: int = 60, tick: float = 300, scenario: str 
           trace: bool = False) -> dict:
     from bot import config as cfg
     from bot.backtest import backtest_settings, isolated_logs
-    from bot.cli import _sim_broker
+    from bot.broker.sim import make_sim_broker
     from bot.daemon import Daemon
     from bot.store import Store
 
@@ -68,7 +68,7 @@ def ratio(days_lo: int = 5, days_hi: int = 60, tick: float = 300, scenario: str 
                     marks[n] = (sys.getallocatedblocks(), rss_kb(), None)
 
     async def go() -> None:
-        broker, clock = _sim_broker(s)
+        broker, clock = make_sim_broker(s)
         store = Store(s.store_path, exclusive=True, reset=True)
         try:
             d = Daemon(s, broker, clock, store)

@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import config as cfg  # noqa: E402
-from bot.broker.sim import SimBroker  # noqa: E402
-from bot.clock import SimClock  # noqa: E402
-from strategies import events, tvm  # noqa: E402
-from strategies import expiry as xp  # noqa: E402
-from strategies.condor import pick_expiry  # noqa: E402
+from bot import config as cfg
+from bot.broker.sim import SimBroker
+from bot.clock import SimClock
+from strategies import events, tvm
+from strategies import expiry as xp
+from strategies.condor import pick_expiry
 
 
 def median_time(fn, repeat: int) -> float:

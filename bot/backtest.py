@@ -22,10 +22,11 @@ import csv
 import logging
 import math
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import structlog
 import yaml
@@ -230,11 +231,11 @@ class Recorder:
 
 # --- one run -------------------------------------------------------------------------------------
 async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
-    from bot.cli import _sim_broker  # noqa: PLC0415 — the daemon's own sim wiring
-    from bot.daemon import Daemon  # noqa: PLC0415
-    from bot.store import Store  # noqa: PLC0415
+    from bot.broker.sim import make_sim_broker
+    from bot.daemon import Daemon
+    from bot.store import Store
 
-    broker, clock = _sim_broker(settings)
+    broker, clock = make_sim_broker(settings)
     store = Store(settings.store_path, exclusive=True, reset=True)
     try:
         d = Daemon(settings, broker, clock, store)
@@ -304,11 +305,12 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
                  parallel: bool = True, report: bool = True) -> dict[str, Any]:
     """Method + plain condor (in a worker process when `parallel`) + CNDR + buy-and-hold,
     over one market; writes trades.csv, equity.csv, summary.json (+ report.html, PNGs)."""
-    import json  # noqa: PLC0415
+    import json
 
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from bot import baselines, report as rp  # noqa: PLC0415
+    from bot import baselines
+    from bot import report as rp
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,8 +319,8 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     s_plain = backtest_settings(base, out, variant="plain_condor", **kw) if plain else None
     pool = future = None
     if s_plain is not None and parallel:
-        import concurrent.futures as cf  # noqa: PLC0415
-        import multiprocessing as mp  # noqa: PLC0415
+        import concurrent.futures as cf
+        import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)

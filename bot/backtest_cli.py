@@ -85,7 +85,7 @@ def _base(path: str) -> cfg.Settings:
 
 
 def _csv_days(path: str) -> int:
-    from bot.sim import scenarios  # noqa: PLC0415
+    from bot.sim import scenarios
 
     return len(scenarios.load_csv(path).anchors)
 
@@ -99,7 +99,7 @@ def _num(v: Any) -> str:
 
 
 def print_summary(s: dict[str, Any], out: Path) -> None:
-    from bot.report import NAMES  # noqa: PLC0415
+    from bot.report import NAMES
 
     r = s["run"]
     print(f"backtest {r['scenario']} seed {r['seed']}: {r['sessions']} sessions "
@@ -121,7 +121,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
 
 # --- sweep -------------------------------------------------------------------------------------
 def grid(specs: list[str]) -> list[dict[str, Any]]:
-    from bot.backtest import parse_override  # noqa: PLC0415
+    from bot.backtest import parse_override
 
     axes = [parse_override(s) for s in specs]
     return [dict(zip([k for k, _ in axes], combo))
@@ -134,7 +134,7 @@ def point_name(point: dict[str, Any]) -> str:
 
 def _sweep_job(args: tuple) -> dict[str, Any]:
     base, out, kw, point = args
-    from bot.backtest import run_backtest  # noqa: PLC0415
+    from bot.backtest import run_backtest
 
     return run_backtest(base, out, overrides=point, plain=False, parallel=False, report=False,
                         **kw)
@@ -155,11 +155,11 @@ def sweep_row(name: str, s: dict[str, Any]) -> dict[str, Any]:
 def run_sweep(base: cfg.Settings, out: Path, specs: list[str], kw: dict[str, Any],
               workers: int = SWEEP_WORKERS, start_method: str | None = None
               ) -> list[dict[str, Any]]:
-    import concurrent.futures as cf  # noqa: PLC0415
-    import multiprocessing as mp  # noqa: PLC0415
+    import concurrent.futures as cf
+    import multiprocessing as mp
 
     points = grid(specs)
-    from bot.backtest import backtest_settings  # noqa: PLC0415
+    from bot.backtest import backtest_settings
 
     for p in points:  # bad keys or values fail here, before any process starts
         backtest_settings(base, out, overrides=p, **{k: kw[k] for k in ("scenario", "seed", "days",
@@ -195,7 +195,7 @@ def print_sweep(table: list[dict[str, Any]]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bot.backtest import run_backtest  # noqa: PLC0415
+    from bot.backtest import run_backtest
 
     try:
         base = _base(args.config)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime, time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from bot import config as cfg
 from bot import control, logs
@@ -131,13 +130,15 @@ async def _serve(settings: cfg.Settings) -> int:
 
     log = logs.get("bot.cli")
     if settings.broker == "sim":
-        broker, clock = _sim_broker(settings)
+        from bot.broker.sim import make_sim_broker
+
+        broker, clock = make_sim_broker(settings)
         store_path = sim_path(settings.store_path)
         # the embedded sim lives in this process: its positions do not survive a restart,
         # so neither may the strategy state that refers to them
         reset = True
     else:
-        from bot.broker.ib import IBBroker  # noqa: PLC0415 — only the IB path needs ib_async
+        from bot.broker.ib import IBBroker
 
         broker = IBBroker(settings.ib, strategy=settings.strategy)
         clock = broker.clock
@@ -165,22 +166,6 @@ async def _serve(settings: cfg.Settings) -> int:
         return 1
     finally:
         store.close()
-
-
-def _sim_broker(settings: cfg.Settings):
-    from bot.broker.sim import SimBroker
-    from bot.clock import SimClock
-    from strategies import expiry as xp
-
-    s = settings.sim
-    start = datetime.combine(s.start, time(9, 30), tzinfo=xp.NY)
-    session = xp.spx_option_session(s.start)
-    if session is None:
-        start = xp.next_spx_open(start)
-    clock = SimClock(start, None if s.speed == "max" else float(s.speed))
-    broker = SimBroker(clock, s.scenario, s.seed, s.initial_cash, s.commission_per_contract,
-                       s.slippage, s.fill_ratio)
-    return broker, clock
 
 
 if __name__ == "__main__":

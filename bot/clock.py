@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class RealClock:
@@ -19,7 +19,7 @@ class RealClock:
         self.offset = offset  # broker server time minus local time, when the broker tells us
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -31,14 +31,14 @@ class SimClock:
     def __init__(self, start: datetime, speed: float | None = None) -> None:
         if start.tzinfo is None:
             raise ValueError("SimClock needs an aware datetime")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self.speed = speed
 
     def now(self) -> datetime:
         return self._now
 
     def set(self, ts: datetime) -> None:
-        ts = ts.astimezone(timezone.utc)
+        ts = ts.astimezone(UTC)
         if ts < self._now:
             raise ValueError(f"simulated time cannot go back: {ts} < {self._now}")
         self._now = ts

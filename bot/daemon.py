@@ -28,9 +28,8 @@ from bot.config import Settings
 from bot.orders import Done, Executor
 from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
 from bot.store import Store
-from strategies import events
+from strategies import events, tvm
 from strategies import expiry as xp
-from strategies import tvm
 from strategies.types import Snapshot
 
 log = logs.get("bot.daemon")
@@ -155,7 +154,7 @@ class Daemon:
             await self.executor.cancel_all(now, "daemon_stopping")
             for done in await self.executor.process(now):
                 self._fold(done, now)
-        except Exception as e:  # noqa: BLE001 — stopping must finish
+        except Exception as e:
             log.error("daemon.shutdown_error", error=str(e))
         self._persist(now, force=True)
         await self.heartbeat()  # the store keeps the last market seen, even after a fast run
@@ -219,7 +218,7 @@ class Daemon:
                 self.stop(3)
             except BrokerError as e:
                 log.error("tick.broker_error", code=e.code, error=e.message)
-            except Exception as e:  # noqa: BLE001 — a bad tick must never kill the daemon
+            except Exception as e:
                 log.exception("tick.failed", error=str(e))
 
     async def _step(self, decide: bool) -> None:

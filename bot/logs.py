@@ -65,7 +65,7 @@ class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
 
     failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (stdlib name)
+    def handleError(self, record: logging.LogRecord) -> None:
         if not self.failed:
             self.failed = True
             err = sys.exc_info()[1]

@@ -146,10 +146,9 @@ def _ev_times(events: list[dict], *names: str) -> list[tuple[pd.Timestamp, dict]
 def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], initial: float
            ) -> list[str]:
     """Write the four PNGs into `out`; return their file names."""
-    import matplotlib  # noqa: PLC0415
+    from bot.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    plt = pyplot()
 
     plt.rcParams.update({"figure.dpi": 100, "font.size": 9, "axes.grid": True,
                          "grid.alpha": 0.3})

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from numbers import Integral
-from typing import Any, Iterable
+from typing import Any
 
 from bot.broker.base import WhatIf
 from bot.config import RiskSettings

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.config import Settings
 from bot.store import Store, locate
@@ -69,7 +70,7 @@ def positions(state: Any) -> list[tuple[str, str, Any, int]]:
 def estimate_greeks(pos: list[tuple[str, str, Any, int]], spx: float, vix: float,
                     now: datetime) -> dict[str, float]:
     """Position totals (dollars per point / per vol point / per day) from a flat-vol model."""
-    from strategies.pricing import black76_greeks, greeks  # noqa: PLC0415
+    from strategies.pricing import black76_greeks, greeks
 
     tot = {"delta": 0.0, "gamma": 0.0, "vega": 0.0, "theta": 0.0}
     for _, _, c, q in pos:
@@ -128,7 +129,7 @@ def render(store: Store, name: str = "") -> str:
     greeks = beat.get("greeks")
     if greeks is None and pos and beat.get("spx") and beat.get("vix"):
         when = beat.get("market_time")
-        now = datetime.fromisoformat(when) if when else datetime.now(timezone.utc)
+        now = datetime.fromisoformat(when) if when else datetime.now(UTC)
         greeks = estimate_greeks(pos, float(beat["spx"]), float(beat["vix"]), now)
     if greeks:
         out.append(table(["delta $/pt", "gamma $/pt2", "vega $/vol pt", "theta $/day"],

@@ -8,10 +8,11 @@ carries the broker's order id, so a restart can find it again by order id or ord
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bot import codec
 from strategies.types import Fill, Intent
@@ -219,4 +220,4 @@ def locate(path: Path) -> Path | None:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -21,8 +21,9 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, TextIO
+from typing import Any, BinaryIO, TextIO
 
 SKIP = {"timestamp", "level", "event", "market_time", "campaign", "exception"}
 LEVELS = {"debug": "DEBUG", "info": "INFO ", "warning": "WARN ", "error": "ERROR",
@@ -141,7 +142,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None,
     if args.file:
         path = Path(args.file)
     else:
-        from bot import config as cfg  # noqa: PLC0415
+        from bot import config as cfg
 
         try:
             s = cfg.load(args.config) if Path(args.config).exists() else cfg.Settings()

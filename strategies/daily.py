@@ -10,7 +10,8 @@ pure function, bounded to a handful of entries. Daily bars are replaced, not edi
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 

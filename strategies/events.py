@@ -23,14 +23,15 @@ import datetime as _dt
 import functools
 import io
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from importlib import resources
-from typing import Iterable, Mapping, Union
+from typing import Union
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
-UTC = timezone.utc
+UTC = _dt.UTC
 KNOWN_KINDS = ("CPI", "PPI", "FOMC")
 STATUSES = ("official", "rescheduled", "projected", "extra", "cancelled")
 DEFAULT_TIMES = {"CPI": time(8, 30), "PPI": time(8, 30), "FOMC": time(14, 0)}

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import functools
 import warnings
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
-UTC = timezone.utc
+UTC = UTC
 
 #: Range of the XNYS calendar we load; dates outside raise ValueError.
 CALENDAR_START = date(2000, 1, 1)
@@ -56,7 +57,7 @@ SPX_SESSION_OVERRIDES: Mapping[date, tuple[time, time] | None] = MappingProxyTyp
 
 @functools.lru_cache(maxsize=1)
 def _xnys() -> Any:
-    import exchange_calendars as xcals  # noqa: PLC0415  (slow import; load on first use)
+    import exchange_calendars as xcals
 
     with warnings.catch_warnings():
         # exchange_calendars 4.x trips pandas 3 deprecation warnings while building.

@@ -46,7 +46,7 @@ class StrategyParams(_Frozen):
     min_credit: float = Field(0.5, ge=0, description="skip condors paying less, per unit")
 
     @model_validator(mode="after")
-    def _bands(self) -> "StrategyParams":
+    def _bands(self) -> StrategyParams:
         if not self.short_delta_min <= self.short_delta <= self.short_delta_max:
             raise ValueError(
                 f"short_delta {self.short_delta} must lie within "

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from strategies import daily
 from strategies.condor import Condor, build_condor, combo_prices, reverse
 from strategies.params import StrategyParams

@@ -105,7 +105,7 @@ class Decision:
     intents: tuple[Intent, ...] = ()
     events: tuple[Event, ...] = ()
 
-    def then(self, other: "Decision") -> "Decision":
+    def then(self, other: Decision) -> Decision:
         return Decision(other.state, self.intents + other.intents, self.events + other.events)
 
 
@@ -117,7 +117,7 @@ def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
 def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context = Context()) -> Decision:
     d = _decide_condor(state, snap, p, ctx)
     if ctx.hedge is not None:
-        from strategies import alvh  # noqa: PLC0415
+        from strategies import alvh
 
         d = d.then(alvh.decide(d.state, snap, p, ctx))
     return d.then(_maybe_finish(d.state, snap))
@@ -368,7 +368,7 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
     """`now` is the time of the outcome; `cooldown_days` applies when the campaign stops."""
     """Fold the outcome of `intent`'s order (done: filled, or cancelled/partly filled)."""
     if intent.layer:
-        from strategies import alvh  # noqa: PLC0415
+        from strategies import alvh
 
         return alvh.on_order_done(state, intent, filled, avg_price, commission, now)
     if state.pending is None or state.pending.key != intent.key:

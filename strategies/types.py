@@ -7,9 +7,10 @@ A combo's `price` is signed: positive = we pay (debit), negative = we receive (c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bot.cli import _sim_broker
+from bot.broker.sim import make_sim_broker
 from bot.daemon import Daemon
 from bot.store import Store
 
 
 def build(settings):
-    broker, clock = _sim_broker(settings)
+    broker, clock = make_sim_broker(settings)
     store = Store(settings.store_path)
     return Daemon(settings, broker, clock, store)
 

@@ -11,7 +11,6 @@ import sqlite3
 import sys
 from collections import defaultdict
 
-import pytest
 import yaml
 
 from tests.procs import Proc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ import pytest
 from strategies import events as ev
 from strategies.expiry import spx_option_session
 
-UTC = timezone.utc
+UTC = UTC
 NYZ = ZoneInfo("America/New_York")
 
 # Federal Reserve press releases (2024-08-09 and 2025-09-05): second day of each meeting.

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from strategies import expiry as ex
 
-UTC = timezone.utc
+UTC = UTC
 NYZ = ZoneInfo("America/New_York")
 
 

@@ -8,14 +8,10 @@ request/answer round trip as a barrier, never sleeps. The end-to-end test runs
 from __future__ import annotations
 
 import json
-import math
-import subprocess
-import sys
 import time
 
 import pytest
-from ib_async import IB, Bag, ComboLeg, Contract, Future, Index, LimitOrder, Option
-
+from ib_async import IB, Bag, ComboLeg, Future, Index, LimitOrder, Option
 from ib_helpers import ACCT, REPO, gateway, ib_errors, make_sim, write_config  # noqa: F401
 
 from tests.procs import Proc

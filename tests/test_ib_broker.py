@@ -11,6 +11,21 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from ib_helpers import (  # noqa: F401
+    ACCT,
+    barrier,
+    bot_process,
+    broker,
+    condor_order,
+    entry_condor,
+    events_until,
+    gateway,
+    ib_errors,
+    next_error,
+    placed,
+    settings,
+    write_config,
+)
 
 from bot.broker.base import BrokerError, LiveAccountRefused, OrderRequest
 from bot.broker.ib import IBBroker
@@ -19,9 +34,6 @@ from bot.config import OrderSettings
 from bot.orders import Executor
 from bot.sim.gateway import Faults
 from bot.store import Store
-from ib_helpers import (ACCT, barrier, bot_process, broker, condor_order, entry_condor,  # noqa: F401
-                        events_until, gateway, ib_errors, next_error, placed, settings,
-                        write_config)
 from strategies import expiry as xp
 from strategies.types import Contract, Intent, Leg
 

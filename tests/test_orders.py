@@ -1,6 +1,5 @@
 """The executor: the price ladder, one order id per intent, cancel on timeout, partial fills."""
 
-from datetime import timedelta
 
 import pytest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ def test_metrics_flat_and_rising_series_have_no_ratio_or_no_drawdown():
 
 
 def _runs(n: int = 400):
-    t0 = datetime(2026, 1, 5, 15, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
     times = [t0 + timedelta(minutes=30 * i) for i in range(n)]
     rng = np.random.default_rng(1)
     spx = 6000 + np.cumsum(rng.normal(0, 5, n))

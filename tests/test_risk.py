@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from bot.config import RiskSettings
 from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard, Verdict, max_loss, uncovered_shorts
 from strategies.types import Account, Chain, Contract, Intent, Leg, Position, Snapshot
 
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 New York
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 New York
 EXP = date(2026, 4, 17)
 EXP2 = date(2026, 5, 15)
 VEXP = date(2026, 3, 18)
@@ -387,13 +387,13 @@ def test_reducing_ends_next_trading_day_halted_does_not():
 def test_day_start_is_the_last_value_before_the_new_date():
     # the overnight gap counts: Friday's last NL is Monday's start
     g = guard()
-    fri = datetime(2026, 2, 27, 20, 59, tzinfo=timezone.utc)  # 15:59 New York
+    fri = datetime(2026, 2, 27, 20, 59, tzinfo=UTC)  # 15:59 New York
     g.observe(_nl(1_000_000.0, fri), fri)
     ev = g.observe(_nl(960_000.0, T0), T0)
     assert ev[0] == ("risk.day_start", {"date": "2026-03-02", "start_nl": 1000000.0})
     assert g.state == REDUCING
     # the New York date, not the UTC date: 23:30 New York is still the same day
-    late = datetime(2026, 3, 3, 4, 30, tzinfo=timezone.utc)
+    late = datetime(2026, 3, 3, 4, 30, tzinfo=UTC)
     assert g.observe(_nl(960_000.0, late), late) == [] and g.state == REDUCING
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -34,7 +34,7 @@ from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
 from strategies.types import Account, Chain, Contract, Intent, Leg, Position, Snapshot
 
 NY = ZoneInfo("America/New_York")
-START = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 E1, E2, V1 = date(2026, 4, 17), date(2026, 5, 15), date(2026, 3, 18)
 SPX_K = [4800.0 + 50 * i for i in range(11)]
 VIX_K = [15.0 + 5 * i for i in range(5)]

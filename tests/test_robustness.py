@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -79,7 +79,7 @@ def test_full_disk_is_reported_once_and_logging_goes_on(tmp_path, capsys):
 
 
 def test_clock_jump_detector():
-    t0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     d = JumpDetector(30.0)
     assert d.check(t0, mono=100.0) is None
     assert d.check(t0 + timedelta(seconds=60), mono=160.0) is None  # normal

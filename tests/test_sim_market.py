@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ def run_days(m: Market, days: int) -> pd.DataFrame:
     return m.bars.iloc[-days:]
 
 
-@lru_cache(maxsize=None)
+@cache
 def daily(scenario: str, seed: int, days: int) -> pd.DataFrame:
     return run_days(Market(scenario, seed, START, history_days=30), days).copy()
 

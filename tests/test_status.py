@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from bot import config as cfg
 from bot.status import estimate_greeks, positions, render, show
@@ -22,7 +22,7 @@ def _state() -> tvm.State:
     legs = (_leg(5400, "P", 1), _leg(5450, "P", -1), _leg(6550, "C", -1), _leg(6600, "C", 1))
     camp = tvm.Campaign(id="C0001-20260202", step=1, legs=legs, qty=2, credit=12.5,
                         realized=-310.0, premium=2500.0,
-                        entered_at=datetime(2026, 2, 2, 15, tzinfo=timezone.utc))
+                        entered_at=datetime(2026, 2, 2, 15, tzinfo=UTC))
     layer = alvh.Layer("tail", camp.id, "rsi_high:2026-02-10", "open",
                        (_leg(18, "C", 1, "VIX", date(2026, 3, 18)),
                         _leg(28, "C", -1, "VIX", date(2026, 3, 18))), 3, cost=360.0)
@@ -41,7 +41,7 @@ def _store(tmp_path, beat=True) -> Store:
                              "market_time": "2026-02-12T16:00:00+00:00", "spx": 6010.5,
                              "vix": 17.2, "net_liquidation": 1000123.45, "sessions": 29})
     st.upsert_campaign("C0001-20260202", "OPEN", 1, -310.0, None,
-                       datetime(2026, 2, 2, 15, tzinfo=timezone.utc))
+                       datetime(2026, 2, 2, 15, tzinfo=UTC))
     return st
 
 
@@ -62,7 +62,7 @@ def test_status_shows_legs_greeks_ledger_and_state(tmp_path):
 
 def test_estimated_greeks_have_the_signs_of_a_short_condor_plus_a_vix_call_spread():
     state = _state()
-    now = datetime(2026, 2, 12, 16, tzinfo=timezone.utc)
+    now = datetime(2026, 2, 12, 16, tzinfo=UTC)
     condor = [p for p in positions(state) if p[1].startswith("condor")]
     g = estimate_greeks(condor, 6000.0, 17.0, now)
     assert g["vega"] < 0 and g["gamma"] < 0 and g["theta"] > 0 and abs(g["delta"]) < 50

@@ -19,27 +19,68 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ib_async import (
-    IB, Bag, ComboLeg, Contract, DeltaNeutralContract, ExecutionFilter, LimitOrder, Option, Order,
+    IB,
+    Bag,
+    ComboLeg,
+    Contract,
+    DeltaNeutralContract,
+    ExecutionFilter,
+    LimitOrder,
+    Option,
+    Order,
 )  # fmt: skip
 from ib_async.contract import TagValue
 from ib_async.objects import SoftDollarTier
 from ib_async.order import (
-    ExecutionCondition, MarginCondition, OrderComboLeg, PercentChangeCondition, PriceCondition,
-    TimeCondition, VolumeCondition,
+    ExecutionCondition,
+    MarginCondition,
+    OrderComboLeg,
+    PercentChangeCondition,
+    PriceCondition,
+    TimeCondition,
+    VolumeCondition,
 )  # fmt: skip
 from ib_async.util import UNSET_DOUBLE
 
 from bot.sim import tws_encode as enc
 from bot.sim.tws_codec import (
-    SERVER_VERSION, ClientHello, FrameBuffer, HandshakeError, InMsg, ParsedOrder, ProtocolError,
-    WireComboLeg, WireContract, fmt_field, frame, handshake_reply, make_msg, negotiate_version,
-    parse_frames, parse_hello, read_hello, read_message,
+    SERVER_VERSION,
+    ClientHello,
+    FrameBuffer,
+    HandshakeError,
+    InMsg,
+    ParsedOrder,
+    ProtocolError,
+    WireComboLeg,
+    WireContract,
+    fmt_field,
+    frame,
+    handshake_reply,
+    make_msg,
+    negotiate_version,
+    parse_frames,
+    parse_hello,
+    read_hello,
+    read_message,
 )  # fmt: skip
 from bot.sim.tws_decode import (
-    CancelById, CancelOrder, NoArgRequest, ReqAccountUpdates, ReqAccountUpdatesMulti,
-    ReqAutoOpenOrders, ReqCompletedOrders, ReqContractDetails, ReqExecutions,
-    ReqHistoricalData, ReqIds, ReqMarketDataType, ReqMktData, ReqSecDefOptParams, StartApi,
-    UnknownRequest, decode_request,
+    CancelById,
+    CancelOrder,
+    NoArgRequest,
+    ReqAccountUpdates,
+    ReqAccountUpdatesMulti,
+    ReqAutoOpenOrders,
+    ReqCompletedOrders,
+    ReqContractDetails,
+    ReqExecutions,
+    ReqHistoricalData,
+    ReqIds,
+    ReqMarketDataType,
+    ReqMktData,
+    ReqSecDefOptParams,
+    StartApi,
+    UnknownRequest,
+    decode_request,
 )  # fmt: skip
 
 ACCT = "DU1234567"

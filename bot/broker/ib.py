@@ -119,7 +119,7 @@ class IBBroker(Trading):
         def run(*args: Any) -> None:
             try:
                 fn(*args)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self.handler_errors.append(repr(e))
                 log.exception("broker.handler_failed", handler=getattr(fn, "__name__", "?"),
                               error=repr(e))
@@ -152,7 +152,7 @@ class IBBroker(Trading):
             self.pacer.install(self.ib.client)
             try:
                 await self.ib.connectAsync(s.host, s.port, s.client_id, timeout=s.timeout)
-            except (OSError, asyncio.TimeoutError, ConnectionError) as e:
+            except (TimeoutError, OSError, ConnectionError) as e:
                 raise BrokerError(502, f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
                                        f"as client {s.client_id}: {e!r}") from None
             accounts = self.ib.managedAccounts()
@@ -179,7 +179,7 @@ class IBBroker(Trading):
                      clock_rate=round(self.clock.rate, 3), lines=len(self.market.lines),
                      open_orders=len(self.ib.openTrades()), positions=len(self.ib.positions()),
                      orders_over=gone)
-        except (ConnectionError, asyncio.TimeoutError) as e:
+        except (TimeoutError, ConnectionError) as e:
             raise BrokerError(NOT_CONNECTED, f"connection lost while starting: {e!r}") from None
         finally:
             self._connecting = False
@@ -294,7 +294,7 @@ class IBBroker(Trading):
     async def _guard(self, coro: Any) -> Any:
         try:
             return await coro
-        except (ConnectionError, asyncio.TimeoutError) as e:
+        except (TimeoutError, ConnectionError) as e:
             raise BrokerError(NOT_CONNECTED, f"TWS did not answer: {e!r}") from None
 
     # --- market --------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
-from ib_async import IB, Contract as IBContract, Future, Index, Option
+from ib_async import IB, Future, Index, Option
+from ib_async import Contract as IBContract
 
 from strategies.types import Contract
 

@@ -33,7 +33,7 @@ from ib_async import IB, Ticker
 from bot.broker.ib_contracts import Contracts
 from strategies import expiry as xp
 from strategies import pricing
-from strategies.types import Chain, Contract, Position
+from strategies.types import Chain, Contract
 
 DELAY = timedelta(minutes=15)
 
@@ -255,7 +255,7 @@ class MarketBook:
                 return
             try:
                 await asyncio.wait_for(next_emit(self.ib.pendingTickersEvent), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
 
     # --- chains ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import asyncio
 import math
 import struct
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asyncio_throttle import Throttler
@@ -100,10 +100,10 @@ class BrokerClock:
     @property
     def offset(self) -> timedelta:
         """Server time minus local wall time (RealClock's notion)."""
-        return self.now() - datetime.now(timezone.utc)
+        return self.now() - datetime.now(UTC)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) if self._last is None else self._at(time.monotonic())
+        return datetime.now(UTC) if self._last is None else self._at(time.monotonic())
 
     def _at(self, mono: float) -> datetime:
         assert self._last is not None
@@ -112,7 +112,7 @@ class BrokerClock:
     def observe(self, server: datetime, mono: float | None = None) -> None:
         """A server time (1 s resolution) read at monotonic time `mono`."""
         mono = time.monotonic() if mono is None else mono
-        server = server.astimezone(timezone.utc)
+        server = server.astimezone(UTC)
         if self._last is not None and self._measured:
             predicted = self._at(mono)
             elapsed = (mono - self._last[0]) * self.rate

@@ -10,7 +10,8 @@ import asyncio
 import math
 from typing import Any
 
-from ib_async import ComboLeg, Contract as IBContract, LimitOrder
+from ib_async import ComboLeg, LimitOrder
+from ib_async import Contract as IBContract
 from ib_async.order import OrderState as IBOrderState
 
 from bot import logs
@@ -66,7 +67,7 @@ class Trading:
         self.ib.client.placeOrder(req_id, bag, order)
         try:
             res = await asyncio.wait_for(future, self.s.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BrokerError(0, f"no what-if answer within {self.s.timeout}s") from None
         except ConnectionError:
             raise BrokerError(NOT_CONNECTED, "connection lost during what-if") from None
@@ -124,7 +125,7 @@ class Trading:
             log.error("broker.order_refused", order_id=order_id, code=e.code, error=e.message,
                       meaning=meaning(e.code).name)
             raise
-        except (asyncio.TimeoutError, ConnectionError) as e:
+        except (TimeoutError, ConnectionError) as e:
             log.warning("broker.order_unacknowledged", order_id=order_id, what=what,
                         error=repr(e), action="reconciled later")
 

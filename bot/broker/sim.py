@@ -619,3 +619,19 @@ class SimBroker:
             self.cash += p.qty * c.multiplier * value
             self.settlements.append((now, k, p.qty, value))
             del self._positions[k]
+
+
+def make_sim_broker(settings: Any) -> tuple[SimBroker, SimClock]:
+    """The simulated broker and its clock, from a `bot.config.Settings`: the one factory the
+    CLI, backtests, benches and tests use. The clock starts at 09:30 New York on `sim.start`
+    (or the next SPX option session when that day has none) and runs at `sim.speed`."""
+    from datetime import time as dtime
+
+    s = settings.sim
+    start = datetime.combine(s.start, dtime(9, 30), tzinfo=xp.NY)
+    if xp.spx_option_session(s.start) is None:
+        start = xp.next_spx_open(start)
+    clock = SimClock(start, None if s.speed == "max" else float(s.speed))
+    broker = SimBroker(clock, s.scenario, s.seed, s.initial_cash, s.commission_per_contract,
+                       s.slippage, s.fill_ratio)
+    return broker, clock

@@ -92,10 +92,9 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def _plot(df, curves, path: Path, title: str) -> None:
-    import matplotlib
+    from bot.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import pandas as pd
 
     dates = pd.to_datetime(df.date)

@@ -27,13 +27,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.sim import tws_encode as enc
 from bot.sim import tws_decode as dec
+from bot.sim import tws_encode as enc
 from bot.sim.gateway_book import INDEXES, Registry, daily_bars, option_params
 from bot.sim.gateway_feed import Feed, Sub
 from bot.sim.gateway_orders import OrderDesk
-from bot.sim.tws_codec import (InMsg, ParsedOrder, ProtocolError, handshake_reply, make_msg,
-                               negotiate_version, read_hello, read_message)
+from bot.sim.tws_codec import (
+    InMsg,
+    ParsedOrder,
+    ProtocolError,
+    handshake_reply,
+    make_msg,
+    negotiate_version,
+    read_hello,
+    read_message,
+)
 from strategies import expiry as xp
 from strategies.types import Contract, Snapshot
 
@@ -177,7 +185,7 @@ class Gateway(Feed):
                 self.clock.set(target)
             try:
                 await self.pump()
-            except Exception as e:  # noqa: BLE001 — the emulator keeps serving
+            except Exception as e:
                 log.exception("gateway.pump_failed")
                 self.failures.append(f"pump: {e!r}")
 
@@ -224,7 +232,7 @@ class Gateway(Feed):
                 req = dec.decode_request(fields, s.version)
                 try:
                     s.write(b"".join(await self._answer(s, req)))
-                except Exception as e:  # noqa: BLE001 — a bug here must not drop the client
+                except Exception as e:
                     log.exception("gateway.request_failed: %r", req)
                     self.failures.append(f"{type(req).__name__}: {e!r}")
                     s.write(enc.error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),

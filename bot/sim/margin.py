@@ -30,8 +30,8 @@ Initial = maintenance for the option rules 1-4.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 from strategies.types import Contract, Position
 

@@ -35,7 +35,7 @@ A year of daily bars (`history_days`) precedes the start, ending at the starting
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ V_CAP = 25.0
 TAU30 = 30.0 / 365.0
 SKEW_B, SKEW_RHO, SKEW_REF = 0.6, -0.9, 0.15
 VIX_SKEW, VIX_CURVE = 0.45, 0.1
-UTC = timezone.utc
+UTC = UTC
 
 
 _SETTLE: dict[date, datetime] = {}
