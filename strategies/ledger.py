@@ -102,39 +102,54 @@ def close_campaign(led: Ledger, campaign: str) -> tuple[Ledger, Event]:
 
 
 def irr(flows: tuple[Flow, ...] | list[Flow]) -> float:
-    """Annualized money-weighted return of dated cash flows; NaN when undefined.
+    """Annualized money-weighted return of dated cash flows; NaN only when undefined.
 
-    Solves sum(a_i / (1 + r) ** t_i) = 0 with t in years from the first flow, by bisection
-    on r in (-0.9999, 1e6): bounded, never raises. Undefined when all flows have one sign.
+    Solves sum(a_i * exp(-x * t_i)) = 0 for x = ln(1 + r), t in years from the first flow.
+    The sum is evaluated scaled by its largest exponential (log-sum-exp), so no term can
+    overflow however long the flows span or however fast the rate: a 5-year layer and a
+    2-day +10% trade (r ~ 3.6e7) both solve. The bracket on x widens until the NPV changes
+    sign, then bisection; never raises. Undefined (NaN): no flows, all flows of one sign, or
+    all at one instant. A rate past float range comes back as inf (it is a real, absurd rate).
     """
     if not flows:
         return float("nan")
     t0 = min(f.time for f in flows)
     ts = [(f.time - t0).total_seconds() / (365.0 * 86400.0) for f in flows]
     amts = [f.amount for f in flows]
-    if all(a >= 0 for a in amts) or all(a <= 0 for a in amts):
+    if (all(a >= 0 for a in amts) or all(a <= 0 for a in amts)
+            or max(ts) <= 0 or not all(math.isfinite(a) for a in amts)):
         return float("nan")
 
-    def npv_x(x: float) -> float:  # x = ln(1 + r): discounting as exp(-x t) stays finite
-        return sum(a * math.exp(-x * t) for a, t in zip(amts, ts))
+    def sign(x: float) -> int:  # the sign of the NPV at x, from the scaled sum
+        m = max(-x * t for t in ts)
+        s = math.fsum(a * math.exp(-x * t - m) for a, t in zip(amts, ts))
+        return (s > 0) - (s < 0)
 
-    # bisection on x: bounded, 200 halvings reach machine precision. The floor is deep
-    # (r = -1 + 1e-300) because a layer that loses most of its cost in a few days has an
-    # annualized rate of almost -100%.
-    lo, hi = math.log(1e-300), math.log(1e6)
-    f_lo, f_hi = npv_x(lo), npv_x(hi)
-    if not (math.isfinite(f_lo) and math.isfinite(f_hi)) or f_lo * f_hi > 0:
+    lo, hi = -1.0, 1.0
+    s_lo, s_hi = sign(lo), sign(hi)
+    while s_lo * s_hi > 0 and hi < 1e12:
+        lo, hi = lo * 4.0, hi * 4.0
+        s_lo, s_hi = sign(lo), sign(hi)
+    if s_lo == 0:
+        return math.expm1(lo) if lo < 709 else float("inf")
+    if s_hi == 0:
+        return math.expm1(hi) if hi < 709 else float("inf")
+    if s_lo * s_hi > 0:
         return float("nan")
-    for _ in range(200):
+    for _ in range(300):
         mid = (lo + hi) / 2
-        f_mid = npv_x(mid)
-        if f_mid == 0 or hi - lo < 1e-15:
+        if mid in (lo, hi):
             break
-        if (f_mid > 0) == (f_lo > 0):
-            lo, f_lo = mid, f_mid
+        s_mid = sign(mid)
+        if s_mid == 0:
+            lo = hi = mid
+            break
+        if s_mid == s_lo:
+            lo = mid
         else:
             hi = mid
-    return math.expm1((lo + hi) / 2)
+    x = (lo + hi) / 2
+    return math.expm1(x) if x < 709 else float("inf")
 
 
 def report(led: Ledger) -> dict[str, Any]:

@@ -4,6 +4,8 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strategies import ledger as lg
 
@@ -42,3 +44,50 @@ def test_fund_credits_debits_and_carry_balance():
     assert led.pnl("tail") == 400.0 and led.pnl("event") == -150.0
     with pytest.raises(ValueError):
         lg.credit(led, "C2", -1.0, "hedge")
+
+
+def test_irr_over_five_years_and_for_a_fast_short_trade():
+    # a 5-year span used to raise OverflowError (exp of 690 * 5); 1.5x over 5 years is the
+    # closed form 1.5 ** (1/5) - 1
+    five = [lg.Flow(T0, -100.0), lg.Flow(T0 + timedelta(days=5 * 365), 150.0)]
+    assert lg.irr(five) == pytest.approx(1.5 ** 0.2 - 1.0, rel=1e-9)
+    # a 2-day +10% trade used to come back NaN (past the 1e6 bracket): 1.1 ** 182.5 - 1
+    fast = [lg.Flow(T0, -100.0), lg.Flow(T0 + timedelta(days=2), 110.0)]
+    assert lg.irr(fast) == pytest.approx(1.1 ** 182.5 - 1.0, rel=1e-6)
+    # a near-total loss in a few days: close to -100% a year, not NaN
+    wiped = [lg.Flow(T0, -100.0), lg.Flow(T0 + timedelta(days=3), 1.0)]
+    assert lg.irr(wiped) == pytest.approx(0.01 ** (365 / 3) - 1.0, abs=1e-12)
+
+
+_amount = st.floats(min_value=-1e7, max_value=1e7, allow_nan=False).filter(lambda a: a != 0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 20 * 365), _amount), min_size=2, max_size=12))
+def test_irr_is_defined_for_any_finite_mixed_flows(rows):
+    flows = [lg.Flow(T0 + timedelta(days=d), a) for d, a in rows]
+    r = lg.irr(flows)  # must never raise
+    net: dict[int, float] = {}
+    for d, a in rows:
+        net[d] = net.get(d, 0.0) + a
+    nz = [net[d] for d in sorted(net) if abs(net[d]) > 1e-9 * max(abs(a) for _, a in rows)]
+    if not any(a > 0 for _, a in rows) or not any(a < 0 for _, a in rows):
+        assert math.isnan(r)  # all one sign: undefined
+        return
+    if len(nz) >= 2 and (nz[0] > 0) != (nz[-1] > 0):
+        # the NPV tends to the first net flow's sign as the rate grows and to the last one's
+        # as it falls: opposite signs guarantee a root, which must be found
+        assert not math.isnan(r)
+    if math.isnan(r):
+        return
+    if math.isinf(r) or r <= -1.0:
+        return
+    # at the returned rate the NPV changes sign within a hair of it (scaled to the flows)
+    x = math.log1p(r)
+    ts = [(f.time - T0).total_seconds() / (365 * 86400) for f in flows]
+
+    def npv(xx):
+        m = max(-xx * t for t in ts)
+        return math.fsum(f.amount * math.exp(-xx * t - m) for f, t in zip(flows, ts))
+
+    eps = 1e-6 * max(1.0, abs(x))
+    assert npv(x - eps) * npv(x + eps) <= 0 or abs(npv(x)) <= 1e-6 * sum(abs(a) for _, a in rows)
