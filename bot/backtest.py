@@ -231,7 +231,7 @@ class Recorder:
 
 # --- one run -------------------------------------------------------------------------------------
 async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
-    from bot.broker.sim import make_sim_broker
+    from bot.broker.sim import make_sim_broker  # the daemon's own sim wiring
     from bot.daemon import Daemon
     from bot.store import Store
 

@@ -138,7 +138,7 @@ async def _serve(settings: cfg.Settings) -> int:
         # so neither may the strategy state that refers to them
         reset = True
     else:
-        from bot.broker.ib import IBBroker
+        from bot.broker.ib import IBBroker  # only the IB path needs ib_async
 
         broker = IBBroker(settings.ib, strategy=settings.strategy)
         clock = broker.clock

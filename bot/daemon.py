@@ -154,7 +154,7 @@ class Daemon:
             await self.executor.cancel_all(now, "daemon_stopping")
             for done in await self.executor.process(now):
                 self._fold(done, now)
-        except Exception as e:
+        except Exception as e:  # stopping must finish
             log.error("daemon.shutdown_error", error=str(e))
         self._persist(now, force=True)
         await self.heartbeat()  # the store keeps the last market seen, even after a fast run
@@ -218,7 +218,7 @@ class Daemon:
                 self.stop(3)
             except BrokerError as e:
                 log.error("tick.broker_error", code=e.code, error=e.message)
-            except Exception as e:
+            except Exception as e:  # a bad tick must never kill the daemon
                 log.exception("tick.failed", error=str(e))
 
     async def _step(self, decide: bool) -> None:

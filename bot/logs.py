@@ -65,7 +65,7 @@ class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
 
     failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:
+    def handleError(self, record: logging.LogRecord) -> None:  # stdlib name
         if not self.failed:
             self.failed = True
             err = sys.exc_info()[1]

@@ -196,7 +196,7 @@ def _tail_from_bars(bars: Any, h: HedgeParams) -> tuple[str, dict] | None:
 
 
 def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
-    from strategies.tvm import Decision, Status
+    from strategies.tvm import Decision, Status  # lazy: tvm imports this module
 
     h: HedgeParams = ctx.hedge
     intents: list[Intent] = []
@@ -365,7 +365,7 @@ def expired(state: Any, snap: Snapshot) -> tuple[list[Layer], list[tuple[str, di
 
 def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, commission: float,
                   now: datetime | None) -> Any:
-    from strategies.tvm import Decision
+    from strategies.tvm import Decision  # lazy: tvm imports this module
 
     hedges = list(state.hedges)
     idx = next((i for i, layer in enumerate(hedges)

@@ -57,7 +57,7 @@ SPX_SESSION_OVERRIDES: Mapping[date, tuple[time, time] | None] = MappingProxyTyp
 
 @functools.lru_cache(maxsize=1)
 def _xnys() -> Any:
-    import exchange_calendars as xcals
+    import exchange_calendars as xcals  # slow import; load on first use
 
     with warnings.catch_warnings():
         # exchange_calendars 4.x trips pandas 3 deprecation warnings while building.

@@ -28,7 +28,8 @@ import dataclasses
 import itertools
 import math
 from datetime import date, datetime
-from typing import Any
+from datetime import time as dtime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from bot.sim.market import Market, settle_at, years_to
 from strategies import expiry as xp
 from strategies.pricing import black76_quote
 from strategies.types import Account, Chain, Contract, Fill, Position, Snapshot
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 STRIKE_STEP = 5.0
 VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
@@ -621,12 +625,10 @@ class SimBroker:
             del self._positions[k]
 
 
-def make_sim_broker(settings: Any) -> tuple[SimBroker, SimClock]:
+def make_sim_broker(settings: Settings) -> tuple[SimBroker, SimClock]:
     """The simulated broker and its clock, from a `bot.config.Settings`: the one factory the
     CLI, backtests, benches and tests use. The clock starts at 09:30 New York on `sim.start`
     (or the next SPX option session when that day has none) and runs at `sim.speed`."""
-    from datetime import time as dtime
-
     s = settings.sim
     start = datetime.combine(s.start, dtime(9, 30), tzinfo=xp.NY)
     if xp.spx_option_session(s.start) is None:

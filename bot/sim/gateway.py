@@ -185,7 +185,7 @@ class Gateway(Feed):
                 self.clock.set(target)
             try:
                 await self.pump()
-            except Exception as e:
+            except Exception as e:  # the emulator keeps serving
                 log.exception("gateway.pump_failed")
                 self.failures.append(f"pump: {e!r}")
 
@@ -232,7 +232,7 @@ class Gateway(Feed):
                 req = dec.decode_request(fields, s.version)
                 try:
                     s.write(b"".join(await self._answer(s, req)))
-                except Exception as e:
+                except Exception as e:  # a bug here must not drop the client
                     log.exception("gateway.request_failed: %r", req)
                     self.failures.append(f"{type(req).__name__}: {e!r}")
                     s.write(enc.error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),

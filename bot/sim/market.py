@@ -51,7 +51,6 @@ V_CAP = 25.0
 TAU30 = 30.0 / 365.0
 SKEW_B, SKEW_RHO, SKEW_REF = 0.6, -0.9, 0.15
 VIX_SKEW, VIX_CURVE = 0.45, 0.1
-UTC = UTC
 
 
 _SETTLE: dict[date, datetime] = {}
