@@ -5,9 +5,10 @@ two ways, neither of which touches a decision:
 - `on_event`, a `bot.logs` listener: order / fill / rejection counters, broker link, heartbeat,
   trading state, and a ring of recent events for the page;
 - `on_step(daemon, snapshot)`, a daemon step hook: account gauges, greeks and P&L of what is
-  held (`bot.status.mark`), the campaign step and roll fund, and the decision time after the
-  snapshot. It also writes those marks to the store as `marks` (at most every
-  `marks_seconds` wall seconds) so `condorbot status` shows the same numbers.
+  held (`bot.status.mark`, when the positions change and at most every MARK_SECONDS wall
+  seconds otherwise), the campaign step and roll fund, and the decision time after the
+  snapshot. It also writes those marks to the store as `marks` (when the positions change,
+  else every `marks_seconds`) so `condorbot status` shows the same numbers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ log = logs.get("bot.metrics")
 # events not worth a line on the page (the heartbeat has its own panel)
 QUIET = ("heartbeat", "alert.held", "web.request")
 STATES = ("ACTIVE", "REDUCING", "HALTED")
+MARK_SECONDS = 0.25  # wall seconds between marks while the positions do not change
 
 
 def _day(ev: dict[str, Any]) -> str:
@@ -75,6 +77,7 @@ class Metrics:
         self.marks_seconds = marks_seconds
         self._marks_saved = -1e18
         self._held: tuple[tuple[str, int], ...] = ()
+        self._marked = -1e18
 
     # --- log events ----------------------------------------------------------------------------
     def on_event(self, ev: dict[str, Any]) -> None:
@@ -136,10 +139,19 @@ class Metrics:
         camp = state.campaign
         self.step.set(camp.step if camp is not None else 0)
         self.roll_fund.set(sum(lg.report(state.ledger)["funds"].values()))
+        when = snap.time.isoformat()
+        with self.lock:
+            if not self.equity or self.equity[-1][0][:13] != when[:13]:
+                self.equity.append((when, a.net_liquidation))  # one point a market hour
+            else:
+                self.equity[-1] = (when, a.net_liquidation)
         wall = time.monotonic()
         held = tuple(sorted((c.key, q) for _, _, c, q in status.positions(state)))
-        save = wall - self._marks_saved >= self.marks_seconds or held != self._held
-        self._held = held
+        changed, self._held = held != self._held, held
+        if not changed and wall - self._marked < MARK_SECONDS:
+            return  # marks are not worth their cost at every step of a fast sim
+        self._marked = wall
+        save = changed or wall - self._marks_saved >= self.marks_seconds
         comm = status.open_commission(daemon.store, camp) if save or self.marks is None else (
             self.marks.get("commission_open", 0.0))
         m = status.mark(state, snap, comm)
@@ -151,11 +163,6 @@ class Metrics:
         self.realized.set(m["realized"])
         self.unrealized.labels("mid").set(m["unrealized_mid"])
         self.unrealized.labels("natural").set(m["unrealized_natural"])
-        with self.lock:
-            if not self.equity or self.equity[-1][0][:13] != m["market_time"][:13]:
-                self.equity.append((m["market_time"], a.net_liquidation))  # one point an hour
-            else:
-                self.equity[-1] = (m["market_time"], a.net_liquidation)
         if save:
             self._marks_saved = wall
             daemon.store.put("marks", m)
