@@ -69,6 +69,8 @@ def classify(ev: dict[str, Any]) -> tuple[str, str, str] | None:
         if code:
             return ("daemon.crashed", f"daemon exited with code {code}", "read the log's tail")
         return ("daemon.stopped", "daemon stopped", "none, if you stopped it")
+    if name == "broker.connect_failed" and "attempt" in ev:
+        return None  # one failed attempt of several; the last one, from the CLI, is the exit
     return EVENTS.get(name) if isinstance(name, str) else None
 
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import subprocess
+import sys
 import threading
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from ib_helpers import broker, gateway, ib_errors  # noqa: F401
+import yaml
+from ib_helpers import REPO, broker, gateway, ib_errors  # noqa: F401
 
 from bot import cli, logs
 from bot.alerts import Alerter
 from bot.broker.ib_market import next_emit
-from bot.store import Store
+from bot.store import Store, sim_path
 from strategies import tvm
 from strategies.types import Contract, Leg
 from tests import simrun
@@ -192,6 +195,27 @@ def test_rate_limit_per_kind_holds_repeats_and_counts_them(settings_factory, log
     assert "bad word 5" in again["message"] and "4 more 'control.invalid'" in again["message"]
     held = [e for e in read_events(log_file) if e["event"] == "alert.held"]
     assert len(held) == 4
+
+
+def test_an_exit_on_start_up_is_alerted_before_the_process_ends(tmp_path, receiver):
+    """`condorbot run` on a store another process holds exits 1; the alert still goes out."""
+    recv = receiver()
+    store = tmp_path / "state" / "c.db"
+    raw = {"store_path": str(store), "control_file": str(tmp_path / "ctl"),
+           "log": {"dir": str(tmp_path / "logs")}, "web": {"enabled": False},
+           "alerts": {"urls": [recv.url], "timeout": 5}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    holder = Store(sim_path(store), exclusive=True)
+    try:
+        r = subprocess.run([sys.executable, "-m", "bot", "run", "--config",
+                            str(tmp_path / "c.yaml")], cwd=REPO, capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        holder.close()
+    assert r.returncode == 1 and "in use by another condorbot process" in r.stderr
+    (msg,) = recv.all()
+    assert msg["title"] == "condorbot: store locked by another process: daemon exited"
+    assert "only one daemon per store" in msg["message"]
 
 
 def test_alert_test_command_sends_one_message(tmp_path, receiver, capsys):
