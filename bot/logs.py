@@ -6,6 +6,7 @@ Every record has `timestamp` (UTC, ISO 8601), `level` and `event` (a dotted noun
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import sys
@@ -69,7 +70,8 @@ class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
         if not self.failed:
             self.failed = True
             err = sys.exc_info()[1]
-            sys.stderr.write(f'{{"event": "log.write_failed", "level": "error", "error": "{err}"}}\n')
+            line = {"event": "log.write_failed", "level": "error", "error": str(err)}
+            sys.stderr.write(json.dumps(line) + "\n")  # json: the error text may hold quotes
 
 
 def setup(
@@ -119,6 +121,9 @@ def setup(
     # long; that is by design (max_instances=1, coalesce) and not a dotted event
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     logging.getLogger("asyncio").setLevel(logging.WARNING)
+    # apprise says "Notifying 1 service(s)." at INFO for every alert; bot.alerts logs its own
+    # alert.sent / alert.failed. Its warnings (why a service refused) are kept.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             *_SHARED,

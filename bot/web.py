@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import html
+import socket
 import sqlite3
 import sys
 import threading
@@ -124,6 +125,10 @@ def page(store_path: Path, metrics: Metrics, refresh: int, name: str = "") -> st
     return "".join(parts)
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class Server:
     def __init__(self, settings: Any, metrics: Metrics, store_path: Path) -> None:
         self.s, self.metrics, self.store_path = settings, metrics, Path(store_path)
@@ -131,12 +136,14 @@ class Server:
         self.port = 0
 
     def start(self) -> Server:
-        self.httpd = ThreadingHTTPServer((self.s.host, self.s.port), _handler(self))
+        cls = _Server6 if ":" in self.s.host else ThreadingHTTPServer
+        self.httpd = cls((self.s.host, self.s.port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, name="web", daemon=True).start()
         log.info("web.started", host=self.s.host, port=self.port,
-                 url=f"http://{self.s.host}:{self.port}/", token=bool(self.s.token))
+                 url=f"http://{f'[{h}]' if ':' in (h := self.s.host) else h}:{self.port}/",
+                 token=bool(self.s.token))
         return self
 
     def close(self) -> None:
