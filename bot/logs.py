@@ -43,13 +43,13 @@ def remove_listener(fn: Any) -> None:
         _listeners.remove(fn)
 
 
-def _tee(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _tee(_: Any, __: str, event: Any) -> Any:
     for fn in list(_listeners):
         fn(dict(event))
     return event
 
 
-_SHARED = [
+_SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -91,7 +91,8 @@ def setup(
         except OSError:  # a broken log file (disk full) must not stop a re-configuration
             pass
     root.setLevel(level)
-    path: Path | None = Path(log_dir) / filename
+    path = Path(log_dir) / filename
+    out: Path | None = path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = _SafeRotatingHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
@@ -105,7 +106,7 @@ def setup(
     except OSError as e:
         sys.stderr.write(f'{{"event": "log.open_failed", "level": "error", "path": "{path}", '
                          f'"error": "{e.strerror}"}}\n')
-        path = None
+        out = None
     tty = sys.stdout.isatty() if console is None else console
     ch = logging.StreamHandler(sys.stdout)
     ch.setFormatter(
@@ -135,7 +136,7 @@ def setup(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    return path
+    return out
 
 
 def get(name: str = "condorbot", **bind: Any) -> Any:

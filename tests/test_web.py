@@ -122,8 +122,8 @@ def test_a_taken_port_is_logged_not_fatal(settings_factory, log_file, tmp_path):
 def test_status_page_shows_the_open_condor_in_headless_chromium(tmp_path):
     pw = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
     raw = {"store_path": str(tmp_path / "state" / "c.db"), "control_file": str(tmp_path / "ctl"),
-           "log": {"dir": str(tmp_path / "logs")}, "heartbeat_seconds": 1,
-           "sim": {"speed": 600, "days": 30}, "web": {"port": 0, "refresh_seconds": 1}}
+           "log": {"dir": str(tmp_path / "logs")}, "heartbeat_seconds": 60,
+           "sim": {"speed": 300, "days": 30}, "web": {"port": 0, "refresh_seconds": 1}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     proc = Proc(["run", "--config", str(tmp_path / "c.yaml")], REPO)
     try:
