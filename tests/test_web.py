@@ -123,16 +123,14 @@ def test_status_page_shows_the_open_condor_in_headless_chromium(tmp_path):
     pw = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
     raw = {"store_path": str(tmp_path / "state" / "c.db"), "control_file": str(tmp_path / "ctl"),
            "log": {"dir": str(tmp_path / "logs")}, "heartbeat_seconds": 60,
-           "sim": {"speed": 300, "days": 30}, "web": {"port": 0, "refresh_seconds": 1}}
+           "sim": {"speed": 1200, "days": 30}, "web": {"port": 0, "refresh_seconds": 1}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     proc = Proc(["run", "--config", str(tmp_path / "c.yaml")], REPO)
     try:
         port = proc.until(lambda e: e.get("event") == "web.started", 30)["port"]
-        entered = proc.until(lambda e: e.get("event") == "campaign.entered", 60)
-        exp = entered["expiry"].replace("-", "")
-        p, c = entered["strikes"][1], entered["strikes"][2]
         with pw.sync_playwright() as play:
             browser = play.chromium.launch(executable_path=CHROMIUM, headless=True)
+            entered = proc.until(lambda e: e.get("event") == "campaign.entered", 60)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             # the page reloads itself until the daemon's marks of the new condor are in
@@ -143,6 +141,8 @@ def test_status_page_shows_the_open_condor_in_headless_chromium(tmp_path):
             browser.close()
     finally:
         proc.stop()
+    exp = entered["expiry"].replace("-", "")
+    p, c = entered["strikes"][1], entered["strikes"][2]
     assert f"SPX:SPX:{exp}:P:{p:g}" in legs and f"SPX:SPX:{exp}:C:{c:g}" in legs
     assert "-1" in legs and "+1" in legs
     realized, mid, natural = pnl.splitlines()[-1].split("\t")
