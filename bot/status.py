@@ -269,7 +269,8 @@ def render(store: Store, name: str = "") -> str:
     greeks = marks["greeks"] if marks else beat.get("greeks")
     label = ("  (each leg's implied vol on the chain; VIX options off their future)" if marks
              else "" if greeks else
-             "  (estimate: flat vol = VIX for SPX, 0.9 for VIX options, no skew)")
+             "  (estimate, no marks yet: flat vol = VIX for SPX, 0.9 on spot VIX for VIX "
+             "options, no skew)")
     out.append("\ngreeks" + label)
     if greeks is None and pos and beat.get("spx") and beat.get("vix"):
         when = beat.get("market_time")

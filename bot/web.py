@@ -103,6 +103,8 @@ def page(store_path: Path, metrics: Metrics, refresh: int, name: str = "") -> st
                               n(r["ask"]), n(r["mid"]), status._pct(r["iv"]), n(r["delta"]),
                               n(r["gamma"]), n(r["vega"]), n(r["theta"])] for r in m["legs"]],
                             "legs"))
+        parts.append(_table(["delta $/pt", "gamma $/pt2", "vega $/vol pt", "theta $/day"],
+                            [[n(m["greeks"][k]) for k in status.GREEKS]], "greeks"))
     else:
         parts.append('<p id="legs">(flat)</p>')
     parts.append("<h2>P&amp;L</h2>")

@@ -232,3 +232,32 @@ def test_alert_test_without_urls_is_a_usage_error(tmp_path, capsys):
     cfgfile.write_text("alerts:\n  urls: []\n")
     assert cli.main(["alert-test", "--config", str(cfgfile)]) == 2
     assert "alerts.urls is empty" in capsys.readouterr().err
+
+
+def test_every_alert_is_driven_by_an_event_the_code_really_logs():
+    """An event renamed elsewhere would silently end its alert: each mapped name must occur
+    as a logged event name in bot/ or strategies/ (other than in bot/alerts.py itself)."""
+    from bot.alerts import EVENTS
+
+    sources = "".join(p.read_text() for d in ("bot", "strategies")
+                      for p in (REPO / d).rglob("*.py") if p.name != "alerts.py")
+    names = set(EVENTS) | {"risk.state", "daemon.stopped", "broker.disconnected",
+                           "broker.reconnected"}
+    missing = sorted(n for n in names if f'"{n}"' not in sources)
+    assert missing == [], f"alerts mapped to events nobody logs: {missing}"
+
+
+@pytest.mark.parametrize("ev, kind", [
+    ({"event": "risk.state", "state": "HALTED"}, "risk.HALTED"),
+    ({"event": "risk.state", "state": "ACTIVE"}, "risk.ACTIVE"),
+    ({"event": "daemon.stopped", "exit_code": 3}, "daemon.crashed"),
+    ({"event": "daemon.stopped", "exit_code": 0}, "daemon.stopped"),
+    ({"event": "broker.connect_failed", "attempt": 2}, None),  # one try of several
+    ({"event": "broker.connect_failed", "code": 502}, "daemon.crashed"),
+    ({"event": "order.filled"}, None),
+])
+def test_classify(ev, kind):
+    from bot.alerts import classify
+
+    got = classify(ev)
+    assert (got[0] if got else None) == kind
