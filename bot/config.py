@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from strategies.params import HedgeParams, StrategyParams
 
@@ -79,6 +79,32 @@ class OrderSettings(_Section):
     max_slippage: float = Field(1.0, ge=0, le=1, description="share of mid-to-natural we may give up")
 
 
+# --- alerts and the web server (issue 17: bot.alerts, bot.metrics, bot.web) ----------------
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class AlertSettings(_Section):
+    urls: tuple[str, ...] = Field((), description="apprise notification URLs; empty = no alerts")
+    disconnect_seconds: float = Field(120.0, gt=0, description="broker down this long: alert")
+    min_interval_seconds: float = Field(300.0, ge=0, description="per alert kind")
+    timeout: float = Field(10.0, gt=0, description="seconds one notification may take")
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535, description="0 = any free port")
+    token: str = ""
+    refresh_seconds: int = Field(10, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> WebSettings:
+        if self.host not in LOOPBACK and not self.token:
+            raise ValueError(f"web.host {self.host!r} is not loopback: set web.token "
+                             "(the status page would be open to the network)")
+        return self
+
+
 class Settings(_Section):
     broker: Literal["sim", "ib"] = "sim"
     control_file: Path = Path("control")
@@ -94,6 +120,8 @@ class Settings(_Section):
     hedge: HedgeParams = HedgeParams()
     risk: RiskSettings = RiskSettings()
     orders: OrderSettings = OrderSettings()
+    alerts: AlertSettings = AlertSettings()
+    web: WebSettings = WebSettings()
 
 
 def _describe(err: dict[str, Any], raw: Any) -> str:
