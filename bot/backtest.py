@@ -94,8 +94,8 @@ def backtest_settings(base: cfg.Settings, out: Path, *, scenario: str | None = N
     raw["log"]["file"] = VARIANT_LOG.get(variant, f"{variant}.jsonl")
     for k, v in (overrides or {}).items():
         apply(raw, k, v)
-    if variant == "plain_condor":
-        raw["strategy"]["max_steps"] = 0
+    if variant == "plain_condor":  # + baselines.plain_decide: held through tests, stopped
+        raw["strategy"]["max_steps"] = 0  # at plain_stop_mult x credit
         raw["hedge"].update(NO_HEDGES)
     return cfg.parse(raw, f"backtest {variant}")
 
@@ -247,12 +247,34 @@ async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
     return code, d
 
 
+@contextmanager
+def decisions(decide: Callable[..., Any] | None) -> Iterator[None]:
+    """Run the daemon on `decide` instead of `strategies.tvm.decide` (None: unchanged).
+
+    The daemon calls `tvm.decide` by module attribute, so the swap lasts exactly this block
+    (one run at a time per process; the plain twin runs in its own worker). A Daemon taking
+    a `decide` argument would make this unnecessary."""
+    from strategies import tvm
+
+    if decide is None:
+        yield
+        return
+    saved = tvm.decide
+    tvm.decide = decide
+    try:
+        yield
+    finally:
+        tvm.decide = saved
+
+
 def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None = None,
-                extra_hooks: list[Any] | None = None) -> dict[str, Any]:
-    """Run one daemon to the end of `settings.sim.days`; return what it did as plain data."""
+                extra_hooks: list[Any] | None = None,
+                decide: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Run one daemon to the end of `settings.sim.days`; return what it did as plain data.
+    `decide`: the decision function in place of `tvm.decide` (the plain condor's)."""
     rec = Recorder(progress=progress, extra_hooks=list(extra_hooks or []))
     t0, c0 = time.perf_counter(), time.process_time()
-    with isolated_logs(settings):
+    with isolated_logs(settings), decisions(decide):
         logs.add_listener(rec.listen)
         code, d = asyncio.run(_drive(settings, rec))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -266,9 +288,15 @@ def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None =
     }
 
 
-def _variant_job(settings: cfg.Settings) -> dict[str, Any]:
+def _variant_job(settings: cfg.Settings, plain: bool = False) -> dict[str, Any]:
     """Worker-process entry (module level, so it pickles)."""
-    return run_variant(settings)
+    return run_variant(settings, decide=_plain(settings) if plain else None)
+
+
+def _plain(settings: cfg.Settings) -> Callable[..., Any]:
+    from bot import baselines
+
+    return baselines.plain_decide(settings.backtest.plain_stop_mult)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -324,7 +352,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        future = pool.submit(_variant_job, s_plain)
+        future = pool.submit(_variant_job, s_plain, True)
     try:
         cndr = baselines.Cndr(s_method.sim.initial_cash, s_method.strategy.base_qty,
                               s_method.sim.commission_per_contract)
@@ -332,7 +360,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
         if future is not None:
             runs["plain_condor"] = future.result()
         elif s_plain is not None:
-            runs["plain_condor"] = run_variant(s_plain)
+            runs["plain_condor"] = run_variant(s_plain, decide=_plain(s_plain))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -20,11 +20,18 @@ on, so it sees the same chains and the same path, and places nothing):
   does.
 Buy-and-hold SPX (`buy_and_hold`): the initial cash in SPX at the run's first tick
 (price index: the simulated SPX pays no dividends).
+
+Plain condor (`plain_decide`): the method's own decision function with what a trader means
+by "a plain iron condor": the same entry, held to the same take-profit or time exit, closed
+by a stop when its loss (close cost at mid minus the credit) reaches `plain_stop_mult` x the
+credit; never rolled, never hedged, and NOT closed when a roll trigger fires (the method's
+`max_steps: 0` would stop it at the first test). A stop is a normal close (no cooldown).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -182,3 +189,43 @@ def buy_and_hold(closes: dict[date, float], initial_cash: float,
     days = sorted(closes)
     base = closes[days[0]] if s0 is None else s0
     return {d: initial_cash * closes[d] / base for d in days}
+
+
+# --- plain condor ---------------------------------------------------------------------------
+Decide = Callable[..., Any]
+
+
+def plain_decide(stop_mult: float, base: Decide | None = None) -> Decide:
+    """A decide(state, snap, params, ctx) for the plain condor, wrapping `base` (default
+    `strategies.tvm.decide`, read now, so a later swap of tvm.decide cannot recurse)."""
+    from strategies import tvm
+    from strategies.condor import combo_prices, reverse
+    from strategies.expiry import dte
+
+    if not stop_mult > 0:
+        raise ValueError(f"plain_stop_mult must be > 0, got {stop_mult}")
+    inner = base or tvm.decide
+
+    def decide(state: Any, snap: Any, p: Any, ctx: Any = None) -> Any:
+        ctx = ctx if ctx is not None else tvm.Context()
+        camp = state.campaign
+        if (state.pending is None and not ctx.flatten and state.status is tvm.Status.OPEN
+                and snap.market_open and camp is not None and camp.legs
+                and dte(camp.legs[0].contract.expiry, snap.time) > p.exit_dte):
+            legs = reverse(camp.legs)
+            mid, natural = combo_prices(snap.chains, legs)
+            loss, limit = mid - camp.credit, stop_mult * camp.credit
+            if math.isfinite(mid) and loss >= limit:
+                return tvm._close(state, legs, mid, natural, {
+                    "trigger": "plain_stop", "loss": round(loss, 2), "threshold": round(limit, 2),
+                    "credit": round(camp.credit, 2), "close_cost": round(mid, 2),
+                    "stop_mult": stop_mult})
+        d = inner(state, snap, p, ctx)
+        skipped = [f for name, f in d.events if name == "roll.skipped"]
+        if skipped and camp is not None:  # tested: a plain condor holds (no roll, no stop)
+            return tvm.Decision(state, events=(("roll.waiting", {
+                "campaign": camp.id, "why": "plain_condor_holds",
+                "triggers": skipped[0].get("triggers")}),))
+        return d
+
+    return decide

@@ -79,6 +79,11 @@ class OrderSettings(_Section):
     max_slippage: float = Field(1.0, ge=0, le=1, description="share of mid-to-natural we may give up")
 
 
+class BacktestSettings(_Section):
+    plain_stop_mult: float = Field(2.0, gt=0, le=50,
+                                   description="plain condor: stop at this loss x credit")
+
+
 class Settings(_Section):
     broker: Literal["sim", "ib"] = "sim"
     control_file: Path = Path("control")
@@ -94,6 +99,7 @@ class Settings(_Section):
     hedge: HedgeParams = HedgeParams()
     risk: RiskSettings = RiskSettings()
     orders: OrderSettings = OrderSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
 
 def _describe(err: dict[str, Any], raw: Any) -> str:

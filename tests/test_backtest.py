@@ -201,3 +201,34 @@ def test_sweep_refuses_an_unknown_key(tmp_path, capsys):
                  "--days", "2", "--sweep", "strategy.no_such_key=1,2"])
     assert code == 2
     assert "strategy.no_such_key" in capsys.readouterr().err
+
+
+def test_plain_condor_holds_through_a_test_and_stops_at_its_loss_multiple():
+    from strategies import tvm
+    from strategies.condor import combo_prices, reverse
+    from strategies.params import StrategyParams
+
+    p = StrategyParams(max_steps=0)  # what backtest_settings gives the plain twin
+    t0 = at(date(2026, 3, 2))
+    d = tvm.decide(tvm.State(), snapshot(t0, 6000.0, 15.0), p)
+    st = tvm.on_order_done(d.state, d.intents[0], 1, d.intents[0].mid, 2.6, t0).state
+    credit = st.campaign.credit  # per unit; the 5735 short put is tested below ~5850
+    plain = baselines.plain_decide(0.5)
+    t1 = at(date(2026, 3, 4))
+    for spx, stop in ((5800.0, False), (5750.0, False), (5700.0, True)):
+        snap = snapshot(t1, spx, 15.0)
+        loss = combo_prices(snap.chains, reverse(st.campaign.legs))[0] - credit
+        assert (loss >= 0.5 * credit) is stop  # the hand numbers straddle the stop
+        method = tvm.decide(st, snap, p)  # max_steps 0 alone: closed at the first test
+        assert [i.reason["trigger"] for i in method.intents] == ["steps_exhausted"]
+        got = plain(st, snap, p)
+        if stop:
+            (i,) = got.intents
+            assert i.action == "close" and i.reason["trigger"] == "plain_stop"
+            assert i.reason["threshold"] == pytest.approx(0.5 * credit, abs=0.01)
+        else:
+            assert got.intents == () and got.state == st
+            assert [e[1]["why"] for e in got.events] == ["plain_condor_holds"]
+    assert baselines.plain_decide(2.0)(st, snapshot(t1, 5700.0, 15.0), p).intents == ()
+    with pytest.raises(ValueError, match="plain_stop_mult"):
+        baselines.plain_decide(0.0)
