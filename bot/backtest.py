@@ -335,9 +335,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     over one market; writes trades.csv, equity.csv, summary.json (+ report.html, PNGs)."""
     import json
 
-    import pandas as pd
-
-    from bot import baselines
+    from bot import baselines, money
     from bot import report as rp
 
     out = Path(out)
@@ -345,6 +343,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     kw = dict(scenario=scenario, seed=seed, days=days, tick=tick, overrides=overrides)
     s_method = backtest_settings(base, out, variant="method", **kw)
     s_plain = backtest_settings(base, out, variant="plain_condor", **kw) if plain else None
+    rules = money.rules_of(s_method.sim.scenario)
     pool = future = None
     if s_plain is not None and parallel:
         import concurrent.futures as cf
@@ -355,7 +354,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
         future = pool.submit(_variant_job, s_plain, True)
     try:
         cndr = baselines.Cndr(s_method.sim.initial_cash, s_method.strategy.base_qty,
-                              s_method.sim.commission_per_contract)
+                              s_method.sim.commission_per_contract, rate=rules.short_rate)
         runs = {"method": run_variant(s_method, progress, [cndr])}
         if future is not None:
             runs["plain_condor"] = future.result()
@@ -367,14 +366,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     initial = s_method.sim.initial_cash
     mt = runs["method"]["ticks"]
     daily = rp.daily_frame(mt)
-    frame = pd.DataFrame({"method": daily["equity"]})
-    if "plain_condor" in runs:
-        frame["plain_condor"] = rp.daily_frame(runs["plain_condor"]["ticks"])["equity"]
-    frame["cndr"] = pd.Series(cndr.daily).reindex(frame.index).ffill()
-    frame["buy_and_hold"] = pd.Series(baselines.buy_and_hold(
-        daily["spx"].to_dict(), initial, mt["spx"][0] if mt["spx"] else None))
-    frame["spx"], frame["vix"] = daily["spx"], daily["vix"]
-    frame.index.name = "date"
+    frame, earned = money.frame(rules, daily, runs, cndr, initial)
     frame.to_csv(out / "equity.csv", float_format="%.4f")
     sm = s_method.sim
     summary: dict[str, Any] = {
@@ -388,21 +380,16 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
                 "steps": runs["method"]["steps"],
                 "steps_per_second": round(runs["method"]["steps"]
                                           / max(runs["method"]["wall_seconds"], 1e-9), 1)},
-        "comparison": {k: rp.metrics(frame[k].dropna(), initial)
-                       for k in ("method", "plain_condor", "cndr", "buy_and_hold")
-                       if k in frame},
+        "money_rules": rules.summary(),
     }
     for name, r in runs.items():
         summary[name] = rp.details(r)
     summary["cndr"] = cndr.summary()
-    # the same P&L on very different risk: each column's capital at risk, and P&L on it
+    # the same P&L on very different risk: each column's peak margin, and returns on it
     capital = {"method": summary["method"]["peak_margin"]["usd"],
                "plain_condor": summary.get("plain_condor", {}).get("peak_margin", {}).get("usd"),
                "cndr": cndr.peak_collateral, "buy_and_hold": initial}
-    for k, m in summary["comparison"].items():
-        cap = capital.get(k)
-        m["capital_at_risk"] = cap
-        m["pnl_on_capital"] = m["pnl"] / cap if cap and "pnl" in m else None
+    summary["comparison"] = money.comparison(frame, earned, capital, initial, rules)
     write_trades(out / "trades.csv", runs["method"]["trades"])
     if "plain_condor" in runs:
         write_trades(out / "trades_plain_condor.csv", runs["plain_condor"]["trades"])

@@ -9,17 +9,19 @@ on, so it sees the same chains and the same path, and places nothing):
     new options around 11:30-12:00), at the mid of each leg, less the sim's commission;
   - hold to expiry; cash-settle at the SPX opening print of expiry day (AM SET), the value
     the SimBroker settles at;
-  - collateral (the wider wing's width x 100 x qty: the maximum loss plus the premium) earns
-    the T-bill rate, taken as the scenario's interest rate r, continuously compounded over
-    calendar time while a condor is held.
+  - collateral: the wider wing's width x 100 x qty (the maximum loss plus the premium). Its
+    T-bill interest at the short rate, continuously compounded over calendar time while a
+    condor is held, is kept per cycle for `return_on_collateral` (as the index counts it);
+    the account's equity (`daily`) carries no interest of its own: the backtest credits
+    the same account interest to every column (bot.money).
   The first condor is opened on the first day of the run, on the first monthly expiry at
   least `MIN_DTE` days away (the index itself would have rolled into it on the previous
   expiration). Size: `qty` condors (the backtest passes strategy.base_qty), so dollar P&L
   compares one to one with the method and the plain condor on the same account.
   `return_on_collateral` chains each cycle's (P&L + interest) / collateral, as the index
   does.
-Buy-and-hold SPX (`buy_and_hold`): the initial cash in SPX at the run's first tick
-(price index: the simulated SPX pays no dividends).
+Buy-and-hold SPX (`buy_and_hold`): the initial cash in SPX at the run's first tick, total
+return: the dividend yield is reinvested continuously (price x e^(q t), t calendar years).
 
 Plain condor (`plain_decide`): the method's own decision function with what a trader means
 by "a plain iron condor": the same entry, held to the same take-profit or time exit, closed
@@ -104,7 +106,11 @@ class Cndr:
         self.peak_collateral = 0.0
 
     def __call__(self, d: Any, snap: Any) -> None:
-        rate = self.rate if self.rate is not None else d.broker.market.r
+        if self.rate is None:
+            from bot import money
+
+            self.rate = money.money_rules(d.broker.market.scenario).short_rate
+        rate = self.rate
         opens = d.broker.market.opens
         self.on_snapshot(snap, rate, opens)
 
@@ -113,9 +119,9 @@ class Cndr:
         p = self.pos
         if p is not None and self.last_time is not None:
             dt = (now - self.last_time).total_seconds() / (365.0 * 86400.0)
-            interest = p["collateral"] * math.expm1(rate * dt)
-            self.cash += interest
-            p["interest"] += interest
+            # the index's T-bill interest on collateral, per cycle; not added to the account
+            # (every column's account earns the same interest: bot.money)
+            p["interest"] += p["collateral"] * math.expm1(rate * dt)
         self.last_time = now
         if p is not None and now >= xp.settlement_time(p["expiry"]) and p["expiry"] in opens:
             self._settle(opens[p["expiry"]][0])
@@ -181,14 +187,15 @@ class Cndr:
 
 
 def buy_and_hold(closes: dict[date, float], initial_cash: float,
-                 s0: float | None = None) -> dict[date, float]:
+                 s0: float | None = None, dividend_yield: float = 0.0) -> dict[date, float]:
     """Equity of `initial_cash` put in SPX at `s0` (the run's first tick; default the first
-    close), marked at each close."""
+    close), marked at each close, dividends reinvested: x e^(q x calendar years held)."""
     if not closes:
         return {}
     days = sorted(closes)
     base = closes[days[0]] if s0 is None else s0
-    return {d: initial_cash * closes[d] / base for d in days}
+    return {d: initial_cash * closes[d] / base
+            * math.exp(dividend_yield * (d - days[0]).days / 365.0) for d in days}
 
 
 # --- plain condor ---------------------------------------------------------------------------

@@ -5,12 +5,11 @@ before day 0:
   total_return  final / initial - 1
   cagr          (final / initial) ** (252 / sessions) - 1   (trading years of 252 sessions)
   max_drawdown  min over days of equity / running peak - 1 (and in dollars)
-  sharpe        mean / stdev (ddof 1) of daily returns x sqrt(252), risk-free 0: the sim pays
-                no interest on the account's cash, so an excess return over a T-bill would
-                charge the strategies for interest nobody pays them (CNDR's T-bill interest
-                on its collateral is part of its equity)
-  sortino       mean daily return / downside deviation (root mean square of min(r, 0))
-                x sqrt(252)
+  sharpe        mean / stdev (ddof 1) of daily excess returns x sqrt(252): each day's return
+                less the short rate over its calendar days (`rf`; every column's cash earns
+                it, see bot.baselines.money_rules, so the interest is not skill)
+  sortino       mean daily excess return / downside deviation (root mean square of
+                min(excess, 0)) x sqrt(252)
 """
 
 from __future__ import annotations
@@ -37,14 +36,17 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def metrics(equity: pd.Series | np.ndarray, initial: float) -> dict[str, Any]:
-    """Return, CAGR, drawdown, Sharpe and Sortino of a daily closing equity series."""
+def metrics(equity: pd.Series | np.ndarray, initial: float, rf: float = 0.0,
+            gaps: np.ndarray | None = None) -> dict[str, Any]:
+    """Return, CAGR, drawdown, Sharpe and Sortino of a daily closing equity series; `rf` the
+    annual short rate over `gaps` (calendar days before each close; default 1)."""
     eq = np.asarray(equity, dtype=float)
     out: dict[str, Any] = {"days": int(eq.size)}
     if eq.size == 0:
         return out
     x = np.r_[initial, eq]
-    ret = x[1:] / x[:-1] - 1.0
+    days = np.ones(eq.size) if gaps is None else np.asarray(gaps, dtype=float)
+    ret = x[1:] / x[:-1] - 1.0 - np.expm1(rf * days / 365.0)
     peak = np.maximum.accumulate(x)
     dd = x / peak - 1.0
     growth = x[-1] / initial
@@ -310,8 +312,10 @@ def write_html(out: Path, summary: dict[str, Any], pngs: list[str],
     cols = [("total_return", "total return", True), ("cagr", "CAGR", True),
             ("max_drawdown", "max drawdown", True), ("max_drawdown_usd", "max DD, USD", False),
             ("sharpe", "Sharpe", False), ("sortino", "Sortino", False),
-            ("pnl", "P&L, USD", False), ("capital_at_risk", "capital at risk", False),
-            ("pnl_on_capital", "P&L / capital", True), ("final_equity", "final equity", False)]
+            ("pnl", "P&L, USD", False), ("interest", "of it interest", False),
+            ("dividends", "of it dividends", False), ("peak_margin", "peak margin", False),
+            ("return_on_peak_margin", "P&L before interest / peak margin", True),
+            ("final_equity", "final equity", False)]
     head = "".join(f"<th>{h}</th>" for _, h, _ in cols)
     body = "".join(
         f"<tr><th>{html.escape(name)}</th>"
