@@ -106,7 +106,7 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
           f"{r['start']}..{r['end']}, tick {r['tick_seconds']:g}s, {r['steps']} steps in "
           f"{r['wall_seconds']}s wall, {r['cpu_seconds']}s CPU ({r['steps_per_second']} steps/s)")
     print(f"{'':26}{'return':>9}{'CAGR':>9}{'max DD':>9}{'Sharpe':>8}{'Sortino':>8}{'P&L':>12}"
-          f"{'interest':>10}{'peak margin':>12}{'on margin':>10}")
+          f"{'int+div':>10}{'peak margin':>12}{'on margin':>10}")
     for k, m in s["comparison"].items():
         print(f"{NAMES.get(k, k):26}{_pct(m.get('total_return')):>9}{_pct(m.get('cagr')):>9}"
               f"{_pct(m.get('max_drawdown')):>9}{_num(m.get('sharpe')):>8}"

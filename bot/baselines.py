@@ -104,6 +104,8 @@ class Cndr:
         self.cycles: list[dict[str, Any]] = []
         self.mark = 0.0
         self.peak_collateral = 0.0
+        self.fees_paid = 0.0
+        self.fills = 0
 
     def __call__(self, d: Any, snap: Any) -> None:
         if self.rate is None:
@@ -153,6 +155,8 @@ class Cndr:
         lp, sp, sc, lc = strikes
         width = max(sp - lp, lc - sc)
         self.cash += credit * 100 * self.qty - fee
+        self.fees_paid += fee
+        self.fills += 1
         self.mark = -credit * 100 * self.qty
         self.peak_collateral = max(self.peak_collateral, width * 100 * self.qty)
         self.pos = {"expiry": exp, "strikes": strikes, "credit": credit, "fees": fee,
@@ -178,12 +182,17 @@ class Cndr:
         for c in self.cycles:
             growth *= 1.0 + (c["pnl"] + c["interest"]) / c["collateral"]
         held = None
-        if self.pos is not None:
-            held = {"expiry": self.pos["expiry"].isoformat(), "strikes": list(self.pos["strikes"]),
-                    "credit": round(self.pos["credit"], 2)}
+        pnls = [c["pnl"] for c in self.cycles]
+        if self.pos is not None:  # marked at the last snapshot: part of the worst cycle
+            p = self.pos
+            open_pnl = p["credit"] * 100 * self.qty - p["fees"] + self.mark
+            held = {"expiry": p["expiry"].isoformat(), "strikes": list(p["strikes"]),
+                    "credit": round(p["credit"], 2), "pnl_marked": round(open_pnl, 2)}
+            pnls.append(round(open_pnl, 2))
         return {"cycles": len(self.cycles), "settled": self.cycles, "open": held,
-                "return_on_collateral": growth - 1.0 if self.cycles else math.nan,
-                "worst_cycle": min((c["pnl"] for c in self.cycles), default=math.nan)}
+                "return_on_collateral": growth - 1.0 if self.cycles else None,
+                "worst_cycle": min(pnls, default=None),
+                "commissions": round(self.fees_paid, 2), "fills": self.fills}
 
 
 def buy_and_hold(closes: dict[date, float], initial_cash: float,
