@@ -235,10 +235,10 @@ async def test_calendars_diagonals_vix_options_and_futures_trade():
         assert st.status == "Filled", key
         if key != "fut":
             assert wi.init_margin_change == 0.0 and st.avg_price > 0  # debit, paid in full
-    assert st.avg_price == pytest.approx(b._fut_quotes[f1][1])
+    assert st.avg_price == pytest.approx(b.book.fut_quotes[f1][1])
     assert {p.contract.key for p in await b.positions()} >= {vixf(f1).key, diag[0].contract.key}
     acct = (await b.snapshot()).account
-    assert acct.maint_margin == pytest.approx(0.4 * b._futures[f1] * 1000)
+    assert acct.maint_margin == pytest.approx(0.4 * b.book.futures[f1] * 1000)
 
 
 async def test_orders_rest_while_the_market_is_closed():
