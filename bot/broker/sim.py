@@ -3,13 +3,14 @@ quotes (bot.sim.chains), fills against bid/ask, Reg-T margin (bot.sim.margin), c
 
 Orders: a combo (BAG) limit order is BUY of the combo at a signed per-unit price (debit > 0,
 credit < 0); legs may mix SPX options, VIX options and VIX futures, any expiries (calendars,
-diagonals). Leg prices are weighted by multiplier / the first leg's multiplier. An order
-fills while SPX options trade and its limit is at or through the combo's natural price
-(asks of bought legs minus bids of sold legs), at natural + `slippage`, never worse than the
-limit; `fill_ratio` < 1 fills that share of the remaining quantity per market minute
-(partial fills). `order_id` set modifies that working order in place. Rejections carry IB's
-codes: 200 no security definition, 201 order size / insufficient margin, 104 cannot modify,
-135 unknown order id. Settlement: SPX options at the SPX opening print of expiry day (AM
+diagonals). Leg prices are weighted by multiplier / the first leg's multiplier. Orders
+fill while SPX options trade, by the one fill model (`bot.sim.fills.FillModel`, `fills`):
+a limit at or through the combo's natural price (asks of bought legs minus bids of sold
+legs) fills at natural; one between mid and natural may fill at its limit, one draw per
+market minute; none fills at mid. The model sets commissions and partial fills too.
+`order_id` set modifies that working order in place. Rejections carry IB's codes: 200 no
+security definition, 201 order size / insufficient margin, 104 cannot modify, 135 unknown
+order id. Settlement: SPX options at the SPX opening print of expiry day (AM
 SET); VIX options and futures at the VIX at the open of their expiry day (SOQ).
 """
 
@@ -25,6 +26,7 @@ from bot.broker.base import BrokerError, OrderRequest, OrderState, WhatIf
 from bot.clock import SimClock
 from bot.sim import margin as mg
 from bot.sim.chains import ChainBook
+from bot.sim.fills import FillModel
 from bot.sim.market import Market, settle_at
 from strategies import expiry as xp
 from strategies.types import Account, Contract, Fill, Position, Snapshot
@@ -47,11 +49,11 @@ class SimBroker:
         seed: int = 7,
         initial_cash: float = 1_000_000.0,
         commission_per_contract: float = 0.65,
-        slippage: float = 0.0,
         fill_ratio: float = 1.0,
         account_id: str = "DU0000001",
         *,
         commission_per_future: float = 2.25,
+        fills: FillModel | None = None,
         max_order_qty: int = 500,
         spx_expiries: int = 4,
         vix_expiries: int = 6,
@@ -60,8 +62,9 @@ class SimBroker:
         self.clock = clock
         self.market = Market(scenario, seed, clock.now(), history_days)
         self.cash, self.account_id = initial_cash, account_id
-        self.commission, self.commission_future = commission_per_contract, commission_per_future
-        self.slippage, self.fill_ratio, self.max_order_qty = slippage, fill_ratio, max_order_qty
+        self.fills = fills or FillModel(seed, commission_per_contract, commission_per_future,
+                                        fill_ratio=fill_ratio)  # the one fill model
+        self.max_order_qty = max_order_qty
         self.book = ChainBook(self.market, spx_expiries, vix_expiries)
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
@@ -199,8 +202,9 @@ class SimBroker:
             self._quote(leg.contract)
 
     def _commission(self, req: OrderRequest, qty: int) -> float:
-        return sum(abs(leg.ratio) * qty * (self.commission_future if leg.contract.sec_type == "FUT"
-                                           else self.commission) for leg in req.legs)
+        fut = sum(abs(leg.ratio) for leg in req.legs if leg.contract.sec_type == "FUT")
+        opt = sum(abs(leg.ratio) for leg in req.legs) - fut
+        return self.fills.commission(opt * qty, fut * qty)
 
     def _after(self, req: OrderRequest, qty: int,
                leg_prices: list[float] | None = None) -> dict[str, Position]:
@@ -291,14 +295,15 @@ class SimBroker:
     def _try_fill(self, st: OrderState) -> None:
         req = self._requests[st.order_id]
         try:
-            natural, _, legs = self._combo_prices(req)
+            natural, mid, legs = self._combo_prices(req)
         except BrokerError as e:
             st.status, st.error = "Cancelled", e.message
             return
-        if st.limit < natural - 1e-9:
+        key = f"{req.order_ref}#{st.order_id}@{self.market.time:%Y%m%dT%H%M}"
+        price = self.fills.fill(st.limit, mid, natural, len(req.legs), key)
+        if price is None:
             return
-        price = min(st.limit, natural + self.slippage)
-        qty = st.remaining if self.fill_ratio >= 1 else max(1, int(st.remaining * self.fill_ratio))
+        qty = self.fills.quantity(st.remaining)
         m0 = req.legs[0].contract.multiplier
         weights = [abs(leg.ratio) * leg.contract.multiplier / m0 for leg in req.legs]
         adj = (price - natural) / sum(weights)
@@ -339,6 +344,6 @@ def make_sim_broker(settings: Settings) -> tuple[SimBroker, SimClock]:
     if xp.spx_option_session(s.start) is None:
         start = xp.next_spx_open(start)
     clock = SimClock(start, None if s.speed == "max" else float(s.speed))
-    broker = SimBroker(clock, s.scenario, s.seed, s.initial_cash, s.commission_per_contract,
-                       s.slippage, s.fill_ratio)
+    broker = SimBroker(clock, s.scenario, s.seed, s.initial_cash,
+                       fills=FillModel.from_settings(s))
     return broker, clock
