@@ -128,7 +128,8 @@ def money_weighted(flows: tuple[Flow, ...] | list[Flow]) -> Rate:
     sign, then bisection; never raises, never NaN. `log` (x) is always finite when defined;
     `value` (r = e^x - 1) is None, with a reason, when it is past float range.
     Undefined (None + reason): no flows, a non-finite amount, all flows of one sign, all at
-    one instant, or an NPV that keeps one sign for every rate (several sign changes).
+    one instant, or no sign change of the NPV found on the bracket (flows whose sign changes
+    several times can have no root, or roots between the bracket's sample points).
     """
     if not flows:
         return _undefined("no cash flows")
@@ -155,7 +156,8 @@ def money_weighted(flows: tuple[Flow, ...] | list[Flow]) -> Rate:
     if s_lo == 0 or s_hi == 0:
         return _rate(lo if s_lo == 0 else hi)
     if s_lo * s_hi > 0:
-        return _undefined("the NPV has one sign at every rate: no return solves it")
+        return _undefined("no rate found where the NPV changes sign (tried ln(1+r) in "
+                          "+-1e12): flows with several sign changes may have none")
     for _ in range(300):
         mid = (lo + hi) / 2
         if mid in (lo, hi):
@@ -195,8 +197,13 @@ def holding_period(flows: tuple[Flow, ...] | list[Flow]) -> Rate:
     if paid <= 0:
         return _undefined("nothing paid")
     received = math.fsum(a for a in amts if a > 0)
-    return Rate(received / paid - 1.0, math.log(received / paid) if received > 0 else None,
-                None if received > 0 else "nothing received: log return undefined")
+    if received <= 0:
+        return Rate(-1.0, None, "nothing received: log return undefined")
+    log = math.log(received) - math.log(paid)
+    ratio = received / paid
+    if not math.isfinite(ratio):
+        return Rate(None, log, "received / paid is past float range; see the log return")
+    return Rate(ratio - 1.0, log)
 
 
 def layer_report(led: Ledger, layer: str) -> dict[str, Any]:
