@@ -249,8 +249,12 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
         future = pool.submit(_variant_job, s_plain, True)
     try:
+        # CNDR fills through the method's broker's own FillModel (taken in the hook), walked
+        # like the executor walks; the plain twin's broker is built from the same settings
         cndr = baselines.Cndr(s_method.sim.initial_cash, s_method.strategy.base_qty,
-                              s_method.sim.commission_per_contract, rate=rules.short_rate)
+                              s_method.sim.commission_per_contract, rate=rules.short_rate,
+                              walk_steps=s_method.orders.walk_steps,
+                              max_slippage=s_method.orders.max_slippage)
         runs = {"method": run_variant(s_method, progress, [cndr])}
         if future is not None:
             runs["plain_condor"] = future.result()
@@ -281,6 +285,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     for name, r in runs.items():
         summary[name] = rp.details(r)
     summary["cndr"] = cndr.summary()
+    summary["run"]["fill_model"] = summary["cndr"]["fill_model"]
     # the same P&L on very different risk: each column's peak margin, and returns on it
     capital = {"method": summary["method"]["peak_margin"]["usd"],
                "plain_condor": summary.get("plain_condor", {}).get("peak_margin", {}).get("usd"),
@@ -291,7 +296,8 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     summary["costs"] = {k: summary[k]["costs"] for k in runs}
     cs = summary["cndr"]
     summary["costs"]["cndr"] = {"fills": cs["fills"], "commissions": cs["commissions"],
-                                "vs_mid": 0.0, "total": cs["commissions"]}  # at leg mids
+                                "vs_mid": cs["vs_mid"],
+                                "total": round(cs["commissions"] + cs["vs_mid"], 2)}
     write_trades(out / "trades.csv", runs["method"]["trades"])
     if "plain_condor" in runs:
         write_trades(out / "trades_plain_condor.csv", runs["plain_condor"]["trades"])

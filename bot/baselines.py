@@ -6,7 +6,12 @@ on, so it sees the same chains and the same path, and places nothing):
     iron condor on the next monthly expiry: sell the put and the call whose |delta| is nearest
     0.20, buy the put and the call whose |delta| is nearest 0.05 (beyond the shorts);
   - enter at the first decision tick at or after 11:30 New York (Cboe's indexes price their
-    new options around 11:30-12:00), at the mid of each leg, less the sim's commission;
+    new options around 11:30-12:00), through the broker's own fill model
+    (bot.sim.fills.FillModel, the object the method's orders fill through: same seed, same
+    commission schedule), walked as the daemon's executor walks a combo limit (mid, then
+    toward natural in `orders.walk_steps` limits, one draw each; a step that does not fill
+    is retried at the next tick). Without a model (unit tests): at leg mids, `commission`
+    a contract, as the index itself assumes;
   - hold to expiry; cash-settle at the SPX opening print of expiry day (AM SET), the value
     the SimBroker settles at;
   - collateral: the wider wing's width x 100 x qty (the maximum loss plus the premium). Its
@@ -91,7 +96,8 @@ class Cndr:
     """CNDR rules as a step hook: hook(daemon, snapshot). Results in `daily` and `cycles`."""
 
     def __init__(self, initial_cash: float, qty: int = 1, commission: float = 0.65,
-                 rate: float | None = None) -> None:
+                 rate: float | None = None, fills: Any = None, walk_steps: int = 4,
+                 max_slippage: float = 1.0) -> None:
         self.cash = float(initial_cash)
         self.initial = float(initial_cash)
         self.qty = qty
@@ -105,9 +111,16 @@ class Cndr:
         self.mark = 0.0
         self.peak_collateral = 0.0
         self.fees_paid = 0.0
-        self.fills = 0
+        self.n_fills = 0
+        self.vs_mid = 0.0  # USD paid beyond the legs' mids
+        # the broker's own bot.sim.fills.FillModel (taken from the daemon's broker when run as
+        # a hook); None: at leg mids with `commission` a contract (the index's convention)
+        self.fill_model = fills
+        self.walk_steps, self.max_slippage = walk_steps, max_slippage
 
     def __call__(self, d: Any, snap: Any) -> None:
+        if self.fill_model is None:
+            self.fill_model = getattr(d.broker, "fills", None)
         if self.rate is None:
             from bot import money
 
@@ -150,18 +163,48 @@ class Cndr:
         strikes = pick_strikes(chain, snap.spx)
         if strikes is None:
             return
-        credit = -condor_value(chain, strikes)
-        fee = 4 * self.qty * self.commission
+        mid = condor_value(chain, strikes)  # per unit, signed: a credit is < 0
+        price = self._fill(chain, strikes, mid, f"cndr:{exp}:{snap.time.isoformat()}")
+        if price is None:
+            return  # not filled: tried again at the next tick
+        credit = -price
+        fm = self.fill_model
+        fee = fm.commission(4 * self.qty) if fm is not None else 4 * self.qty * self.commission
+        self.vs_mid += (price - mid) * 100 * self.qty
         lp, sp, sc, lc = strikes
         width = max(sp - lp, lc - sc)
         self.cash += credit * 100 * self.qty - fee
         self.fees_paid += fee
-        self.fills += 1
+        self.n_fills += 1
         self.mark = -credit * 100 * self.qty
         self.peak_collateral = max(self.peak_collateral, width * 100 * self.qty)
         self.pos = {"expiry": exp, "strikes": strikes, "credit": credit, "fees": fee,
                     "opened": snap.time, "collateral": width * 100 * self.qty, "interest": 0.0,
                     "spx": snap.spx}
+
+    def _fill(self, chain: Any, strikes: tuple[float, float, float, float], mid: float,
+              key: str) -> float | None:
+        """The open's per-unit price through the fill model, walked as the daemon's executor
+        walks (bot.orders: mid, then toward natural in `walk_steps` limits, one draw each);
+        at mid without a model."""
+        fm = self.fill_model
+        if fm is None:
+            return mid
+        from bot.orders import tick_for, to_tick
+
+        lp, sp, sc, lc = strikes
+        natural = (chain.quote(lp, "P")[1] - chain.quote(sp, "P")[0]
+                   - chain.quote(sc, "C")[0] + chain.quote(lc, "C")[1])
+        n = self.walk_steps
+        for step in range(n):
+            frac = 0.0 if n <= 1 else min(1.0, step / (n - 1)) * self.max_slippage
+            raw = mid + (natural - mid) * frac
+            last = step == n - 1 and self.max_slippage >= 1.0
+            limit = to_tick(raw, tick_for("SPX", raw), down=not last)
+            got = fm.fill(limit, mid, natural, 4, f"{key}:{step}")
+            if got is not None:
+                return got
+        return None
 
     def _settle(self, s: float) -> None:
         p = self.pos
@@ -192,7 +235,10 @@ class Cndr:
         return {"cycles": len(self.cycles), "settled": self.cycles, "open": held,
                 "return_on_collateral": growth - 1.0 if self.cycles else None,
                 "worst_cycle": min(pnls, default=None),
-                "commissions": round(self.fees_paid, 2), "fills": self.fills}
+                "commissions": round(self.fees_paid, 2), "fills": self.n_fills,
+                "vs_mid": round(self.vs_mid, 2),
+                "fill_model": self.fill_model.describe() if self.fill_model is not None
+                else "at leg mids (no fill model)"}
 
 
 def buy_and_hold(closes: dict[date, float], initial_cash: float,

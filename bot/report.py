@@ -200,7 +200,7 @@ def write_html(out: Path, summary: dict[str, Any], pngs: list[str],
         for name, row in comparison_rows(summary))
     verdict = (summary.get("verdict") or {}).get("text") or "-"
     money = (summary.get("money_rules") or {}).get("text") or "-"
-    fills = run.get("fill_model") or "each column's own fills (see docs/BACKTEST.md)"
+    fills = run.get("fill_model") or "-"
     camps = "".join(
         f"<h3>{NAMES[k]}</h3>" + tb.campaigns_html(summary[k].get("campaign_table") or [])
         for k in ("method", "plain_condor") if k in summary)
@@ -223,7 +223,9 @@ p.verdict{{font-size:15px;border-left:4px solid #36c;padding:6px 10px;background
 </style></head><body>
 <h1>Backtest: {html.escape(str(run.get('scenario')))}, seed {run.get('seed')}</h1>
 <p class="verdict" id="verdict"><b>Verdict.</b> {html.escape(verdict)}</p>
-<p>Money: {html.escape(money)}. Fills: {html.escape(str(fills))}.</p>
+<p>Money: {html.escape(money)}.</p>
+<p id="fill-model">One fill model for every column (method, plain condor, CNDR rules):
+{html.escape(str(fills))}.</p>
 <p>{run.get('sessions')} sessions from {run.get('start')} to {run.get('end')}, decision tick
 {run.get('tick_seconds')} s, {run.get('steps')} daemon steps in {run.get('wall_seconds')} s
 (method run). Same simulated market for every column. Peak margin: the largest initial

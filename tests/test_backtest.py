@@ -99,7 +99,7 @@ def test_summary_figures_from_the_equity_series(pair):
         mean = sum(rets) / len(rets)
         sd = math.sqrt(sum((x - mean) ** 2 for x in rets) / (len(rets) - 1))
         if sd > 0:
-            assert m["sharpe"] == pytest.approx(mean / sd * math.sqrt(252), rel=1e-6)
+            assert m["sharpe"] == pytest.approx(mean / sd * math.sqrt(252), rel=1e-4)  # csv: 4 dp
     js = json.loads((out / "summary.json").read_text())
     assert js["comparison"]["method"]["max_drawdown"] == pytest.approx(
         s["comparison"]["method"]["max_drawdown"])
@@ -277,3 +277,39 @@ def test_plain_condor_holds_through_a_test_and_stops_at_its_loss_multiple():
     assert baselines.plain_decide(2.0)(st, snapshot(t1, 5700.0, 15.0), p).intents == ()
     with pytest.raises(ValueError, match="plain_stop_mult"):
         baselines.plain_decide(0.0)
+
+
+def test_cndr_fills_through_the_fill_model_never_at_mid():
+    from bot.sim.fills import FillModel
+
+    fm = FillModel(3, commission_per_contract=1.25)
+    t0 = at(date(2026, 2, 23), 11, 30)
+    snap = snapshot(t0, 6000.0, 18.0)
+    at_mid = baselines.Cndr(1e6, qty=2, commission=0.0, rate=0.0)
+    at_mid.on_snapshot(snap, 0.0, {})
+    cndr = baselines.Cndr(1e6, qty=2, rate=0.0, fills=fm, walk_steps=4)
+    cndr.on_snapshot(snap, 0.0, {})
+    pos, mid_credit = cndr.pos, at_mid.pos["credit"]
+    assert pos["strikes"] == at_mid.pos["strikes"]
+    lp, sp, sc, lc = pos["strikes"]
+    ch = snap.chains[pos["expiry"]]
+    natural = -(ch.quote(lp, "P")[1] - ch.quote(sp, "P")[0] - ch.quote(sc, "C")[0]
+                + ch.quote(lc, "C")[1])  # the credit at natural
+    assert natural - 1e-9 <= pos["credit"] < mid_credit  # less credit than at mid
+    assert pos["fees"] == pytest.approx(4 * 2 * 1.25)  # the model's commission schedule
+    s = cndr.summary()
+    assert s["vs_mid"] == pytest.approx((mid_credit - pos["credit"]) * 100 * 2, abs=0.01)
+    assert s["vs_mid"] > 0
+    assert s["fill_model"] == fm.describe()
+
+
+def test_backtest_cndr_uses_the_brokers_own_fill_model(tmp_path):
+    from bot.backtest import backtest_settings, run_variant
+
+    s = backtest_settings(make_settings(tmp_path, sim={"scenario": "chop", "seed": 1}),
+                          tmp_path / "bt", days=2, tick=1800)
+    cndr = baselines.Cndr(1e6, rate=0.0)
+    seen = []
+    run_variant(s, extra_hooks=[cndr, lambda d, snap: seen.append(d.broker.fills)])
+    assert seen and all(f is cndr.fill_model for f in seen)  # the very object, not a copy
+    assert cndr.n_fills == 1 and cndr.fill_model.seed == 1
