@@ -40,8 +40,11 @@ class SimSettings(_Section):
     start: date = date(2026, 1, 5)
     initial_cash: float = Field(1_000_000.0, gt=0)
     commission_per_contract: float = Field(0.65, ge=0)
-    slippage: float = Field(0.0, ge=0, description="price points added against us per fill")
     fill_ratio: float = Field(1.0, gt=0, le=1, description="share of remaining qty per fill")
+    # the one fill model (bot.sim.fills): p = a^shape x leg_factor^(legs-1) / (1 + w/scale)
+    fill_shape: float = Field(2.0, gt=0, description="p rises as (share of mid->natural)^shape")
+    fill_leg_factor: float = Field(0.9, gt=0, le=1, description="p multiplier per extra leg")
+    fill_spread_scale: float = Field(2.0, gt=0, description="combo half-spread (points) halving p")
 
     @field_validator("speed")
     @classmethod
@@ -105,6 +108,11 @@ class WebSettings(_Section):
         return self
 
 
+class BacktestSettings(_Section):
+    plain_stop_mult: float = Field(2.0, gt=0, le=50,
+                                   description="plain condor: stop at this loss x credit")
+
+
 class Settings(_Section):
     broker: Literal["sim", "ib"] = "sim"
     control_file: Path = Path("control")
@@ -122,6 +130,7 @@ class Settings(_Section):
     orders: OrderSettings = OrderSettings()
     alerts: AlertSettings = AlertSettings()
     web: WebSettings = WebSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
 
 def _describe(err: dict[str, Any], raw: Any) -> str:
