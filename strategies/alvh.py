@@ -22,40 +22,38 @@ the carried remainder of earlier campaigns, less the cost of the layers already 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from strategies import daily, signals
 from strategies import ledger as lg
 from strategies.condor import combo_prices, reverse
+from strategies.events import EventCalendar
 from strategies.expiry import dte, exchange_date
 from strategies.params import HedgeParams, StrategyParams
-from strategies.types import Chain, Intent, Leg, Snapshot
+from strategies.types import (
+    Chain,
+    Context,
+    Decision,
+    Event,
+    Intent,
+    Layer,
+    Leg,
+    Snapshot,
+    State,
+    Status,
+)
 
 LAYERS = ("event", "fomc", "tail")
 EXIT_DTE = 2  # close a layer this many days before its front leg expires
 
 
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    campaign_id: str
-    tag: str  # what it was opened for: an event date, or the signal and date
-    status: str = "opening"  # opening | open | closing
-    legs: tuple[Leg, ...] = ()
-    qty: int = 0
-    cost: float = 0.0  # dollars paid to open, commissions included
-    entry_vix: float = 0.0
-    event_date: date | None = None
-    opened_at: datetime | None = None
-    pending: Intent | None = None
-    attempts: int = 0
-
-
-def _chains(snap: Snapshot, symbol: str) -> Any:
+def _chains(snap: Snapshot, symbol: str) -> Mapping[date, Chain]:
     return snap.vix_chains if symbol == "VIX" else snap.chains
 
 
@@ -135,20 +133,21 @@ def build(name: str, snap: Snapshot) -> tuple[tuple[Leg, ...] | None, str]:
     return (Leg(chain.contract(k_long, "C"), +1), Leg(chain.contract(k_short, "C"), -1)), ""
 
 
-def _condor_exposure(state: Any, snap: Snapshot) -> float:
+def _condor_exposure(state: State, snap: Snapshot) -> float:
     camp = state.campaign
     if camp is None or not camp.legs:
         return 0.0
     return vol_exposure(snap, camp.legs, camp.qty)
 
 
-def _budget(state: Any, h: HedgeParams) -> float:
+def _budget(state: State, h: HedgeParams) -> float:
     camp = state.campaign
+    assert camp is not None
     spent = sum(layer.cost for layer in state.hedges if layer.campaign_id == camp.id)
     return h.hedge_budget_pct * camp.premium + max(0.0, state.ledger.carried) - spent
 
 
-def triggers(name: str, snap: Snapshot, h: HedgeParams, calendar: Any) -> tuple[str, dict] | None:
+def triggers(name: str, snap: Snapshot, h: HedgeParams, calendar: EventCalendar | None) -> Event | None:
     """(tag, numbers) when layer `name` should open now, else None."""
     if name in ("event", "fomc"):
         if calendar is None:
@@ -167,7 +166,7 @@ def triggers(name: str, snap: Snapshot, h: HedgeParams, calendar: Any) -> tuple[
     return _tail_signal(snap, h)
 
 
-def _tail_signal(snap: Snapshot, h: HedgeParams) -> tuple[str, dict] | None:
+def _tail_signal(snap: Snapshot, h: HedgeParams) -> Event | None:
     bars = snap.bars
     if bars is None or len(bars) < max(30, h.divergence_days + 2):
         return None
@@ -175,7 +174,7 @@ def _tail_signal(snap: Snapshot, h: HedgeParams) -> tuple[str, dict] | None:
                       lambda b: _tail_from_bars(b, h))
 
 
-def _tail_from_bars(bars: Any, h: HedgeParams) -> tuple[str, dict] | None:
+def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
     """The tail-layer warning on the last daily bar, tagged with that bar's date."""
     close = bars["close"]
     r = signals.rsi(close, 14)
@@ -195,10 +194,9 @@ def _tail_from_bars(bars: Any, h: HedgeParams) -> tuple[str, dict] | None:
     return None
 
 
-def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
-    from strategies.tvm import Decision, Status  # lazy: tvm imports this module
-
-    h: HedgeParams = ctx.hedge
+def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Decision:
+    h = ctx.hedge
+    assert h is not None, "alvh.decide needs hedge settings"
     intents: list[Intent] = []
     kept, events, led = expired(state, snap)
     if len(kept) != len(state.hedges):
@@ -236,18 +234,18 @@ def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
             d = _maybe_open(name, state, hedges, snap, h, ctx)
             if d is None:
                 continue
-            layer, intent, ev = d
-            if layer is not None:
-                hedges.append(layer)
-                intents.append(intent)
+            opened, opening, ev = d
+            if opened is not None and opening is not None:
+                hedges.append(opened)
+                intents.append(opening)
                 # attempted once: a layer refused or unfilled is not chased tick after tick
-                hedged = (hedged + (layer.tag,))[-50:]
+                hedged = (hedged + (opened.tag,))[-50:]
             events.append(ev)
     return Decision(replace(state, hedges=tuple(hedges), hedged=hedged), tuple(intents),
                     tuple(events))
 
 
-def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool) -> dict | None:
+def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool) -> dict[str, Any] | None:
     if not live:
         return {"trigger": "campaign_ended"}
     front = min(leg.contract.expiry for leg in layer.legs)
@@ -270,9 +268,10 @@ def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool) -> di
     return None
 
 
-def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: HedgeParams,
-                ctx: Any) -> tuple[Layer | None, Intent | None, tuple[str, dict]] | None:
+def _maybe_open(name: str, state: State, hedges: list[Layer], snap: Snapshot, h: HedgeParams,
+                ctx: Context) -> tuple[Layer | None, Intent | None, Event] | None:
     camp = state.campaign
+    assert camp is not None
     if any(layer.name == name and layer.campaign_id == camp.id for layer in hedges):
         return None
     trig = triggers(name, snap, h, ctx.calendar)
@@ -320,7 +319,7 @@ def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: H
     return layer, intent, ("hedge.decided", {**base, **sizing, "qty": qty})
 
 
-def _opposite_holdings(state: Any, hedges: list[Layer], legs: tuple[Leg, ...]) -> list[str]:
+def _opposite_holdings(state: State, hedges: list[Layer], legs: tuple[Leg, ...]) -> list[str]:
     held: dict[str, int] = {}
     camp = state.campaign
     groups = [(camp.legs, 1)] if camp is not None and camp.legs else []
@@ -332,7 +331,7 @@ def _opposite_holdings(state: Any, hedges: list[Layer], legs: tuple[Leg, ...]) -
             if held.get(leg.contract.key, 0) * leg.ratio < 0]
 
 
-def expired(state: Any, snap: Snapshot) -> tuple[list[Layer], list[tuple[str, dict]], Any]:
+def expired(state: State, snap: Snapshot) -> tuple[list[Layer], list[Event], lg.Ledger]:
     """Layers whose front leg has expired (settled at the broker) leave the state, booked at
     intrinsic value against today's index level. Returns (kept, events, ledger)."""
     today = exchange_date(snap.time)
@@ -363,10 +362,8 @@ def expired(state: Any, snap: Snapshot) -> tuple[list[Layer], list[tuple[str, di
     return kept, events, led
 
 
-def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, commission: float,
-                  now: datetime | None) -> Any:
-    from strategies.tvm import Decision  # lazy: tvm imports this module
-
+def on_order_done(state: State, intent: Intent, filled: int, avg_price: float, commission: float,
+                  now: datetime | None) -> Decision:
     hedges = list(state.hedges)
     idx = next((i for i, layer in enumerate(hedges)
                 if layer.pending is not None and layer.pending.key == intent.key), None)
@@ -375,7 +372,7 @@ def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, com
     layer = hedges[idx]
     mult = intent.legs[0].contract.multiplier
     led = state.ledger
-    events: list[tuple[str, dict]] = []
+    events: list[Event] = []
     hedged = state.hedged
     if intent.action == "hedge_open":
         if filled == 0:

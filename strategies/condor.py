@@ -70,7 +70,8 @@ def pick_expiry(chains: Mapping[date, Chain], now: datetime, dte_min: int, dte_m
 
 
 def _valid(bid: np.ndarray, ask: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    return np.isfinite(bid) & np.isfinite(ask) & np.isfinite(delta) & (bid > 0) & (ask >= bid)
+    ok: np.ndarray = np.isfinite(bid) & np.isfinite(ask) & np.isfinite(delta) & (bid > 0) & (ask >= bid)
+    return ok
 
 
 def nearest_delta(strikes: np.ndarray, delta: np.ndarray, ok: np.ndarray, target: float,

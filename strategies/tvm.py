@@ -27,86 +27,35 @@ that the daemon logs. Order outcomes come back through `on_order_done`. Rolls ar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from enum import Enum
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from strategies import alvh, rolls
 from strategies import ledger as lg
-from strategies import rolls
 from strategies.condor import build_condor, combo_prices, pick_expiry, reverse
 from strategies.expiry import dte, exchange_date
-from strategies.params import HedgeParams, StrategyParams
-from strategies.types import Intent, Leg, Snapshot
+from strategies.params import StrategyParams
+from strategies.types import (
+    Campaign,
+    Context,
+    Decision,
+    Event,
+    Intent,
+    Leg,
+    Snapshot,
+    State,
+    Status,
+)
+
+__all__ = ["STOPS", "Campaign", "Context", "Decision", "Event", "State", "Status", "decide",
+           "force_close", "on_order_done"]
 
 
-class Status(str, Enum):
-    IDLE = "IDLE"
-    ENTERING = "ENTERING"
-    OPEN = "OPEN"
-    ROLLING = "ROLLING"
-    CLOSING = "CLOSING"
-    CLOSED = "CLOSED"
-    COOLDOWN = "COOLDOWN"
-
-
-Event = tuple[str, dict[str, Any]]
 STOPS = ("steps_exhausted", "unfunded_roll", "roll_open_failed")
 MAX_ROLL_OPEN_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Campaign:
-    id: str
-    step: int = 0
-    legs: tuple[Leg, ...] = ()  # the condor held, opening ratios per unit
-    qty: int = 0
-    credit: float = 0.0  # per-unit credit received for the condor held (> 0)
-    wing_width: float = 0.0
-    entry_vix: float = 0.0
-    entered_at: datetime | None = None
-    realized: float = 0.0  # dollars, net of commissions, of this campaign's condor trades
-    premium: float = 0.0  # dollars of credit collected (entries and rolls), for the hedge budget
-    attempts: int = 0  # order attempts, part of the idempotency key
-    triggered_at: datetime | None = None  # when a roll trigger was first seen
-    next_qty: int = 0  # close-then-open roll: the open still to send
-    next_wing: float = 0.0
-    rolled_from: date | None = None  # close-then-open roll: the expiry closed
-    stop_reason: str = ""
-
-
-@dataclass(frozen=True)
-class Context:
-    """What decide needs besides the market: hedge settings, the event calendar, the broker."""
-
-    hedge: HedgeParams | None = None  # None: no hedge layers
-    calendar: Any = None  # strategies.events calendar (for blackouts and layers 1-2)
-    combo_roll: bool = True  # the broker takes one combo for close + open
-    flatten: bool = False  # operator flatten: close everything, open nothing
-
-
-@dataclass(frozen=True)
-class State:
-    status: Status = Status.IDLE
-    seq: int = 0  # campaigns started so far
-    campaign: Campaign | None = None
-    pending: Intent | None = None  # the condor intent whose order is working
-    cooldown_until: datetime | None = None
-    ledger: lg.Ledger = field(default_factory=lg.Ledger)
-    hedges: tuple[Any, ...] = ()  # alvh.Layer, one per open hedge layer
-    hedged: tuple[str, ...] = ()  # tags of recent layers opened (an event is hedged once)
-
-
-@dataclass(frozen=True)
-class Decision:
-    state: State
-    intents: tuple[Intent, ...] = ()
-    events: tuple[Event, ...] = ()
-
-    def then(self, other: Decision) -> Decision:
-        return Decision(other.state, self.intents + other.intents, self.events + other.events)
 
 
 def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
@@ -114,11 +63,13 @@ def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
             "strikes": [leg.contract.strike for leg in legs]}
 
 
-def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context = Context()) -> Decision:
+NO_CONTEXT = Context()
+
+
+def decide(state: State, snap: Snapshot, p: StrategyParams,
+           ctx: Context = NO_CONTEXT) -> Decision:
     d = _decide_condor(state, snap, p, ctx)
     if ctx.hedge is not None:
-        from strategies import alvh
-
         d = d.then(alvh.decide(d.state, snap, p, ctx))
     return d.then(_maybe_finish(d.state, snap))
 
@@ -368,8 +319,6 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
     """`now` is the time of the outcome; `cooldown_days` applies when the campaign stops."""
     """Fold the outcome of `intent`'s order (done: filled, or cancelled/partly filled)."""
     if intent.layer:
-        from strategies import alvh
-
         return alvh.on_order_done(state, intent, filled, avg_price, commission, now)
     if state.pending is None or state.pending.key != intent.key:
         return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
@@ -386,10 +335,10 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
         camp = replace(camp, legs=intent.legs, qty=filled, credit=-avg_price,
                        realized=camp.realized + cash, entered_at=now,
                        premium=camp.premium + max(0.0, -avg_price) * filled * mult)
-        ev = {"campaign": camp.id, **_legs_fields(intent.legs), "qty": filled,
-              "credit": round(-avg_price, 2), "step": camp.step}
+        entered = {"campaign": camp.id, **_legs_fields(intent.legs), "qty": filled,
+                   "credit": round(-avg_price, 2), "step": camp.step}
         return Decision(replace(state, status=Status.OPEN, campaign=camp),
-                        events=(("campaign.entered", ev),))
+                        events=(("campaign.entered", entered),))
     if a in ("close", "roll_close"):
         realized = camp.realized + cash
         left = camp.qty - filled
