@@ -1,8 +1,9 @@
 """Campaign state machine: decide(state, snapshot, params, ctx) -> Decision(state, intents, events).
 
 Pure: no I/O, no clock reads (time comes from the snapshot), no logging — events are data
-that the daemon logs. Order outcomes come back through `on_order_done`. Rolls are planned in
-`strategies.rolls`, hedge layers in `strategies.alvh`, money in `strategies.ledger`.
+that the daemon logs. Order outcomes come back through `on_order_done` (folded in
+`strategies.outcomes`). Rolls are planned in `strategies.rolls`, hedge layers in
+`strategies.alvh`, money in `strategies.ledger`.
 
 | from     | on                                                 | to       | emits                    |
 |----------|----------------------------------------------------|----------|--------------------------|
@@ -26,9 +27,8 @@ that the daemon logs. Order outcomes come back through `on_order_done`. Rolls ar
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from strategies import alvh, rolls
 from strategies import ledger as lg
 from strategies.condor import build_condor, combo_prices, pick_expiry, reverse
 from strategies.expiry import dte, exchange_date
+from strategies.outcomes import STOPS, on_order_done, stopped
 from strategies.params import StrategyParams
 from strategies.types import (
     Campaign,
@@ -54,14 +55,7 @@ __all__ = ["STOPS", "Campaign", "Context", "Decision", "Event", "State", "Status
            "force_close", "on_order_done"]
 
 
-STOPS = ("steps_exhausted", "unfunded_roll", "roll_open_failed")
 MAX_ROLL_OPEN_ATTEMPTS = 5
-
-
-def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
-    return {"expiry": legs[0].contract.expiry.isoformat(),
-            "strikes": [leg.contract.strike for leg in legs]}
-
 
 NO_CONTEXT = Context()
 
@@ -229,7 +223,7 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
         return Decision(state)
     step = camp.step + 1
     if camp.attempts >= MAX_ROLL_OPEN_ATTEMPTS:
-        return _stopped(state, snap.time, "roll_open_failed",
+        return stopped(state, snap.time, "roll_open_failed",
                         {"campaign": camp.id, "attempts": camp.attempts}, p.cooldown_days)
     exp = rolls.next_expiry(snap, camp.rolled_from) if camp.rolled_from else None
     condor, why = (None, "no_next_expiry") if exp is None else build_condor(
@@ -269,19 +263,6 @@ def _close(state: State, legs: tuple[Leg, ...], mid: float, natural: float,
     new = replace(state, status=Status.CLOSING, campaign=camp, pending=intent)
     return Decision(new, (intent,), (("exit.decided", {"campaign": camp.id, **reason}),))
 
-
-def _stopped(state: State, now: datetime, why: str, fields: dict[str, Any],
-             cooldown_days: float) -> Decision:
-    camp = state.campaign
-    assert camp is not None
-    until = now + timedelta(days=cooldown_days)
-    camp = replace(camp, stop_reason=why, legs=(), qty=0)
-    ev = ("campaign.stopped", {**fields, "campaign": camp.id, "why": why, "steps": camp.step,
-                               "pnl": round(camp.realized, 2), "cooldown_until": until.isoformat()})
-    return Decision(replace(state, status=Status.COOLDOWN, campaign=camp, pending=None,
-                            cooldown_until=until), events=(ev,))
-
-
 def _expired(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     """The condor's expiry passed while held (its closes never filled): the broker has
     cash-settled it; book it at intrinsic value against SPX and stop the campaign."""
@@ -295,7 +276,7 @@ def _expired(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     camp = replace(camp, realized=camp.realized + value)
     fields = {"campaign": camp.id, "settlement_value": round(value, 2), "spx": round(snap.spx, 2),
               "reason": "expired"}
-    d = _stopped(replace(state, campaign=camp), snap.time, "expired", fields, p.cooldown_days)
+    d = stopped(replace(state, campaign=camp), snap.time, "expired", fields, p.cooldown_days)
     return Decision(d.state, d.intents, (("campaign.expired", fields),) + d.events)
 
 
@@ -311,92 +292,3 @@ def force_close(state: State, snap: Snapshot, why: str) -> Decision:
         return Decision(state, events=(("exit.deferred", {"campaign": camp.id, "trigger": why,
                                                           "why": "bad_quote"}),))
     return _close(state, legs, mid, natural, {"trigger": why})
-
-
-def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
-                  commission: float = 0.0, now: datetime | None = None,
-                  cooldown_days: float = 5.0) -> Decision:
-    """`now` is the time of the outcome; `cooldown_days` applies when the campaign stops."""
-    """Fold the outcome of `intent`'s order (done: filled, or cancelled/partly filled)."""
-    if intent.layer:
-        return alvh.on_order_done(state, intent, filled, avg_price, commission, now)
-    if state.pending is None or state.pending.key != intent.key:
-        return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
-    camp = state.campaign
-    assert camp is not None
-    mult = intent.legs[0].contract.multiplier
-    cash = -avg_price * filled * mult - commission  # dollars received (credit > 0)
-    state = replace(state, pending=None)
-    a = intent.action
-    if a == "open":
-        if filled == 0:
-            return Decision(replace(state, status=Status.IDLE, campaign=None),
-                            events=(("entry.abandoned", {"campaign": camp.id}),))
-        camp = replace(camp, legs=intent.legs, qty=filled, credit=-avg_price,
-                       realized=camp.realized + cash, entered_at=now,
-                       premium=camp.premium + max(0.0, -avg_price) * filled * mult)
-        entered = {"campaign": camp.id, **_legs_fields(intent.legs), "qty": filled,
-                   "credit": round(-avg_price, 2), "step": camp.step}
-        return Decision(replace(state, status=Status.OPEN, campaign=camp),
-                        events=(("campaign.entered", entered),))
-    if a in ("close", "roll_close"):
-        realized = camp.realized + cash
-        left = camp.qty - filled
-        if left > 0:
-            camp = replace(camp, qty=left, realized=realized)
-            return Decision(replace(state, status=Status.OPEN, campaign=camp),
-                            events=(("exit.incomplete", {"campaign": camp.id, "left": left}),))
-        if a == "roll_close":
-            led, ev = lg.book(state.ledger, camp.id, cash, "roll", part="close", step=intent.step)
-            camp = replace(camp, legs=(), qty=0, realized=realized, attempts=0,
-                           rolled_from=camp.legs[0].contract.expiry)
-            return Decision(replace(state, status=Status.ROLLING, campaign=camp, ledger=led),
-                            events=(ev,))
-        camp = replace(camp, qty=0, legs=(), realized=realized)
-        trigger = intent.reason.get("trigger")
-        fields = {"campaign": camp.id, "pnl": round(realized, 2), "reason": trigger,
-                  "steps": camp.step}
-        if trigger in STOPS:
-            return _stopped(replace(state, campaign=camp), now or intent_time(intent), trigger,
-                            fields, cooldown_days)
-        return Decision(replace(state, status=Status.CLOSED, campaign=camp),
-                        events=(("campaign.closed", fields),))
-    if a in ("roll", "roll_open"):
-        if filled == 0:
-            status = Status.OPEN if a == "roll" else Status.ROLLING
-            return Decision(replace(state, status=status),
-                            events=(("roll.unfilled", {"campaign": camp.id, "key": intent.key}),))
-        new_legs = intent.legs[len(camp.legs):] if a == "roll" else intent.legs
-        new_qty = camp.next_qty if a == "roll" else filled
-        unit = tuple(Leg(leg.contract, 1 if leg.ratio > 0 else -1) for leg in new_legs)
-        credit_new = _open_credit(intent, avg_price, new_qty)
-        led, ev = lg.book(state.ledger, camp.id, cash, "roll", step=intent.step)
-        # the VIX-jump trigger measures from the VIX at which the condor held was opened
-        entry_vix = float(intent.reason.get("vix", camp.entry_vix))
-        camp = replace(camp, legs=unit, qty=new_qty, step=intent.step, credit=credit_new,
-                       entry_vix=entry_vix,
-                       wing_width=camp.next_wing or camp.wing_width, triggered_at=None,
-                       realized=camp.realized + cash, attempts=0, next_qty=0,
-                       premium=camp.premium + max(0.0, credit_new) * new_qty * mult)
-        fields = {"campaign": camp.id, **_legs_fields(unit), "qty": new_qty, "step": camp.step,
-                  "credit": round(credit_new, 2), "net_cash": round(cash, 2)}
-        return Decision(replace(state, status=Status.OPEN, campaign=camp, ledger=led),
-                        events=(("campaign.rolled", fields), ev))
-    return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
-
-
-def _open_credit(intent: Intent, avg_price: float, new_qty: int) -> float:
-    """Per-unit credit of the new condor: a roll_open's own price, or, inside a combo roll,
-    the fill less the close part valued at the close cost the roll was planned with."""
-    if intent.action == "roll_open":
-        return -avg_price
-    mult = intent.legs[0].contract.multiplier
-    close_cost = float(intent.reason.get("close_cost", math.nan))
-    total = avg_price * intent.qty * mult  # dollars paid for the whole roll combo
-    if not math.isfinite(close_cost):
-        return -total / (new_qty * mult)
-    return -(total - close_cost) / (new_qty * mult)
-
-
-def intent_time(intent: Intent) -> datetime:
-    raise ValueError(f"on_order_done for {intent.key} needs `now` to start a cooldown")
