@@ -149,7 +149,8 @@ def _maybe_open(name: str, state: State, hedges: list[Layer], snap: Snapshot, h:
     mid, nat = combo(snap, legs)
     budget = _budget(state, h)
     sizing = {"target_exposure": round(target, 2), "held_exposure": round(held, 2),
-              "unit_exposure": round(unit, 2), "unit_cost": round(mid * legs[0].contract.multiplier, 2),
+              "unit_exposure": round(unit, 2),
+              "unit_cost": round(mid * legs[0].contract.multiplier, 2),
               "budget": round(budget, 2)}
     if not (math.isfinite(unit) and math.isfinite(mid)) or unit <= 0 or mid <= 0:
         return None, None, ("hedge.skipped", {**base, **sizing, "why": "bad_quote_or_shape"})
@@ -266,9 +267,9 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float, c
 
 
 def _legs(legs: tuple[Leg, ...]) -> dict[str, Any]:
-    return {"legs": [f"{'+' if leg.ratio > 0 else '-'}{leg.contract.symbol} "
-                     f"{leg.contract.expiry.isoformat()} {leg.contract.strike:g}{leg.contract.right}"
-                     for leg in legs]}
+    return {"legs": [f"{'+' if leg.ratio > 0 else '-'}{c.symbol} "
+                     f"{c.expiry.isoformat()} {c.strike:g}{c.right}"
+                     for leg in legs for c in (leg.contract,)]}
 
 
 __all__ = ["LAYERS", "Layer", "build", "decide", "on_order_done", "triggers", "vol_exposure"]

@@ -35,7 +35,8 @@ def memo(bars: pd.DataFrame, name: tuple[Any, ...], fn: Callable[[pd.DataFrame],
     return value
 
 
-def macd_state(bars: pd.DataFrame, fast: int = 12, slow: int = 26, signal: int = 9) -> dict[str, float]:
+def macd_state(bars: pd.DataFrame, fast: int = 12, slow: int = 26,
+               signal: int = 9) -> dict[str, float]:
     """The last EMAs of MACD(fast, slow, signal) over the daily closes, for O(1) updates."""
 
     def compute(b: pd.DataFrame) -> dict[str, float]:

@@ -114,7 +114,8 @@ def build(name: str, snap: Snapshot) -> tuple[tuple[Leg, ...] | None, str]:
 
 
 
-def triggers(name: str, snap: Snapshot, h: HedgeParams, calendar: EventCalendar | None) -> Event | None:
+def triggers(name: str, snap: Snapshot, h: HedgeParams,
+             calendar: EventCalendar | None) -> Event | None:
     """(tag, numbers) when layer `name` should open now, else None."""
     if name in ("event", "fomc"):
         if calendar is None:

@@ -1,28 +1,29 @@
-"""Campaign state machine: decide(state, snapshot, params, ctx) -> Decision(state, intents, events).
+"""Campaign state machine: decide(state, snapshot, params, ctx) -> Decision(state, intents,
+events).
 
 Pure: no I/O, no clock reads (time comes from the snapshot), no logging — events are data
 that the daemon logs. Order outcomes come back through `on_order_done` (folded in
 `strategies.outcomes`). Rolls are planned in `strategies.rolls`, hedge layers in
 `strategies.alvh`, money in `strategies.ledger`.
 
-| from     | on                                                 | to       | emits                    |
-|----------|----------------------------------------------------|----------|--------------------------|
-| IDLE     | filters pass, condor found                         | ENTERING | open intent              |
-| IDLE     | a filter fails                                     | IDLE     | entry.skipped + reason   |
-| ENTERING | open filled (any quantity)                         | OPEN     | campaign.entered         |
-| ENTERING | open done with nothing filled                      | IDLE     | entry.abandoned          |
-| OPEN     | profit >= take_profit_pct of credit / DTE<=exit_dte | CLOSING  | close intent             |
-| OPEN     | tested, step < max_steps, hard or MACD relief or waited, funded | ROLLING | roll.step + roll intent |
-| OPEN     | tested, waiting for MACD relief                    | OPEN     | roll.waiting             |
-| OPEN     | tested, step = max_steps, or no funded step        | CLOSING  | roll.skipped + close     |
-| ROLLING  | combo roll filled / roll_open filled               | OPEN     | campaign.rolled          |
-| ROLLING  | roll_close filled                                  | ROLLING  | (roll_open next tick)    |
-| ROLLING  | roll not filled                                    | OPEN     | (re-evaluated next tick) |
-| CLOSING  | close filled, normal exit                          | CLOSED   | campaign.closed          |
-| CLOSING  | close filled, stop (steps exhausted / unfunded)    | COOLDOWN | campaign.stopped         |
-| CLOSING  | close not (fully) filled                           | OPEN     | (retried next tick)      |
-| CLOSED   | hedge layers closed                                | IDLE     | ledger.carried           |
-| COOLDOWN | cooldown_days passed and hedge layers closed       | IDLE     | ledger.carried           |
+| from     | on                                                    | to       | emits              |
+|----------|-------------------------------------------------------|----------|--------------------|
+| IDLE     | filters pass, condor found                            | ENTERING | open intent        |
+| IDLE     | a filter fails                                        | IDLE     | entry.skipped      |
+| ENTERING | open filled (any quantity)                            | OPEN     | campaign.entered   |
+| ENTERING | open done with nothing filled                         | IDLE     | entry.abandoned    |
+| OPEN     | profit >= take_profit_pct of credit / DTE <= exit_dte | CLOSING  | close intent       |
+| OPEN     | tested, step < max_steps, timing ok, funded, in cap   | ROLLING  | roll.step + intent |
+| OPEN     | tested, waiting for MACD relief                       | OPEN     | roll.waiting       |
+| OPEN     | tested, steps exhausted / unfunded / over loss cap    | CLOSING  | roll.skipped/close |
+| ROLLING  | combo roll filled / roll_open filled                  | OPEN     | campaign.rolled    |
+| ROLLING  | roll_close filled                                     | ROLLING  | (roll_open next)   |
+| ROLLING  | roll not filled                                       | OPEN     | (re-evaluated)     |
+| CLOSING  | close filled, normal exit                             | CLOSED   | campaign.closed    |
+| CLOSING  | close filled, a stop (see outcomes.STOPS)             | COOLDOWN | campaign.stopped   |
+| CLOSING  | close not (fully) filled                              | OPEN     | (retried next)     |
+| CLOSED   | hedge layers closed                                   | IDLE     | ledger.carried     |
+| COOLDOWN | cooldown_days passed and hedge layers closed          | IDLE     | ledger.carried     |
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def _maybe_finish(state: State, snap: Snapshot) -> Decision:
     """CLOSED / COOLDOWN -> IDLE once the campaign's hedge layers are gone (and cooldown over)."""
     if state.status not in (Status.CLOSED, Status.COOLDOWN) or state.hedges:
         return Decision(state)
-    if state.status is Status.COOLDOWN and state.cooldown_until and snap.time < state.cooldown_until:
+    until = state.cooldown_until
+    if state.status is Status.COOLDOWN and until and snap.time < until:
         return Decision(state)
     events: tuple[Event, ...] = ()
     led = state.ledger
@@ -271,7 +273,7 @@ def _expired(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     value = 0.0
     for leg in camp.legs:
         c = leg.contract
-        intrinsic = max(snap.spx - c.strike, 0.0) if c.right == "C" else max(c.strike - snap.spx, 0.0)
+        intrinsic = max(snap.spx - c.strike if c.right == "C" else c.strike - snap.spx, 0.0)
         value += leg.ratio * intrinsic * c.multiplier * camp.qty
     camp = replace(camp, realized=camp.realized + value)
     fields = {"campaign": camp.id, "settlement_value": round(value, 2), "spx": round(snap.spx, 2),

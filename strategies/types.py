@@ -40,7 +40,8 @@ class Contract:
         """Stable text id, used to match positions between the store and a broker."""
         if self.sec_type == "FUT":
             return f"{self.symbol}:FUT:{self.expiry:%Y%m%d}"
-        return f"{self.symbol}:{self.trading_class}:{self.expiry:%Y%m%d}:{self.right}:{self.strike:g}"
+        return (f"{self.symbol}:{self.trading_class}:{self.expiry:%Y%m%d}:{self.right}:"
+                f"{self.strike:g}")
 
 
 @dataclass(frozen=True)
