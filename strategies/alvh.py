@@ -29,7 +29,7 @@ from typing import Any
 from strategies import ledger as lg
 from strategies.condor import reverse
 from strategies.expiry import dte, exchange_date
-from strategies.layers import EXIT_DTE, LAYERS, build, combo, triggers, vol_exposure
+from strategies.layers import EXIT_DTE, LAYERS, build, combo, tail_holds, triggers, vol_exposure
 from strategies.params import HedgeParams, StrategyParams
 from strategies.types import Context, Decision, Event, Intent, Layer, Leg, Snapshot, State, Status
 
@@ -64,7 +64,10 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
     for i, layer in enumerate(hedges):
         if layer.status != "open" or layer.pending is not None:
             continue
-        why = _exit_reason(layer, snap, h, live)
+        value = _value(layer, snap)
+        if math.isfinite(value) and value > layer.peak:
+            layer = hedges[i] = replace(layer, peak=value)
+        why = _exit_reason(layer, snap, h, live, value)
         if why is None:
             continue
         mid, nat = combo(snap, reverse(layer.legs))
@@ -91,6 +94,8 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
             if opened is not None and opening is not None:
                 hedges.append(opened)
                 intents.append(opening)
+                if opened.tag.startswith("rearm:"):  # the re-arm is used up
+                    hedged = tuple(t for t in hedged if t != _rearm_tag(opened.campaign_id))
                 # attempted once: a layer refused or unfilled is not chased tick after tick
                 hedged = (hedged + (opened.tag,))[-50:]
             events.append(ev)
@@ -98,23 +103,57 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
                     tuple(events))
 
 
-def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool) -> dict[str, Any] | None:
+def _value(layer: Layer, snap: Snapshot) -> float:
+    """Dollars the layer would fetch at mid now (NaN without a quote)."""
+    mid, _ = combo(snap, reverse(layer.legs))
+    return -mid * layer.qty * layer.legs[0].contract.multiplier if math.isfinite(mid) else mid
+
+
+def _rearm_tag(campaign_id: str) -> str:
+    return f"tail_rearm:{campaign_id}"
+
+
+TAIL_TAKE_PROFITS = ("vix_level", "trailing_stop", "vix_spike", "take_profit")
+
+
+def _tail_exit(layer: Layer, snap: Snapshot, h: HedgeParams, value: float) -> dict[str, Any] | None:
+    """`tail_exit: trail`: hold into the spike; take profit when VIX reaches its level, or on
+    a trailing stop once the layer is worth `tail_trail_arm_pct` over cost. `fixed`: the VIX
+    rise over the level at opening (then the common take_profit_pct on cost applies)."""
+    if h.tail_exit == "fixed":
+        if snap.vix >= layer.entry_vix * (1 + h.tail_take_profit_pct):
+            return {"trigger": "vix_spike", "vix": round(snap.vix, 2),
+                    "threshold": round(layer.entry_vix * (1 + h.tail_take_profit_pct), 2)}
+        return None
+    if snap.vix >= h.tail_take_profit_vix:
+        return {"trigger": "vix_level", "vix": round(snap.vix, 2),
+                "threshold": h.tail_take_profit_vix, "value": round(value, 2)}
+    arm = layer.cost * (1 + h.tail_trail_arm_pct)
+    stop = layer.peak * (1 - h.tail_trail_pct)
+    if layer.cost > 0 and layer.peak >= arm and math.isfinite(value) and value <= stop:
+        return {"trigger": "trailing_stop", "value": round(value, 2), "peak": round(layer.peak, 2),
+                "threshold": round(stop, 2), "armed_at": round(arm, 2),
+                "cost": round(layer.cost, 2)}
+    return None
+
+
+def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool,
+                 value: float) -> dict[str, Any] | None:
     if not live:
         return {"trigger": "campaign_ended"}
     front = min(leg.contract.expiry for leg in layer.legs)
     if dte(front, snap.time) <= EXIT_DTE:
         return {"trigger": "expiry", "dte": dte(front, snap.time)}
-    if layer.name == "tail" and snap.vix >= layer.entry_vix * (1 + h.tail_take_profit_pct):
-        return {"trigger": "vix_spike", "vix": round(snap.vix, 2),
-                "threshold": round(layer.entry_vix * (1 + h.tail_take_profit_pct), 2)}
+    if layer.name == "tail":
+        why = _tail_exit(layer, snap, h, value)
+        if why is not None or h.tail_exit == "trail":
+            return why  # held into the spike: no fixed take-profit on cost
     if layer.event_date is not None:
         today = exchange_date(snap.time)
         passed = today > layer.event_date if layer.name == "fomc" else today >= layer.event_date
         if passed:
             return {"trigger": "event_passed", "event_date": layer.event_date.isoformat()}
-    mid, _ = combo(snap, reverse(layer.legs))
-    if math.isfinite(mid) and layer.cost > 0:
-        value = -mid * layer.qty * layer.legs[0].contract.multiplier
+    if math.isfinite(value) and layer.cost > 0:
         if value >= layer.cost * (1 + h.take_profit_pct):
             return {"trigger": "take_profit", "value": round(value, 2),
                     "threshold": round(layer.cost * (1 + h.take_profit_pct), 2)}
@@ -128,6 +167,10 @@ def _maybe_open(name: str, state: State, hedges: list[Layer], snap: Snapshot, h:
     if any(layer.name == name and layer.campaign_id == camp.id for layer in hedges):
         return None
     trig = triggers(name, snap, h, ctx.calendar)
+    if trig is None and name == "tail" and h.tail_rearm and _rearm_tag(camp.id) in state.hedged:
+        trig = tail_holds(snap, h)  # re-arm after a take-profit while the warning stands
+        if h.tail_exit == "trail" and snap.vix >= h.tail_take_profit_vix:
+            trig = None  # it would be taken off again at once
     if trig is None:
         return None
     tag, numbers = trig
@@ -251,6 +294,10 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float, c
                 led = lg.layer_flow(led, layer.name, now, proceeds)
             trigger = intent.reason.get("trigger")
             name = "hedge.monetized" if pnl > 0 else "hedge.closed"
+            rearm = _rearm_tag(layer.campaign_id)
+            if layer.name == "tail" and pnl > 0 and trigger in TAIL_TAKE_PROFITS and \
+                    rearm not in hedged:
+                hedged = (hedged + (rearm,))[-50:]
             events.append((name, {"campaign": layer.campaign_id, "layer": layer.name,
                                   "trigger": trigger, "qty": filled,
                                   "proceeds": round(proceeds, 2), "cost": round(part, 2),

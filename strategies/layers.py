@@ -160,3 +160,30 @@ def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
             return f"ad_divergence:{day}", {"signal": "ad_divergence",
                                             "lookback_days": h.divergence_days}
     return None
+
+
+def tail_holds(snap: Snapshot, h: HedgeParams) -> Event | None:
+    """Is the tail warning still standing on the last daily bar (RSI(14) beyond a threshold,
+    or the A/D line still not confirming)? Tagged `rearm:<signal>:<day>`: a layer re-armed
+    after a take-profit opens at most once a day."""
+    bars = snap.bars
+    if bars is None or len(bars) < max(30, h.divergence_days + 2):
+        return None
+    return daily.memo(bars, ("tail_holds", h.rsi_high, h.rsi_low, h.divergence_days),
+                      lambda b: _holds_from_bars(b, h))
+
+
+def _holds_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
+    close = bars["close"]
+    now = float(signals.rsi(close, 14).iloc[-1])
+    day = str(bars.index[-1])[:10]
+    if now >= h.rsi_high or now <= h.rsi_low:
+        side = "rsi_high" if now >= h.rsi_high else "rsi_low"
+        return f"rearm:{side}:{day}", {"signal": f"{side}_holds", "rsi": round(now, 2),
+                                       "threshold": h.rsi_high if side == "rsi_high" else h.rsi_low}
+    if "ad_line" in bars:
+        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
+        if len(div) and int(div.iloc[-1]) < 0:
+            return f"rearm:ad_divergence:{day}", {"signal": "ad_divergence_holds",
+                                                  "lookback_days": h.divergence_days}
+    return None

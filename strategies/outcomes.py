@@ -15,9 +15,9 @@ from typing import Any
 
 from strategies import alvh
 from strategies import ledger as lg
-from strategies.types import Decision, Intent, Leg, State, Status
+from strategies.types import Decision, Event, Intent, Leg, State, Status
 
-STOPS = ("steps_exhausted", "unfunded_roll", "roll_open_failed")
+STOPS = ("steps_exhausted", "unfunded_roll", "roll_open_failed", "campaign_loss_cap")
 
 
 def legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
@@ -69,18 +69,18 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
             return Decision(replace(state, status=Status.OPEN, campaign=camp),
                             events=(("exit.incomplete", {"campaign": camp.id, "left": left}),))
         if a == "roll_close":
-            led, ev = lg.book(state.ledger, camp.id, cash, "roll", part="close", step=intent.step)
+            led, evs = book_roll(state.ledger, camp.id, cash, intent, part="close")
             camp = replace(camp, legs=(), qty=0, realized=realized, attempts=0,
                            rolled_from=camp.legs[0].contract.expiry)
             return Decision(replace(state, status=Status.ROLLING, campaign=camp, ledger=led),
-                            events=(ev,))
+                            events=evs)
         camp = replace(camp, qty=0, legs=(), realized=realized)
         trigger = intent.reason.get("trigger")
         fields = {"campaign": camp.id, "pnl": round(realized, 2), "reason": trigger,
                   "steps": camp.step}
         if trigger in STOPS:
             return stopped(replace(state, campaign=camp), now or intent_time(intent), trigger,
-                            fields, cooldown_days)
+                           fields, cooldown_days)
         return Decision(replace(state, status=Status.CLOSED, campaign=camp),
                         events=(("campaign.closed", fields),))
     if a in ("roll", "roll_open"):
@@ -92,7 +92,7 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
         new_qty = camp.next_qty if a == "roll" else filled
         unit = tuple(Leg(leg.contract, 1 if leg.ratio > 0 else -1) for leg in new_legs)
         credit_new = _open_credit(intent, avg_price, new_qty)
-        led, ev = lg.book(state.ledger, camp.id, cash, "roll", step=intent.step)
+        led, evs = book_roll(state.ledger, camp.id, cash, intent)
         # the VIX-jump trigger measures from the VIX at which the condor held was opened
         entry_vix = float(intent.reason.get("vix", camp.entry_vix))
         camp = replace(camp, legs=unit, qty=new_qty, step=intent.step, credit=credit_new,
@@ -103,8 +103,26 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
         fields = {"campaign": camp.id, **legs_fields(unit), "qty": new_qty, "step": camp.step,
                   "credit": round(credit_new, 2), "net_cash": round(cash, 2)}
         return Decision(replace(state, status=Status.OPEN, campaign=camp, ledger=led),
-                        events=(("campaign.rolled", fields), ev))
+                        events=(("campaign.rolled", fields), *evs))
     return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
+
+
+def book_roll(led: lg.Ledger, campaign: str, cash: float, intent: Intent,
+              **why: Any) -> tuple[lg.Ledger, tuple[Event, ...]]:
+    """A roll step's effect on the roll fund.
+
+    `roll_funding: hedges`: the fund pays the step's planned net debit at the current size
+    and wings (when positive) and nothing else touches it: the size-up's credit is condor
+    risk, not funding. `any`: the step's whole net cash is booked (today's rule)."""
+    if intent.reason.get("roll_funding") != "hedges":
+        led, ev = lg.book(led, campaign, cash, "roll", step=intent.step, **why)
+        return led, (ev,)
+    draw = max(0.0, float(intent.reason.get("net_debit", 0.0)))
+    if intent.action == "roll_open" or draw <= 0:
+        return led, ()
+    led, ev = lg.debit(led, campaign, draw, "roll", step=intent.step, net_cash=round(cash, 2),
+                       **why)
+    return led, (ev,)
 
 
 def _open_credit(intent: Intent, avg_price: float, new_qty: int) -> float:

@@ -195,9 +195,11 @@ def _maybe_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -
                                    "max_wait_minutes": p.macd_max_wait_minutes})
             return Decision(replace(state, campaign=camp), events=(ev,))
     fund = state.ledger.fund(camp.id)
-    plan, numbers = rolls.plan(camp.legs, camp.qty, camp.wing_width, fund, snap, p)
+    plan, numbers = rolls.plan(camp.legs, camp.qty, camp.wing_width, fund, snap, p, ctx,
+                               realized=camp.realized, carried=state.ledger.carried)
     if plan is None:
-        return _stop(state, snap, "unfunded_roll", {**base, **timing, **numbers})
+        why = "campaign_loss_cap" if numbers.get("why") == "campaign_loss_cap" else "unfunded_roll"
+        return _stop(state, snap, why, {**base, **timing, **numbers})
     step = camp.step + 1
     reason = {**base, **timing, **numbers, "step": step, "vix": round(float(snap.vix), 2)}
     camp = replace(camp, attempts=camp.attempts + 1, triggered_at=triggered_at)
@@ -226,7 +228,7 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     step = camp.step + 1
     if camp.attempts >= MAX_ROLL_OPEN_ATTEMPTS:
         return stopped(state, snap.time, "roll_open_failed",
-                        {"campaign": camp.id, "attempts": camp.attempts}, p.cooldown_days)
+                       {"campaign": camp.id, "attempts": camp.attempts}, p.cooldown_days)
     exp = rolls.next_expiry(snap, camp.rolled_from) if camp.rolled_from else None
     condor, why = (None, "no_next_expiry") if exp is None else build_condor(
         snap.chains[exp], p.short_delta, p.short_delta_min, p.short_delta_max, camp.next_wing)
@@ -238,7 +240,7 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
                     natural=condor.natural, step=step,
                     reason={"trigger": "roll_open", "expiry": exp.isoformat() if exp else None,
                             "new_qty": camp.next_qty, "new_wings": camp.next_wing,
-                            "vix": round(float(snap.vix), 2)})
+                            "vix": round(float(snap.vix), 2), "roll_funding": p.roll_funding})
     return Decision(replace(state, campaign=camp, pending=intent), (intent,))
 
 

@@ -230,6 +230,7 @@ class Layer:
     opened_at: datetime | None = None
     pending: Intent | None = None
     attempts: int = 0
+    peak: float = 0.0  # dollars: highest mark-to-mid value seen while open (trailing exit)
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,12 @@ class Context:
     calendar: EventCalendar | None = None  # for blackouts and layers 1-2
     combo_roll: bool = True  # the broker takes one combo for close + open
     flatten: bool = False  # operator flatten: close everything, open nothing
+    # the executor's walk (orders.walk_steps / max_slippage): a roll is funded at the limit
+    # the walk ends at, the worst price it will send
+    walk_steps: int = 4
+    max_slippage: float = 1.0
+    # risk.max_campaign_loss_pct: the running-loss cap checked before every roll (None: off)
+    max_campaign_loss_pct: float | None = None
 
 
 @dataclass(frozen=True)
