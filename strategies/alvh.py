@@ -67,7 +67,10 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
         value = _value(layer, snap)
         if math.isfinite(value) and value > layer.peak:
             layer = hedges[i] = replace(layer, peak=value)
-        why = _exit_reason(layer, snap, h, live, value)
+        # a stopped campaign's tail layer is held on into the spike (its gain is carried)
+        held = live or (layer.name == "tail" and h.tail_exit == "trail" and not ctx.flatten
+                        and state.status is Status.COOLDOWN)
+        why = _exit_reason(layer, snap, h, held, value)
         if why is None:
             continue
         mid, nat = combo(snap, reverse(layer.legs))
@@ -125,7 +128,7 @@ def _tail_exit(layer: Layer, snap: Snapshot, h: HedgeParams, value: float) -> di
             return {"trigger": "vix_spike", "vix": round(snap.vix, 2),
                     "threshold": round(layer.entry_vix * (1 + h.tail_take_profit_pct), 2)}
         return None
-    if snap.vix >= h.tail_take_profit_vix:
+    if snap.vix >= h.tail_take_profit_vix and value > layer.cost:
         return {"trigger": "vix_level", "vix": round(snap.vix, 2),
                 "threshold": h.tail_take_profit_vix, "value": round(value, 2)}
     arm = layer.cost * (1 + h.tail_trail_arm_pct)
@@ -169,14 +172,17 @@ def _maybe_open(name: str, state: State, hedges: list[Layer], snap: Snapshot, h:
     trig = triggers(name, snap, h, ctx.calendar)
     if trig is None and name == "tail" and h.tail_rearm and _rearm_tag(camp.id) in state.hedged:
         trig = tail_holds(snap, h)  # re-arm after a take-profit while the warning stands
-        if h.tail_exit == "trail" and snap.vix >= h.tail_take_profit_vix:
-            trig = None  # it would be taken off again at once
     if trig is None:
         return None
     tag, numbers = trig
     if tag in state.hedged:
         return None
     base = {"campaign": camp.id, "layer": name, "tag": tag, **numbers}
+    if name == "tail" and h.tail_exit == "trail" and snap.vix >= h.tail_take_profit_vix:
+        # the spike is here: a layer bought now is bought at its top and taken off at once
+        return None, None, ("hedge.skipped", {**base, "why": "vix_at_take_profit_level",
+                                              "vix": round(snap.vix, 2),
+                                              "threshold": h.tail_take_profit_vix})
     legs, why = build(name, snap)
     if legs is None:
         return None, None, ("hedge.skipped", {**base, "why": why})

@@ -5,6 +5,7 @@ take-profit while its warning still stands."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 
 from strategies import tvm
@@ -93,3 +94,21 @@ def test_rearmed_after_a_take_profit_while_the_warning_holds() -> None:
     # once: the re-arm is used up until the next take-profit
     state, _ = fold_all(d.state, d, calmer)
     assert not [t for t in state.hedged if t.startswith("tail_rearm:")]
+
+
+def test_a_stopped_campaigns_tail_layer_is_held_into_the_spike() -> None:
+    state, ctx = _with_tail(H)
+    camp = state.campaign
+    assert camp is not None
+    stopped = replace(state, status=tvm.Status.COOLDOWN,
+                      campaign=replace(camp, legs=(), qty=0, stop_reason="unfunded_roll"),
+                      cooldown_until=synth.at(date(2026, 3, 5)))
+    wiggle = synth.snapshot(synth.at(date(2026, 3, 6)), 5900.0, 21.0, history=FLAT)
+    d = tvm.decide(stopped, wiggle, P, ctx)
+    assert _closes(d) == [] and d.state.status is tvm.Status.COOLDOWN  # not "campaign_ended"
+    spike = synth.snapshot(synth.at(date(2026, 3, 9)), 5300.0, 45.0, history=FLAT)
+    d = tvm.decide(d.state, spike, P, ctx)
+    assert _closes(d) == ["vix_level"]
+    state, events = fold_all(d.state, d, spike)
+    d = tvm.decide(state, spike, P, ctx)  # the layer is gone: the campaign finishes
+    assert d.state.status is tvm.Status.IDLE and "ledger.carried" in [n for n, _ in d.events]
