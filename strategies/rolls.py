@@ -129,8 +129,8 @@ def plan(legs: tuple[Leg, ...], qty: int, wing_width: float, fund: float, snap: 
     if hedges:
         same, why = build_condor(snap.chains[nxt], p.short_delta, p.short_delta_min,
                                  p.short_delta_max, wing_width)
-        if same is None:
-            return None, {"why": why, "expiry": nxt.isoformat()}
+        if same is None:  # no same-size condor to price the funding against
+            return None, {"why": why, "same_size": why, "expiry": nxt.isoformat()}
         same_limit = fd.limit_price(same.legs, same.mid, same.natural, ctx)
         funding = fd.same_size_funding(close_limit, same, same_limit, qty, mult, fund, carried)
         common = funding.numbers
