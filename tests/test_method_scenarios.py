@@ -45,7 +45,8 @@ async def test_crash_climbs_to_max_steps_then_stops_and_cools_down(settings_fact
     stopped = _by(ev, "campaign.stopped")
     assert stopped and stopped[0]["why"] == "steps_exhausted" and stopped[0]["steps"] == max_steps
     until = datetime.fromisoformat(stopped[0]["cooldown_until"])
+    stop_time = datetime.fromisoformat(stopped[0]["market_time"])
     later = [e for e in _by(ev, "campaign.entered")
-             if datetime.fromisoformat(e["market_time"]) > datetime.fromisoformat(stopped[0]["market_time"])]
+             if datetime.fromisoformat(e["market_time"]) > stop_time]
     assert all(datetime.fromisoformat(e["market_time"]) >= until for e in later)
     assert not [e for e in ev if e["level"] == "error"]

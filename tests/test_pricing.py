@@ -1,4 +1,5 @@
-"""strategies.pricing and strategies.iv against vollib (reference), textbook examples and properties."""
+"""strategies.pricing and strategies.iv against vollib (reference), textbook examples and
+properties."""
 
 from __future__ import annotations
 
