@@ -122,3 +122,20 @@ def test_a_funded_roll_draws_its_net_debit_and_not_the_size_up_credit() -> None:
     assert done.state.ledger.fund(state.campaign.id) == 2000.0 - 1180.0
     assert done.state.ledger.drawn == 1180.0
     assert done.state.campaign is not None and done.state.campaign.qty == 3
+
+
+def test_close_then_open_roll_draws_the_net_debit_once() -> None:
+    p = StrategyParams()
+    state = _open_state(fund=2000.0)
+    cid = state.campaign.id if state.campaign else ""
+    d = tvm.decide(state, snap(), p, Context(combo_roll=False))
+    (close,) = d.intents
+    assert close.action == "roll_close"
+    done = tvm.on_order_done(d.state, close, close.qty, 11.5, 0.0, NOW, p.cooldown_days)
+    assert done.state.ledger.fund(cid) == 2000.0 - 1180.0
+    d = tvm.decide(done.state, snap(), p, Context(combo_roll=False))
+    (open_,) = d.intents
+    assert open_.action == "roll_open" and open_.qty == 3
+    done = tvm.on_order_done(d.state, open_, open_.qty, -9.6, 0.0, NOW, p.cooldown_days)
+    assert done.state.ledger.fund(cid) == 2000.0 - 1180.0  # the size-up credit is not funding
+    assert done.state.ledger.drawn == 1180.0 and done.state.status is Status.OPEN
