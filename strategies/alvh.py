@@ -13,8 +13,8 @@ Every layer also closes at `take_profit_pct` gain on its cost, near its front ex
 when its campaign ends.
 
 Sizing: the layers together aim at a volatility exposure of `hedge_ratio` x the condor's
-|vega| (dollars per vol point). An SPX leg counts its vega; a VIX leg counts its delta to the
-VIX future, a point of VIX standing for a point of SPX implied vol (a stated simplification).
+|vega| (dollars per vol point, see `strategies.layers`, which builds each layer's legs and
+reads its trigger).
 Spending is capped by the budget: `hedge_budget_pct` x premium collected in the campaign plus
 the carried remainder of earlier campaigns, less the cost of the layers already open.
 """
@@ -22,183 +22,34 @@ the carried remainder of earlier campaigns, less the cost of the layers already 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
-
-from strategies import daily, signals
 from strategies import ledger as lg
-from strategies.condor import combo_prices, reverse
+from strategies.condor import reverse
 from strategies.expiry import dte, exchange_date
+from strategies.layers import EXIT_DTE, LAYERS, build, combo, tail_holds, triggers, vol_exposure
 from strategies.params import HedgeParams, StrategyParams
-from strategies.types import Chain, Intent, Leg, Snapshot
-
-LAYERS = ("event", "fomc", "tail")
-EXIT_DTE = 2  # close a layer this many days before its front leg expires
+from strategies.types import Context, Decision, Event, Intent, Layer, Leg, Snapshot, State, Status
 
 
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    campaign_id: str
-    tag: str  # what it was opened for: an event date, or the signal and date
-    status: str = "opening"  # opening | open | closing
-    legs: tuple[Leg, ...] = ()
-    qty: int = 0
-    cost: float = 0.0  # dollars paid to open, commissions included
-    entry_vix: float = 0.0
-    event_date: date | None = None
-    opened_at: datetime | None = None
-    pending: Intent | None = None
-    attempts: int = 0
-
-
-def _chains(snap: Snapshot, symbol: str) -> Any:
-    return snap.vix_chains if symbol == "VIX" else snap.chains
-
-
-def combo(snap: Snapshot, legs: tuple[Leg, ...]) -> tuple[float, float]:
-    """(mid, natural) of a hedge combo, legs on SPX or VIX options."""
-    return combo_prices(_chains(snap, legs[0].contract.symbol), legs)
-
-
-def vol_exposure(snap: Snapshot, legs: tuple[Leg, ...], qty: int) -> float:
-    """Dollars per vol point of a combo held `qty` times (see the module docstring)."""
-    total = 0.0
-    for leg in legs:
-        c = leg.contract
-        chain = _chains(snap, c.symbol).get(c.expiry)
-        if chain is None:
-            return math.nan
-        try:
-            if c.symbol == "VIX":
-                i = chain.index(c.strike)
-                d = chain.call_delta[i] if c.right == "C" else chain.put_delta[i]
-                total += leg.ratio * float(d) * c.multiplier
-            else:
-                total += leg.ratio * chain.vega(c.strike, c.right) * c.multiplier
-        except KeyError:
-            return math.nan
-    return total * qty
-
-
-def _nearest(strikes: np.ndarray, x: float, above: float | None = None) -> float | None:
-    s = strikes if above is None else strikes[strikes > above]
-    if s.size == 0 or not math.isfinite(x):
-        return None
-    return float(s[np.argmin(np.abs(s - x))])
-
-
-def _vix_pair(snap: Snapshot) -> tuple[Chain, Chain] | None:
-    exps = sorted(e for e in snap.vix_chains if dte(e, snap.time) > EXIT_DTE + 5)
-    if len(exps) < 2:
-        return None
-    return snap.vix_chains[exps[0]], snap.vix_chains[exps[1]]
-
-
-def _future(snap: Snapshot, expiry: date) -> float:
-    return float(snap.vix_futures.get(expiry, snap.vix))
-
-
-def build(name: str, snap: Snapshot) -> tuple[tuple[Leg, ...] | None, str]:
-    """The legs of one unit of a layer, or (None, why)."""
-    if name == "fomc":
-        exps = sorted(e for e in snap.chains if dte(e, snap.time) >= 7)
-        if len(exps) < 2:
-            return None, "no_spx_expiries"
-        front, back = snap.chains[exps[0]], snap.chains[exps[1]]
-        k = _nearest(front.strikes, snap.spx)
-        if k is None or k not in set(back.strikes.tolist()):
-            return None, "no_atm_strike"
-        return (Leg(front.contract(k, "C"), -1), Leg(back.contract(k, "C"), +1)), ""
-    pair = _vix_pair(snap)
-    if pair is None:
-        return None, "no_vix_chain"
-    front, back = pair
-    if name == "event":
-        k_long = _nearest(back.strikes, _future(snap, back.expiry))
-        if k_long is None:
-            return None, "no_strike"
-        k_short = _nearest(front.strikes, _future(snap, front.expiry) * 1.25, above=k_long)
-        if k_short is None:
-            return None, "no_strike"
-        return (Leg(back.contract(k_long, "C"), +1), Leg(front.contract(k_short, "C"), -1)), ""
-    chain = front if dte(front.expiry, snap.time) >= 14 else back
-    k_long = _nearest(chain.strikes, _future(snap, chain.expiry))
-    if k_long is None:
-        return None, "no_strike"
-    k_short = _nearest(chain.strikes, k_long + 10.0, above=k_long)
-    if k_short is None:
-        return None, "no_strike"
-    return (Leg(chain.contract(k_long, "C"), +1), Leg(chain.contract(k_short, "C"), -1)), ""
-
-
-def _condor_exposure(state: Any, snap: Snapshot) -> float:
+def _condor_exposure(state: State, snap: Snapshot) -> float:
     camp = state.campaign
     if camp is None or not camp.legs:
         return 0.0
     return vol_exposure(snap, camp.legs, camp.qty)
 
 
-def _budget(state: Any, h: HedgeParams) -> float:
+def _budget(state: State, h: HedgeParams) -> float:
     camp = state.campaign
+    assert camp is not None
     spent = sum(layer.cost for layer in state.hedges if layer.campaign_id == camp.id)
     return h.hedge_budget_pct * camp.premium + max(0.0, state.ledger.carried) - spent
 
-
-def triggers(name: str, snap: Snapshot, h: HedgeParams, calendar: Any) -> tuple[str, dict] | None:
-    """(tag, numbers) when layer `name` should open now, else None."""
-    if name in ("event", "fomc"):
-        if calendar is None:
-            return None
-        kinds = ("CPI", "PPI") if name == "event" else ("FOMC",)
-        for kind in kinds:
-            ev = calendar.next_event(kind, snap.time)
-            if ev is None:
-                continue
-            when = ev.when
-            lead = (when - snap.time).total_seconds() / 86400.0
-            if 0 < lead <= h.event_lead_days:
-                return f"{kind}:{exchange_date(when).isoformat()}", {
-                    "release_kind": kind, "release": when.isoformat(), "lead_days": round(lead, 2)}
-        return None
-    return _tail_signal(snap, h)
-
-
-def _tail_signal(snap: Snapshot, h: HedgeParams) -> tuple[str, dict] | None:
-    bars = snap.bars
-    if bars is None or len(bars) < max(30, h.divergence_days + 2):
-        return None
-    return daily.memo(bars, ("tail", h.rsi_high, h.rsi_low, h.divergence_days),
-                      lambda b: _tail_from_bars(b, h))
-
-
-def _tail_from_bars(bars: Any, h: HedgeParams) -> tuple[str, dict] | None:
-    """The tail-layer warning on the last daily bar, tagged with that bar's date."""
-    close = bars["close"]
-    r = signals.rsi(close, 14)
-    now, before = float(r.iloc[-1]), float(r.iloc[-2])
-    day = str(bars.index[-1])[:10]
-    if before < h.rsi_high <= now:
-        return f"rsi_high:{day}", {"signal": "rsi_cross_up", "rsi": round(now, 2),
-                                   "threshold": h.rsi_high}
-    if before > h.rsi_low >= now:
-        return f"rsi_low:{day}", {"signal": "rsi_cross_down", "rsi": round(now, 2),
-                                  "threshold": h.rsi_low}
-    if "ad_line" in bars:
-        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
-        if len(div) and int(div.iloc[-1]) < 0:
-            return f"ad_divergence:{day}", {"signal": "ad_divergence",
-                                            "lookback_days": h.divergence_days}
-    return None
-
-
-def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
-    from strategies.tvm import Decision, Status  # lazy: tvm imports this module
-
-    h: HedgeParams = ctx.hedge
+def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Decision:
+    h = ctx.hedge
+    assert h is not None, "alvh.decide needs hedge settings"
     intents: list[Intent] = []
     kept, events, led = expired(state, snap)
     if len(kept) != len(state.hedges):
@@ -213,7 +64,13 @@ def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
     for i, layer in enumerate(hedges):
         if layer.status != "open" or layer.pending is not None:
             continue
-        why = _exit_reason(layer, snap, h, live)
+        value = _value(layer, snap)
+        if math.isfinite(value) and value > layer.peak:
+            layer = hedges[i] = replace(layer, peak=value)
+        # a stopped campaign's tail layer is held on into the spike (its gain is carried)
+        held = live or (layer.name == "tail" and h.tail_exit == "trail" and not ctx.flatten
+                        and state.status is Status.COOLDOWN)
+        why = _exit_reason(layer, snap, h, held, value)
         if why is None:
             continue
         mid, nat = combo(snap, reverse(layer.legs))
@@ -236,52 +93,96 @@ def decide(state: Any, snap: Snapshot, p: StrategyParams, ctx: Any) -> Any:
             d = _maybe_open(name, state, hedges, snap, h, ctx)
             if d is None:
                 continue
-            layer, intent, ev = d
-            if layer is not None:
-                hedges.append(layer)
-                intents.append(intent)
+            opened, opening, ev = d
+            if opened is not None and opening is not None:
+                hedges.append(opened)
+                intents.append(opening)
+                if opened.tag.startswith("rearm:"):  # the re-arm is used up
+                    hedged = tuple(t for t in hedged if t != _rearm_tag(opened.campaign_id))
                 # attempted once: a layer refused or unfilled is not chased tick after tick
-                hedged = (hedged + (layer.tag,))[-50:]
+                hedged = (hedged + (opened.tag,))[-50:]
             events.append(ev)
     return Decision(replace(state, hedges=tuple(hedges), hedged=hedged), tuple(intents),
                     tuple(events))
 
 
-def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool) -> dict | None:
+def _value(layer: Layer, snap: Snapshot) -> float:
+    """Dollars the layer would fetch at mid now (NaN without a quote)."""
+    mid, _ = combo(snap, reverse(layer.legs))
+    return -mid * layer.qty * layer.legs[0].contract.multiplier if math.isfinite(mid) else mid
+
+
+def _rearm_tag(campaign_id: str) -> str:
+    return f"tail_rearm:{campaign_id}"
+
+
+TAIL_TAKE_PROFITS = ("vix_level", "trailing_stop", "vix_spike", "take_profit")
+
+
+def _tail_exit(layer: Layer, snap: Snapshot, h: HedgeParams, value: float) -> dict[str, Any] | None:
+    """`tail_exit: trail`: hold into the spike; take profit when VIX reaches its level, or on
+    a trailing stop once the layer is worth `tail_trail_arm_pct` over cost. `fixed`: the VIX
+    rise over the level at opening (then the common take_profit_pct on cost applies)."""
+    if h.tail_exit == "fixed":
+        if snap.vix >= layer.entry_vix * (1 + h.tail_take_profit_pct):
+            return {"trigger": "vix_spike", "vix": round(snap.vix, 2),
+                    "threshold": round(layer.entry_vix * (1 + h.tail_take_profit_pct), 2)}
+        return None
+    if snap.vix >= h.tail_take_profit_vix and value > layer.cost:
+        return {"trigger": "vix_level", "vix": round(snap.vix, 2),
+                "threshold": h.tail_take_profit_vix, "value": round(value, 2)}
+    arm = layer.cost * (1 + h.tail_trail_arm_pct)
+    stop = layer.peak * (1 - h.tail_trail_pct)
+    if layer.cost > 0 and layer.peak >= arm and math.isfinite(value) and value <= stop:
+        return {"trigger": "trailing_stop", "value": round(value, 2), "peak": round(layer.peak, 2),
+                "threshold": round(stop, 2), "armed_at": round(arm, 2),
+                "cost": round(layer.cost, 2)}
+    return None
+
+
+def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool,
+                 value: float) -> dict[str, Any] | None:
     if not live:
         return {"trigger": "campaign_ended"}
     front = min(leg.contract.expiry for leg in layer.legs)
     if dte(front, snap.time) <= EXIT_DTE:
         return {"trigger": "expiry", "dte": dte(front, snap.time)}
-    if layer.name == "tail" and snap.vix >= layer.entry_vix * (1 + h.tail_take_profit_pct):
-        return {"trigger": "vix_spike", "vix": round(snap.vix, 2),
-                "threshold": round(layer.entry_vix * (1 + h.tail_take_profit_pct), 2)}
+    if layer.name == "tail":
+        why = _tail_exit(layer, snap, h, value)
+        if why is not None or h.tail_exit == "trail":
+            return why  # held into the spike: no fixed take-profit on cost
     if layer.event_date is not None:
         today = exchange_date(snap.time)
         passed = today > layer.event_date if layer.name == "fomc" else today >= layer.event_date
         if passed:
             return {"trigger": "event_passed", "event_date": layer.event_date.isoformat()}
-    mid, _ = combo(snap, reverse(layer.legs))
-    if math.isfinite(mid) and layer.cost > 0:
-        value = -mid * layer.qty * layer.legs[0].contract.multiplier
+    if math.isfinite(value) and layer.cost > 0:
         if value >= layer.cost * (1 + h.take_profit_pct):
             return {"trigger": "take_profit", "value": round(value, 2),
                     "threshold": round(layer.cost * (1 + h.take_profit_pct), 2)}
     return None
 
 
-def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: HedgeParams,
-                ctx: Any) -> tuple[Layer | None, Intent | None, tuple[str, dict]] | None:
+def _maybe_open(name: str, state: State, hedges: list[Layer], snap: Snapshot, h: HedgeParams,
+                ctx: Context) -> tuple[Layer | None, Intent | None, Event] | None:
     camp = state.campaign
+    assert camp is not None
     if any(layer.name == name and layer.campaign_id == camp.id for layer in hedges):
         return None
     trig = triggers(name, snap, h, ctx.calendar)
+    if trig is None and name == "tail" and h.tail_rearm and _rearm_tag(camp.id) in state.hedged:
+        trig = tail_holds(snap, h)  # re-arm after a take-profit while the warning stands
     if trig is None:
         return None
     tag, numbers = trig
     if tag in state.hedged:
         return None
     base = {"campaign": camp.id, "layer": name, "tag": tag, **numbers}
+    if name == "tail" and h.tail_exit == "trail" and snap.vix >= h.tail_take_profit_vix:
+        # the spike is here: a layer bought now is bought at its top and taken off at once
+        return None, None, ("hedge.skipped", {**base, "why": "vix_at_take_profit_level",
+                                              "vix": round(snap.vix, 2),
+                                              "threshold": h.tail_take_profit_vix})
     legs, why = build(name, snap)
     if legs is None:
         return None, None, ("hedge.skipped", {**base, "why": why})
@@ -297,7 +198,8 @@ def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: H
     mid, nat = combo(snap, legs)
     budget = _budget(state, h)
     sizing = {"target_exposure": round(target, 2), "held_exposure": round(held, 2),
-              "unit_exposure": round(unit, 2), "unit_cost": round(mid * legs[0].contract.multiplier, 2),
+              "unit_exposure": round(unit, 2),
+              "unit_cost": round(mid * legs[0].contract.multiplier, 2),
               "budget": round(budget, 2)}
     if not (math.isfinite(unit) and math.isfinite(mid)) or unit <= 0 or mid <= 0:
         return None, None, ("hedge.skipped", {**base, **sizing, "why": "bad_quote_or_shape"})
@@ -320,7 +222,7 @@ def _maybe_open(name: str, state: Any, hedges: list[Layer], snap: Snapshot, h: H
     return layer, intent, ("hedge.decided", {**base, **sizing, "qty": qty})
 
 
-def _opposite_holdings(state: Any, hedges: list[Layer], legs: tuple[Leg, ...]) -> list[str]:
+def _opposite_holdings(state: State, hedges: list[Layer], legs: tuple[Leg, ...]) -> list[str]:
     held: dict[str, int] = {}
     camp = state.campaign
     groups = [(camp.legs, 1)] if camp is not None and camp.legs else []
@@ -332,7 +234,7 @@ def _opposite_holdings(state: Any, hedges: list[Layer], legs: tuple[Leg, ...]) -
             if held.get(leg.contract.key, 0) * leg.ratio < 0]
 
 
-def expired(state: Any, snap: Snapshot) -> tuple[list[Layer], list[tuple[str, dict]], Any]:
+def expired(state: State, snap: Snapshot) -> tuple[list[Layer], list[Event], lg.Ledger]:
     """Layers whose front leg has expired (settled at the broker) leave the state, booked at
     intrinsic value against today's index level. Returns (kept, events, ledger)."""
     today = exchange_date(snap.time)
@@ -363,10 +265,8 @@ def expired(state: Any, snap: Snapshot) -> tuple[list[Layer], list[tuple[str, di
     return kept, events, led
 
 
-def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, commission: float,
-                  now: datetime | None) -> Any:
-    from strategies.tvm import Decision  # lazy: tvm imports this module
-
+def on_order_done(state: State, intent: Intent, filled: int, avg_price: float, commission: float,
+                  now: datetime | None) -> Decision:
     hedges = list(state.hedges)
     idx = next((i for i, layer in enumerate(hedges)
                 if layer.pending is not None and layer.pending.key == intent.key), None)
@@ -375,7 +275,7 @@ def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, com
     layer = hedges[idx]
     mult = intent.legs[0].contract.multiplier
     led = state.ledger
-    events: list[tuple[str, dict]] = []
+    events: list[Event] = []
     hedged = state.hedged
     if intent.action == "hedge_open":
         if filled == 0:
@@ -400,6 +300,10 @@ def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, com
                 led = lg.layer_flow(led, layer.name, now, proceeds)
             trigger = intent.reason.get("trigger")
             name = "hedge.monetized" if pnl > 0 else "hedge.closed"
+            rearm = _rearm_tag(layer.campaign_id)
+            if layer.name == "tail" and pnl > 0 and trigger in TAIL_TAKE_PROFITS and \
+                    rearm not in hedged:
+                hedged = (hedged + (rearm,))[-50:]
             events.append((name, {"campaign": layer.campaign_id, "layer": layer.name,
                                   "trigger": trigger, "qty": filled,
                                   "proceeds": round(proceeds, 2), "cost": round(part, 2),
@@ -416,9 +320,9 @@ def on_order_done(state: Any, intent: Intent, filled: int, avg_price: float, com
 
 
 def _legs(legs: tuple[Leg, ...]) -> dict[str, Any]:
-    return {"legs": [f"{'+' if leg.ratio > 0 else '-'}{leg.contract.symbol} "
-                     f"{leg.contract.expiry.isoformat()} {leg.contract.strike:g}{leg.contract.right}"
-                     for leg in legs]}
+    return {"legs": [f"{'+' if leg.ratio > 0 else '-'}{c.symbol} "
+                     f"{c.expiry.isoformat()} {c.strike:g}{c.right}"
+                     for leg in legs for c in (leg.contract,)]}
 
 
-__all__ = ["LAYERS", "Layer", "build", "decide", "on_order_done"]
+__all__ = ["LAYERS", "Layer", "build", "decide", "on_order_done", "triggers", "vol_exposure"]

@@ -70,7 +70,9 @@ def pick_expiry(chains: Mapping[date, Chain], now: datetime, dte_min: int, dte_m
 
 
 def _valid(bid: np.ndarray, ask: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    return np.isfinite(bid) & np.isfinite(ask) & np.isfinite(delta) & (bid > 0) & (ask >= bid)
+    ok: np.ndarray = (np.isfinite(bid) & np.isfinite(ask) & np.isfinite(delta) & (bid > 0)
+                      & (ask >= bid))
+    return ok
 
 
 def nearest_delta(strikes: np.ndarray, delta: np.ndarray, ok: np.ndarray, target: float,
@@ -121,7 +123,7 @@ def build_condor(chain: Chain, short_delta: float, delta_lo: float, delta_hi: fl
     if not np.isfinite(mid):
         return None, "bad_quote"
     return (
-        Condor(chain.expiry, lp, sp, sc, lc, float(chain.put_delta[ip]), float(chain.call_delta[ic]),
-               legs, round(mid, 4), round(natural, 4)),
+        Condor(chain.expiry, lp, sp, sc, lc, float(chain.put_delta[ip]),
+               float(chain.call_delta[ic]), legs, round(mid, 4), round(natural, 4)),
         "",
     )

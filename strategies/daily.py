@@ -11,21 +11,23 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from strategies import signals
 
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+T = TypeVar("T")
+_CACHE: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, Any]] = OrderedDict()
 _SIZE = 32
 
 
-def memo(bars: pd.DataFrame, name: tuple, fn: Callable[[pd.DataFrame], Any]) -> Any:
+def memo(bars: pd.DataFrame, name: tuple[Any, ...], fn: Callable[[pd.DataFrame], T]) -> T:
     key = (name, id(bars), len(bars))
     if key in _CACHE:
         _CACHE.move_to_end(key)
-        return _CACHE[key][1]
+        value: T = _CACHE[key][1]
+        return value
     value = fn(bars)
     _CACHE[key] = (bars, value)
     if len(_CACHE) > _SIZE:
@@ -33,10 +35,11 @@ def memo(bars: pd.DataFrame, name: tuple, fn: Callable[[pd.DataFrame], Any]) -> 
     return value
 
 
-def macd_state(bars: pd.DataFrame, fast: int = 12, slow: int = 26, signal: int = 9) -> dict:
+def macd_state(bars: pd.DataFrame, fast: int = 12, slow: int = 26,
+               signal: int = 9) -> dict[str, float]:
     """The last EMAs of MACD(fast, slow, signal) over the daily closes, for O(1) updates."""
 
-    def compute(b: pd.DataFrame) -> dict:
+    def compute(b: pd.DataFrame) -> dict[str, float]:
         close = b["close"].astype(float)
         f = signals.ema(close, fast)
         s = signals.ema(close, slow)

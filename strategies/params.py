@@ -42,6 +42,10 @@ class StrategyParams(_Frozen):
     size_mult: float = Field(1.5, ge=1, le=4, description="quantity multiplier per step")
     max_steps: int = Field(3, ge=0, le=10, description="roll steps allowed per campaign")
     roll_policy: Literal["shrink", "close"] = Field("shrink", description="unfunded roll")
+    roll_funding: Literal["hedges", "any"] = Field(
+        "hedges", description="hedges: a roll's net debit at the current size and wings must be "
+        "covered by the roll fund (hedge gains, carried remainders); any: new credit + fund "
+        ">= cost to close (the size-up pays for itself)")
     cooldown_days: float = Field(5.0, ge=0, description="wait after a stopped campaign")
     min_credit: float = Field(0.5, ge=0, description="skip condors paying less, per unit")
 
@@ -76,6 +80,13 @@ class HedgeParams(_Frozen):
     hedge_budget_pct: float = Field(0.25, ge=0, le=1, description="budget: share of premium")
     take_profit_pct: float = Field(0.5, gt=0, description="close a layer at this gain")
     tail_take_profit_pct: float = Field(0.5, gt=0, description="monetize on this VIX spike")
+    tail_exit: Literal["trail", "fixed"] = Field(
+        "trail", description="trail: hold the tail layer into a spike (VIX level, trailing "
+        "stop); fixed: take_profit_pct on cost or tail_take_profit_pct VIX rise")
+    tail_take_profit_vix: float = Field(40.0, gt=0, description="trail: close at this VIX")
+    tail_trail_arm_pct: float = Field(1.0, gt=0, description="trail: arm at this gain on cost")
+    tail_trail_pct: float = Field(0.35, gt=0, lt=1, description="trail: give back this of peak")
+    tail_rearm: bool = Field(True, description="reopen after a take-profit while signal holds")
     rsi_high: float = Field(70.0, gt=50, lt=100, description="RSI(14) overbought threshold")
     rsi_low: float = Field(30.0, gt=0, lt=50, description="RSI(14) oversold threshold")
     divergence_days: int = Field(20, ge=2, le=250, description="A/D divergence lookback")

@@ -6,11 +6,10 @@ rolls at once; otherwise the roll waits for the MACD histogram to turn toward re
 when the put side is tested, falling when the call side is), at most macd_max_wait_minutes.
 
 A step closes the whole condor and opens the next standard monthly, re-centred by delta, with
-wings x wing_mult and quantity x size_mult rounded up. It must be self-financing:
-new credit + roll fund >= cost to close (all in dollars). When the full step is not,
-roll_policy `shrink` tries smaller steps — the multipliers halfway to 1, then 1 (same size,
-same wings) — and takes the first that is funded; `close` (or no funded step) closes the
-campaign instead.
+wings x wing_mult and quantity x size_mult rounded up. It must be funded (`roll_funding`, see
+`strategies.funding`) and fit the campaign's running-loss cap. roll_policy `shrink` tries
+smaller steps — the multipliers halfway to 1, then 1 (same size, same wings) — and takes the
+first that is funded and fits; `close` (or no such step) closes the campaign instead.
 """
 
 from __future__ import annotations
@@ -22,9 +21,12 @@ from typing import Any
 import numpy as np
 
 from strategies import daily
+from strategies import funding as fd
 from strategies.condor import Condor, build_condor, combo_prices, reverse
 from strategies.params import StrategyParams
-from strategies.types import Leg, Snapshot
+from strategies.types import Context, Leg, Snapshot
+
+NO_CONTEXT = Context()
 
 
 @dataclass(frozen=True)
@@ -107,20 +109,40 @@ def next_expiry(snap: Snapshot, current: Any) -> Any:
 
 
 def plan(legs: tuple[Leg, ...], qty: int, wing_width: float, fund: float, snap: Snapshot,
-         p: StrategyParams) -> tuple[Plan | None, dict[str, Any]]:
-    """The roll step to take, or (None, why) when none is possible or funded."""
-    close_mid, close_nat = combo_prices(snap.chains, reverse(legs))
+         p: StrategyParams, ctx: Context = NO_CONTEXT, realized: float = 0.0,
+         carried: float = 0.0) -> tuple[Plan | None, dict[str, Any]]:
+    """The roll step to take, or (None, why) when none is possible, funded and within the
+    running-loss cap (see `strategies.funding`). `realized` is the campaign's condor cash so
+    far, `carried` the ledger's carried remainder."""
+    close_legs = reverse(legs)
+    close_mid, close_nat = combo_prices(snap.chains, close_legs)
     if not math.isfinite(close_mid):
         return None, {"why": "bad_quote_on_close"}
     nxt = next_expiry(snap, legs[0].contract.expiry)
     if nxt is None:
         return None, {"why": "no_next_expiry"}
     mult = legs[0].contract.multiplier
+    hedges = p.roll_funding == "hedges"
+    close_limit = fd.limit_price(close_legs, close_mid, close_nat, ctx) if (
+        hedges or ctx.max_campaign_loss_pct is not None) else close_mid
+    common: dict[str, Any] = {}
+    if hedges:
+        same, why = build_condor(snap.chains[nxt], p.short_delta, p.short_delta_min,
+                                 p.short_delta_max, wing_width)
+        if same is None:  # no same-size condor to price the funding against
+            return None, {"why": why, "same_size": why, "expiry": nxt.isoformat()}
+        same_limit = fd.limit_price(same.legs, same.mid, same.natural, ctx)
+        funding = fd.same_size_funding(close_limit, same, same_limit, qty, mult, fund, carried)
+        common = funding.numbers
+        if not funding.funded:
+            return None, {"why": "unfunded", **common}
+    cap = fd.cap_for(ctx, snap.account.net_liquidation, realized, close_limit * qty * mult)
     steps = [(p.size_mult, p.wing_mult)]
     if p.roll_policy == "shrink":
         steps += [(1 + (p.size_mult - 1) / 2, 1 + (p.wing_mult - 1) / 2), (1.0, 1.0)]
     last: dict[str, Any] = {}
     seen = set()
+    capped = False
     for size_mult, wing_mult in steps:
         new_qty = math.ceil(qty * size_mult - 1e-9)
         new_wing = wing_width * wing_mult
@@ -134,15 +156,22 @@ def plan(legs: tuple[Leg, ...], qty: int, wing_width: float, fund: float, snap: 
             continue
         credit = -condor.mid * new_qty * mult
         cost = close_mid * qty * mult
-        funded = credit + fund >= cost
+        funded = True if hedges else credit + fund >= cost
         numbers = {"new_expiry": nxt.isoformat(), "new_wings": round(condor.width, 2),
                    "new_qty": new_qty, "roll_fund": round(fund, 2), "new_credit": round(credit, 2),
                    "close_cost": round(cost, 2), "funded": funded,
-                   "shrunk": (size_mult, wing_mult) != (p.size_mult, p.wing_mult)}
-        if funded:
+                   "shrunk": (size_mult, wing_mult) != (p.size_mult, p.wing_mult), **common}
+        fits = True
+        if cap is not None:
+            new_limit = fd.limit_price(condor.legs, condor.mid, condor.natural, ctx)
+            numbers.update(cap.check(fd.max_loss(condor, new_limit, new_qty, mult)),
+                           new_limit=round(new_limit, 2))
+            fits = bool(numbers["fits_cap"])
+            capped = capped or (funded and not fits)
+        if funded and fits:
             return Plan(condor, new_qty, new_wing, close_mid, close_nat, True, numbers), numbers
         last = numbers
-    return None, {"why": "unfunded", **last}
+    return None, {"why": "campaign_loss_cap" if capped else "unfunded", **last}
 
 
 def roll_legs(old: tuple[Leg, ...], old_qty: int, new: tuple[Leg, ...],

@@ -1,124 +1,70 @@
-"""Campaign state machine: decide(state, snapshot, params, ctx) -> Decision(state, intents, events).
+"""Campaign state machine: decide(state, snapshot, params, ctx) -> Decision(state, intents,
+events).
 
 Pure: no I/O, no clock reads (time comes from the snapshot), no logging — events are data
-that the daemon logs. Order outcomes come back through `on_order_done`. Rolls are planned in
-`strategies.rolls`, hedge layers in `strategies.alvh`, money in `strategies.ledger`.
+that the daemon logs. Order outcomes come back through `on_order_done` (folded in
+`strategies.outcomes`). Rolls are planned in `strategies.rolls`, hedge layers in
+`strategies.alvh`, money in `strategies.ledger`.
 
-| from     | on                                                 | to       | emits                    |
-|----------|----------------------------------------------------|----------|--------------------------|
-| IDLE     | filters pass, condor found                         | ENTERING | open intent              |
-| IDLE     | a filter fails                                     | IDLE     | entry.skipped + reason   |
-| ENTERING | open filled (any quantity)                         | OPEN     | campaign.entered         |
-| ENTERING | open done with nothing filled                      | IDLE     | entry.abandoned          |
-| OPEN     | profit >= take_profit_pct of credit / DTE<=exit_dte | CLOSING  | close intent             |
-| OPEN     | tested, step < max_steps, hard or MACD relief or waited, funded | ROLLING | roll.step + roll intent |
-| OPEN     | tested, waiting for MACD relief                    | OPEN     | roll.waiting             |
-| OPEN     | tested, step = max_steps, or no funded step        | CLOSING  | roll.skipped + close     |
-| ROLLING  | combo roll filled / roll_open filled               | OPEN     | campaign.rolled          |
-| ROLLING  | roll_close filled                                  | ROLLING  | (roll_open next tick)    |
-| ROLLING  | roll not filled                                    | OPEN     | (re-evaluated next tick) |
-| CLOSING  | close filled, normal exit                          | CLOSED   | campaign.closed          |
-| CLOSING  | close filled, stop (steps exhausted / unfunded)    | COOLDOWN | campaign.stopped         |
-| CLOSING  | close not (fully) filled                           | OPEN     | (retried next tick)      |
-| CLOSED   | hedge layers closed                                | IDLE     | ledger.carried           |
-| COOLDOWN | cooldown_days passed and hedge layers closed       | IDLE     | ledger.carried           |
+| from     | on                                                    | to       | emits              |
+|----------|-------------------------------------------------------|----------|--------------------|
+| IDLE     | filters pass, condor found                            | ENTERING | open intent        |
+| IDLE     | a filter fails                                        | IDLE     | entry.skipped      |
+| ENTERING | open filled (any quantity)                            | OPEN     | campaign.entered   |
+| ENTERING | open done with nothing filled                         | IDLE     | entry.abandoned    |
+| OPEN     | profit >= take_profit_pct of credit / DTE <= exit_dte | CLOSING  | close intent       |
+| OPEN     | tested, step < max_steps, timing ok, funded, in cap   | ROLLING  | roll.step + intent |
+| OPEN     | tested, waiting for MACD relief                       | OPEN     | roll.waiting       |
+| OPEN     | tested, steps exhausted / unfunded / over loss cap    | CLOSING  | roll.skipped/close |
+| ROLLING  | combo roll filled / roll_open filled                  | OPEN     | campaign.rolled    |
+| ROLLING  | roll_close filled                                     | ROLLING  | (roll_open next)   |
+| ROLLING  | roll not filled                                       | OPEN     | (re-evaluated)     |
+| CLOSING  | close filled, normal exit                             | CLOSED   | campaign.closed    |
+| CLOSING  | close filled, a stop (see outcomes.STOPS)             | COOLDOWN | campaign.stopped   |
+| CLOSING  | close not (fully) filled                              | OPEN     | (retried next)     |
+| CLOSED   | hedge layers closed                                   | IDLE     | ledger.carried     |
+| COOLDOWN | cooldown_days passed and hedge layers closed          | IDLE     | ledger.carried     |
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from enum import Enum
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
+from strategies import alvh, rolls
 from strategies import ledger as lg
-from strategies import rolls
 from strategies.condor import build_condor, combo_prices, pick_expiry, reverse
 from strategies.expiry import dte, exchange_date
-from strategies.params import HedgeParams, StrategyParams
-from strategies.types import Intent, Leg, Snapshot
+from strategies.outcomes import STOPS, on_order_done, stopped
+from strategies.params import StrategyParams
+from strategies.types import (
+    Campaign,
+    Context,
+    Decision,
+    Event,
+    Intent,
+    Leg,
+    Snapshot,
+    State,
+    Status,
+)
+
+__all__ = ["STOPS", "Campaign", "Context", "Decision", "Event", "State", "Status", "decide",
+           "force_close", "on_order_done"]
 
 
-class Status(str, Enum):
-    IDLE = "IDLE"
-    ENTERING = "ENTERING"
-    OPEN = "OPEN"
-    ROLLING = "ROLLING"
-    CLOSING = "CLOSING"
-    CLOSED = "CLOSED"
-    COOLDOWN = "COOLDOWN"
-
-
-Event = tuple[str, dict[str, Any]]
-STOPS = ("steps_exhausted", "unfunded_roll", "roll_open_failed")
 MAX_ROLL_OPEN_ATTEMPTS = 5
 
-
-@dataclass(frozen=True)
-class Campaign:
-    id: str
-    step: int = 0
-    legs: tuple[Leg, ...] = ()  # the condor held, opening ratios per unit
-    qty: int = 0
-    credit: float = 0.0  # per-unit credit received for the condor held (> 0)
-    wing_width: float = 0.0
-    entry_vix: float = 0.0
-    entered_at: datetime | None = None
-    realized: float = 0.0  # dollars, net of commissions, of this campaign's condor trades
-    premium: float = 0.0  # dollars of credit collected (entries and rolls), for the hedge budget
-    attempts: int = 0  # order attempts, part of the idempotency key
-    triggered_at: datetime | None = None  # when a roll trigger was first seen
-    next_qty: int = 0  # close-then-open roll: the open still to send
-    next_wing: float = 0.0
-    rolled_from: date | None = None  # close-then-open roll: the expiry closed
-    stop_reason: str = ""
+NO_CONTEXT = Context()
 
 
-@dataclass(frozen=True)
-class Context:
-    """What decide needs besides the market: hedge settings, the event calendar, the broker."""
-
-    hedge: HedgeParams | None = None  # None: no hedge layers
-    calendar: Any = None  # strategies.events calendar (for blackouts and layers 1-2)
-    combo_roll: bool = True  # the broker takes one combo for close + open
-    flatten: bool = False  # operator flatten: close everything, open nothing
-
-
-@dataclass(frozen=True)
-class State:
-    status: Status = Status.IDLE
-    seq: int = 0  # campaigns started so far
-    campaign: Campaign | None = None
-    pending: Intent | None = None  # the condor intent whose order is working
-    cooldown_until: datetime | None = None
-    ledger: lg.Ledger = field(default_factory=lg.Ledger)
-    hedges: tuple[Any, ...] = ()  # alvh.Layer, one per open hedge layer
-    hedged: tuple[str, ...] = ()  # tags of recent layers opened (an event is hedged once)
-
-
-@dataclass(frozen=True)
-class Decision:
-    state: State
-    intents: tuple[Intent, ...] = ()
-    events: tuple[Event, ...] = ()
-
-    def then(self, other: Decision) -> Decision:
-        return Decision(other.state, self.intents + other.intents, self.events + other.events)
-
-
-def _legs_fields(legs: tuple[Leg, ...]) -> dict[str, Any]:
-    return {"expiry": legs[0].contract.expiry.isoformat(),
-            "strikes": [leg.contract.strike for leg in legs]}
-
-
-def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context = Context()) -> Decision:
+def decide(state: State, snap: Snapshot, p: StrategyParams,
+           ctx: Context = NO_CONTEXT) -> Decision:
     d = _decide_condor(state, snap, p, ctx)
     if ctx.hedge is not None:
-        from strategies import alvh
-
         d = d.then(alvh.decide(d.state, snap, p, ctx))
     return d.then(_maybe_finish(d.state, snap))
 
@@ -147,7 +93,8 @@ def _maybe_finish(state: State, snap: Snapshot) -> Decision:
     """CLOSED / COOLDOWN -> IDLE once the campaign's hedge layers are gone (and cooldown over)."""
     if state.status not in (Status.CLOSED, Status.COOLDOWN) or state.hedges:
         return Decision(state)
-    if state.status is Status.COOLDOWN and state.cooldown_until and snap.time < state.cooldown_until:
+    until = state.cooldown_until
+    if state.status is Status.COOLDOWN and until and snap.time < until:
         return Decision(state)
     events: tuple[Event, ...] = ()
     led = state.ledger
@@ -248,9 +195,11 @@ def _maybe_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -
                                    "max_wait_minutes": p.macd_max_wait_minutes})
             return Decision(replace(state, campaign=camp), events=(ev,))
     fund = state.ledger.fund(camp.id)
-    plan, numbers = rolls.plan(camp.legs, camp.qty, camp.wing_width, fund, snap, p)
+    plan, numbers = rolls.plan(camp.legs, camp.qty, camp.wing_width, fund, snap, p, ctx,
+                               realized=camp.realized, carried=state.ledger.carried)
     if plan is None:
-        return _stop(state, snap, "unfunded_roll", {**base, **timing, **numbers})
+        why = "campaign_loss_cap" if numbers.get("why") == "campaign_loss_cap" else "unfunded_roll"
+        return _stop(state, snap, why, {**base, **timing, **numbers})
     step = camp.step + 1
     reason = {**base, **timing, **numbers, "step": step, "vix": round(float(snap.vix), 2)}
     camp = replace(camp, attempts=camp.attempts + 1, triggered_at=triggered_at)
@@ -278,8 +227,8 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
         return Decision(state)
     step = camp.step + 1
     if camp.attempts >= MAX_ROLL_OPEN_ATTEMPTS:
-        return _stopped(state, snap.time, "roll_open_failed",
-                        {"campaign": camp.id, "attempts": camp.attempts}, p.cooldown_days)
+        return stopped(state, snap.time, "roll_open_failed",
+                       {"campaign": camp.id, "attempts": camp.attempts}, p.cooldown_days)
     exp = rolls.next_expiry(snap, camp.rolled_from) if camp.rolled_from else None
     condor, why = (None, "no_next_expiry") if exp is None else build_condor(
         snap.chains[exp], p.short_delta, p.short_delta_min, p.short_delta_max, camp.next_wing)
@@ -291,7 +240,7 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
                     natural=condor.natural, step=step,
                     reason={"trigger": "roll_open", "expiry": exp.isoformat() if exp else None,
                             "new_qty": camp.next_qty, "new_wings": camp.next_wing,
-                            "vix": round(float(snap.vix), 2)})
+                            "vix": round(float(snap.vix), 2), "roll_funding": p.roll_funding})
     return Decision(replace(state, campaign=camp, pending=intent), (intent,))
 
 
@@ -318,19 +267,6 @@ def _close(state: State, legs: tuple[Leg, ...], mid: float, natural: float,
     new = replace(state, status=Status.CLOSING, campaign=camp, pending=intent)
     return Decision(new, (intent,), (("exit.decided", {"campaign": camp.id, **reason}),))
 
-
-def _stopped(state: State, now: datetime, why: str, fields: dict[str, Any],
-             cooldown_days: float) -> Decision:
-    camp = state.campaign
-    assert camp is not None
-    until = now + timedelta(days=cooldown_days)
-    camp = replace(camp, stop_reason=why, legs=(), qty=0)
-    ev = ("campaign.stopped", {**fields, "campaign": camp.id, "why": why, "steps": camp.step,
-                               "pnl": round(camp.realized, 2), "cooldown_until": until.isoformat()})
-    return Decision(replace(state, status=Status.COOLDOWN, campaign=camp, pending=None,
-                            cooldown_until=until), events=(ev,))
-
-
 def _expired(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     """The condor's expiry passed while held (its closes never filled): the broker has
     cash-settled it; book it at intrinsic value against SPX and stop the campaign."""
@@ -339,12 +275,12 @@ def _expired(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     value = 0.0
     for leg in camp.legs:
         c = leg.contract
-        intrinsic = max(snap.spx - c.strike, 0.0) if c.right == "C" else max(c.strike - snap.spx, 0.0)
+        intrinsic = max(snap.spx - c.strike if c.right == "C" else c.strike - snap.spx, 0.0)
         value += leg.ratio * intrinsic * c.multiplier * camp.qty
     camp = replace(camp, realized=camp.realized + value)
     fields = {"campaign": camp.id, "settlement_value": round(value, 2), "spx": round(snap.spx, 2),
               "reason": "expired"}
-    d = _stopped(replace(state, campaign=camp), snap.time, "expired", fields, p.cooldown_days)
+    d = stopped(replace(state, campaign=camp), snap.time, "expired", fields, p.cooldown_days)
     return Decision(d.state, d.intents, (("campaign.expired", fields),) + d.events)
 
 
@@ -360,94 +296,3 @@ def force_close(state: State, snap: Snapshot, why: str) -> Decision:
         return Decision(state, events=(("exit.deferred", {"campaign": camp.id, "trigger": why,
                                                           "why": "bad_quote"}),))
     return _close(state, legs, mid, natural, {"trigger": why})
-
-
-def on_order_done(state: State, intent: Intent, filled: int, avg_price: float,
-                  commission: float = 0.0, now: datetime | None = None,
-                  cooldown_days: float = 5.0) -> Decision:
-    """`now` is the time of the outcome; `cooldown_days` applies when the campaign stops."""
-    """Fold the outcome of `intent`'s order (done: filled, or cancelled/partly filled)."""
-    if intent.layer:
-        from strategies import alvh
-
-        return alvh.on_order_done(state, intent, filled, avg_price, commission, now)
-    if state.pending is None or state.pending.key != intent.key:
-        return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
-    camp = state.campaign
-    assert camp is not None
-    mult = intent.legs[0].contract.multiplier
-    cash = -avg_price * filled * mult - commission  # dollars received (credit > 0)
-    state = replace(state, pending=None)
-    a = intent.action
-    if a == "open":
-        if filled == 0:
-            return Decision(replace(state, status=Status.IDLE, campaign=None),
-                            events=(("entry.abandoned", {"campaign": camp.id}),))
-        camp = replace(camp, legs=intent.legs, qty=filled, credit=-avg_price,
-                       realized=camp.realized + cash, entered_at=now,
-                       premium=camp.premium + max(0.0, -avg_price) * filled * mult)
-        ev = {"campaign": camp.id, **_legs_fields(intent.legs), "qty": filled,
-              "credit": round(-avg_price, 2), "step": camp.step}
-        return Decision(replace(state, status=Status.OPEN, campaign=camp),
-                        events=(("campaign.entered", ev),))
-    if a in ("close", "roll_close"):
-        realized = camp.realized + cash
-        left = camp.qty - filled
-        if left > 0:
-            camp = replace(camp, qty=left, realized=realized)
-            return Decision(replace(state, status=Status.OPEN, campaign=camp),
-                            events=(("exit.incomplete", {"campaign": camp.id, "left": left}),))
-        if a == "roll_close":
-            led, ev = lg.book(state.ledger, camp.id, cash, "roll", part="close", step=intent.step)
-            camp = replace(camp, legs=(), qty=0, realized=realized, attempts=0,
-                           rolled_from=camp.legs[0].contract.expiry)
-            return Decision(replace(state, status=Status.ROLLING, campaign=camp, ledger=led),
-                            events=(ev,))
-        camp = replace(camp, qty=0, legs=(), realized=realized)
-        trigger = intent.reason.get("trigger")
-        fields = {"campaign": camp.id, "pnl": round(realized, 2), "reason": trigger,
-                  "steps": camp.step}
-        if trigger in STOPS:
-            return _stopped(replace(state, campaign=camp), now or intent_time(intent), trigger,
-                            fields, cooldown_days)
-        return Decision(replace(state, status=Status.CLOSED, campaign=camp),
-                        events=(("campaign.closed", fields),))
-    if a in ("roll", "roll_open"):
-        if filled == 0:
-            status = Status.OPEN if a == "roll" else Status.ROLLING
-            return Decision(replace(state, status=status),
-                            events=(("roll.unfilled", {"campaign": camp.id, "key": intent.key}),))
-        new_legs = intent.legs[len(camp.legs):] if a == "roll" else intent.legs
-        new_qty = camp.next_qty if a == "roll" else filled
-        unit = tuple(Leg(leg.contract, 1 if leg.ratio > 0 else -1) for leg in new_legs)
-        credit_new = _open_credit(intent, avg_price, new_qty)
-        led, ev = lg.book(state.ledger, camp.id, cash, "roll", step=intent.step)
-        # the VIX-jump trigger measures from the VIX at which the condor held was opened
-        entry_vix = float(intent.reason.get("vix", camp.entry_vix))
-        camp = replace(camp, legs=unit, qty=new_qty, step=intent.step, credit=credit_new,
-                       entry_vix=entry_vix,
-                       wing_width=camp.next_wing or camp.wing_width, triggered_at=None,
-                       realized=camp.realized + cash, attempts=0, next_qty=0,
-                       premium=camp.premium + max(0.0, credit_new) * new_qty * mult)
-        fields = {"campaign": camp.id, **_legs_fields(unit), "qty": new_qty, "step": camp.step,
-                  "credit": round(credit_new, 2), "net_cash": round(cash, 2)}
-        return Decision(replace(state, status=Status.OPEN, campaign=camp, ledger=led),
-                        events=(("campaign.rolled", fields), ev))
-    return Decision(state, events=(("order.unexpected", {"key": intent.key}),))
-
-
-def _open_credit(intent: Intent, avg_price: float, new_qty: int) -> float:
-    """Per-unit credit of the new condor: a roll_open's own price, or, inside a combo roll,
-    the fill less the close part valued at the close cost the roll was planned with."""
-    if intent.action == "roll_open":
-        return -avg_price
-    mult = intent.legs[0].contract.multiplier
-    close_cost = float(intent.reason.get("close_cost", math.nan))
-    total = avg_price * intent.qty * mult  # dollars paid for the whole roll combo
-    if not math.isfinite(close_cost):
-        return -total / (new_qty * mult)
-    return -(total - close_cost) / (new_qty * mult)
-
-
-def intent_time(intent: Intent) -> datetime:
-    raise ValueError(f"on_order_done for {intent.key} needs `now` to start a cooldown")

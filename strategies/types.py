@@ -1,6 +1,9 @@
-"""Data that crosses the strategy boundary: contracts, legs, chains, the market snapshot, intents.
+"""Data that crosses the strategy boundary: contracts, legs, chains, the market snapshot, intents,
+and the campaign state that `decide` folds (the daemon stores it between ticks).
 
 Everything here is immutable. `bot` builds a `Snapshot`, `strategies` turn it into `Intent`s.
+The campaign types live here, not in `tvm` or `alvh`, so that the condor state machine and
+the hedge layers both use them and neither imports the other's module back.
 Prices are per unit of underlying (IB convention); multiply by `multiplier` for dollars.
 A combo's `price` is signed: positive = we pay (debit), negative = we receive (credit).
 """
@@ -10,9 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 import numpy as np
+
+from strategies.events import EventCalendar
+from strategies.ledger import Ledger
+from strategies.params import HedgeParams
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,8 @@ class Contract:
         """Stable text id, used to match positions between the store and a broker."""
         if self.sec_type == "FUT":
             return f"{self.symbol}:FUT:{self.expiry:%Y%m%d}"
-        return f"{self.symbol}:{self.trading_class}:{self.expiry:%Y%m%d}:{self.right}:{self.strike:g}"
+        return (f"{self.symbol}:{self.trading_class}:{self.expiry:%Y%m%d}:{self.right}:"
+                f"{self.strike:g}")
 
 
 @dataclass(frozen=True)
@@ -170,3 +179,93 @@ class Fill:
     commission: float = 0.0
     time: datetime | None = None
     exec_id: str = ""
+
+
+Event = tuple[str, dict[str, Any]]  # (event name, numbers): what the daemon logs
+
+
+class Status(str, Enum):
+    IDLE = "IDLE"
+    ENTERING = "ENTERING"
+    OPEN = "OPEN"
+    ROLLING = "ROLLING"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+    COOLDOWN = "COOLDOWN"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    step: int = 0
+    legs: tuple[Leg, ...] = ()  # the condor held, opening ratios per unit
+    qty: int = 0
+    credit: float = 0.0  # per-unit credit received for the condor held (> 0)
+    wing_width: float = 0.0
+    entry_vix: float = 0.0
+    entered_at: datetime | None = None
+    realized: float = 0.0  # dollars, net of commissions, of this campaign's condor trades
+    premium: float = 0.0  # dollars of credit collected (entries and rolls), for the hedge budget
+    attempts: int = 0  # order attempts, part of the idempotency key
+    triggered_at: datetime | None = None  # when a roll trigger was first seen
+    next_qty: int = 0  # close-then-open roll: the open still to send
+    next_wing: float = 0.0
+    rolled_from: date | None = None  # close-then-open roll: the expiry closed
+    stop_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One ALVH hedge layer bought for a campaign (see `strategies.alvh`)."""
+
+    name: str
+    campaign_id: str
+    tag: str  # what it was opened for: an event date, or the signal and date
+    status: str = "opening"  # opening | open | closing
+    legs: tuple[Leg, ...] = ()
+    qty: int = 0
+    cost: float = 0.0  # dollars paid to open, commissions included
+    entry_vix: float = 0.0
+    event_date: date | None = None
+    opened_at: datetime | None = None
+    pending: Intent | None = None
+    attempts: int = 0
+    peak: float = 0.0  # dollars: highest mark-to-mid value seen while open (trailing exit)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decide needs besides the market: hedge settings, the event calendar, the broker."""
+
+    hedge: HedgeParams | None = None  # None: no hedge layers
+    calendar: EventCalendar | None = None  # for blackouts and layers 1-2
+    combo_roll: bool = True  # the broker takes one combo for close + open
+    flatten: bool = False  # operator flatten: close everything, open nothing
+    # the executor's walk (orders.walk_steps / max_slippage): a roll is funded at the limit
+    # the walk ends at, the worst price it will send
+    walk_steps: int = 4
+    max_slippage: float = 1.0
+    # risk.max_campaign_loss_pct: the running-loss cap checked before every roll (None: off)
+    max_campaign_loss_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class State:
+    status: Status = Status.IDLE
+    seq: int = 0  # campaigns started so far
+    campaign: Campaign | None = None
+    pending: Intent | None = None  # the condor intent whose order is working
+    cooldown_until: datetime | None = None
+    ledger: Ledger = field(default_factory=Ledger)
+    hedges: tuple[Layer, ...] = ()  # one per open hedge layer
+    hedged: tuple[str, ...] = ()  # tags of recent layers opened (an event is hedged once)
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    intents: tuple[Intent, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    def then(self, other: Decision) -> Decision:
+        return Decision(other.state, self.intents + other.intents, self.events + other.events)

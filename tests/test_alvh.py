@@ -89,7 +89,8 @@ def test_ad_divergence_opens_the_tail_layer():
 
 def test_vix_spike_monetizes_and_credits_the_fund_by_exactly_the_gain():
     closes, ad = _divergent_history()
-    ctx = tvm.Context(hedge=HedgeParams(**ONLY["tail"]), calendar=EventCalendar(base=False))
+    ctx = tvm.Context(hedge=HedgeParams(**ONLY["tail"], tail_exit="fixed"),
+                      calendar=EventCalendar(base=False))
     state = entered(ctx, history=FLAT)
     snap = synth.snapshot(synth.at(date(2026, 3, 3)), 6010.0, 15.0)
     snap = type(snap)(**{**snap.__dict__, "bars": synth.bars(date(2026, 3, 2), closes, ad)})

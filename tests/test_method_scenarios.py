@@ -26,8 +26,10 @@ async def test_calm_takes_profit_without_a_roll(settings_factory, log_file):
 
 
 async def test_crash_climbs_to_max_steps_then_stops_and_cools_down(settings_factory, log_file):
+    # roll_funding "any" (the size-up pays for itself): every tested step is funded, so the
+    # ladder is climbed to max_steps; under "hedges" a crash stops at the first unfunded step
     s = settings_factory(sim={"speed": "max", "days": 45, "scenario": "crash_2020", "seed": 7},
-                         tick_seconds=300)
+                         strategy={"roll_funding": "any"}, tick_seconds=300)
     assert (await run(s))[0] == 0
     ev = read_events(log_file)
     steps = _by(ev, "roll.step")
@@ -43,7 +45,8 @@ async def test_crash_climbs_to_max_steps_then_stops_and_cools_down(settings_fact
     stopped = _by(ev, "campaign.stopped")
     assert stopped and stopped[0]["why"] == "steps_exhausted" and stopped[0]["steps"] == max_steps
     until = datetime.fromisoformat(stopped[0]["cooldown_until"])
+    stop_time = datetime.fromisoformat(stopped[0]["market_time"])
     later = [e for e in _by(ev, "campaign.entered")
-             if datetime.fromisoformat(e["market_time"]) > datetime.fromisoformat(stopped[0]["market_time"])]
+             if datetime.fromisoformat(e["market_time"]) > stop_time]
     assert all(datetime.fromisoformat(e["market_time"]) >= until for e in later)
     assert not [e for e in ev if e["level"] == "error"]

@@ -1,4 +1,5 @@
-"""strategies.pricing against vollib (reference), textbook examples and properties."""
+"""strategies.pricing and strategies.iv against vollib (reference), textbook examples and
+properties."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from vollib.black_scholes_merton import black_scholes_merton as v_bsm
 from vollib.black_scholes_merton.greeks import analytical as v_ga
 from vollib.black_scholes_merton.implied_volatility import implied_volatility as v_iv
 
+from strategies import iv as IV
 from strategies import pricing as P
 
 GREEKS = ("delta", "gamma", "vega", "theta", "rho")
@@ -275,19 +277,19 @@ def test_empty_shapes_and_flags() -> None:
 
 def test_solver_is_bounded_on_extreme_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
-    real = P._ln_b_otm
+    real = IV.ln_b_otm
 
     def counting(a: np.ndarray, s: np.ndarray) -> np.ndarray:
         calls["n"] += 1
         return real(a, s)
 
-    monkeypatch.setattr(P, "_ln_b_otm", counting)
+    monkeypatch.setattr(IV, "ln_b_otm", counting)  # the solver's own reference to it
     K = np.array([1e-6, 1e-3, 0.5, 1.0, 2.0, 1e3, 1e6, 1e12])
     prices = np.array([1e-300, 1e-200, 1e-12, 1e-3, 0.5, 0.999999, 1 - 1e-15, 1e-310])
     P_, K_ = np.meshgrid(prices, K)
     flags = np.where(K_ < 1.0, "p", "c")
     iv = P.implied_vol(P_, 1.0, K_, 1.0, 0.0, flags)
-    assert calls["n"] <= P.MAX_ITER + 3
+    assert calls["n"] <= IV.MAX_ITER + 3
     assert np.all(np.isnan(iv) | (iv > 0))
     back = P.bs_price(flags, 1.0, K_, 1.0, 0.0, iv)
     ok = np.isfinite(iv)
