@@ -1,17 +1,15 @@
 """Shared helpers for the IB tests: the emulator (bot.sim.gateway) on a free loopback port,
 IBBroker connected to it, an ERROR guard on ib_async's loggers, and subprocess readers.
 
-Import the `ib_errors` fixture into a test module to make every test there fail on an
-unexpected ERROR record from an ib_async logger (`expect` = must appear once, `allow` = may
-appear any number of times).
+Import the `ib_errors` fixture (from tests/tws_harness.py) into a test module to make every test
+there fail on an unexpected ERROR record from an ib_async logger (`expect` = must appear once,
+`allow` = may appear any number of times).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +17,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from tws_harness import ib_errors  # noqa: F401 (re-exported for the IB tests)
 
 from bot.broker.base import OrderRequest
 from bot.broker.ib import IBBroker
@@ -37,44 +35,6 @@ ACCT = "DU1234567"
 START = datetime.combine(date(2026, 1, 5), time(10, 0), tzinfo=xp.NY)  # 30 min after the open
 SMALL = Plan(per_side=3, widths=(50.0,), vix_expiries=1, quote_wait=2.0)
 REPO = Path(__file__).resolve().parents[1]
-
-
-class IbErrorGuard(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-        self.expected: list[re.Pattern[str]] = []
-        self.allowed: list[re.Pattern[str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def expect(self, pattern: str) -> None:
-        self.expected.append(re.compile(pattern))
-
-    def allow(self, pattern: str) -> None:
-        self.allowed.append(re.compile(pattern))
-
-    def check(self) -> None:
-        left = [r.getMessage() for r in self.records]
-        for pattern in self.expected:
-            hits = [m for m in left if pattern.search(m)]
-            assert hits, f"expected an ib_async ERROR matching {pattern.pattern!r}"
-            left.remove(hits[0])
-        left = [m for m in left if not any(p.search(m) for p in self.allowed)]
-        assert not left, f"ib_async logged errors: {left}"
-
-
-@pytest.fixture(autouse=True)
-def ib_errors():
-    guard = IbErrorGuard()
-    logger = logging.getLogger("ib_async")
-    logger.addHandler(guard)
-    try:
-        yield guard
-    finally:
-        logger.removeHandler(guard)
-    guard.check()
 
 
 def make_sim(account: str = ACCT, start: datetime = START, scenario: str = "calm",

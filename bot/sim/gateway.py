@@ -1,7 +1,7 @@
 """A TWS-API server (IB Gateway emulator) backed by a SimBroker, over loopback TCP.
 
 It speaks the subset of the socket protocol that ib_async 2.1 and `IBBroker` use, at server
-version 178 (see ../shared/TWS-PROTOCOL.md and bot/sim/tws_*.py): handshake, the connect-time
+version 178 (see ../shared/TWS-PROTOCOL.md and the `bot.tws` package): handshake, the connect-time
 requests, contract details, option parameters, streaming and snapshot market data with model
 greeks, daily bars, what-if and real combo orders (modify in place, cancel), the openOrder /
 orderStatus / execDetails / commissionReport stream, positions and account updates, errors.
@@ -27,14 +27,32 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.sim import tws_decode as dec
-from bot.sim import tws_encode as enc
 from bot.sim.gateway_book import INDEXES, Registry, daily_bars, option_params
 from bot.sim.gateway_feed import Feed, Sub
 from bot.sim.gateway_orders import OrderDesk
-from bot.sim.tws_codec import (
-    InMsg,
-    ParsedOrder,
+from bot.tws import requests as dec
+from bot.tws.encode_account import (
+    account_download_end,
+    account_update_multi,
+    account_update_multi_end,
+    position,
+    position_end,
+    update_account_time,
+    update_account_value,
+    update_portfolio,
+)
+from bot.tws.encode_market import (
+    contract_details,
+    contract_details_end,
+    historical_data,
+    market_data_type,
+    security_definition_option_parameter,
+    security_definition_option_parameter_end,
+    tick_snapshot_end,
+)
+from bot.tws.encode_orders import completed_orders_end, exec_details_end, open_order_end
+from bot.tws.encode_session import current_time, error_msg, managed_accounts, next_valid_id
+from bot.tws.framing import (
     ProtocolError,
     handshake_reply,
     make_msg,
@@ -42,6 +60,7 @@ from bot.sim.tws_codec import (
     read_hello,
     read_message,
 )
+from bot.tws.wire import InMsg, ParsedOrder
 from strategies import expiry as xp
 from strategies.types import Contract, Snapshot
 
@@ -158,7 +177,7 @@ class Gateway(Feed):
 
     def send_error(self, code: int, message: str, req_id: int = -1) -> None:
         for s in self.live:
-            s.write(enc.error_msg(req_id, code, message))
+            s.write(error_msg(req_id, code, message))
 
     def reject_orders(self, n: int) -> None:
         self.desk.reject_next = n
@@ -235,7 +254,7 @@ class Gateway(Feed):
                 except Exception as e:  # a bug here must not drop the client
                     log.exception("gateway.request_failed: %r", req)
                     self.failures.append(f"{type(req).__name__}: {e!r}")
-                    s.write(enc.error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),
+                    s.write(error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),
                                           321, f"Error validating request: {e!r}"))
                     continue
                 if isinstance(req, ParsedOrder | dec.CancelOrder):
@@ -263,74 +282,74 @@ class Gateway(Feed):
         match r:
             case dec.StartApi(clientId=cid):
                 if any(o.client_id == cid and o is not s for o in self.live):
-                    s.write(enc.error_msg(-1, 326, f"Unable to connect as the client id {cid} "
+                    s.write(error_msg(-1, 326, f"Unable to connect as the client id {cid} "
                                                    "is already in use. Retry with a unique id."))
                     s.close()
                     return []
                 s.client_id = cid
-                return [enc.next_valid_id(self._next_order_id(cid)),
-                        enc.managed_accounts(self.accounts),
-                        *(enc.error_msg(-1, code, text) for code, text in FARM_OK)]
+                return [next_valid_id(self._next_order_id(cid)),
+                        managed_accounts(self.accounts),
+                        *(error_msg(-1, code, text) for code, text in FARM_OK)]
             case dec.ReqIds():
-                return [enc.next_valid_id(self._next_order_id(s.client_id))]
+                return [next_valid_id(self._next_order_id(s.client_id))]
             case dec.NoArgRequest(msgId=InMsg.REQ_CURRENT_TIME):
-                return [enc.current_time(self.now())]
+                return [current_time(self.now())]
             case dec.NoArgRequest(msgId=InMsg.REQ_POSITIONS):
                 s.positions_sub = True
-                return [*(enc.position(acct, self.reg.wire(p.contract), p.qty,
+                return [*(position(acct, self.reg.wire(p.contract), p.qty,
                                        p.avg_cost * p.contract.multiplier) for p in snap.positions),
-                        enc.position_end()]
+                        position_end()]
             case dec.NoArgRequest(msgId=InMsg.CANCEL_POSITIONS):
                 s.positions_sub = False
             case dec.NoArgRequest(msgId=InMsg.REQ_OPEN_ORDERS | InMsg.REQ_ALL_OPEN_ORDERS as m):
                 states = {st.order_id: st for st in await self.sim.orders()}
                 cid = s.client_id if m == InMsg.REQ_OPEN_ORDERS else None
-                return [*self.desk.open_orders(cid, states), enc.open_order_end()]
+                return [*self.desk.open_orders(cid, states), open_order_end()]
             case dec.NoArgRequest(msgId=InMsg.REQ_MANAGED_ACCTS):
-                return [enc.managed_accounts(self.accounts)]
+                return [managed_accounts(self.accounts)]
             case dec.NoArgRequest(msgId=InMsg.REQ_GLOBAL_CANCEL):
                 out = []
                 for cid, oid in [k for k in self.desk.orders if k[0] == s.client_id]:
                     out += await self.desk.cancel(cid, oid)
                 return out
             case dec.ReqCompletedOrders():
-                return [enc.completed_orders_end()]
+                return [completed_orders_end()]
             case dec.ReqAccountUpdates(subscribe=sub):
                 s.account_sub = sub
                 if not sub:
                     return []
-                vals = [enc.update_account_value(k, v, c, acct)
+                vals = [update_account_value(k, v, c, acct)
                         for k, v, c in self._account_values(snap)]
                 port = []
                 for p in snap.positions:
                     c, m = p.contract, p.contract.multiplier
                     mark = self._mark(c)
-                    port.append(enc.update_portfolio(self.reg.wire(c), p.qty, mark, p.qty * mark * m,
+                    port.append(update_portfolio(self.reg.wire(c), p.qty, mark, p.qty * mark * m,
                                                      p.avg_cost * m, p.qty * (mark - p.avg_cost) * m,
                                                      0.0, acct))
-                return [*vals, *port, enc.update_account_time(snap.time),
-                        enc.account_download_end(acct)]
+                return [*vals, *port, update_account_time(snap.time),
+                        account_download_end(acct)]
             case dec.ReqAccountUpdatesMulti(reqId=rid):
                 s.multi_subs.add(rid)
-                return [*(enc.account_update_multi(rid, acct, "", k, v, c)
+                return [*(account_update_multi(rid, acct, "", k, v, c)
                           for k, v, c in self._account_values(snap)),
-                        enc.account_update_multi_end(rid)]
+                        account_update_multi_end(rid)]
             case dec.CancelById(msgId=InMsg.CANCEL_ACCOUNT_UPDATES_MULTI, reqId=rid):
                 s.multi_subs.discard(rid)
             case dec.ReqExecutions(reqId=rid, clientId=cid):
-                return [*self.desk.executions(cid, rid), enc.exec_details_end(rid)]
+                return [*self.desk.executions(cid, rid), exec_details_end(rid)]
             case dec.ReqContractDetails(reqId=rid, contract=c):
                 found = self.reg.resolve(c, snap)
                 if not found:
-                    return [enc.error_msg(rid, 200, "No security definition has been found "
+                    return [error_msg(rid, 200, "No security definition has been found "
                                                     "for the request")]
-                return [*(enc.contract_details(rid, self.reg.details(w)) for w in found),
-                        enc.contract_details_end(rid)]
+                return [*(contract_details(rid, self.reg.details(w)) for w in found),
+                        contract_details_end(rid)]
             case dec.ReqSecDefOptParams(reqId=rid, underlyingSymbol=sym):
                 und = INDEXES.get(sym, (0, ""))[0]
-                return [*(enc.security_definition_option_parameter(rid, ex, und, tc, "100", e, k)
+                return [*(security_definition_option_parameter(rid, ex, und, tc, "100", e, k)
                           for ex, tc, e, k in option_params(sym, snap)),
-                        enc.security_definition_option_parameter_end(rid)]
+                        security_definition_option_parameter_end(rid)]
             case dec.ReqMarketDataType(marketDataType=t):
                 s.md_type = t
             case dec.ReqMktData() as m:
@@ -342,9 +361,9 @@ class Gateway(Feed):
                 sym = hit if isinstance(hit, str) else ""  # daily bars for the indexes only
                 bars = daily_bars(sym, self.sim.market.bars, dur)
                 if not bars:
-                    return [enc.error_msg(rid, 162, "Historical Market Data Service error "
+                    return [error_msg(rid, 162, "Historical Market Data Service error "
                                                     f"message:HMDS query returned no data: {sym}")]
-                return [enc.historical_data(rid, bars)]
+                return [historical_data(rid, bars)]
             case ParsedOrder(whatIf=True) as p:
                 self.desk.record(p, s.client_id, self.clock.now())
                 self._saw_id(s.client_id, p.orderId)
@@ -374,15 +393,15 @@ class Gateway(Feed):
             found = self.reg.resolve(m.contract, snap)
             target = self.reg.by_wire(found[0]) if len(found) == 1 else None
         if target is None:
-            return [enc.error_msg(m.reqId, 200, "No security definition has been found for "
+            return [error_msg(m.reqId, 200, "No security definition has been found for "
                                                 "the request")]
         if not isinstance(target, str) and target.sec_type == "OPT" and self.faults.market_data_error:
             code = self.faults.market_data_error
-            return [enc.error_msg(m.reqId, code, "Requested market data is not subscribed.")]
+            return [error_msg(m.reqId, code, "Requested market data is not subscribed.")]
         sub = Sub(target)
-        out = [enc.market_data_type(m.reqId, s.md_type), self._ticks(s, m.reqId, sub, False)]
+        out = [market_data_type(m.reqId, s.md_type), self._ticks(s, m.reqId, sub, False)]
         if m.snapshot:
-            out.append(enc.tick_snapshot_end(m.reqId))
+            out.append(tick_snapshot_end(m.reqId))
         else:
             s.subs[m.reqId] = sub
         return out

@@ -12,13 +12,13 @@ contracts cannot be qualified here (error 200), as the sim does not trade them.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from bot.sim.tws_codec import WireContract
-from bot.sim.tws_encode import ContractDetailsSpec, HistBar
+from bot.tws.encode_market import ContractDetailsSpec, HistBar
+from bot.tws.wire import WireContract
 from strategies import expiry as xp
 from strategies.types import Contract, Snapshot
 
@@ -127,7 +127,8 @@ class Registry:
         if c.sec_type == "FUT":
             return ContractDetailsSpec(
                 wc, marketName="VX", minTick=0.05, orderTypes="LMT,MKT,WHATIF",
-                validExchanges="CFE", underConId=INDEXES["VIX"][0], longName="CBOE Volatility Index",
+                validExchanges="CFE", underConId=INDEXES["VIX"][0],
+                longName="CBOE Volatility Index",
                 contractMonth=f"{c.expiry:%Y%m}", realExpirationDate=_expiry_text(c.expiry),
                 lastTradeTime="08:00:00", underSymbol="VIX", underSecType="IND")
         return ContractDetailsSpec(
@@ -163,7 +164,8 @@ def index_values(symbol: str, snap: Snapshot, ad_line: float | None) -> dict[str
     if symbol == "AD-NYSE":
         last_ad = float(bars["ad_line"].iloc[-1]) if bars is not None and "ad_line" in bars else 0.0
         net = (ad_line if ad_line is not None else last_ad) - last_ad
-        return {"bid": max(0.0, round(AD_BASE + net / 2)), "ask": max(0.0, round(AD_BASE - net / 2))}
+        return {"bid": max(0.0, round(AD_BASE + net / 2)),
+                "ask": max(0.0, round(AD_BASE - net / 2))}
     value = snap.spx if symbol == "SPX" else snap.vix
     col = "close" if symbol == "SPX" else "vix"
     close = float(bars[col].iloc[-1]) if bars is not None and col in bars else value
@@ -232,7 +234,3 @@ def daily_bars(symbol: str, bars: pd.DataFrame | None, duration: str) -> list[Hi
     out = [HistBar(pd.Timestamp(d).date(), round(float(o), 2), round(float(h), 2),
                    round(float(lo), 2), round(float(c), 2)) for d, o, h, lo, c in rows]
     return out[-n:]
-
-
-def ib_time(t: datetime) -> str:
-    return f"{t:%Y%m%d %H:%M:%S} UTC"

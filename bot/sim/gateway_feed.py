@@ -11,8 +11,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sim import tws_encode as enc
 from bot.sim.gateway_book import Registry, future_values, index_values, option_values
+from bot.tws.encode_account import (
+    account_update_multi,
+    position,
+    update_account_time,
+    update_account_value,
+    update_portfolio,
+)
+from bot.tws.encode_market import tick_option_computation, tick_price
 from strategies.types import Contract, Snapshot
 
 LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "close": 9, "greeks": 13}
@@ -63,12 +70,12 @@ class Feed:
             ok = math.isfinite(price) and (price > 0 or name in ("last", "close")
                                            or isinstance(sub.target, str))
             size = 10 if ok and name in ("bid", "ask") else 0
-            out.append(enc.tick_price(req_id, types[name], price if ok else 0.0, size))
+            out.append(tick_price(req_id, types[name], price if ok else 0.0, size))
         if "delta" in v:
             g = tuple(x if math.isfinite(x) else None
                       for x in (v["iv"], v["delta"], v["opt"], v["vega"], v["und"]))
             if not changed_only or sub.last.get("greeks") != hash(g):
-                out.append(enc.tick_option_computation(
+                out.append(tick_option_computation(
                     req_id, types["greeks"], implied_vol=g[0], delta=g[1], opt_price=g[2],
                     vega=g[3], und_price=g[4]))
             v["greeks"] = hash(g)
@@ -93,10 +100,10 @@ class Feed:
         acct = self.accounts[0]
         for s in self.live:
             if s.account_sub:
-                s.write(b"".join(enc.update_account_value(k, v, c, acct) for k, v, c in values)
-                        + enc.update_account_time(snap.time))
+                s.write(b"".join(update_account_value(k, v, c, acct) for k, v, c in values)
+                        + update_account_time(snap.time))
             for rid in s.multi_subs:
-                s.write(b"".join(enc.account_update_multi(rid, acct, "", k, v, c)
+                s.write(b"".join(account_update_multi(rid, acct, "", k, v, c)
                                  for k, v, c in values))
 
     def _mark(self, c: Contract) -> float:
@@ -106,7 +113,8 @@ class Feed:
 
     def _push_positions(self, snap: Snapshot) -> bool:
         now = {p.contract.key: (p.qty, p.avg_cost) for p in snap.positions}
-        changed = [k for k in set(now) | set(self._positions) if now.get(k) != self._positions.get(k)]
+        before = self._positions
+        changed = [k for k in set(now) | set(before) if now.get(k) != before.get(k)]
         if not changed:
             return False
         self._held.update({p.contract.key: p.contract for p in snap.positions})
@@ -116,10 +124,10 @@ class Feed:
             wire, acct, m = self.reg.wire(c), self.accounts[0], c.multiplier
             for s in self.live:
                 if s.positions_sub:
-                    s.write(enc.position(acct, wire, qty, avg * m))
+                    s.write(position(acct, wire, qty, avg * m))
                 if s.account_sub:
                     mark = self._mark(c) if qty else 0.0
-                    s.write(enc.update_portfolio(wire, qty, mark, qty * mark * m, avg * m,
+                    s.write(update_portfolio(wire, qty, mark, qty * mark * m, avg * m,
                                                  qty * (mark - avg) * m, 0.0, acct))
         self._positions = now
         return True

@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from bot.broker.base import BrokerError, OrderRequest, OrderState
-from bot.sim import tws_encode as enc
 from bot.sim.gateway_book import BAG_CON_ID, Registry
-from bot.sim.tws_codec import ParsedOrder, WireContract
+from bot.tws.encode_orders import (
+    ExecutionSpec,
+    OrderStateSpec,
+    commission_report,
+    exec_details,
+    open_order,
+    order_status,
+)
+from bot.tws.encode_session import error_msg
+from bot.tws.wire import ParsedOrder, WireContract
 from strategies.types import Fill, Leg, Snapshot
 
 
@@ -41,7 +49,7 @@ class GwOrder:
 @dataclass(frozen=True)
 class ExecRecord:
     client_id: int
-    spec: enc.ExecutionSpec
+    spec: ExecutionSpec
     commission: float | None  # None: no commission report (the BAG line)
 
 
@@ -109,15 +117,15 @@ class OrderDesk:
             legs, qty, limit = self._legs(p)
             w = await self.sim.what_if(OrderRequest(p.orderRef, legs, qty, limit))
         except (Refused, BrokerError) as e:
-            return [enc.error_msg(p.orderId, e.code, e.message)]
+            return [error_msg(p.orderId, e.code, e.message)]
         nl = snap.account.net_liquidation
-        state = enc.OrderStateSpec(
+        state = OrderStateSpec(
             "PreSubmitted", w.init_margin_after - w.init_margin_change,
             w.maint_margin_after - w.maint_margin_change, nl, w.init_margin_change,
             w.maint_margin_change, -w.commission, w.init_margin_after, w.maint_margin_after,
             nl - w.commission, commission=w.commission, minCommission=w.commission,
             maxCommission=w.commission, commissionCurrency="USD")
-        return [enc.open_order(p, state, perm_id=0, client_id=client_id)]
+        return [open_order(p, state, perm_id=0, client_id=client_id)]
 
     async def place(self, p: ParsedOrder, client_id: int, snap: Snapshot) -> list[bytes]:
         key = (client_id, p.orderId)
@@ -130,12 +138,12 @@ class OrderDesk:
             req = OrderRequest(p.orderRef, legs, qty, limit, old.sim_id if old else None)
             st = await self.sim.place(req)
         except (Refused, BrokerError) as e:
-            return [enc.error_msg(p.orderId, e.code, e.message)]
+            return [error_msg(p.orderId, e.code, e.message)]
         if old is None:
             old = GwOrder(client_id, p.orderId, next(self._perm), st.order_id, p, legs)
             self.orders[key] = old
         old.parsed = p
-        out = [enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=old.perm_id,
+        out = [open_order(p, OrderStateSpec("Submitted"), perm_id=old.perm_id,
                               client_id=client_id),
                self._status(old, st, "Submitted", upto=old.fills_sent)]
         out += self._progress(old, st, snap)
@@ -144,16 +152,16 @@ class OrderDesk:
     async def cancel(self, client_id: int, order_id: int) -> list[bytes]:
         o = self.orders.get((client_id, order_id))
         if o is None:
-            return [enc.error_msg(order_id, 10147,
+            return [error_msg(order_id, 10147,
                                   f"OrderId {order_id} that needs to be cancelled is not found.")]
         states = {st.order_id: st for st in await self.sim.orders()}
         st = states[o.sim_id]
         if not st.working:
-            return [enc.error_msg(order_id, 161, "Cancel attempted when order is not in a "
+            return [error_msg(order_id, 161, "Cancel attempted when order is not in a "
                                                  f"cancellable state. Order permId ={o.perm_id}")]
         await self.sim.cancel(o.sim_id)
         o.status = "Cancelled"
-        return [enc.error_msg(order_id, 202, "Order Canceled - reason:"),
+        return [error_msg(order_id, 202, "Order Canceled - reason:"),
                 self._status(o, st, "Cancelled")]
 
     def open_orders(self, client_id: int | None, states: dict[int, OrderState]) -> list[bytes]:
@@ -162,7 +170,7 @@ class OrderDesk:
             st = states.get(o.sim_id)
             if st is None or not st.working or (client_id is not None and o.client_id != client_id):
                 continue
-            out.append(enc.open_order(o.parsed, enc.OrderStateSpec(st.status), perm_id=o.perm_id,
+            out.append(open_order(o.parsed, OrderStateSpec(st.status), perm_id=o.perm_id,
                                       client_id=o.client_id))
             out.append(self._status(o, st, st.status))
         return out
@@ -172,9 +180,9 @@ class OrderDesk:
         for r in self.execs:
             if client_id and r.client_id != client_id:
                 continue
-            out.append(enc.exec_details(req_id, r.spec))
+            out.append(exec_details(req_id, r.spec))
             if r.commission is not None:
-                out.append(enc.commission_report(r.spec.execId, r.commission))
+                out.append(commission_report(r.spec.execId, r.commission))
         return out
 
     # --- fills and status changes -----------------------------------------------------------------
@@ -188,7 +196,7 @@ class OrderDesk:
             msgs = self._progress(o, st, snap)
             if st.status != o.status and not msgs:
                 if st.status == "Cancelled" and st.error:
-                    msgs.append(enc.error_msg(o.order_id, 202, f"Order Canceled - reason:{st.error}"))
+                    msgs.append(error_msg(o.order_id, 202, f"Order Canceled - reason:{st.error}"))
                 msgs.append(self._status(o, st, st.status))
             if msgs:
                 changed = True
@@ -202,7 +210,7 @@ class OrderDesk:
         filled = sum(f.qty for f in fills)
         avg = sum(f.qty * f.price for f in fills) / filled if filled else 0.0
         last = fills[-1].price if fills else 0.0
-        return enc.order_status(o.order_id, status, filled, st.qty - filled, round(avg, 6),
+        return order_status(o.order_id, status, filled, st.qty - filled, round(avg, 6),
                                 o.perm_id, 0, round(last, 6), o.client_id)
 
     def _progress(self, o: GwOrder, st: OrderState, snap: Snapshot) -> list[bytes]:
@@ -225,7 +233,7 @@ class OrderDesk:
         symbol = o.legs[0].contract.symbol
         bag = WireContract(BAG_CON_ID, symbol, "BAG", "", 0.0, "", "", "SMART", "", "USD",
                            "", "COMB")
-        specs = [(enc.ExecutionSpec(bag, f"{base}.01", when, self.account, "BOT", f.qty,
+        specs = [(ExecutionSpec(bag, f"{base}.01", when, self.account, "BOT", f.qty,
                                     round(f.price, 6), o.perm_id, o.client_id, o.order_id,
                                     cumQty=cum, avgPrice=round(st.avg_price, 6),
                                     orderRef=o.parsed.orderRef), None)]
@@ -233,7 +241,7 @@ class OrderDesk:
         n_contracts = sum(abs(leg.ratio) for leg in o.legs)
         for i, (leg, px) in enumerate(zip(o.legs, prices)):
             shares = abs(leg.ratio) * f.qty
-            spec = enc.ExecutionSpec(
+            spec = ExecutionSpec(
                 self.reg.wire(leg.contract), f"{base}.{i + 2:02d}", when, self.account,
                 "BOT" if leg.ratio > 0 else "SLD", shares, round(px, 4), o.perm_id, o.client_id,
                 o.order_id, cumQty=shares, avgPrice=round(px, 4), orderRef=o.parsed.orderRef)
@@ -241,8 +249,8 @@ class OrderDesk:
         out = []
         for spec, comm in specs:
             self.execs.append(ExecRecord(o.client_id, spec, comm))
-            out.append(enc.exec_details(-1, spec))
-        out += [enc.commission_report(s.execId, c) for s, c in specs if c is not None]
+            out.append(exec_details(-1, spec))
+        out += [commission_report(s.execId, c) for s, c in specs if c is not None]
         return out
 
     @staticmethod
