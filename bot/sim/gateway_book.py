@@ -20,6 +20,7 @@ import pandas as pd
 from bot.tws.encode_market import ContractDetailsSpec, HistBar
 from bot.tws.wire import WireContract
 from strategies import expiry as xp
+from strategies.pricing import black76_greeks, greeks
 from strategies.types import Contract, Snapshot
 
 INDEXES = {"SPX": (416904, "CBOE"), "VIX": (13455763, "CBOE"), "AD-NYSE": (2654981, "NYSE")}
@@ -180,8 +181,10 @@ def future_values(c: Contract, snap: Snapshot) -> dict[str, float]:
     return {"bid": round(bid, 2), "ask": round(bid + 0.05, 2), "last": round(f, 2)}
 
 
-def option_values(c: Contract, snap: Snapshot) -> dict[str, float]:
-    """bid/ask plus model greeks (iv, delta, vega, option price, underlying price)."""
+def option_values(c: Contract, snap: Snapshot, rate: float = 0.0) -> dict[str, float]:
+    """bid/ask plus model greeks: iv, delta and vega as the sim quotes them, gamma and theta
+    (per calendar day) from the same model at the same vol (SPX: Black-Scholes on the index
+    at `rate`; VIX: Black-76 on the matching future), option price and underlying price."""
     chains = snap.chains if c.symbol == "SPX" else snap.vix_chains
     ch = chains.get(c.expiry)
     if ch is None:
@@ -194,10 +197,14 @@ def option_values(c: Contract, snap: Snapshot) -> dict[str, float]:
     bid = float((ch.call_bid if call else ch.put_bid)[i])
     ask = float((ch.call_ask if call else ch.put_ask)[i])
     und = snap.spx if c.symbol == "SPX" else snap.vix_futures.get(c.expiry, snap.vix)
+    iv = float((ch.call_iv if call else ch.put_iv)[i])
+    flag = "c" if call else "p"
+    model = greeks if c.symbol == "SPX" else black76_greeks
+    g = model(flag, float(und), float(c.strike), ch.t, rate, iv)
     return {
-        "bid": bid, "ask": ask,
-        "iv": float((ch.call_iv if call else ch.put_iv)[i]),
+        "bid": bid, "ask": ask, "iv": iv,
         "delta": float((ch.call_delta if call else ch.put_delta)[i]),
+        "gamma": float(g["gamma"]), "theta": float(g["theta"]),
         "vega": float((ch.call_vega if call else ch.put_vega)[i]),
         "opt": (bid + ask) / 2 if bid > 0 and ask > 0 else float("nan"),
         "und": float(und),

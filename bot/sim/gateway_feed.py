@@ -1,8 +1,9 @@
 """The emulator's market data, account and position stream (a mixin of `Gateway`).
 
 Streaming subscriptions send only what changed since the last push; delayed market data types
-(3, 4) use the delayed tick types. Account values and portfolio lines go to sessions that
-asked for account updates, position lines to sessions that asked for positions.
+(3, 4) use the delayed tick types; model greeks carry delta, gamma, vega and theta. Account
+values and portfolio lines go to sessions that asked for account updates (or an account
+summary: its tags only), position lines to sessions that asked for positions.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.sim.gateway_account import account_values, ledger_rows, summary_rows
 from bot.sim.gateway_book import Registry, future_values, index_values, option_values
 from bot.tws.encode_account import (
+    account_summary,
+    account_summary_end,
     account_update_multi,
     position,
     update_account_time,
@@ -54,7 +58,7 @@ class Feed:
             return index_values(target, snap, getattr(self.sim.market, "ad_line", None))
         if target.sec_type == "FUT":
             return future_values(target, snap)
-        v = option_values(target, snap)
+        v = option_values(target, snap, float(getattr(self.sim.market, "r", 0.0)))
         if target.key in self.faults.quotes:
             v["bid"], v["ask"] = self.faults.quotes[target.key]
         return v
@@ -72,25 +76,29 @@ class Feed:
             size = 10 if ok and name in ("bid", "ask") else 0
             out.append(tick_price(req_id, types[name], price if ok else 0.0, size))
         if "delta" in v:
-            g = tuple(x if math.isfinite(x) else None
-                      for x in (v["iv"], v["delta"], v["opt"], v["vega"], v["und"]))
+            names = ("iv", "delta", "opt", "gamma", "vega", "theta", "und")
+            g = tuple(v[k] if math.isfinite(v[k]) else None for k in names)
             if not changed_only or sub.last.get("greeks") != hash(g):
                 out.append(tick_option_computation(
                     req_id, types["greeks"], implied_vol=g[0], delta=g[1], opt_price=g[2],
-                    vega=g[3], und_price=g[4]))
+                    gamma=g[3], vega=g[4], theta=g[5], und_price=g[6]))
             v["greeks"] = hash(g)
         sub.last = v
         return b"".join(out)
 
     # --- account and positions -----------------------------------------------------------------
     def _account_values(self, snap: Snapshot) -> list[tuple[str, str, str]]:
-        a = snap.account
-        usd = [("NetLiquidation", a.net_liquidation), ("EquityWithLoanValue", a.net_liquidation),
-               ("InitMarginReq", a.init_margin), ("MaintMarginReq", a.maint_margin),
-               ("ExcessLiquidity", a.excess_liquidity),
-               ("AvailableFunds", a.net_liquidation - a.init_margin),
-               ("RealizedPnL", a.realized_pnl_today), ("UnrealizedPnL", a.unrealized_pnl)]
-        return [(k, f"{v:.2f}", "USD") for k, v in usd] + [("Cushion", f"{a.cushion:.4f}", "")]
+        return account_values(snap, float(self.sim.cash), self._market_value(snap, gross=True))
+
+    def _market_value(self, snap: Snapshot, gross: bool = False) -> float:
+        values = (p.qty * self._mark(p.contract) * p.contract.multiplier for p in snap.positions)
+        return sum(abs(v) if gross else v for v in values)
+
+    def _summary(self, snap: Snapshot, tags: str) -> list[tuple[str, str, str]]:
+        """reqAccountSummary rows for this tag list (see bot.sim.gateway_account)."""
+        cash, opt = float(self.sim.cash), self._market_value(snap)
+        ledger = {ccy: ledger_rows(snap, cash, opt, ccy) for ccy in ("BASE", "USD")}
+        return summary_rows(tags, self._account_values(snap), ledger)
 
     def _push_account(self, snap: Snapshot) -> None:
         values = self._account_values(snap)
@@ -105,6 +113,10 @@ class Feed:
             for rid in s.multi_subs:
                 s.write(b"".join(account_update_multi(rid, acct, "", k, v, c)
                                  for k, v, c in values))
+            for rid, tags in s.summary_subs.items():  # TWS re-sends the summary, then its end
+                s.write(b"".join(account_summary(rid, acct, k, v, c)
+                                 for k, v, c in self._summary(snap, tags))
+                        + account_summary_end(rid))
 
     def _mark(self, c: Contract) -> float:
         v = self._values(c)

@@ -1,5 +1,5 @@
 """Server -> client, portfolio and account: positions, account values, portfolio lines,
-account update time, account-updates-multi."""
+account update time, account-updates-multi, account summary."""
 
 from __future__ import annotations
 
@@ -52,3 +52,12 @@ def account_update_multi(
 
 def account_update_multi_end(req_id: int) -> bytes:
     return make_msg(74, 1, req_id)
+
+
+def account_summary(req_id: int, account: str, tag: str, value: str, currency: str) -> bytes:
+    """One reqAccountSummary row (e.g. BuyingPower, Cushion, or a $LEDGER row per currency)."""
+    return make_msg(63, 1, req_id, account, tag, value, currency)
+
+
+def account_summary_end(req_id: int) -> bytes:
+    return make_msg(64, 1, req_id)

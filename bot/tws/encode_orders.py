@@ -1,5 +1,5 @@
-"""Server -> client, orders and executions: openOrder (echoing a placed order field by field),
-orderStatus, the open/completed order ends, execDetails and commissionReport.
+"""Server -> client, orders and executions: openOrder and completedOrder (echoing a placed
+order field by field), orderStatus, the list ends, execDetails and commissionReport.
 
 Values: None means "not set" (written as "" or, inside string-typed margin fields, as TWS's
 unset double); see `bot.tws.framing.fmt_field` for the other rules.
@@ -7,6 +7,7 @@ unset double); see `bot.tws.framing.fmt_field` for the other rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,15 +72,7 @@ def open_order(
     """openOrder (no version field), in ib_async ``Decoder.openOrder`` order. Fields the
     order's typed attributes do not cover are echoed from `order.raw` (as the client sent
     them), so a placed order comes back as placed."""
-    r = dict(order.raw)
-    r.update({n: fmt_field(getattr(order, n)) for n in _OO_TYPED.split()})
-
-    def g(names: str) -> list[object]:
-        # Python's float() reads "Infinity", not the client's "Infinite"
-        return [("Infinity" if r.get(n) == INFINITE else r.get(n, "")) for n in names.split()]
-
-    legs = order.comboLegs
-    descrip = ",".join(f"{x.conId}|{x.ratio if x.action == 'BUY' else -x.ratio}" for x in legs)
+    r, g = _echo(order)
     f: list[object] = [5, order.orderId, *contract11(order.contract)]
     f += g("action totalQuantity orderType lmtPrice auxPrice tif ocaGroup account openClose")
     f += [*g("origin orderRef"), client_id, perm_id]
@@ -88,23 +81,9 @@ def open_order(
     if r.get("deltaNeutralOrderType"):
         f += g(PO_DELTA_NEUTRAL)
     f += g("continuousUpdate referencePriceType trailStopPrice trailingPercent basisPoints")
-    f += [*g("basisPointsType"), descrip, len(legs)]
-    for x in legs:
-        f += [x.conId, x.ratio, x.action, x.exchange, x.openClose, x.shortSaleSlot]
-        f += [x.designatedLocation, x.exemptCode]
-    f += [len(order.orderComboLegPrices), *order.orderComboLegPrices]
-    routing = order.smartComboRoutingParams
-    f += [len(routing), *(v for kv in routing for v in kv)]
-    f += g("scaleInitLevelSize scaleSubsLevelSize scalePriceIncrement")
-    if is_scale_increment(r.get("scalePriceIncrement", "")):
-        f += g(PO_SCALE)
-    f += g("hedgeType hedgeParam" if r.get("hedgeType") else "hedgeType")
+    f += [*g("basisPointsType"), *_legs_block(order, r, g)]
     f += g("optOutSmartRouting clearingAccount clearingIntent notHeld")
-    dnc = order.deltaNeutralContract
-    f += [True, *dnc] if dnc else [False]
-    f.append(order.algoStrategy)
-    if order.algoStrategy:
-        f += [len(order.algoParams), *(v for kv in order.algoParams for v in kv)]
+    f += _algo_block(order)
     f += [*g("solicited whatIf"), state.status]
     for name in _MARGINS.split():
         value = getattr(state, name)
@@ -123,6 +102,48 @@ def open_order(
     return make_msg(*f)
 
 
+def _echo(order: ParsedOrder) -> tuple[dict[str, str], Callable[[str], list[object]]]:
+    """The order's fields as sent (typed attributes win) and a getter for runs of them."""
+    r = dict(order.raw)
+    r.update({n: fmt_field(getattr(order, n)) for n in _OO_TYPED.split()})
+
+    def g(names: str) -> list[object]:
+        # Python's float() reads "Infinity", not the client's "Infinite"
+        return [("Infinity" if r.get(n) == INFINITE else r.get(n, "")) for n in names.split()]
+
+    return r, g
+
+
+def _legs_block(
+    order: ParsedOrder, r: dict[str, str], g: Callable[[str], list[object]]
+) -> list[object]:
+    """comboLegsDescrip, the legs, leg prices, routing params, scale and hedge fields: the
+    same run in openOrder and completedOrder."""
+    legs = order.comboLegs
+    descrip = ",".join(f"{x.conId}|{x.ratio if x.action == 'BUY' else -x.ratio}" for x in legs)
+    f: list[object] = [descrip, len(legs)]
+    for x in legs:
+        f += [x.conId, x.ratio, x.action, x.exchange, x.openClose, x.shortSaleSlot]
+        f += [x.designatedLocation, x.exemptCode]
+    f += [len(order.orderComboLegPrices), *order.orderComboLegPrices]
+    routing = order.smartComboRoutingParams
+    f += [len(routing), *(v for kv in routing for v in kv)]
+    f += g("scaleInitLevelSize scaleSubsLevelSize scalePriceIncrement")
+    if is_scale_increment(r.get("scalePriceIncrement", "")):
+        f += g(PO_SCALE)
+    f += g("hedgeType hedgeParam" if r.get("hedgeType") else "hedgeType")
+    return f
+
+
+def _algo_block(order: ParsedOrder) -> list[object]:
+    dnc = order.deltaNeutralContract
+    f: list[object] = [True, *dnc] if dnc else [False]
+    f.append(order.algoStrategy)
+    if order.algoStrategy:
+        f += [len(order.algoParams), *(v for kv in order.algoParams for v in kv)]
+    return f
+
+
 _OO_VERSIONED = (
     (159, "duration"),
     (160, "postToAts"),
@@ -133,6 +154,48 @@ _OO_VERSIONED = (
 
 def open_order_end() -> bytes:
     return make_msg(53, 1)
+
+
+_CO_MID = """modelCode goodTillDate rule80A percentOffset settlingFirm shortSaleSlot
+    designatedLocation exemptCode startingPrice stockRefPrice delta stockRangeLower
+    stockRangeUpper displaySize sweepToFill allOrNone minQty ocaType triggerMethod volatility
+    volatilityType deltaNeutralOrderType deltaNeutralAuxPrice"""
+_CO_DELTA_NEUTRAL = """deltaNeutralConId deltaNeutralShortSale deltaNeutralShortSaleSlot
+    deltaNeutralDesignatedLocation"""
+
+
+def completed_order(
+    order: ParsedOrder, status: str, *, perm_id: int, filled: float, completed_time: datetime,
+    completed_status: str = "", version: int = SERVER_VERSION,
+) -> bytes:  # fmt: skip
+    """completedOrder (101, no version field, no orderId or clientId: TWS keys a completed
+    order by permId), in ib_async ``Decoder.completedOrder`` order; the order is echoed as
+    placed, like `open_order`. `completed_status` is TWS's text, e.g. "Filled" or
+    "Cancelled by Trader"; it defaults to `status`."""
+    r, g = _echo(order)
+    f: list[object] = [101, *contract11(order.contract)]
+    f += g("action totalQuantity orderType lmtPrice auxPrice tif ocaGroup account openClose")
+    f += [*g("origin orderRef"), perm_id]
+    f += g("outsideRth hidden discretionaryAmt goodAfterTime faGroup faMethod faPercentage")
+    f += (g("faProfile") if version < 177 else []) + g(_CO_MID)
+    if r.get("deltaNeutralOrderType"):
+        f += g(_CO_DELTA_NEUTRAL)
+    f += g("continuousUpdate referencePriceType trailStopPrice trailingPercent")
+    f += _legs_block(order, r, g)
+    f += g("clearingAccount clearingIntent notHeld") + _algo_block(order)
+    f += [*g("solicited"), status, *g("randomizeSize randomizePrice")]
+    if order.orderType in ("PEG BENCH", "PEGBENCH"):
+        f += g(PO_PEG_BENCH)
+    f += [len(order.conditions), *(v for cond in order.conditions for v in cond)]
+    if order.conditions:
+        f += g("conditionsIgnoreRth conditionsCancelOrder")
+    f += g("trailStopPrice lmtPriceOffset cashQty dontUseAutoPriceForHedge isOmsContainer")
+    f += ["", filled, "", *g("autoCancelParent"), "", "", "", 0]  # autoCancelDate..parentPermId
+    f += [ib_time(completed_time), completed_status or status]
+    if version >= 170:
+        f += g("minTradeQty minCompeteSize competeAgainstBestOffset midOffsetAtWhole")
+        f += g("midOffsetAtHalf")
+    return make_msg(*f)
 
 
 def completed_orders_end() -> bytes:

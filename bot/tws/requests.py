@@ -55,6 +55,13 @@ class ReqAccountUpdates:
 
 
 @dataclass(frozen=True)
+class ReqAccountSummary:
+    reqId: int
+    groupName: str  # "All", or an FA group
+    tags: str  # comma-separated AccountSummaryTags, "$LEDGER", "$LEDGER:USD", "$LEDGER:ALL"
+
+
+@dataclass(frozen=True)
 class ReqAccountUpdatesMulti:
     reqId: int
     account: str
@@ -128,7 +135,8 @@ class ReqHistoricalData:
 
 @dataclass(frozen=True)
 class CancelById:
-    """cancelMktData, cancelHistoricalData, cancelAccountUpdatesMulti: told apart by `msgId`."""
+    """cancelMktData, cancelHistoricalData, cancelAccountSummary, cancelAccountUpdatesMulti:
+    told apart by `msgId`."""
 
     msgId: InMsg
     reqId: int
@@ -142,15 +150,57 @@ class CancelOrder:
 
 @dataclass(frozen=True)
 class UnknownRequest:
+    """A message this parser does not model; `name` and `reqId` come from `UNSUPPORTED` when
+    the message is a known TWS API request (reqId -1 when it carries none)."""
+
     msgId: int
     fields: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return UNSUPPORTED.get(self.msgId, (f"message {self.msgId}", None))[0]
+
+    @property
+    def reqId(self) -> int:
+        pos = UNSUPPORTED.get(self.msgId, ("", None))[1]
+        try:
+            return int(self.fields[pos]) if pos is not None else -1
+        except (IndexError, ValueError):
+            return -1
+
+
+# TWS API requests the parser leaves unmodelled: msgId -> (what, position of its reqId field),
+# from ib_async 2.1's Client (a leading version field puts the reqId at 2, none at 1).
+UNSUPPORTED: dict[int, tuple[str, int | None]] = {
+    10: ("market depth", 2), 11: ("cancel market depth", 2), 12: ("news bulletins", None),
+    13: ("cancel news bulletins", None), 18: ("FA", None), 19: ("replace FA", 4),
+    21: ("exercise options", 2), 22: ("scanner subscription", 1),
+    23: ("cancel scanner subscription", 2), 24: ("scanner parameters", None),
+    50: ("real time bars", 2), 51: ("cancel real time bars", 2), 52: ("fundamental data", 2),
+    53: ("cancel fundamental data", 2), 54: ("calculate implied volatility", 2),
+    55: ("calculate option price", 2), 56: ("cancel calculate implied volatility", 2),
+    57: ("cancel calculate option price", 2), 65: ("verify", None), 66: ("verify", None),
+    67: ("query display groups", 2), 68: ("subscribe to group events", 2),
+    69: ("update display group", 2), 70: ("unsubscribe from group events", 2),
+    72: ("verify and auth", None), 73: ("verify and auth", None), 74: ("positions multi", 2),
+    75: ("cancel positions multi", 2), 79: ("soft dollar tiers", 1), 80: ("family codes", None),
+    81: ("matching symbols", 1), 82: ("market depth exchanges", None),
+    83: ("smart components", 1), 84: ("news article", 1), 85: ("news providers", None),
+    86: ("historical news", 1), 87: ("head time stamp", 1), 88: ("histogram data", 1),
+    89: ("cancel histogram data", 1), 90: ("cancel head time stamp", 1),
+    91: ("market rule", None), 92: ("PnL", 1), 93: ("cancel PnL", 1), 94: ("PnL single", 1),
+    95: ("cancel PnL single", 1), 96: ("historical ticks", 1), 97: ("tick-by-tick data", 1),
+    98: ("cancel tick-by-tick data", 1), 100: ("WSH meta data", 1),
+    101: ("cancel WSH meta data", 1), 102: ("WSH event data", 1),
+    103: ("cancel WSH event data", 1), 104: ("user info", 1),
+}  # fmt: skip
 
 
 Request = (
     StartApi | ReqIds | NoArgRequest | ReqAutoOpenOrders | ReqCompletedOrders | ReqAccountUpdates
-    | ReqAccountUpdatesMulti | ReqExecutions | ReqContractDetails | ReqSecDefOptParams
-    | ReqMktData | ReqMarketDataType | ReqHistoricalData | CancelById | CancelOrder | ParsedOrder
-    | UnknownRequest
+    | ReqAccountSummary | ReqAccountUpdatesMulti | ReqExecutions | ReqContractDetails
+    | ReqSecDefOptParams | ReqMktData | ReqMarketDataType | ReqHistoricalData | CancelById
+    | CancelOrder | ParsedOrder | UnknownRequest
 )
 
 
@@ -256,6 +306,10 @@ _PARSERS: dict[int, Callable[[Cursor, int], Request]] = {
     InMsg.REQ_POSITIONS: _no_arg(InMsg.REQ_POSITIONS),
     InMsg.CANCEL_POSITIONS: _no_arg(InMsg.CANCEL_POSITIONS),
     InMsg.START_API: _start_api,
+    InMsg.REQ_ACCOUNT_SUMMARY: lambda c, v: ReqAccountSummary(
+        _versioned(c).int("reqId"), c.take("groupName"), c.take("tags")
+    ),
+    InMsg.CANCEL_ACCOUNT_SUMMARY: _cancel(InMsg.CANCEL_ACCOUNT_SUMMARY),
     InMsg.REQ_ACCOUNT_UPDATES_MULTI: _req_account_updates_multi,
     InMsg.CANCEL_ACCOUNT_UPDATES_MULTI: _cancel(InMsg.CANCEL_ACCOUNT_UPDATES_MULTI),
     InMsg.REQ_SEC_DEF_OPT_PARAMS: _req_sec_def_opt_params,

@@ -33,6 +33,8 @@ class InMsg(IntEnum):
     REQ_GLOBAL_CANCEL = 58
     REQ_MARKET_DATA_TYPE = 59
     REQ_POSITIONS = 61
+    REQ_ACCOUNT_SUMMARY = 62
+    CANCEL_ACCOUNT_SUMMARY = 63
     CANCEL_POSITIONS = 64
     START_API = 71
     REQ_ACCOUNT_UPDATES_MULTI = 76
@@ -129,6 +131,9 @@ def parse_num(text: str, name: str = "") -> float | None:
 CONDITION_FIELD_COUNTS = {1: 7, 3: 4, 4: 4, 5: 5, 6: 6, 7: 6}
 
 
+DeltaNeutral = tuple[int, float, float]  # (conId, delta, price); named here: Cursor.int shadows int
+
+
 class Cursor:
     """Reads fields in order; `take` records each into `raw` under the given name."""
 
@@ -185,7 +190,7 @@ class Cursor:
             pairs.append((self.take(f"{name}.{i}.tag"), self.take(f"{name}.{i}.value")))
         return tuple(pairs)
 
-    def delta_neutral(self) -> tuple[int, float, float] | None:
+    def delta_neutral(self) -> DeltaNeutral | None:
         if not self.bool("deltaNeutralContract.present"):
             return None
         con_id = self.int("deltaNeutralContract.conId")
