@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ib_async import IB, Bag, ComboLeg, Option, Ticker
 from tws_harness import ib_errors  # noqa: F401 (re-exported for the IB tests)
 
 from bot.broker.base import OrderRequest
@@ -53,6 +54,40 @@ async def gateway(sim: SimBroker | None = None, **kw: Any) -> AsyncIterator[Gate
     finally:
         await gw.close()
     assert gw.failures == [], f"the emulator failed: {gw.failures}"
+
+
+async def connect(gw: Gateway, client_id: int) -> IB:
+    """ib_async's own client, connected to the emulator."""
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
+    return ib
+
+
+SHORT_CONDOR = ("BUY", "SELL", "SELL", "BUY")  # as a BUY at a negative limit (a credit)
+
+
+async def condor_options(ib: IB, gw: Gateway) -> tuple[list[Option], list[Ticker]]:
+    """A 50-wide SPX condor ~300 points out on the Feb 2026 monthly (wing put, put, call,
+    wing call), qualified, with live tickers whose first quotes have arrived."""
+    k = round(gw.snap.spx / 5) * 5
+    spec = [(k - 450, "P"), (k - 400, "P"), (k + 300, "C"), (k + 350, "C")]
+    opts = [Option("SPX", "20260220", s, r, "SMART", tradingClass="SPX") for s, r in spec]
+    assert all(await ib.qualifyContractsAsync(*opts))
+    tickers = [ib.reqMktData(o) for o in opts]
+    await ib.reqCurrentTimeAsync()  # barrier: the ticks answering reqMktData came first
+    return opts, tickers
+
+
+def combo(opts: list[Option], actions: tuple[str, ...] = SHORT_CONDOR) -> Bag:
+    legs = [ComboLeg(conId=o.conId, ratio=1, action=a, exchange="SMART")
+            for o, a in zip(opts, actions)]
+    return Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=legs)
+
+
+def natural_of(tickers: list[Ticker]) -> float:
+    """The short condor's natural price as a BUY of SHORT_CONDOR (negative: a credit)."""
+    t = tickers
+    return round(t[0].ask - t[1].bid - t[2].bid + t[3].ask, 2)
 
 
 def settings(port: int, **kw: Any) -> IBSettings:

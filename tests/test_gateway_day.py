@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import asyncio
 
-from ib_async import IB, Bag, ComboLeg, LimitOrder, Option
-from ib_helpers import gateway, ib_errors  # noqa: F401
+from ib_async import IB, Bag, LimitOrder
+from ib_helpers import (
+    combo,
+    condor_options,
+    connect,
+    gateway,
+    ib_errors,  # noqa: F401 (fixture)
+    natural_of,
+)
 
 from bot.sim.gateway import Gateway
 from strategies import expiry as xp
@@ -21,23 +28,9 @@ CID = 14
 HOUR = 3600.0
 
 
-async def connect(gw: Gateway, client_id: int = CID) -> IB:
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
-    return ib
-
-
 async def condor(ib: IB, gw: Gateway) -> tuple[Bag, float]:
-    k = round(gw.snap.spx / 5) * 5
-    spec = [(k - 450, "P"), (k - 400, "P"), (k + 300, "C"), (k + 350, "C")]
-    opts = [Option("SPX", "20260220", s, r, "SMART", tradingClass="SPX") for s, r in spec]
-    assert all(await ib.qualifyContractsAsync(*opts))
-    tickers = [ib.reqMktData(o) for o in opts]
-    await ib.reqCurrentTimeAsync()
-    natural = tickers[0].ask - tickers[1].bid - tickers[2].bid + tickers[3].ask
-    legs = [ComboLeg(conId=o.conId, ratio=1, action=a, exchange="SMART")
-            for o, a in zip(opts, ("BUY", "SELL", "SELL", "BUY"))]
-    return Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=legs), round(natural, 2)
+    opts, tickers = await condor_options(ib, gw)
+    return combo(opts), natural_of(tickers)
 
 
 def exec_days(fills: list) -> set:
@@ -46,7 +39,7 @@ def exec_days(fills: list) -> set:
 
 async def test_executions_are_reported_for_their_day_only():
     async with gateway() as gw:
-        ib = await connect(gw)
+        ib = await connect(gw, CID)
         try:
             bag, natural = await condor(ib, gw)
             first_day = xp.exchange_date(gw.clock.now())
@@ -75,7 +68,7 @@ async def test_executions_are_reported_for_their_day_only():
 
 async def test_day_orders_expire_at_the_close():
     async with gateway() as gw:
-        ib = await connect(gw)
+        ib = await connect(gw, CID)
         try:
             bag, natural = await condor(ib, gw)
             far = natural - 5.0  # a credit nobody pays: rests

@@ -14,8 +14,17 @@ import asyncio
 from datetime import date
 
 import pytest
-from ib_async import IB, Bag, ComboLeg, LimitOrder, Option
-from ib_helpers import ACCT, gateway, ib_errors  # noqa: F401
+from ib_async import IB, LimitOrder, Option
+from ib_helpers import (
+    ACCT,
+    SHORT_CONDOR,
+    combo,
+    condor_options,
+    gateway,
+    ib_errors,  # noqa: F401 (fixture)
+    natural_of,
+)
+from ib_helpers import connect as ib_connect
 from vollib.black_scholes.greeks.analytical import gamma as bs_gamma
 from vollib.black_scholes.greeks.analytical import theta as bs_theta
 
@@ -26,32 +35,17 @@ SUMMARY_TAGS = ["BuyingPower", "TotalCashValue", "FullInitMarginReq", "FullMaint
                 "Cushion"]
 
 
-async def connect(gw: Gateway, client_id: int = CID) -> IB:
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
-    return ib
+async def connect(gw: Gateway) -> IB:
+    return await ib_connect(gw, CID)
 
 
 async def condor_legs(ib: IB, gw: Gateway) -> tuple[list[Option], float]:
-    """A 50-wide SPX condor ~300 points out on the Feb 2026 monthly and its natural price as
-    a BUY of (BUY wing put, SELL put, SELL call, BUY wing call): negative, a credit."""
-    k = round(gw.snap.spx / 5) * 5
-    spec = [(k - 450, "P"), (k - 400, "P"), (k + 300, "C"), (k + 350, "C")]
-    opts = [Option("SPX", "20260220", s, r, "SMART", tradingClass="SPX") for s, r in spec]
-    assert all(await ib.qualifyContractsAsync(*opts))
-    tickers = [ib.reqMktData(o) for o in opts]
-    await ib.reqCurrentTimeAsync()
-    natural = tickers[0].ask - tickers[1].bid - tickers[2].bid + tickers[3].ask
-    return opts, round(natural, 2)
+    opts, tickers = await condor_options(ib, gw)
+    return opts, natural_of(tickers)
 
 
-def bag(opts: list[Option], actions: tuple[str, ...]) -> Bag:
-    legs = [ComboLeg(conId=o.conId, ratio=1, action=a, exchange="SMART")
-            for o, a in zip(opts, actions)]
-    return Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=legs)
-
-
-BUY_SIDE = ("BUY", "SELL", "SELL", "BUY")  # a short condor as a BUY at a negative limit
+bag = combo
+BUY_SIDE = SHORT_CONDOR  # a short condor as a BUY at a negative limit
 SELL_SIDE = ("SELL", "BUY", "BUY", "SELL")  # the same condor as a SELL at a positive limit
 
 
