@@ -241,9 +241,10 @@ class Gateway(Feed, Answers):
             s.write(handshake_reply(s.version, self.now()))
             while s.open and (fields := await read_message(reader)) is not None:
                 s.count(loop.time())
+                req = dec.decode_request(fields, s.version)
+                s.started = s.started or isinstance(req, dec.StartApi)  # the client's part done
                 if self.faults.delay:
                     await asyncio.sleep(self.faults.delay)
-                req = dec.decode_request(fields, s.version)
                 try:
                     s.write(b"".join(await self._answer(s, req)))
                 except Exception as e:  # a bug here must not drop the client

@@ -214,8 +214,8 @@ def option_values(c: Contract, snap: Snapshot, rate: float = 0.0) -> dict[str, f
 # --- daily bars ----------------------------------------------------------------------------------
 def _bar_count(duration: str) -> int:
     try:
-        n, unit = duration.split()
-        n = int(n)
+        count, unit = duration.split()
+        n = int(count)
     except ValueError:
         return 260
     return {"D": n, "W": 5 * n, "M": 21 * n, "Y": 252 * n}.get(unit.upper(), 260)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.sim.gateway_account import account_values, ledger_rows, summary_rows
 from bot.sim.gateway_book import Registry, future_values, index_values, option_values
@@ -46,10 +46,13 @@ class Feed:
     faults: Any
     reg: Registry
     accounts: list[str]
-    live: list[Any]
     _account: tuple | None
     _positions: dict[str, tuple[int, float]]
     _held: dict[str, Contract]
+
+    if TYPE_CHECKING:  # provided by Gateway
+        @property
+        def live(self) -> list[Any]: ...
 
     def _values(self, target: Contract | str) -> dict[str, float]:
         snap = self.snap

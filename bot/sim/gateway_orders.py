@@ -185,11 +185,14 @@ class OrderDesk:
         their clients get a Cancelled orderStatus."""
         states = {st.order_id: st for st in await self.sim.orders()}
         for o in self.orders.values():
+            if o.expires_at is None or o.expires_at > now:
+                continue
+            expired_at, o.expires_at = o.expires_at, None  # settled either way
             st = states.get(o.sim_id)
-            if o.expires_at is None or o.expires_at > now or st is None or not st.working:
+            if st is None or not st.working:
                 continue
             await self.sim.cancel(o.sim_id)
-            o.done_at = o.expires_at
+            o.done_at = expired_at
             log.info("gateway.order_expired client_id=%s order_id=%s ref=%s", o.client_id,
                      o.order_id, o.parsed.orderRef)
             self.send(o.client_id, self._status(o, st, "Cancelled"))
@@ -197,7 +200,7 @@ class OrderDesk:
     def next_expiry(self) -> datetime | None:
         """The earliest close at which a live DAY order expires."""
         times = [o.expires_at for o in self.orders.values()
-                 if o.expires_at is not None and o.done_at is None and o.status != "Cancelled"]
+                 if o.expires_at is not None and o.done_at is None]
         return min(times, default=None)
 
     async def cancel(self, client_id: int, order_id: int) -> list[bytes]:
@@ -308,10 +311,11 @@ class OrderDesk:
         bag = WireContract(BAG_CON_ID, symbol, "BAG", "", 0.0, "", "", "SMART", "", "USD",
                            "", "COMB")
         side = "SLD" if o.sign < 0 else "BOT"  # the BAG line reports the order as sent
-        specs = [(ExecutionSpec(bag, f"{base}.01", when, self.account, side, f.qty,
-                                round(o.sign * f.price, 6), o.perm_id, o.client_id,
-                                o.order_id, cumQty=cum, avgPrice=round(o.sign * st.avg_price, 6),
-                                orderRef=o.parsed.orderRef), None)]
+        bag_spec = ExecutionSpec(bag, f"{base}.01", when, self.account, side, f.qty,
+                                 round(o.sign * f.price, 6), o.perm_id, o.client_id, o.order_id,
+                                 cumQty=cum, avgPrice=round(o.sign * st.avg_price, 6),
+                                 orderRef=o.parsed.orderRef)
+        specs: list[tuple[ExecutionSpec, float | None]] = [(bag_spec, None)]
         prices = self._leg_prices(o.legs, f.price, snap)
         n_contracts = sum(abs(leg.ratio) for leg in o.legs)
         for i, (leg, px) in enumerate(zip(o.legs, prices)):

@@ -71,9 +71,10 @@ class Answers:
     desk: OrderDesk
     faults: Any
     clock: Any
-    live: list[Any]
 
     if TYPE_CHECKING:  # provided by Gateway and Feed
+        @property
+        def live(self) -> list[Any]: ...
         def now(self) -> datetime: ...
         def _next_order_id(self, client_id: int) -> int: ...
         def _saw_id(self, client_id: int, order_id: int) -> None: ...
@@ -93,7 +94,7 @@ class Answers:
                                                "is already in use. Retry with a unique id."))
                     s.close()
                     return []
-                s.client_id, s.started = cid, True
+                s.client_id = cid
                 return [next_valid_id(self._next_order_id(cid)), managed_accounts(self.accounts),
                         *(error_msg(-1, code, text) for code, text in FARM_OK)]
             case dec.ReqIds():
@@ -109,8 +110,8 @@ class Answers:
                 s.positions_sub = False
             case dec.NoArgRequest(msgId=InMsg.REQ_OPEN_ORDERS | InMsg.REQ_ALL_OPEN_ORDERS as m):
                 states = {st.order_id: st for st in await self.sim.orders()}
-                cid = s.client_id if m == InMsg.REQ_OPEN_ORDERS else None
-                return [*self.desk.open_orders(cid, states), open_order_end()]
+                only = s.client_id if m == InMsg.REQ_OPEN_ORDERS else None
+                return [*self.desk.open_orders(only, states), open_order_end()]
             case dec.NoArgRequest(msgId=InMsg.REQ_MANAGED_ACCTS):
                 return [managed_accounts(self.accounts)]
             case dec.NoArgRequest(msgId=InMsg.REQ_GLOBAL_CANCEL):
