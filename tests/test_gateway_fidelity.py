@@ -11,12 +11,14 @@ a request/answer round trip is the barrier.
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import date
 
 import pytest
 from ib_async import IB, LimitOrder, Option
 from ib_helpers import (
     ACCT,
+    REPO,
     SHORT_CONDOR,
     combo,
     condor_options,
@@ -29,6 +31,7 @@ from vollib.black_scholes.greeks.analytical import gamma as bs_gamma
 from vollib.black_scholes.greeks.analytical import theta as bs_theta
 
 from bot.sim.gateway import Gateway
+from tests.procs import Proc
 
 CID = 12
 SUMMARY_TAGS = ["BuyingPower", "TotalCashValue", "FullInitMarginReq", "FullMaintMarginReq",
@@ -205,3 +208,17 @@ async def test_unsupported_requests_get_ibs_error(ib_errors):
             assert (ib.wrapper.pnlKey2ReqId[(ACCT, "")], 503) in errors
         finally:
             ib.disconnect()
+
+
+def test_sim_gateway_process_closes_a_stalled_handshake(tmp_path):
+    """The same through `condorbot sim-gateway --handshake-timeout`: a client that sends two
+    bytes and stops is disconnected (a blocking read returns EOF), not held open."""
+    gw = Proc(["sim-gateway", "--port", "0", "--speed", "60", "--handshake-timeout", "0.3"],
+              REPO)
+    try:
+        port = gw.until(lambda e: e["event"] == "gateway.listening", 30)["port"]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"AP")
+            assert sock.recv(64) == b""  # EOF from the server, well before the 5 s timeout
+    finally:
+        gw.stop()
