@@ -1,17 +1,15 @@
 """Shared helpers for the IB tests: the emulator (bot.sim.gateway) on a free loopback port,
 IBBroker connected to it, an ERROR guard on ib_async's loggers, and subprocess readers.
 
-Import the `ib_errors` fixture into a test module to make every test there fail on an
-unexpected ERROR record from an ib_async logger (`expect` = must appear once, `allow` = may
-appear any number of times).
+Import the `ib_errors` fixture (from tests/tws_harness.py) into a test module to make every test
+there fail on an unexpected ERROR record from an ib_async logger (`expect` = must appear once,
+`allow` = may appear any number of times).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +17,9 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from ib_async import IB, Bag, ComboLeg, Option, Ticker
+from tws_harness import ib_errors  # noqa: F401 (re-exported for the IB tests)
 
 from bot.broker.base import OrderRequest
 from bot.broker.ib import IBBroker
@@ -39,44 +38,6 @@ SMALL = Plan(per_side=3, widths=(50.0,), vix_expiries=1, quote_wait=2.0)
 REPO = Path(__file__).resolve().parents[1]
 
 
-class IbErrorGuard(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-        self.expected: list[re.Pattern[str]] = []
-        self.allowed: list[re.Pattern[str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def expect(self, pattern: str) -> None:
-        self.expected.append(re.compile(pattern))
-
-    def allow(self, pattern: str) -> None:
-        self.allowed.append(re.compile(pattern))
-
-    def check(self) -> None:
-        left = [r.getMessage() for r in self.records]
-        for pattern in self.expected:
-            hits = [m for m in left if pattern.search(m)]
-            assert hits, f"expected an ib_async ERROR matching {pattern.pattern!r}"
-            left.remove(hits[0])
-        left = [m for m in left if not any(p.search(m) for p in self.allowed)]
-        assert not left, f"ib_async logged errors: {left}"
-
-
-@pytest.fixture(autouse=True)
-def ib_errors():
-    guard = IbErrorGuard()
-    logger = logging.getLogger("ib_async")
-    logger.addHandler(guard)
-    try:
-        yield guard
-    finally:
-        logger.removeHandler(guard)
-    guard.check()
-
-
 def make_sim(account: str = ACCT, start: datetime = START, scenario: str = "calm",
              seed: int = 7) -> SimBroker:
     return SimBroker(SimClock(start), scenario, seed, account_id=account)
@@ -93,6 +54,40 @@ async def gateway(sim: SimBroker | None = None, **kw: Any) -> AsyncIterator[Gate
     finally:
         await gw.close()
     assert gw.failures == [], f"the emulator failed: {gw.failures}"
+
+
+async def connect(gw: Gateway, client_id: int) -> IB:
+    """ib_async's own client, connected to the emulator."""
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
+    return ib
+
+
+SHORT_CONDOR = ("BUY", "SELL", "SELL", "BUY")  # as a BUY at a negative limit (a credit)
+
+
+async def condor_options(ib: IB, gw: Gateway) -> tuple[list[Option], list[Ticker]]:
+    """A 50-wide SPX condor ~300 points out on the Feb 2026 monthly (wing put, put, call,
+    wing call), qualified, with live tickers whose first quotes have arrived."""
+    k = round(gw.snap.spx / 5) * 5
+    spec = [(k - 450, "P"), (k - 400, "P"), (k + 300, "C"), (k + 350, "C")]
+    opts = [Option("SPX", "20260220", s, r, "SMART", tradingClass="SPX") for s, r in spec]
+    assert all(await ib.qualifyContractsAsync(*opts))
+    tickers = [ib.reqMktData(o) for o in opts]
+    await ib.reqCurrentTimeAsync()  # barrier: the ticks answering reqMktData came first
+    return opts, tickers
+
+
+def combo(opts: list[Option], actions: tuple[str, ...] = SHORT_CONDOR) -> Bag:
+    legs = [ComboLeg(conId=o.conId, ratio=1, action=a, exchange="SMART")
+            for o, a in zip(opts, actions)]
+    return Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=legs)
+
+
+def natural_of(tickers: list[Ticker]) -> float:
+    """The short condor's natural price as a BUY of SHORT_CONDOR (negative: a credit)."""
+    t = tickers
+    return round(t[0].ask - t[1].bid - t[2].bid + t[3].ask, 2)
 
 
 def settings(port: int, **kw: Any) -> IBSettings:

@@ -11,8 +11,18 @@ import json
 import time
 
 import pytest
-from ib_async import IB, Bag, ComboLeg, Future, Index, LimitOrder, Option
-from ib_helpers import ACCT, REPO, gateway, ib_errors, make_sim, write_config  # noqa: F401
+from ib_async import IB, Future, Index, LimitOrder, Option
+from ib_helpers import (
+    ACCT,
+    REPO,
+    combo,
+    condor_options,
+    gateway,
+    ib_errors,  # noqa: F401 (fixture)
+    natural_of,
+    write_config,
+)
+from ib_helpers import connect as ib_connect
 
 from tests.procs import Proc
 
@@ -20,28 +30,14 @@ CID = 11
 
 
 async def connect(gw, client_id: int = CID) -> IB:
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
-    return ib
-
-
-def legs_of(sim_snap, ib_opts):
-    return Bag(symbol="SPX", exchange="SMART", currency="USD", comboLegs=[
-        ComboLeg(conId=o.conId, ratio=1, action=a, exchange="SMART")
-        for o, a in zip(ib_opts, ("BUY", "SELL", "SELL", "BUY"))])
+    return await ib_connect(gw, client_id)
 
 
 async def spx_condor(ib: IB, gw):
     """A 50-wide condor ~300 points out on the Feb 2026 monthly, qualified, with its quotes."""
-    k = round(gw.snap.spx / 5) * 5
-    spec = [(k - 450, "P"), (k - 400, "P"), (k + 300, "C"), (k + 350, "C")]
-    opts = [Option("SPX", "20260220", s, r, "SMART", tradingClass="SPX") for s, r in spec]
-    assert all(await ib.qualifyContractsAsync(*opts))
-    tickers = [ib.reqMktData(o) for o in opts]
-    await ib.reqCurrentTimeAsync()  # barrier: the ticks answering reqMktData came first
-    natural = tickers[0].ask - tickers[1].bid - tickers[2].bid + tickers[3].ask
+    opts, tickers = await condor_options(ib, gw)
     mid = sum(s * (t.bid + t.ask) / 2 for s, t in zip((1, -1, -1, 1), tickers))
-    return legs_of(gw.snap, opts), round(natural, 2), round(mid, 2)
+    return combo(opts), natural_of(tickers), round(mid, 2)
 
 
 async def test_connect_answers_every_startup_request():
@@ -103,7 +99,8 @@ async def test_market_data_live_delayed_greeks_and_bars(ib_errors):
             await ib.reqCurrentTimeAsync()
             assert live.bid != before  # streaming: the hour's move arrived
             bars = await ib.reqHistoricalDataAsync(spx, "", "1 Y", "1 day", "TRADES", True)
-            assert len(bars) == 252 and bars[-1].close == round(float(gw.sim.market.bars["close"].iloc[-1]), 2)
+            last_close = round(float(gw.sim.market.bars["close"].iloc[-1]), 2)
+            assert len(bars) == 252 and bars[-1].close == last_close
             ad = await ib.reqHistoricalDataAsync(Index("AD-NYSE", "NYSE", conId=2654981), "", "1 M",
                                                  "1 day", "TRADES", True)
             line = gw.sim.market.bars["ad_line"]
@@ -111,7 +108,7 @@ async def test_market_data_live_delayed_greeks_and_bars(ib_errors):
             ib_errors.expect(r"Error 162, .*no data")
             vixf = Future("VIX", "20260218", exchange="CFE")
             await ib.qualifyContractsAsync(vixf)
-            assert len(await ib.reqHistoricalDataAsync(vixf, "", "1 M", "1 day", "TRADES", True)) == 0
+            assert not await ib.reqHistoricalDataAsync(vixf, "", "1 M", "1 day", "TRADES", True)
         finally:
             ib.disconnect()
 
@@ -145,7 +142,8 @@ async def test_what_if_order_fill_commission_positions_and_journal(tmp_path):
             entry = lines[1]
             assert entry["orderRef"] == "C0001-20260105:open:0:0" and entry["action"] == "BUY"
             assert entry["totalQuantity"] == 2 and entry["lmtPrice"] == natural
-            assert entry["orderId"] == trade.order.orderId and entry["time"].startswith("2026-01-05")
+            assert entry["orderId"] == trade.order.orderId
+            assert entry["time"].startswith("2026-01-05")
             assert [leg["action"] for leg in entry["legs"]] == ["BUY", "SELL", "SELL", "BUY"]
         finally:
             ib.disconnect()
@@ -167,7 +165,8 @@ async def test_modify_in_place_then_cancel(ib_errors):
             ib.cancelOrder(trade.order)
             await ib.reqCurrentTimeAsync()
             assert trade.orderStatus.status == "Cancelled"
-            assert {j["orderId"] for j in gw.journal} == {trade.order.orderId} and len(gw.journal) == 2
+            assert {j["orderId"] for j in gw.journal} == {trade.order.orderId}
+            assert len(gw.journal) == 2
         finally:
             ib.disconnect()
 
@@ -232,7 +231,8 @@ def test_run_against_sim_gateway_enters_a_condor(tmp_path):
         refs = {o["orderRef"] for o in orders if not o["whatIf"]}
         assert filled and any(r.startswith(entered["campaign"] + ":") for r in refs)
         for ref in refs:  # one order id per intent, modifications in place
-            assert len({o["orderId"] for o in orders if o["orderRef"] == ref and not o["whatIf"]}) == 1
+            ids = {o["orderId"] for o in orders if o["orderRef"] == ref and not o["whatIf"]}
+            assert len(ids) == 1
     finally:
         for p in (bot, gw):
             if p is not None:

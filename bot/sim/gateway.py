@@ -1,10 +1,13 @@
 """A TWS-API server (IB Gateway emulator) backed by a SimBroker, over loopback TCP.
 
-It speaks the subset of the socket protocol that ib_async 2.1 and `IBBroker` use, at server
-version 178 (see ../shared/TWS-PROTOCOL.md and bot/sim/tws_*.py): handshake, the connect-time
-requests, contract details, option parameters, streaming and snapshot market data with model
-greeks, daily bars, what-if and real combo orders (modify in place, cancel), the openOrder /
-orderStatus / execDetails / commissionReport stream, positions and account updates, errors.
+It speaks the socket protocol as ib_async 2.1 (or any TWS API client) uses it, at server
+version 178 (see ../shared/TWS-PROTOCOL.md and the `bot.tws` package): the handshake (closed
+after `handshake_timeout` seconds if incomplete), the connect-time requests, contract details,
+option parameters, streaming and snapshot market data with model greeks, daily bars, what-if
+and real combo orders in either price convention (modify in place, cancel, DAY orders expire at
+the close), the openOrder / orderStatus / execDetails / commissionReport stream, completed
+orders and executions of the current day, positions, account updates and account summaries.
+The requests answered are listed in bot/sim/gateway_requests.py; any other gets IB's 503.
 
 Time: the SimBroker's SimClock. With `speed` set, a driver task moves it `speed` simulated
 seconds per wall second (jumping over closed hours with `skip_closed`); with speed None the
@@ -27,28 +30,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.sim import tws_decode as dec
-from bot.sim import tws_encode as enc
-from bot.sim.gateway_book import INDEXES, Registry, daily_bars, option_params
+from bot.sim.gateway_book import Registry
 from bot.sim.gateway_feed import Feed, Sub
 from bot.sim.gateway_orders import OrderDesk
-from bot.sim.tws_codec import (
-    InMsg,
-    ParsedOrder,
+from bot.sim.gateway_requests import Answers
+from bot.tws import requests as dec
+from bot.tws.encode_session import error_msg
+from bot.tws.framing import (
     ProtocolError,
     handshake_reply,
-    make_msg,
     negotiate_version,
     read_hello,
     read_message,
 )
+from bot.tws.wire import ParsedOrder
 from strategies import expiry as xp
 from strategies.types import Contract, Snapshot
 
 log = logging.getLogger("bot.sim.gateway")
-FARM_OK = ((2104, "Market data farm connection is OK:usopt"),
-           (2106, "HMDS data farm connection is OK:ushmds"),
-           (2158, "Sec-def data farm connection is OK:secdefnj"))
+HANDSHAKE_TIMEOUT = 5.0  # seconds a connection may take to send API\0, its versions and startApi
 
 
 @dataclass
@@ -68,7 +68,9 @@ class Session:
         self.subs: dict[int, Sub] = {}
         self.account_sub = False
         self.multi_subs: set[int] = set()
+        self.summary_subs: dict[int, str] = {}  # reqAccountSummary id -> its tags
         self.positions_sub = False
+        self.started = False  # startApi received: the handshake is complete
         self.times: deque[float] = deque()
         self.messages = 0
         self.max_rate = 0
@@ -91,12 +93,14 @@ class Session:
             self.writer.close()
 
 
-class Gateway(Feed):
+class Gateway(Feed, Answers):
     def __init__(self, sim: Any, *, speed: float | None = 60.0, accounts: list[str] | None = None,
                  journal: str | Path | None = None, skip_closed: bool = True,
-                 faults: Faults | None = None, step: float = 0.05) -> None:
+                 faults: Faults | None = None, step: float = 0.05,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.sim, self.clock = sim, sim.clock
         self.speed, self.skip_closed, self.step = speed, skip_closed, step
+        self.handshake_timeout = handshake_timeout
         self.accounts = accounts or [sim.account_id]
         self.faults = faults or Faults()
         self.reg = Registry()
@@ -158,7 +162,7 @@ class Gateway(Feed):
 
     def send_error(self, code: int, message: str, req_id: int = -1) -> None:
         for s in self.live:
-            s.write(enc.error_msg(req_id, code, message))
+            s.write(error_msg(req_id, code, message))
 
     def reject_orders(self, n: int) -> None:
         self.desk.reject_next = n
@@ -169,8 +173,8 @@ class Gateway(Feed):
         if self._anchor is None:
             return self.clock.now()
         t0, s0 = self._anchor
-        ahead = s0 + timedelta(seconds=(asyncio.get_running_loop().time() - t0) * float(self.speed or 0))
-        return max(ahead, self.clock.now())
+        elapsed = (asyncio.get_running_loop().time() - t0) * float(self.speed or 0)
+        return max(s0 + timedelta(seconds=elapsed), self.clock.now())
 
     async def _drive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -181,17 +185,26 @@ class Gateway(Feed):
             if self.skip_closed and not xp.is_spx_open(target):
                 target = xp.next_spx_open(target)
                 self._anchor = (loop.time(), target)
-            if target > self.clock.now():
-                self.clock.set(target)
             try:
-                await self.pump()
+                await self._move_to(target)
             except Exception as e:  # the emulator keeps serving
                 log.exception("gateway.pump_failed")
                 self.failures.append(f"pump: {e!r}")
 
     async def advance(self, seconds: float) -> None:
         """Manual clock (speed None): move simulated time, then report what changed."""
-        self.clock.advance(seconds)
+        await self._move_to(self.clock.now() + timedelta(seconds=seconds))
+
+    async def _move_to(self, target: datetime) -> None:
+        """Move the clock to `target`, stopping at every close a DAY order expires at on the
+        way (fills up to the close are reported, then the order is cancelled), then report."""
+        while (close := self.desk.next_expiry()) is not None and close <= target:
+            if close > self.clock.now():
+                self.clock.set(close)
+                await self.pump()
+            await self.desk.expire(max(close, self.clock.now()))
+        if target > self.clock.now():
+            self.clock.set(target)
         await self.pump()
 
     async def pump(self) -> None:
@@ -222,20 +235,22 @@ class Gateway(Feed):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.handshake_timeout, self._handshake_expired, s)
         try:
             s.version = negotiate_version(await read_hello(reader))
             s.write(handshake_reply(s.version, self.now()))
             while s.open and (fields := await read_message(reader)) is not None:
                 s.count(loop.time())
+                req = dec.decode_request(fields, s.version)
+                s.started = s.started or isinstance(req, dec.StartApi)  # the client's part done
                 if self.faults.delay:
                     await asyncio.sleep(self.faults.delay)
-                req = dec.decode_request(fields, s.version)
                 try:
                     s.write(b"".join(await self._answer(s, req)))
                 except Exception as e:  # a bug here must not drop the client
                     log.exception("gateway.request_failed: %r", req)
                     self.failures.append(f"{type(req).__name__}: {e!r}")
-                    s.write(enc.error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),
+                    s.write(error_msg(getattr(req, "reqId", getattr(req, "orderId", -1)),
                                           321, f"Error validating request: {e!r}"))
                     continue
                 if isinstance(req, ParsedOrder | dec.CancelOrder):
@@ -248,6 +263,15 @@ class Gateway(Feed):
         except asyncio.CancelledError:
             pass
         finally:
+            timer.cancel()
+            s.close()
+
+    def _handshake_expired(self, s: Session) -> None:
+        """A connection that has not sent API\\0, its version range and startApi in time is
+        closed (a port scanner or a stuck client must not hold a session forever)."""
+        if not s.started and s.open:
+            log.warning("gateway.handshake_timeout after %.1fs (version %s)",
+                        self.handshake_timeout, s.version or "not sent")
             s.close()
 
     def _next_order_id(self, client_id: int) -> int:
@@ -255,134 +279,3 @@ class Gateway(Feed):
 
     def _saw_id(self, client_id: int, order_id: int) -> None:
         self._next_id[client_id] = max(self._next_order_id(client_id), order_id + 1)
-
-    async def _answer(self, s: Session, r: Any) -> list[bytes]:
-        snap = self.snap
-        assert snap is not None
-        acct = self.accounts[0]
-        match r:
-            case dec.StartApi(clientId=cid):
-                if any(o.client_id == cid and o is not s for o in self.live):
-                    s.write(enc.error_msg(-1, 326, f"Unable to connect as the client id {cid} "
-                                                   "is already in use. Retry with a unique id."))
-                    s.close()
-                    return []
-                s.client_id = cid
-                return [enc.next_valid_id(self._next_order_id(cid)),
-                        enc.managed_accounts(self.accounts),
-                        *(enc.error_msg(-1, code, text) for code, text in FARM_OK)]
-            case dec.ReqIds():
-                return [enc.next_valid_id(self._next_order_id(s.client_id))]
-            case dec.NoArgRequest(msgId=InMsg.REQ_CURRENT_TIME):
-                return [enc.current_time(self.now())]
-            case dec.NoArgRequest(msgId=InMsg.REQ_POSITIONS):
-                s.positions_sub = True
-                return [*(enc.position(acct, self.reg.wire(p.contract), p.qty,
-                                       p.avg_cost * p.contract.multiplier) for p in snap.positions),
-                        enc.position_end()]
-            case dec.NoArgRequest(msgId=InMsg.CANCEL_POSITIONS):
-                s.positions_sub = False
-            case dec.NoArgRequest(msgId=InMsg.REQ_OPEN_ORDERS | InMsg.REQ_ALL_OPEN_ORDERS as m):
-                states = {st.order_id: st for st in await self.sim.orders()}
-                cid = s.client_id if m == InMsg.REQ_OPEN_ORDERS else None
-                return [*self.desk.open_orders(cid, states), enc.open_order_end()]
-            case dec.NoArgRequest(msgId=InMsg.REQ_MANAGED_ACCTS):
-                return [enc.managed_accounts(self.accounts)]
-            case dec.NoArgRequest(msgId=InMsg.REQ_GLOBAL_CANCEL):
-                out = []
-                for cid, oid in [k for k in self.desk.orders if k[0] == s.client_id]:
-                    out += await self.desk.cancel(cid, oid)
-                return out
-            case dec.ReqCompletedOrders():
-                return [enc.completed_orders_end()]
-            case dec.ReqAccountUpdates(subscribe=sub):
-                s.account_sub = sub
-                if not sub:
-                    return []
-                vals = [enc.update_account_value(k, v, c, acct)
-                        for k, v, c in self._account_values(snap)]
-                port = []
-                for p in snap.positions:
-                    c, m = p.contract, p.contract.multiplier
-                    mark = self._mark(c)
-                    port.append(enc.update_portfolio(self.reg.wire(c), p.qty, mark, p.qty * mark * m,
-                                                     p.avg_cost * m, p.qty * (mark - p.avg_cost) * m,
-                                                     0.0, acct))
-                return [*vals, *port, enc.update_account_time(snap.time),
-                        enc.account_download_end(acct)]
-            case dec.ReqAccountUpdatesMulti(reqId=rid):
-                s.multi_subs.add(rid)
-                return [*(enc.account_update_multi(rid, acct, "", k, v, c)
-                          for k, v, c in self._account_values(snap)),
-                        enc.account_update_multi_end(rid)]
-            case dec.CancelById(msgId=InMsg.CANCEL_ACCOUNT_UPDATES_MULTI, reqId=rid):
-                s.multi_subs.discard(rid)
-            case dec.ReqExecutions(reqId=rid, clientId=cid):
-                return [*self.desk.executions(cid, rid), enc.exec_details_end(rid)]
-            case dec.ReqContractDetails(reqId=rid, contract=c):
-                found = self.reg.resolve(c, snap)
-                if not found:
-                    return [enc.error_msg(rid, 200, "No security definition has been found "
-                                                    "for the request")]
-                return [*(enc.contract_details(rid, self.reg.details(w)) for w in found),
-                        enc.contract_details_end(rid)]
-            case dec.ReqSecDefOptParams(reqId=rid, underlyingSymbol=sym):
-                und = INDEXES.get(sym, (0, ""))[0]
-                return [*(enc.security_definition_option_parameter(rid, ex, und, tc, "100", e, k)
-                          for ex, tc, e, k in option_params(sym, snap)),
-                        enc.security_definition_option_parameter_end(rid)]
-            case dec.ReqMarketDataType(marketDataType=t):
-                s.md_type = t
-            case dec.ReqMktData() as m:
-                return self._mkt_data(s, m, snap)
-            case dec.CancelById(msgId=InMsg.CANCEL_MKT_DATA, reqId=rid):
-                s.subs.pop(rid, None)
-            case dec.ReqHistoricalData(reqId=rid, contract=c, durationStr=dur):
-                hit = self.reg.by_wire(c) if c.conId else (c.symbol if c.secType == "IND" else None)
-                sym = hit if isinstance(hit, str) else ""  # daily bars for the indexes only
-                bars = daily_bars(sym, self.sim.market.bars, dur)
-                if not bars:
-                    return [enc.error_msg(rid, 162, "Historical Market Data Service error "
-                                                    f"message:HMDS query returned no data: {sym}")]
-                return [enc.historical_data(rid, bars)]
-            case ParsedOrder(whatIf=True) as p:
-                self.desk.record(p, s.client_id, self.clock.now())
-                self._saw_id(s.client_id, p.orderId)
-                return await self.desk.what_if(p, s.client_id, snap)
-            case ParsedOrder() as p:
-                self.desk.record(p, s.client_id, self.clock.now())
-                self._saw_id(s.client_id, p.orderId)
-                out = await self.desk.place(p, s.client_id, snap)
-                if self.faults.drop_after_orders > 0:
-                    self.faults.drop_after_orders -= 1
-                    if self.faults.drop_after_orders == 0:
-                        s.write(b"".join(out))
-                        s.close()
-                        return []
-                return out
-            case dec.CancelOrder(orderId=oid):
-                return await self.desk.cancel(s.client_id, oid)
-            case dec.UnknownRequest(msgId=62, fields=f) if len(f) >= 3:  # reqAccountSummary
-                rid = int(f[2])
-                return [*(make_msg(63, 1, rid, acct, k, v, c) for k, v, c in self._account_values(snap)),
-                        make_msg(64, 1, rid)]
-        return []
-
-    def _mkt_data(self, s: Session, m: dec.ReqMktData, snap: Snapshot) -> list[bytes]:
-        target = self.reg.by_wire(m.contract) if m.contract.conId else None
-        if target is None:
-            found = self.reg.resolve(m.contract, snap)
-            target = self.reg.by_wire(found[0]) if len(found) == 1 else None
-        if target is None:
-            return [enc.error_msg(m.reqId, 200, "No security definition has been found for "
-                                                "the request")]
-        if not isinstance(target, str) and target.sec_type == "OPT" and self.faults.market_data_error:
-            code = self.faults.market_data_error
-            return [enc.error_msg(m.reqId, code, "Requested market data is not subscribed.")]
-        sub = Sub(target)
-        out = [enc.market_data_type(m.reqId, s.md_type), self._ticks(s, m.reqId, sub, False)]
-        if m.snapshot:
-            out.append(enc.tick_snapshot_end(m.reqId))
-        else:
-            s.subs[m.reqId] = sub
-        return out

@@ -12,14 +12,15 @@ contracts cannot be qualified here (error 200), as the sim does not trade them.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from bot.sim.tws_codec import WireContract
-from bot.sim.tws_encode import ContractDetailsSpec, HistBar
+from bot.tws.encode_market import ContractDetailsSpec, HistBar
+from bot.tws.wire import WireContract
 from strategies import expiry as xp
+from strategies.pricing import black76_greeks, greeks
 from strategies.types import Contract, Snapshot
 
 INDEXES = {"SPX": (416904, "CBOE"), "VIX": (13455763, "CBOE"), "AD-NYSE": (2654981, "NYSE")}
@@ -127,7 +128,8 @@ class Registry:
         if c.sec_type == "FUT":
             return ContractDetailsSpec(
                 wc, marketName="VX", minTick=0.05, orderTypes="LMT,MKT,WHATIF",
-                validExchanges="CFE", underConId=INDEXES["VIX"][0], longName="CBOE Volatility Index",
+                validExchanges="CFE", underConId=INDEXES["VIX"][0],
+                longName="CBOE Volatility Index",
                 contractMonth=f"{c.expiry:%Y%m}", realExpirationDate=_expiry_text(c.expiry),
                 lastTradeTime="08:00:00", underSymbol="VIX", underSecType="IND")
         return ContractDetailsSpec(
@@ -163,7 +165,8 @@ def index_values(symbol: str, snap: Snapshot, ad_line: float | None) -> dict[str
     if symbol == "AD-NYSE":
         last_ad = float(bars["ad_line"].iloc[-1]) if bars is not None and "ad_line" in bars else 0.0
         net = (ad_line if ad_line is not None else last_ad) - last_ad
-        return {"bid": max(0.0, round(AD_BASE + net / 2)), "ask": max(0.0, round(AD_BASE - net / 2))}
+        return {"bid": max(0.0, round(AD_BASE + net / 2)),
+                "ask": max(0.0, round(AD_BASE - net / 2))}
     value = snap.spx if symbol == "SPX" else snap.vix
     col = "close" if symbol == "SPX" else "vix"
     close = float(bars[col].iloc[-1]) if bars is not None and col in bars else value
@@ -178,8 +181,10 @@ def future_values(c: Contract, snap: Snapshot) -> dict[str, float]:
     return {"bid": round(bid, 2), "ask": round(bid + 0.05, 2), "last": round(f, 2)}
 
 
-def option_values(c: Contract, snap: Snapshot) -> dict[str, float]:
-    """bid/ask plus model greeks (iv, delta, vega, option price, underlying price)."""
+def option_values(c: Contract, snap: Snapshot, rate: float = 0.0) -> dict[str, float]:
+    """bid/ask plus model greeks: iv, delta and vega as the sim quotes them, gamma and theta
+    (per calendar day) from the same model at the same vol (SPX: Black-Scholes on the index
+    at `rate`; VIX: Black-76 on the matching future), option price and underlying price."""
     chains = snap.chains if c.symbol == "SPX" else snap.vix_chains
     ch = chains.get(c.expiry)
     if ch is None:
@@ -192,10 +197,14 @@ def option_values(c: Contract, snap: Snapshot) -> dict[str, float]:
     bid = float((ch.call_bid if call else ch.put_bid)[i])
     ask = float((ch.call_ask if call else ch.put_ask)[i])
     und = snap.spx if c.symbol == "SPX" else snap.vix_futures.get(c.expiry, snap.vix)
+    iv = float((ch.call_iv if call else ch.put_iv)[i])
+    flag = "c" if call else "p"
+    model = greeks if c.symbol == "SPX" else black76_greeks
+    g = model(flag, float(und), float(c.strike), ch.t, rate, iv)
     return {
-        "bid": bid, "ask": ask,
-        "iv": float((ch.call_iv if call else ch.put_iv)[i]),
+        "bid": bid, "ask": ask, "iv": iv,
         "delta": float((ch.call_delta if call else ch.put_delta)[i]),
+        "gamma": float(g["gamma"]), "theta": float(g["theta"]),
         "vega": float((ch.call_vega if call else ch.put_vega)[i]),
         "opt": (bid + ask) / 2 if bid > 0 and ask > 0 else float("nan"),
         "und": float(und),
@@ -205,8 +214,8 @@ def option_values(c: Contract, snap: Snapshot) -> dict[str, float]:
 # --- daily bars ----------------------------------------------------------------------------------
 def _bar_count(duration: str) -> int:
     try:
-        n, unit = duration.split()
-        n = int(n)
+        count, unit = duration.split()
+        n = int(count)
     except ValueError:
         return 260
     return {"D": n, "W": 5 * n, "M": 21 * n, "Y": 252 * n}.get(unit.upper(), 260)
@@ -232,7 +241,3 @@ def daily_bars(symbol: str, bars: pd.DataFrame | None, duration: str) -> list[Hi
     out = [HistBar(pd.Timestamp(d).date(), round(float(o), 2), round(float(h), 2),
                    round(float(lo), 2), round(float(c), 2)) for d, o, h, lo, c in rows]
     return out[-n:]
-
-
-def ib_time(t: datetime) -> str:
-    return f"{t:%Y%m%d %H:%M:%S} UTC"

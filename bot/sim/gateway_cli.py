@@ -55,6 +55,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cash", type=_positive, default=1_000_000.0)
     p.add_argument("--no-skip-closed", action="store_true",
                    help="let closed hours pass at --speed instead of jumping to the next open")
+    p.add_argument("--handshake-timeout", type=_positive, default=5.0,
+                   help="close a connection that has not completed the API handshake in S s")
     f = p.add_argument_group("fault injection")
     f.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
     f.add_argument("--reject-orders", type=int, default=0, help="reject the first N orders (201)")
@@ -98,7 +100,8 @@ async def _serve(args: argparse.Namespace) -> int:
     faults = Faults(delay=args.delay, drop_after_orders=args.drop_after_orders,
                     market_data_error=args.market_data_error)
     gw = Gateway(sim, speed=args.speed, accounts=[args.account], journal=args.journal,
-                 skip_closed=not args.no_skip_closed, faults=faults)
+                 skip_closed=not args.no_skip_closed, faults=faults,
+                 handshake_timeout=args.handshake_timeout)
     gw.reject_orders(args.reject_orders)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

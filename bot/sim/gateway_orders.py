@@ -3,15 +3,21 @@ openOrder / orderStatus / execDetails / commissionReport stream TWS would send b
 
 Orders are keyed like TWS keys them, by (clientId, orderId); a placeOrder that repeats a live
 key modifies that order in place. Every placeOrder is journaled (one JSON line each). A combo
-fill is reported as one execution for the BAG (signed combo price, `shares` = combo units, no
+is accepted in either convention (BUY at a negative limit for a credit, or SELL at a positive
+one) and reported in the one it was sent in. A combo fill is reported as one execution for
+the BAG (the order's side, BOT or SLD, its signed price, `shares` = combo units, no
 commission) plus one per leg (leg price, BOT/SLD, commission split by contracts); all of one
 fill share a time and the execId prefix ``<permId hex>.<fill seq hex>``.
+
+As at IB, executions and completed orders are only reported for the current trading day, and
+DAY orders (tif DAY or unset) still working at their session's close are cancelled then.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +26,22 @@ from pathlib import Path
 from typing import Any
 
 from bot.broker.base import BrokerError, OrderRequest, OrderState
-from bot.sim import tws_encode as enc
 from bot.sim.gateway_book import BAG_CON_ID, Registry
-from bot.sim.tws_codec import ParsedOrder, WireContract
+from bot.tws.encode_orders import (
+    ExecutionSpec,
+    OrderStateSpec,
+    commission_report,
+    completed_order,
+    exec_details,
+    open_order,
+    order_status,
+)
+from bot.tws.encode_session import error_msg
+from bot.tws.wire import ParsedOrder, WireContract
+from strategies import expiry as xp
 from strategies.types import Fill, Leg, Snapshot
+
+log = logging.getLogger("bot.sim.gateway")
 
 
 @dataclass
@@ -33,16 +51,36 @@ class GwOrder:
     perm_id: int
     sim_id: int
     parsed: ParsedOrder
-    legs: tuple[Leg, ...]
+    legs: tuple[Leg, ...]  # as bought per combo unit (a SELL order's legs are flipped)
+    expires_at: datetime | None = None  # a DAY order: the close of its trading day
     status: str = "Submitted"
     fills_sent: int = 0
+    done_at: datetime | None = None  # when it was filled, cancelled or expired
+
+    @property
+    def sign(self) -> int:
+        """+1 for BUY, -1 for SELL: reported prices are in the convention the order was sent
+        (a SELL at +1.85 fills as SLD at +1.85; the sim holds it as BUY at -1.85)."""
+        return -1 if self.parsed.action == "SELL" else 1
 
 
 @dataclass(frozen=True)
 class ExecRecord:
     client_id: int
-    spec: enc.ExecutionSpec
+    spec: ExecutionSpec
     commission: float | None  # None: no commission report (the BAG line)
+
+
+def day_close(t: datetime) -> datetime:
+    """When a DAY order placed at `t` expires: the close of the session it is working in (the
+    next session's close when placed after a close or on a closed day)."""
+    s = xp.spx_option_session(xp.exchange_date(t))
+    if s is not None and t < s[1]:
+        return s[1]
+    opened = xp.next_spx_open(t)
+    nxt = xp.spx_option_session(xp.exchange_date(opened))
+    assert nxt is not None
+    return nxt[1]
 
 
 class Refused(Exception):
@@ -109,15 +147,15 @@ class OrderDesk:
             legs, qty, limit = self._legs(p)
             w = await self.sim.what_if(OrderRequest(p.orderRef, legs, qty, limit))
         except (Refused, BrokerError) as e:
-            return [enc.error_msg(p.orderId, e.code, e.message)]
+            return [error_msg(p.orderId, e.code, e.message)]
         nl = snap.account.net_liquidation
-        state = enc.OrderStateSpec(
+        state = OrderStateSpec(
             "PreSubmitted", w.init_margin_after - w.init_margin_change,
             w.maint_margin_after - w.maint_margin_change, nl, w.init_margin_change,
             w.maint_margin_change, -w.commission, w.init_margin_after, w.maint_margin_after,
             nl - w.commission, commission=w.commission, minCommission=w.commission,
             maxCommission=w.commission, commissionCurrency="USD")
-        return [enc.open_order(p, state, perm_id=0, client_id=client_id)]
+        return [open_order(p, state, perm_id=0, client_id=client_id)]
 
     async def place(self, p: ParsedOrder, client_id: int, snap: Snapshot) -> list[bytes]:
         key = (client_id, p.orderId)
@@ -130,30 +168,54 @@ class OrderDesk:
             req = OrderRequest(p.orderRef, legs, qty, limit, old.sim_id if old else None)
             st = await self.sim.place(req)
         except (Refused, BrokerError) as e:
-            return [enc.error_msg(p.orderId, e.code, e.message)]
+            return [error_msg(p.orderId, e.code, e.message)]
         if old is None:
-            old = GwOrder(client_id, p.orderId, next(self._perm), st.order_id, p, legs)
+            old = GwOrder(client_id, p.orderId, next(self._perm), st.order_id, p, legs,
+                          expires_at=day_close(snap.time) if p.tif in ("", "DAY") else None)
             self.orders[key] = old
         old.parsed = p
-        out = [enc.open_order(p, enc.OrderStateSpec("Submitted"), perm_id=old.perm_id,
+        out = [open_order(p, OrderStateSpec("Submitted"), perm_id=old.perm_id,
                               client_id=client_id),
                self._status(old, st, "Submitted", upto=old.fills_sent)]
         out += self._progress(old, st, snap)
         return out
 
+    async def expire(self, now: datetime) -> None:
+        """DAY orders whose trading day closed by `now` are cancelled, as TWS does at the close;
+        their clients get a Cancelled orderStatus."""
+        states = {st.order_id: st for st in await self.sim.orders()}
+        for o in self.orders.values():
+            if o.expires_at is None or o.expires_at > now:
+                continue
+            expired_at, o.expires_at = o.expires_at, None  # settled either way
+            st = states.get(o.sim_id)
+            if st is None or not st.working:
+                continue
+            await self.sim.cancel(o.sim_id)
+            o.done_at = expired_at
+            log.info("gateway.order_expired client_id=%s order_id=%s ref=%s", o.client_id,
+                     o.order_id, o.parsed.orderRef)
+            self.send(o.client_id, self._status(o, st, "Cancelled"))
+
+    def next_expiry(self) -> datetime | None:
+        """The earliest close at which a live DAY order expires."""
+        times = [o.expires_at for o in self.orders.values()
+                 if o.expires_at is not None and o.done_at is None]
+        return min(times, default=None)
+
     async def cancel(self, client_id: int, order_id: int) -> list[bytes]:
         o = self.orders.get((client_id, order_id))
         if o is None:
-            return [enc.error_msg(order_id, 10147,
+            return [error_msg(order_id, 10147,
                                   f"OrderId {order_id} that needs to be cancelled is not found.")]
         states = {st.order_id: st for st in await self.sim.orders()}
         st = states[o.sim_id]
         if not st.working:
-            return [enc.error_msg(order_id, 161, "Cancel attempted when order is not in a "
+            return [error_msg(order_id, 161, "Cancel attempted when order is not in a "
                                                  f"cancellable state. Order permId ={o.perm_id}")]
         await self.sim.cancel(o.sim_id)
-        o.status = "Cancelled"
-        return [enc.error_msg(order_id, 202, "Order Canceled - reason:"),
+        o.status, o.done_at = "Cancelled", self.sim.clock.now()
+        return [error_msg(order_id, 202, "Order Canceled - reason:"),
                 self._status(o, st, "Cancelled")]
 
     def open_orders(self, client_id: int | None, states: dict[int, OrderState]) -> list[bytes]:
@@ -162,19 +224,38 @@ class OrderDesk:
             st = states.get(o.sim_id)
             if st is None or not st.working or (client_id is not None and o.client_id != client_id):
                 continue
-            out.append(enc.open_order(o.parsed, enc.OrderStateSpec(st.status), perm_id=o.perm_id,
+            out.append(open_order(o.parsed, OrderStateSpec(st.status), perm_id=o.perm_id,
                                       client_id=o.client_id))
             out.append(self._status(o, st, st.status))
         return out
 
-    def executions(self, client_id: int, req_id: int) -> list[bytes]:
+    def completed(self, states: dict[int, OrderState], now: datetime) -> list[bytes]:
+        """reqCompletedOrders: today's filled, cancelled and expired orders, every client's
+        (TWS keys them by permId and forgets them with the trading day, like executions)."""
+        today = xp.exchange_date(now)
+        out = []
+        for o in self.orders.values():
+            st = states.get(o.sim_id)
+            if st is None or not st.done or o.done_at is None:
+                continue
+            if xp.exchange_date(o.done_at) != today:
+                continue
+            out.append(completed_order(o.parsed, st.status, perm_id=o.perm_id,
+                                       filled=st.filled, completed_time=o.done_at))
+        return out
+
+    def executions(self, client_id: int, req_id: int, now: datetime) -> list[bytes]:
+        """reqExecutions: only the current trading day's executions, as IB returns them
+        ("since midnight"); older ones are forgotten."""
+        today = xp.exchange_date(now)
+        self.execs = [r for r in self.execs if xp.exchange_date(r.spec.time) >= today]
         out = []
         for r in self.execs:
             if client_id and r.client_id != client_id:
                 continue
-            out.append(enc.exec_details(req_id, r.spec))
+            out.append(exec_details(req_id, r.spec))
             if r.commission is not None:
-                out.append(enc.commission_report(r.spec.execId, r.commission))
+                out.append(commission_report(r.spec.execId, r.commission))
         return out
 
     # --- fills and status changes -----------------------------------------------------------------
@@ -186,9 +267,11 @@ class OrderDesk:
             if st is None:
                 continue
             msgs = self._progress(o, st, snap)
+            if st.done and o.done_at is None:
+                o.done_at = snap.time
             if st.status != o.status and not msgs:
                 if st.status == "Cancelled" and st.error:
-                    msgs.append(enc.error_msg(o.order_id, 202, f"Order Canceled - reason:{st.error}"))
+                    msgs.append(error_msg(o.order_id, 202, f"Order Canceled - reason:{st.error}"))
                 msgs.append(self._status(o, st, st.status))
             if msgs:
                 changed = True
@@ -200,9 +283,9 @@ class OrderDesk:
         o.status = status
         fills = st.fills[:upto] if upto is not None else st.fills
         filled = sum(f.qty for f in fills)
-        avg = sum(f.qty * f.price for f in fills) / filled if filled else 0.0
-        last = fills[-1].price if fills else 0.0
-        return enc.order_status(o.order_id, status, filled, st.qty - filled, round(avg, 6),
+        avg = o.sign * sum(f.qty * f.price for f in fills) / filled if filled else 0.0
+        last = o.sign * fills[-1].price if fills else 0.0
+        return order_status(o.order_id, status, filled, st.qty - filled, round(avg, 6),
                                 o.perm_id, 0, round(last, 6), o.client_id)
 
     def _progress(self, o: GwOrder, st: OrderState, snap: Snapshot) -> list[bytes]:
@@ -215,6 +298,8 @@ class OrderDesk:
             cum += f.qty
             out += self._fill_msgs(o, f, cum, st, snap)
         o.fills_sent = len(st.fills)
+        if st.done and o.done_at is None:
+            o.done_at = new[-1].time or snap.time
         out.append(self._status(o, st, st.status))
         return out
 
@@ -225,15 +310,17 @@ class OrderDesk:
         symbol = o.legs[0].contract.symbol
         bag = WireContract(BAG_CON_ID, symbol, "BAG", "", 0.0, "", "", "SMART", "", "USD",
                            "", "COMB")
-        specs = [(enc.ExecutionSpec(bag, f"{base}.01", when, self.account, "BOT", f.qty,
-                                    round(f.price, 6), o.perm_id, o.client_id, o.order_id,
-                                    cumQty=cum, avgPrice=round(st.avg_price, 6),
-                                    orderRef=o.parsed.orderRef), None)]
+        side = "SLD" if o.sign < 0 else "BOT"  # the BAG line reports the order as sent
+        bag_spec = ExecutionSpec(bag, f"{base}.01", when, self.account, side, f.qty,
+                                 round(o.sign * f.price, 6), o.perm_id, o.client_id, o.order_id,
+                                 cumQty=cum, avgPrice=round(o.sign * st.avg_price, 6),
+                                 orderRef=o.parsed.orderRef)
+        specs: list[tuple[ExecutionSpec, float | None]] = [(bag_spec, None)]
         prices = self._leg_prices(o.legs, f.price, snap)
         n_contracts = sum(abs(leg.ratio) for leg in o.legs)
         for i, (leg, px) in enumerate(zip(o.legs, prices)):
             shares = abs(leg.ratio) * f.qty
-            spec = enc.ExecutionSpec(
+            spec = ExecutionSpec(
                 self.reg.wire(leg.contract), f"{base}.{i + 2:02d}", when, self.account,
                 "BOT" if leg.ratio > 0 else "SLD", shares, round(px, 4), o.perm_id, o.client_id,
                 o.order_id, cumQty=shares, avgPrice=round(px, 4), orderRef=o.parsed.orderRef)
@@ -241,8 +328,8 @@ class OrderDesk:
         out = []
         for spec, comm in specs:
             self.execs.append(ExecRecord(o.client_id, spec, comm))
-            out.append(enc.exec_details(-1, spec))
-        out += [enc.commission_report(s.execId, c) for s, c in specs if c is not None]
+            out.append(exec_details(-1, spec))
+        out += [commission_report(s.execId, c) for s, c in specs if c is not None]
         return out
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""Client -> server: parse the requests ib_async 2.1's ``Client`` sends.
+"""Client -> server: parse the requests ib_async 2.1's ``Client`` sends (placeOrder's long
+layout lives in `bot.tws.place_order`).
 
 `decode_request(fields, version)` turns one message's fields into a frozen dataclass. Each
 parser walks a cursor that mirrors the matching ``Client`` method field by field (including its
@@ -11,19 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.sim.tws_codec import (
-    CONDITION_FIELD_COUNTS,
-    INFINITE,
-    SERVER_VERSION,
-    UNSET_DOUBLE,
-    Cursor,
-    InMsg,
-    ParsedOrder,
-    ProtocolError,
-    WireComboLeg,
-    WireContract,
-    parse_num,
-)
+from bot.tws.framing import SERVER_VERSION, ProtocolError
+from bot.tws.place_order import parse_place_order
+from bot.tws.wire import Cursor, InMsg, ParsedOrder, WireComboLeg, WireContract
 
 # ---------------------------------------------------------------- request types
 
@@ -61,6 +52,13 @@ class ReqCompletedOrders:
 class ReqAccountUpdates:
     subscribe: bool
     account: str
+
+
+@dataclass(frozen=True)
+class ReqAccountSummary:
+    reqId: int
+    groupName: str  # "All", or an FA group
+    tags: str  # comma-separated AccountSummaryTags, "$LEDGER", "$LEDGER:USD", "$LEDGER:ALL"
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,8 @@ class ReqHistoricalData:
 
 @dataclass(frozen=True)
 class CancelById:
-    """cancelMktData, cancelHistoricalData, cancelAccountUpdatesMulti: told apart by `msgId`."""
+    """cancelMktData, cancelHistoricalData, cancelAccountSummary, cancelAccountUpdatesMulti:
+    told apart by `msgId`."""
 
     msgId: InMsg
     reqId: int
@@ -151,15 +150,57 @@ class CancelOrder:
 
 @dataclass(frozen=True)
 class UnknownRequest:
+    """A message this parser does not model; `name` and `reqId` come from `UNSUPPORTED` when
+    the message is a known TWS API request (reqId -1 when it carries none)."""
+
     msgId: int
     fields: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return UNSUPPORTED.get(self.msgId, (f"message {self.msgId}", None))[0]
+
+    @property
+    def reqId(self) -> int:
+        pos = UNSUPPORTED.get(self.msgId, ("", None))[1]
+        try:
+            return int(self.fields[pos]) if pos is not None else -1
+        except (IndexError, ValueError):
+            return -1
+
+
+# TWS API requests the parser leaves unmodelled: msgId -> (what, position of its reqId field),
+# from ib_async 2.1's Client (a leading version field puts the reqId at 2, none at 1).
+UNSUPPORTED: dict[int, tuple[str, int | None]] = {
+    10: ("market depth", 2), 11: ("cancel market depth", 2), 12: ("news bulletins", None),
+    13: ("cancel news bulletins", None), 18: ("FA", None), 19: ("replace FA", 4),
+    21: ("exercise options", 2), 22: ("scanner subscription", 1),
+    23: ("cancel scanner subscription", 2), 24: ("scanner parameters", None),
+    50: ("real time bars", 2), 51: ("cancel real time bars", 2), 52: ("fundamental data", 2),
+    53: ("cancel fundamental data", 2), 54: ("calculate implied volatility", 2),
+    55: ("calculate option price", 2), 56: ("cancel calculate implied volatility", 2),
+    57: ("cancel calculate option price", 2), 65: ("verify", None), 66: ("verify", None),
+    67: ("query display groups", 2), 68: ("subscribe to group events", 2),
+    69: ("update display group", 2), 70: ("unsubscribe from group events", 2),
+    72: ("verify and auth", None), 73: ("verify and auth", None), 74: ("positions multi", 2),
+    75: ("cancel positions multi", 2), 79: ("soft dollar tiers", 1), 80: ("family codes", None),
+    81: ("matching symbols", 1), 82: ("market depth exchanges", None),
+    83: ("smart components", 1), 84: ("news article", 1), 85: ("news providers", None),
+    86: ("historical news", 1), 87: ("head time stamp", 1), 88: ("histogram data", 1),
+    89: ("cancel histogram data", 1), 90: ("cancel head time stamp", 1),
+    91: ("market rule", None), 92: ("PnL", 1), 93: ("cancel PnL", 1), 94: ("PnL single", 1),
+    95: ("cancel PnL single", 1), 96: ("historical ticks", 1), 97: ("tick-by-tick data", 1),
+    98: ("cancel tick-by-tick data", 1), 100: ("WSH meta data", 1),
+    101: ("cancel WSH meta data", 1), 102: ("WSH event data", 1),
+    103: ("cancel WSH event data", 1), 104: ("user info", 1),
+}  # fmt: skip
 
 
 Request = (
     StartApi | ReqIds | NoArgRequest | ReqAutoOpenOrders | ReqCompletedOrders | ReqAccountUpdates
-    | ReqAccountUpdatesMulti | ReqExecutions | ReqContractDetails | ReqSecDefOptParams
-    | ReqMktData | ReqMarketDataType | ReqHistoricalData | CancelById | CancelOrder | ParsedOrder
-    | UnknownRequest
+    | ReqAccountSummary | ReqAccountUpdatesMulti | ReqExecutions | ReqContractDetails
+    | ReqSecDefOptParams | ReqMktData | ReqMarketDataType | ReqHistoricalData | CancelById
+    | CancelOrder | ParsedOrder | UnknownRequest
 )
 
 
@@ -265,156 +306,15 @@ _PARSERS: dict[int, Callable[[Cursor, int], Request]] = {
     InMsg.REQ_POSITIONS: _no_arg(InMsg.REQ_POSITIONS),
     InMsg.CANCEL_POSITIONS: _no_arg(InMsg.CANCEL_POSITIONS),
     InMsg.START_API: _start_api,
+    InMsg.REQ_ACCOUNT_SUMMARY: lambda c, v: ReqAccountSummary(
+        _versioned(c).int("reqId"), c.take("groupName"), c.take("tags")
+    ),
+    InMsg.CANCEL_ACCOUNT_SUMMARY: _cancel(InMsg.CANCEL_ACCOUNT_SUMMARY),
     InMsg.REQ_ACCOUNT_UPDATES_MULTI: _req_account_updates_multi,
     InMsg.CANCEL_ACCOUNT_UPDATES_MULTI: _cancel(InMsg.CANCEL_ACCOUNT_UPDATES_MULTI),
     InMsg.REQ_SEC_DEF_OPT_PARAMS: _req_sec_def_opt_params,
     InMsg.REQ_COMPLETED_ORDERS: lambda c, v: ReqCompletedOrders(c.bool("apiOnly")),
 }
-
-
-# ---------------------------------------------------------------- placeOrder
-# Runs of plain fields, named after ib_async Order attributes, in Client.placeOrder's order.
-
-_PO_HEAD = """secIdType secId action totalQuantity orderType lmtPrice auxPrice tif ocaGroup
-    account openClose origin orderRef transmit parentId blockOrder sweepToFill displaySize
-    triggerMethod outsideRth hidden"""
-_PO_FA = """_sharesAllocation discretionaryAmt goodAfterTime goodTillDate faGroup faMethod
-    faPercentage"""
-_PO_MID = """modelCode shortSaleSlot designatedLocation exemptCode ocaType rule80A settlingFirm
-    allOrNone minQty percentOffset eTradeOnly firmQuoteOnly nbboPriceCap auctionStrategy
-    startingPrice stockRefPrice delta stockRangeLower stockRangeUpper
-    overridePercentageConstraints volatility volatilityType deltaNeutralOrderType
-    deltaNeutralAuxPrice"""
-PO_DELTA_NEUTRAL = """deltaNeutralConId deltaNeutralSettlingFirm deltaNeutralClearingAccount
-    deltaNeutralClearingIntent deltaNeutralOpenClose deltaNeutralShortSale
-    deltaNeutralShortSaleSlot deltaNeutralDesignatedLocation"""
-_PO_SCALE_HEAD = """continuousUpdate referencePriceType trailStopPrice trailingPercent
-    scaleInitLevelSize scaleSubsLevelSize scalePriceIncrement"""
-PO_SCALE = """scalePriceAdjustValue scalePriceAdjustInterval scaleProfitOffset scaleAutoReset
-    scaleInitPosition scaleInitFillQty scaleRandomPercent"""
-_PO_HEDGE = "scaleTable activeStartTime activeStopTime hedgeType"
-_PO_CLEARING = "optOutSmartRouting clearingAccount clearingIntent notHeld"
-_PO_WHAT_IF = "algoId whatIf orderMiscOptions solicited randomizeSize randomizePrice"
-PO_PEG_BENCH = """referenceContractId isPeggedChangeAmountDecrease peggedChangeAmount
-    referenceChangeAmount referenceExchangeId"""
-_PO_TAIL = """adjustedOrderType triggerPrice lmtPriceOffset adjustedStopPrice
-    adjustedStopLimitPrice adjustedTrailingAmount adjustableTrailingUnit extOperator
-    softDollarTier.name softDollarTier.val cashQty mifid2DecisionMaker mifid2DecisionAlgo
-    mifid2ExecutionTrader mifid2ExecutionAlgo dontUseAutoPriceForHedge isOmsContainer
-    discretionaryUpToLimitPrice usePriceMgmtAlgo"""
-
-
-def _run(c: Cursor, names: str) -> None:
-    for name in names.split():
-        c.take(name)
-
-
-def _long_legs(c: Cursor) -> tuple[WireComboLeg, ...]:
-    legs = []
-    for i in range(c.int("comboLegs.count")):
-        p = f"comboLegs.{i}."
-        legs.append(
-            WireComboLeg(
-                c.int(p + "conId"), c.int(p + "ratio"), c.take(p + "action"),
-                c.take(p + "exchange"), c.int(p + "openClose"), c.int(p + "shortSaleSlot"),
-                c.take(p + "designatedLocation"), c.int(p + "exemptCode", -1),
-            )  # fmt: skip
-        )
-    return tuple(legs)
-
-
-def is_scale_increment(text: str) -> bool:
-    """Whether a scalePriceIncrement field turns on the 7-field scale block."""
-    try:
-        return 0 < float(text) < UNSET_DOUBLE
-    except ValueError:
-        return False
-
-
-def parse_place_order(fields: list[str], version: int = SERVER_VERSION) -> ParsedOrder:
-    """placeOrder, mirroring ib_async 2.1 ``Client.placeOrder`` field by field."""
-    c = Cursor(fields)
-    order_id = c.int("orderId")
-    contract = c.contract()
-    _run(c, _PO_HEAD)
-    legs: tuple[WireComboLeg, ...] = ()
-    leg_prices: tuple[float | None, ...] = ()
-    routing: tuple[tuple[str, str], ...] = ()
-    if contract.secType == "BAG":
-        legs = _long_legs(c)
-        n_prices = c.int("orderComboLegs.count")
-        leg_prices = tuple(c.float(f"orderComboLegs.{i}.price") for i in range(n_prices))
-        routing = c.tag_values("smartComboRoutingParams")
-    _run(c, _PO_FA)
-    if version < 177:
-        c.take("faProfile")
-    _run(c, _PO_MID)
-    if c.raw["deltaNeutralOrderType"]:
-        _run(c, PO_DELTA_NEUTRAL)
-    _run(c, _PO_SCALE_HEAD)
-    if is_scale_increment(c.raw["scalePriceIncrement"]):
-        _run(c, PO_SCALE)
-    _run(c, _PO_HEDGE)
-    if c.raw["hedgeType"]:
-        c.take("hedgeParam")
-    _run(c, _PO_CLEARING)
-    dnc = c.delta_neutral()
-    algo = c.take("algoStrategy")
-    algo_params = c.tag_values("algoParams") if algo else ()
-    _run(c, _PO_WHAT_IF)
-    order_type = c.raw["orderType"]
-    if order_type in ("PEG BENCH", "PEGBENCH"):
-        _run(c, PO_PEG_BENCH)
-    conditions = []
-    for i in range(c.int("conditions.count")):
-        cond_type = c.int(f"conditions.{i}.condType")
-        if cond_type not in CONDITION_FIELD_COUNTS:
-            raise ProtocolError(f"placeOrder: unknown condition type {cond_type}")
-        n = CONDITION_FIELD_COUNTS[cond_type] - 1
-        conditions.append((str(cond_type), *(c.take(f"conditions.{i}.{k}") for k in range(n))))
-    if conditions:
-        _run(c, "conditionsIgnoreRth conditionsCancelOrder")
-    _run(c, _PO_TAIL)
-    for min_version, name in _PO_VERSIONED:
-        if version >= min_version:
-            c.take(name)
-    if version >= 170:
-        if contract.exchange == "IBKRATS":
-            c.take("minTradeQty")
-        if order_type in ("PEG BEST", "PEGBEST"):
-            _run(c, "minCompeteSize competeAgainstBestOffset")
-            if c.raw["competeAgainstBestOffset"] == INFINITE:
-                _run(c, "midOffsetAtWhole midOffsetAtHalf")
-        elif order_type in ("PEG MID", "PEGMID"):
-            _run(c, "midOffsetAtWhole midOffsetAtHalf")
-    c.done()
-    r = c.raw
-    try:
-        origin, parent_id = int(r["origin"] or 0), int(r["parentId"] or 0)
-    except ValueError:
-        raise ProtocolError(f"placeOrder: bad origin/parentId {r['origin']!r}") from None
-    return ParsedOrder(
-        orderId=order_id, contract=contract, action=r["action"],
-        totalQuantity=parse_num(r["totalQuantity"], "totalQuantity") or 0.0,
-        orderType=order_type, lmtPrice=parse_num(r["lmtPrice"], "lmtPrice"),
-        auxPrice=parse_num(r["auxPrice"], "auxPrice"), tif=r["tif"],
-        ocaGroup=r["ocaGroup"], account=r["account"], openClose=r["openClose"],
-        origin=origin, orderRef=r["orderRef"], transmit=r["transmit"] == "1",
-        parentId=parent_id, outsideRth=r["outsideRth"] == "1",
-        goodAfterTime=r["goodAfterTime"], goodTillDate=r["goodTillDate"],
-        whatIf=r["whatIf"] == "1", comboLegs=legs, orderComboLegPrices=leg_prices,
-        smartComboRoutingParams=routing, algoStrategy=algo, algoParams=algo_params,
-        deltaNeutralContract=dnc, conditions=tuple(conditions), raw=dict(r),
-    )  # fmt: skip
-
-
-_PO_VERSIONED = (
-    (158, "duration"),
-    (160, "postToAts"),
-    (162, "autoCancelParent"),
-    (166, "advancedErrorOverride"),
-    (169, "manualOrderTime"),
-)
 
 
 def decode_request(fields: list[str], version: int = SERVER_VERSION) -> Request:
