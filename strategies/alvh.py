@@ -311,8 +311,10 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float, c
             events.append(ev)
         left = layer.qty - filled
         if left > 0:
+            # the peak (dollars, whole layer) shrinks with it, or the trailing stop would
+            # read the contracts left against the peak of all of them and fire at once
             hedges[idx] = replace(layer, status="open", qty=left, cost=layer.cost - part,
-                                  pending=None)
+                                  peak=layer.peak * left / layer.qty, pending=None)
         else:
             del hedges[idx]
     return Decision(replace(state, hedges=tuple(hedges), ledger=led, hedged=hedged),

@@ -43,8 +43,9 @@ def with_tail(fund: float = 0.0, qty: int = 5, cost: float = 1000.0) -> State:
     ch = vix_chain()
     legs = (Leg(ch.contract(20.0, "C"), +1), Leg(ch.contract(30.0, "C"), -1))
     assert state.campaign is not None
+    # peak: the 5 spreads were marked at 3300 (6.60 each) at best so far
     layer = Layer("tail", state.campaign.id, "rsi_high:2026-02-27", "open", legs, qty, cost,
-                  entry_vix=20.0, peak=cost)
+                  entry_vix=20.0, peak=3300.0 * qty / 5)
     return replace(state, hedges=(layer,))
 
 
@@ -84,6 +85,7 @@ def test_after_the_harvest_fills_the_roll_is_funded_and_draws_exactly_its_debit(
     assert round(done.state.ledger.fund(cid), 6) == 1440.0
     (left,) = done.state.hedges
     assert left.qty == 2 and left.cost == 400.0 and left.status == "open"  # held on
+    assert left.peak == 3300.0 * 2 / 5  # its trailing stop reads the 2 left, not all 5
     d = tvm.decide(done.state, market(), P, ctx())
     (roll,) = d.intents
     assert roll.action == "roll" and roll.reason["net_debit"] == 1180.0
@@ -99,7 +101,8 @@ def test_not_enough_unrealized_gain_stops_the_campaign() -> None:
     skipped = dict(d.events)["roll.skipped"]
     assert skipped["why"] == "unfunded_roll" and skipped["harvest"] == "not_enough_gain"
     assert skipped["unrealized_gain"] == 800.0 and skipped["shortfall"] == 1180.0
-    assert [i.action for i in d.intents] == ["close"]
+    assert [i.action for i in d.intents if not i.layer] == ["close"]
+    assert not [i for i in d.intents if i.reason.get("trigger") == "roll_harvest"]
     assert d.intents[0].reason["trigger"] == "unfunded_roll"
 
 
