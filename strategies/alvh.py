@@ -11,6 +11,8 @@
   at opening.
 Every layer also closes at `take_profit_pct` gain on its cost, near its front expiry, and
 when its campaign ends.
+An unfunded roll may close whole contracts of a layer early, to realize just enough of its
+gain for the roll fund (`strategies.harvest`, `harvest_for_rolls`).
 
 Sizing: the layers together aim at a volatility exposure of `hedge_ratio` x the condor's
 |vega| (dollars per vol point, see `strategies.layers`, which builds each layer's legs and
