@@ -12,7 +12,8 @@ shortfall (net debit - fund available):
   cover it alone is closed whole and the next one covers the rest; the tail layer comes last,
   so that it is held into the spike as long as possible;
 - nothing is sent unless all the gains together cover the shortfall (then the campaign stops
-  as without harvesting).
+  as without harvesting); a layer whose closes came back unfilled `MAX_ATTEMPTS` times no
+  longer counts.
 
 The roll itself is not sent now: it is re-decided on a later tick, once the closes have filled
 and the fund has been credited with the gains they realized.
@@ -32,6 +33,9 @@ from strategies.types import Context, Decision, Event, Intent, Layer, Snapshot, 
 __all__ = ["TRIGGER", "Candidate", "choose", "harvest", "pending", "shortfall"]
 
 TRIGGER = "roll_harvest"
+# a layer whose closes keep coming back unfilled is not sent again and again for a roll: past
+# this many order attempts (its opening included) it no longer counts as harvestable
+MAX_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def candidates(state: State, snap: Snapshot, ctx: Context, campaign: str) -> lis
     out = []
     for i, layer in enumerate(state.hedges):
         if layer.campaign_id != campaign or layer.status != "open" or layer.pending is not None \
-                or layer.qty < 1 or not layer.legs:
+                or layer.qty < 1 or not layer.legs or layer.attempts >= MAX_ATTEMPTS:
             continue
         legs = reverse(layer.legs)
         mid, nat = combo(snap, legs)

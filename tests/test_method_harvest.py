@@ -45,7 +45,7 @@ def with_tail(fund: float = 0.0, qty: int = 5, cost: float = 1000.0) -> State:
     assert state.campaign is not None
     # peak: the 5 spreads were marked at 3300 (6.60 each) at best so far
     layer = Layer("tail", state.campaign.id, "rsi_high:2026-02-27", "open", legs, qty, cost,
-                  entry_vix=20.0, peak=3300.0 * qty / 5)
+                  entry_vix=20.0, peak=3300.0 * qty / 5, attempts=1)
     return replace(state, hedges=(layer,))
 
 
@@ -104,6 +104,18 @@ def test_not_enough_unrealized_gain_stops_the_campaign() -> None:
     assert [i.action for i in d.intents if not i.layer] == ["close"]
     assert not [i for i in d.intents if i.reason.get("trigger") == "roll_harvest"]
     assert d.intents[0].reason["trigger"] == "unfunded_roll"
+
+
+def test_a_layer_whose_closes_keep_failing_is_not_harvested_forever() -> None:
+    state = with_tail()
+    for _ in range(5):  # the harvest close comes back unfilled, and is sent again
+        d = tvm.decide(state, market(), P, ctx())
+        (close,) = d.intents
+        assert close.reason["trigger"] == "roll_harvest"
+        state = tvm.on_order_done(d.state, close, 0, 0.0, 0.0, NOW, P.cooldown_days).state
+    d = tvm.decide(state, market(), P, ctx())  # 1 opening + 5 closes: no more
+    assert dict(d.events)["roll.skipped"]["harvest"] == "not_enough_gain"
+    assert [i.action for i in d.intents] == ["close"]
 
 
 def test_no_harvest_when_the_funded_roll_would_break_the_loss_cap() -> None:
