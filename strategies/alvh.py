@@ -11,6 +11,8 @@
   at opening.
 Every layer also closes at `take_profit_pct` gain on its cost, near its front expiry, and
 when its campaign ends.
+An unfunded roll may close whole contracts of a layer early, to realize just enough of its
+gain for the roll fund (`strategies.harvest`, `harvest_for_rolls`).
 
 Sizing: the layers together aim at a volatility exposure of `hedge_ratio` x the condor's
 |vega| (dollars per vol point, see `strategies.layers`, which builds each layer's legs and
@@ -311,8 +313,10 @@ def on_order_done(state: State, intent: Intent, filled: int, avg_price: float, c
             events.append(ev)
         left = layer.qty - filled
         if left > 0:
+            # the peak (dollars, whole layer) shrinks with it, or the trailing stop would
+            # read the contracts left against the peak of all of them and fire at once
             hedges[idx] = replace(layer, status="open", qty=left, cost=layer.cost - part,
-                                  pending=None)
+                                  peak=layer.peak * left / layer.qty, pending=None)
         else:
             del hedges[idx]
     return Decision(replace(state, hedges=tuple(hedges), ledger=led, hedged=hedged),

@@ -87,6 +87,9 @@ class HedgeParams(_Frozen):
     tail_trail_arm_pct: float = Field(1.0, gt=0, description="trail: arm at this gain on cost")
     tail_trail_pct: float = Field(0.35, gt=0, lt=1, description="trail: give back this of peak")
     tail_rearm: bool = Field(True, description="reopen after a take-profit while signal holds")
+    harvest_for_rolls: bool = Field(
+        True, description="an unfunded roll (roll_funding: hedges) first realizes just enough "
+        "of the layers' unrealized gains (whole contracts, tail layer last) to fund it")
     rsi_high: float = Field(70.0, gt=50, lt=100, description="RSI(14) overbought threshold")
     rsi_low: float = Field(30.0, gt=0, lt=50, description="RSI(14) oversold threshold")
     divergence_days: int = Field(20, ge=2, le=250, description="A/D divergence lookback")

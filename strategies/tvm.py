@@ -4,7 +4,8 @@ events).
 Pure: no I/O, no clock reads (time comes from the snapshot), no logging — events are data
 that the daemon logs. Order outcomes come back through `on_order_done` (folded in
 `strategies.outcomes`). Rolls are planned in `strategies.rolls`, hedge layers in
-`strategies.alvh`, money in `strategies.ledger`.
+`strategies.alvh`, money in `strategies.ledger`; an unfunded roll first harvests the layers'
+unrealized gains (`strategies.harvest`, with `hedge.harvest_for_rolls`).
 
 | from     | on                                                    | to       | emits              |
 |----------|-------------------------------------------------------|----------|--------------------|
@@ -15,6 +16,7 @@ that the daemon logs. Order outcomes come back through `on_order_done` (folded i
 | OPEN     | profit >= take_profit_pct of credit / DTE <= exit_dte | CLOSING  | close intent       |
 | OPEN     | tested, step < max_steps, timing ok, funded, in cap   | ROLLING  | roll.step + intent |
 | OPEN     | tested, waiting for MACD relief                       | OPEN     | roll.waiting       |
+| OPEN     | tested, unfunded, layers' gains on paper cover it     | OPEN     | roll.harvest       |
 | OPEN     | tested, steps exhausted / unfunded / over loss cap    | CLOSING  | roll.skipped/close |
 | ROLLING  | combo roll filled / roll_open filled                  | OPEN     | campaign.rolled    |
 | ROLLING  | roll_close filled                                     | ROLLING  | (roll_open next)   |
@@ -34,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from strategies import alvh, rolls
+from strategies import alvh, harvest, rolls
 from strategies import ledger as lg
 from strategies.condor import build_condor, combo_prices, pick_expiry, reverse
 from strategies.expiry import dte, exchange_date
@@ -198,6 +200,10 @@ def _maybe_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -
     plan, numbers = rolls.plan(camp.legs, camp.qty, camp.wing_width, fund, snap, p, ctx,
                                realized=camp.realized, carried=state.ledger.carried)
     if plan is None:
+        got = _harvest_for_roll(state, snap, p, ctx, {**base, **timing, **numbers}, triggered_at)
+        if isinstance(got, Decision):
+            return got
+        numbers = {**numbers, **got}
         why = "campaign_loss_cap" if numbers.get("why") == "campaign_loss_cap" else "unfunded_roll"
         return _stop(state, snap, why, {**base, **timing, **numbers})
     step = camp.step + 1
@@ -217,6 +223,33 @@ def _maybe_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -
         camp = replace(camp, next_qty=plan.qty, next_wing=plan.wing_width)
     new = replace(state, status=Status.ROLLING, campaign=camp, pending=intent)
     return Decision(new, (intent,), (("roll.step", reason),))
+
+
+def _harvest_for_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Context,
+                      numbers: dict[str, Any], triggered_at: Any) -> Decision | dict[str, Any]:
+    """An unfunded `hedges` roll with `hedge.harvest_for_rolls`: wait for the layer closes
+    that are working, or send the harvest closes (see `strategies.harvest`); the roll is
+    re-decided once they have filled. Else the numbers of why not, for the stop."""
+    camp = state.campaign
+    assert camp is not None
+    need = harvest.shortfall(numbers)
+    if need is None or ctx.hedge is None or not ctx.hedge.harvest_for_rolls:
+        return {}
+    waiting = replace(state, campaign=replace(camp, triggered_at=triggered_at))
+    busy = harvest.pending(state, camp.id)
+    if busy:  # their gains are about to reach the fund
+        return Decision(waiting, events=(("roll.waiting", {
+            **numbers, "why": "hedge_close_pending", "closing": busy}),))
+    # once funded, would the roll be taken (a condor to roll into, within the loss cap)?
+    led = state.ledger
+    funded, why = rolls.plan(camp.legs, camp.qty, camp.wing_width,
+                             led.fund(camp.id) + need + 0.01, snap, p, ctx,
+                             realized=camp.realized, carried=led.carried)
+    if funded is None:
+        return {"why": why.get("why"), "harvest": "roll_not_possible_when_funded",
+                "when_funded": why}
+    d, more = harvest.harvest(waiting, snap, ctx, need, numbers)
+    return d if d is not None else more
 
 
 def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
