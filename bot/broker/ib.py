@@ -32,9 +32,9 @@ from typing import Any
 from ib_async import IB
 
 from bot import logs
-from bot.broker.base import BrokerError, LiveAccountRefused
+from bot.broker.base import BrokerError, ErrorKind, LiveAccountRefused
 from bot.broker.ib_contracts import Contracts
-from bot.broker.ib_errors import INFO, LINE_REFUSED, meaning
+from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning
 from bot.broker.ib_market import MarketBook, Plan
 from bot.broker.ib_orders import OrderBook
 from bot.broker.ib_pacing import BrokerClock, Pacer
@@ -90,7 +90,7 @@ class IBBroker(Trading):
         self.clock = BrokerClock()
         self.pacer = Pacer(settings.max_msgs_per_sec)
         self.cx = Contracts(self.ib)
-        self.market = MarketBook(self.ib, self.cx, plan or plan_for(strategy))
+        self.market = MarketBook(self.ib, self.cx, plan or plan_for(strategy), now=self.clock.now)
         self.market.pace_delay = lambda: self.pacer.backlog / self.pacer.limit * self.pacer.period
         self.book = OrderBook()
         self.account = ""
@@ -112,7 +112,9 @@ class IBBroker(Trading):
         ev.openOrderEvent += safe(self.book.on_trade)
         ev.orderStatusEvent += safe(self.book.on_trade)
         ev.execDetailsEvent += safe(lambda trade, fill: self.book.on_exec(fill))
-        ev.commissionReportEvent += safe(lambda trade, fill, rep: self.book.on_commission(fill, rep))
+        ev.commissionReportEvent += safe(
+            lambda trade, fill, rep: self.book.on_commission(fill, rep))
+        ev.pendingTickersEvent += safe(self.market.on_ticks)
 
     def _safe(self, fn: Any) -> Any:
         """eventkit hands a handler's exception to an error event nobody hears: log it."""
@@ -140,7 +142,8 @@ class IBBroker(Trading):
             except LiveAccountRefused:
                 raise
             except BrokerError as e:
-                log.warning("broker.connect_failed", attempt=attempt, code=e.code, error=e.message)
+                log.warning("broker.connect_failed", attempt=attempt, code=e.code, kind=e.kind,
+                            error=e.message)
                 if attempt == self._attempts:
                     raise
             await asyncio.sleep(next(delays))
@@ -153,8 +156,9 @@ class IBBroker(Trading):
             try:
                 await self.ib.connectAsync(s.host, s.port, s.client_id, timeout=s.timeout)
             except (TimeoutError, OSError, ConnectionError) as e:
-                raise BrokerError(502, f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
-                                       f"as client {s.client_id}: {e!r}") from None
+                raise BrokerError(ErrorKind.DISCONNECTED,
+                                  f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
+                                  f"as client {s.client_id}: {e!r}", code=502) from None
             accounts = self.ib.managedAccounts()
             live = [a for a in accounts if not is_paper(a)] if accounts else ["<none reported>"]
             if live:
@@ -180,7 +184,8 @@ class IBBroker(Trading):
                      open_orders=len(self.ib.openTrades()), positions=len(self.ib.positions()),
                      orders_over=gone)
         except (TimeoutError, ConnectionError) as e:
-            raise BrokerError(NOT_CONNECTED, f"connection lost while starting: {e!r}") from None
+            raise BrokerError(ErrorKind.DISCONNECTED, f"connection lost while starting: {e!r}",
+                              code=NOT_CONNECTED) from None
         finally:
             self._connecting = False
 
@@ -208,7 +213,7 @@ class IBBroker(Trading):
                 return
             except BrokerError as e:
                 log.warning("broker.reconnect_failed", attempt=attempt, code=e.code,
-                            error=e.message)
+                            kind=e.kind, error=e.message)
                 continue
             self.reconnects += 1
             log.info("broker.reconnected", attempt=attempt, reconnects=self.reconnects)
@@ -218,7 +223,8 @@ class IBBroker(Trading):
         """Until connected and reconciled again (tests; the daemon just retries next tick)."""
         while not self.connected:
             if self._reconnect_task is None or self.refused is not None:
-                raise BrokerError(NOT_CONNECTED, "not connected and not reconnecting")
+                raise BrokerError(ErrorKind.DISCONNECTED, "not connected and not reconnecting",
+                                  code=NOT_CONNECTED)
             await asyncio.shield(self._reconnect_task)
 
     async def disconnect(self) -> None:
@@ -231,7 +237,7 @@ class IBBroker(Trading):
         self._ready = False
         await self.pacer.close()
 
-    # --- errors ------------------------------------------------------------------------------------
+    # --- errors --------------------------------------------------------------------------------
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
         m = meaning(code)
         handled = req_id > 0 and self.book.on_error(req_id, code, message)
@@ -248,7 +254,8 @@ class IBBroker(Trading):
             self._errors[req_id] = (code, message)
             while len(self._errors) > 500:
                 self._errors.pop(next(iter(self._errors)))
-        fields = dict(code=code, meaning=m.name, kind=m.kind, req_id=req_id, message=message)
+        fields = dict(code=code, meaning=m.name, category=m.category,
+                      kind=error_kind(code, message), req_id=req_id, message=message)
         if m.level == INFO:
             log.info("broker.info", **fields)
         elif m.level == "warning":
@@ -260,11 +267,11 @@ class IBBroker(Trading):
         if self.refused is not None:
             raise self.refused
         if not self.connected:
-            raise BrokerError(NOT_CONNECTED, "not connected to TWS/IB Gateway: nothing is sent "
-                                             "until reconnected and reconciled")
+            raise BrokerError(ErrorKind.DISCONNECTED, "not connected to TWS/IB Gateway: nothing "
+                              "is sent until reconnected and reconciled", code=NOT_CONNECTED)
         if not self._link_ok:
-            raise BrokerError(1100, "TWS has lost its connection to IB: nothing is sent until "
-                                    "it is restored")
+            raise BrokerError(ErrorKind.DISCONNECTED, "TWS has lost its connection to IB: nothing "
+                              "is sent until it is restored", code=1100)
         live = [a for a in self.ib.managedAccounts() if not is_paper(a)]
         if live:
             raise LiveAccountRefused(live)
@@ -281,11 +288,13 @@ class IBBroker(Trading):
             self.market.reset()
         log.info("broker.resynced", what=what)
 
-    # --- time --------------------------------------------------------------------------------------
+    # --- time ----------------------------------------------------------------------------------
     async def _sync_clock(self) -> datetime:
         t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.s.timeout)
         self.clock.observe(t)
-        return self.clock.now()
+        now = self.clock.now()
+        self.market.clock_synced(now if self.clock.jumped else None)
+        return now
 
     async def server_time(self) -> datetime:
         self._require()
@@ -295,9 +304,10 @@ class IBBroker(Trading):
         try:
             return await coro
         except (TimeoutError, ConnectionError) as e:
-            raise BrokerError(NOT_CONNECTED, f"TWS did not answer: {e!r}") from None
+            raise BrokerError(ErrorKind.DISCONNECTED, f"TWS did not answer: {e!r}",
+                              code=NOT_CONNECTED) from None
 
-    # --- market --------------------------------------------------------------------------------------
+    # --- market --------------------------------------------------------------------------------
     def _held(self) -> list[Contract]:
         out = []
         for p in self.ib.positions(self.account):
@@ -322,13 +332,13 @@ class IBBroker(Trading):
             if flagged:
                 log.warning("market.quotes_flagged", counts=flagged, action="NaN in the chain")
         session = xp.spx_option_session(xp.exchange_date(now))
-        is_open = session is not None and session[0] <= now < session[1]
+        opened = session[0] if session is not None and session[0] <= now < session[1] else None
         return Snapshot(
             time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
             account=self._account(), positions=tuple(self._positions()),
             vix_futures=self.market.vix_futures(), vix_chains=vix_chains, bars=bars,
-            minutes_since_open=(now - session[0]).total_seconds() / 60 if is_open else 0.0,
-            market_open=is_open)
+            minutes_since_open=(now - opened).total_seconds() / 60 if opened else 0.0,
+            market_open=opened is not None)
 
     def _account(self) -> Account:
         vals = {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account)}
