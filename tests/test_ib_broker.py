@@ -263,6 +263,27 @@ async def test_fills_made_while_disconnected_are_reconciled(ib_errors):
         assert len(await b.positions()) == 4 and len(placed(gw, REF)) == 1
 
 
+def test_paper_account_ids_are_du_and_digits_exactly():
+    from bot.broker.ib import is_paper
+
+    assert is_paper("DU1234567")
+    for bad in ("DUX", "DU", "", "U123", "du1234567", " DU123", "DU123 ", "DU123\n", "DU12X",
+                "DU\u0661\u0662", "DF1234567"):
+        assert not is_paper(bad), bad
+
+
+async def test_malformed_or_missing_account_ids_are_refused(ib_errors):
+    ib_errors.allow(r"API connection failed: TimeoutError")  # ib_async never completes a
+    for accounts in (["DUX"], ["DU"], [""], ["U123"]):  # connect with no account
+        async with gateway(accounts=accounts) as gw, broker(gw, connect=False, timeout=1.0) as b:
+            with pytest.raises(LiveAccountRefused) as e:
+                await b.connect()
+            assert e.value.accounts == [a for a in accounts if a] and not b.connected
+            with pytest.raises(LiveAccountRefused):
+                await b.place(OrderRequest(REF, (), 1, 1.0))
+            assert gw.journal == []
+
+
 async def test_live_account_is_refused_before_anything_is_placed():
     for accounts, live in ((["U1234567"], ["U1234567"]), ([ACCT, "U7654321"], ["U7654321"])):
         async with gateway(accounts=accounts) as gw, broker(gw, connect=False) as b:
@@ -274,15 +295,16 @@ async def test_live_account_is_refused_before_anything_is_placed():
             assert gw.journal == []
 
 
-async def test_cli_run_against_a_live_account_exits_3(tmp_path):
-    async with gateway(accounts=["U1234567"]) as gw:
+@pytest.mark.parametrize("account", ["U1234567", ""])
+async def test_cli_run_against_a_live_account_exits_3(tmp_path, account):
+    async with gateway(accounts=[account]) as gw:
         cfg = write_config(tmp_path)
         proc = await bot_process("run", "--broker", "ib", "--port", str(gw.port), "--config",
                                  str(cfg), cwd=tmp_path)
         seen = await events_until(proc, lambda e: e["event"] == "broker.live_account_refused", 60)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 3 and b"not a paper account" in err
-        assert seen[-1]["accounts"] == ["U1234567"] and gw.journal == []
+        assert seen[-1]["accounts"] == ([account] if account else []) and gw.journal == []
 
 
 async def test_pacing_never_above_the_configured_rate():

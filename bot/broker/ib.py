@@ -2,9 +2,11 @@
 
 The only module (with its bot/broker/ib_*.py helpers) that imports ib_async.
 
-- Paper only: after every (re)connect each managed account must start with ``DU``; otherwise
-  the connection is closed, nothing is placed and `LiveAccountRefused` is raised (the CLI
-  turns it into exit 3). Every order path checks again. No setting turns this off.
+- Paper only: after every (re)connect TWS must report at least one managed account and each
+  must be an IB paper id (``DU`` + digits, `is_paper`); otherwise (live ids, malformed ids
+  such as ``DUX``, none at all) the connection is closed, nothing is placed and
+  `LiveAccountRefused` is raised (the CLI turns it into exit 3). Every order path checks
+  again. No setting turns this off.
 - Pacing: every message to TWS goes through one asyncio-throttle pace (`ib_pacing.Pacer`,
   below `max_msgs_per_sec`), the connect-time burst included.
 - Orders: combo (BAG) limit orders, BUY at a signed per-unit price, orderRef = the intent's
@@ -25,6 +27,7 @@ import asyncio
 import itertools
 import logging
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -53,8 +56,22 @@ def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
     return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
 
 
+# IB paper account ids: "DU" and digits (e.g. DU1234567). Third-party code also names "DF"
+# (advisor paper masters) but no IB documentation found here says so: refused until it does.
+PAPER_ACCOUNT = re.compile(r"DU[0-9]+")
+
+
 def is_paper(account: str) -> bool:
-    return account.startswith("DU")
+    """An IB paper account id, exactly (no prefix match: "DUX", "DU", " DU1" are refused)."""
+    return PAPER_ACCOUNT.fullmatch(account) is not None
+
+
+def not_paper(accounts: list[str]) -> list[str] | None:
+    """The ids that make these managed accounts unsafe ([] = none reported); None if safe."""
+    if not accounts:
+        return []
+    bad = [a for a in accounts if not is_paper(a)]
+    return bad or None
 
 
 class _Echoes(logging.Filter):
@@ -102,6 +119,8 @@ class IBBroker(Trading):
         self._link_ok = True
         self._resync: str | None = None  # "orders" (1102) or "all" (1101) after an IB outage
         self._errors: dict[int, tuple[int, str]] = {}
+        self._accounts_msg: str | None = None  # TWS's raw managed-accounts list, this attempt
+        self._watch_accounts()
         self._reconnect_task: asyncio.Task | None = None
         self._flagged: dict[str, int] = {}
         self.handler_errors: list[str] = []
@@ -115,6 +134,25 @@ class IBBroker(Trading):
         ev.commissionReportEvent += safe(
             lambda trade, fill, rep: self.book.on_commission(fill, rep))
         ev.pendingTickersEvent += safe(self.market.on_ticks)
+
+    def _watch_accounts(self) -> None:
+        """Keep TWS's managed-accounts message as sent: ib_async never completes a connect
+        whose list is empty (it just times out), which must be a refusal, not a retry."""
+        wrapper = self.ib.wrapper
+        seen = wrapper.managedAccounts
+
+        def managed_accounts(accounts_list: str) -> None:
+            self._accounts_msg = accounts_list
+            seen(accounts_list)
+
+        wrapper.managedAccounts = managed_accounts  # type: ignore[method-assign]
+
+    def _refuse(self, bad: list[str]) -> LiveAccountRefused:
+        self._closing = True
+        self.ib.disconnect()
+        self.pacer.clear()
+        self.refused = LiveAccountRefused(bad)
+        return self.refused
 
     def _safe(self, fn: Any) -> Any:
         """eventkit hands a handler's exception to an error event nobody hears: log it."""
@@ -153,20 +191,19 @@ class IBBroker(Trading):
         self._connecting = True
         try:
             self.pacer.install(self.ib.client)
+            self._accounts_msg = None
             try:
                 await self.ib.connectAsync(s.host, s.port, s.client_id, timeout=s.timeout)
             except (TimeoutError, OSError, ConnectionError) as e:
+                if self._accounts_msg is not None and not self._accounts_msg.strip(", "):
+                    raise self._refuse([]) from None  # TWS said: no managed account
                 raise BrokerError(ErrorKind.DISCONNECTED,
                                   f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
                                   f"as client {s.client_id}: {e!r}", code=502) from None
             accounts = self.ib.managedAccounts()
-            live = [a for a in accounts if not is_paper(a)] if accounts else ["<none reported>"]
-            if live:
-                self._closing = True
-                self.ib.disconnect()
-                self.pacer.clear()
-                self.refused = LiveAccountRefused(live)
-                raise self.refused
+            bad = not_paper(accounts)
+            if bad is not None:
+                raise self._refuse(bad)
             self.refused = None
             self.account = accounts[0]
             self.book.client_id = s.client_id
@@ -272,9 +309,9 @@ class IBBroker(Trading):
         if not self._link_ok:
             raise BrokerError(ErrorKind.DISCONNECTED, "TWS has lost its connection to IB: nothing "
                               "is sent until it is restored", code=1100)
-        live = [a for a in self.ib.managedAccounts() if not is_paper(a)]
-        if live:
-            raise LiveAccountRefused(live)
+        bad = not_paper(self.ib.managedAccounts())
+        if bad is not None:
+            raise LiveAccountRefused(bad)
 
     async def _resync_now(self) -> None:
         """After TWS regained IB (1101/1102): reconcile orders; 1101 also lost market data."""
