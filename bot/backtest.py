@@ -24,25 +24,17 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 import yaml
 
-from bot import codec, logs
 from bot import config as cfg
+from bot import logs
+from bot.backtest_recorder import TRADE_COLUMNS, Recorder
 from strategies import ledger as lg
 
-TRADE_COLUMNS = ("time", "kind", "campaign", "step", "layer", "action", "key", "qty", "price",
-                 "commission", "reason")
-ORDER_EVENTS = {"order.submitted": "order", "order.walked": "walk", "order.filled": "fill",
-                "order.cancelled": "cancel", "order.rejected": "reject",
-                "risk.rejected": "risk_reject"}
-KEPT_EVENTS = ("campaign.entered", "campaign.rolled", "campaign.closed", "campaign.stopped",
-               "roll.step", "hedge.opened", "hedge.monetized", "hedge.closed",
-               "ledger.credited", "ledger.debited", "ledger.carried", "risk.state")
 NO_HEDGES = {"event_layer": False, "fomc_layer": False, "tail_layer": False}
 VARIANT_LOG = {"method": "condorbot.jsonl"}
 
@@ -94,8 +86,8 @@ def backtest_settings(base: cfg.Settings, out: Path, *, scenario: str | None = N
     raw["log"]["file"] = VARIANT_LOG.get(variant, f"{variant}.jsonl")
     for k, v in (overrides or {}).items():
         apply(raw, k, v)
-    if variant == "plain_condor":
-        raw["strategy"]["max_steps"] = 0
+    if variant == "plain_condor":  # + baselines.plain_decide: held through tests, stopped
+        raw["strategy"]["max_steps"] = 0  # at plain_stop_mult x credit
         raw["hedge"].update(NO_HEDGES)
     return cfg.parse(raw, f"backtest {variant}")
 
@@ -132,103 +124,6 @@ def isolated_logs(settings: cfg.Settings) -> Iterator[None]:
         logs._listeners[:] = listeners
 
 
-# --- the recorder ------------------------------------------------------------------------------
-def _strikes(camp: Any) -> tuple[float, float, float, float]:
-    """(long put, short put, short call, long call) of the condor held, NaN when flat."""
-    nan = math.nan
-    if camp is None or not camp.legs:
-        return nan, nan, nan, nan
-    lp = sp = sc = lc = nan
-    for leg in camp.legs:
-        c = leg.contract
-        if c.right == "P":
-            sp, lp = (c.strike, lp) if leg.ratio < 0 else (sp, c.strike)
-        else:
-            sc, lc = (c.strike, lc) if leg.ratio < 0 else (sc, c.strike)
-    return lp, sp, sc, lc
-
-
-def _reason(intent: Any) -> str:
-    r = intent.reason or {}
-    if r.get("triggers"):
-        return "roll:" + "+".join(str(t.get("trigger")) for t in r["triggers"])
-    return str(r.get("trigger") or r.get("tag") or "")
-
-
-@dataclass
-class Recorder:
-    """Step hook + log listener of one daemon run. Everything it keeps is plain data."""
-
-    progress: Callable[[int], None] | None = None
-    extra_hooks: list[Any] = field(default_factory=list)
-    ticks: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
-        "time", "equity", "margin", "spx", "vix", "fund", "campaign_fund", "state",
-        "long_put", "short_put", "short_call", "long_call")})
-    trades: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    daemon: Any = None
-    _intents: dict[str, Any] = field(default_factory=dict)
-    _sessions: int = 0
-
-    def hook(self, d: Any, snap: Any) -> None:
-        t = self.ticks
-        st = d.state
-        camp = st.campaign
-        t["time"].append(snap.time)
-        t["equity"].append(snap.account.net_liquidation)
-        t["margin"].append(snap.account.init_margin)
-        t["spx"].append(snap.spx)
-        t["vix"].append(snap.vix)
-        t["fund"].append(st.ledger.balance)
-        t["campaign_fund"].append(st.ledger.fund(camp.id) if camp is not None else math.nan)
-        t["state"].append(d.guard.state)
-        for k, v in zip(("long_put", "short_put", "short_call", "long_call"), _strikes(camp)):
-            t[k].append(v)
-        for h in self.extra_hooks:
-            h(d, snap)
-        if self.progress is not None and d.sessions != self._sessions:
-            self._sessions = d.sessions
-            self.progress(d.sessions)
-
-    def _intent(self, key: str) -> Any:
-        if key in self._intents:
-            return self._intents[key]
-        d, found = self.daemon, None
-        row = d.store.intent(key) if d is not None else None
-        if row is not None:
-            found = codec.loads(row["blob"])
-        elif d is not None:
-            pend = [d.state.pending] + [layer.pending for layer in d.state.hedges]
-            found = next((p for p in pend if p is not None and p.key == key), None)
-        self._intents[key] = found
-        return found
-
-    def listen(self, ev: dict[str, Any]) -> None:
-        name = ev.get("event")
-        if ev.get("level") in ("error", "critical"):
-            self.errors.append({k: str(v) for k, v in ev.items()})
-        kind = ORDER_EVENTS.get(name)  # type: ignore[arg-type]
-        if kind is not None:
-            key = ev.get("key", "")
-            it = self._intent(key)
-            price = ev.get("price", ev.get("limit"))
-            self.trades.append({
-                "time": ev.get("market_time"), "kind": kind,
-                "campaign": ev.get("campaign") or (it.campaign_id if it else ""),
-                "step": it.step if it else ev.get("step", ""),
-                "layer": (it.layer if it else ev.get("layer")) or "",
-                "action": it.action if it else ev.get("action", ""), "key": key,
-                "qty": ev.get("qty", it.qty if it and kind in ("order", "risk_reject") else ""),
-                "price": "" if price is None else price,
-                "commission": ev.get("commission", ""),
-                "reason": (_reason(it) if it else "") if kind != "risk_reject"
-                else f"{ev.get('code')}",
-            })
-        elif name in KEPT_EVENTS:
-            self.events.append(dict(ev))
-
-
 # --- one run -------------------------------------------------------------------------------------
 async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
     from bot.broker.sim import make_sim_broker  # the daemon's own sim wiring
@@ -247,12 +142,34 @@ async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
     return code, d
 
 
+@contextmanager
+def decisions(decide: Callable[..., Any] | None) -> Iterator[None]:
+    """Run the daemon on `decide` instead of `strategies.tvm.decide` (None: unchanged).
+
+    The daemon calls `tvm.decide` by module attribute, so the swap lasts exactly this block
+    (one run at a time per process; the plain twin runs in its own worker). A Daemon taking
+    a `decide` argument would make this unnecessary."""
+    from strategies import tvm
+
+    if decide is None:
+        yield
+        return
+    saved = tvm.decide
+    tvm.decide = decide
+    try:
+        yield
+    finally:
+        tvm.decide = saved
+
+
 def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None = None,
-                extra_hooks: list[Any] | None = None) -> dict[str, Any]:
-    """Run one daemon to the end of `settings.sim.days`; return what it did as plain data."""
+                extra_hooks: list[Any] | None = None,
+                decide: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Run one daemon to the end of `settings.sim.days`; return what it did as plain data.
+    `decide`: the decision function in place of `tvm.decide` (the plain condor's)."""
     rec = Recorder(progress=progress, extra_hooks=list(extra_hooks or []))
     t0, c0 = time.perf_counter(), time.process_time()
-    with isolated_logs(settings):
+    with isolated_logs(settings), decisions(decide):
         logs.add_listener(rec.listen)
         code, d = asyncio.run(_drive(settings, rec))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -262,13 +179,20 @@ def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None =
         "steps": len(rec.ticks["time"]),
         "sessions": d.sessions, "ticks": rec.ticks, "trades": rec.trades, "events": rec.events,
         "errors": rec.errors, "ledger": lg.report(st.ledger), "status": st.status.value,
+        "costs": rec.costs,
         "initial_cash": settings.sim.initial_cash, "log": str(settings.log.dir / settings.log.file),
     }
 
 
-def _variant_job(settings: cfg.Settings) -> dict[str, Any]:
+def _variant_job(settings: cfg.Settings, plain: bool = False) -> dict[str, Any]:
     """Worker-process entry (module level, so it pickles)."""
-    return run_variant(settings)
+    return run_variant(settings, decide=_plain(settings) if plain else None)
+
+
+def _plain(settings: cfg.Settings) -> Callable[..., Any]:
+    from bot import baselines
+
+    return baselines.plain_decide(settings.backtest.plain_stop_mult)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -307,9 +231,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     over one market; writes trades.csv, equity.csv, summary.json (+ report.html, PNGs)."""
     import json
 
-    import pandas as pd
-
-    from bot import baselines
+    from bot import baselines, money
     from bot import report as rp
 
     out = Path(out)
@@ -317,6 +239,7 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
     kw = dict(scenario=scenario, seed=seed, days=days, tick=tick, overrides=overrides)
     s_method = backtest_settings(base, out, variant="method", **kw)
     s_plain = backtest_settings(base, out, variant="plain_condor", **kw) if plain else None
+    rules = money.rules_of(s_method.sim.scenario)
     pool = future = None
     if s_plain is not None and parallel:
         import concurrent.futures as cf
@@ -324,29 +247,26 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        future = pool.submit(_variant_job, s_plain)
+        future = pool.submit(_variant_job, s_plain, True)
     try:
+        # CNDR fills through the method's broker's own FillModel (taken in the hook), walked
+        # like the executor walks; the plain twin's broker is built from the same settings
         cndr = baselines.Cndr(s_method.sim.initial_cash, s_method.strategy.base_qty,
-                              s_method.sim.commission_per_contract)
+                              s_method.sim.commission_per_contract, rate=rules.short_rate,
+                              walk_steps=s_method.orders.walk_steps,
+                              max_slippage=s_method.orders.max_slippage)
         runs = {"method": run_variant(s_method, progress, [cndr])}
         if future is not None:
             runs["plain_condor"] = future.result()
         elif s_plain is not None:
-            runs["plain_condor"] = run_variant(s_plain)
+            runs["plain_condor"] = run_variant(s_plain, decide=_plain(s_plain))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     initial = s_method.sim.initial_cash
     mt = runs["method"]["ticks"]
     daily = rp.daily_frame(mt)
-    frame = pd.DataFrame({"method": daily["equity"]})
-    if "plain_condor" in runs:
-        frame["plain_condor"] = rp.daily_frame(runs["plain_condor"]["ticks"])["equity"]
-    frame["cndr"] = pd.Series(cndr.daily).reindex(frame.index).ffill()
-    frame["buy_and_hold"] = pd.Series(baselines.buy_and_hold(
-        daily["spx"].to_dict(), initial, mt["spx"][0] if mt["spx"] else None))
-    frame["spx"], frame["vix"] = daily["spx"], daily["vix"]
-    frame.index.name = "date"
+    frame, earned = money.frame(rules, daily, runs, cndr, initial)
     frame.to_csv(out / "equity.csv", float_format="%.4f")
     sm = s_method.sim
     summary: dict[str, Any] = {
@@ -360,21 +280,24 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
                 "steps": runs["method"]["steps"],
                 "steps_per_second": round(runs["method"]["steps"]
                                           / max(runs["method"]["wall_seconds"], 1e-9), 1)},
-        "comparison": {k: rp.metrics(frame[k].dropna(), initial)
-                       for k in ("method", "plain_condor", "cndr", "buy_and_hold")
-                       if k in frame},
+        "money_rules": rules.summary(),
     }
     for name, r in runs.items():
         summary[name] = rp.details(r)
     summary["cndr"] = cndr.summary()
-    # the same P&L on very different risk: each column's capital at risk, and P&L on it
+    summary["run"]["fill_model"] = summary["cndr"]["fill_model"]
+    # the same P&L on very different risk: each column's peak margin, and returns on it
     capital = {"method": summary["method"]["peak_margin"]["usd"],
                "plain_condor": summary.get("plain_condor", {}).get("peak_margin", {}).get("usd"),
                "cndr": cndr.peak_collateral, "buy_and_hold": initial}
-    for k, m in summary["comparison"].items():
-        cap = capital.get(k)
-        m["capital_at_risk"] = cap
-        m["pnl_on_capital"] = m["pnl"] / cap if cap and "pnl" in m else None
+    summary["comparison"] = money.comparison(frame, earned, capital, initial, rules)
+    summary["verdict"] = rp.tb.verdict(summary)
+    summary["monthly_returns"] = rp.tb.monthly_returns(frame, initial, money.COLUMNS)
+    summary["costs"] = {k: summary[k]["costs"] for k in runs}
+    cs = summary["cndr"]
+    summary["costs"]["cndr"] = {"fills": cs["fills"], "commissions": cs["commissions"],
+                                "vs_mid": cs["vs_mid"],
+                                "total": round(cs["commissions"] + cs["vs_mid"], 2)}
     write_trades(out / "trades.csv", runs["method"]["trades"])
     if "plain_condor" in runs:
         write_trades(out / "trades_plain_condor.csv", runs["plain_condor"]["trades"])

@@ -106,12 +106,14 @@ def print_summary(s: dict[str, Any], out: Path) -> None:
           f"{r['start']}..{r['end']}, tick {r['tick_seconds']:g}s, {r['steps']} steps in "
           f"{r['wall_seconds']}s wall, {r['cpu_seconds']}s CPU ({r['steps_per_second']} steps/s)")
     print(f"{'':26}{'return':>9}{'CAGR':>9}{'max DD':>9}{'Sharpe':>8}{'Sortino':>8}{'P&L':>12}"
-          f"{'at risk':>11}{'P&L/risk':>10}")
+          f"{'int+div':>10}{'peak margin':>12}{'on margin':>10}")
     for k, m in s["comparison"].items():
         print(f"{NAMES.get(k, k):26}{_pct(m.get('total_return')):>9}{_pct(m.get('cagr')):>9}"
               f"{_pct(m.get('max_drawdown')):>9}{_num(m.get('sharpe')):>8}"
               f"{_num(m.get('sortino')):>8}{m.get('pnl', 0):>12,.2f}"
-              f"{m.get('capital_at_risk') or 0:>11,.0f}{_pct(m.get('pnl_on_capital')):>10}")
+              f"{m.get('interest', 0) + m.get('dividends', 0):>10,.0f}"
+              f"{m.get('peak_margin') or 0:>12,.0f}{_pct(m.get('return_on_peak_margin')):>10}")
+    print(f"money: {s['money_rules']['text']}; 'on margin' is P&L before interest / peak margin")
     m = s["method"]
     print(f"method: {m['campaigns']} campaigns, {m['roll_steps']} roll steps, hedge P&L "
           f"{m['hedge_pnl_total']:,.2f}, worst campaign {m['worst_campaign']}, "

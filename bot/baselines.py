@@ -6,25 +6,39 @@ on, so it sees the same chains and the same path, and places nothing):
     iron condor on the next monthly expiry: sell the put and the call whose |delta| is nearest
     0.20, buy the put and the call whose |delta| is nearest 0.05 (beyond the shorts);
   - enter at the first decision tick at or after 11:30 New York (Cboe's indexes price their
-    new options around 11:30-12:00), at the mid of each leg, less the sim's commission;
+    new options around 11:30-12:00), through the broker's own fill model
+    (bot.sim.fills.FillModel, the object the method's orders fill through: same seed, same
+    commission schedule), walked as the daemon's executor walks a combo limit (mid, then
+    toward natural in `orders.walk_steps` limits, one draw each; a step that does not fill
+    is retried at the next tick). Without a model (unit tests): at leg mids, `commission`
+    a contract, as the index itself assumes;
   - hold to expiry; cash-settle at the SPX opening print of expiry day (AM SET), the value
     the SimBroker settles at;
-  - collateral (the wider wing's width x 100 x qty: the maximum loss plus the premium) earns
-    the T-bill rate, taken as the scenario's interest rate r, continuously compounded over
-    calendar time while a condor is held.
+  - collateral: the wider wing's width x 100 x qty (the maximum loss plus the premium). Its
+    T-bill interest at the short rate, continuously compounded over calendar time while a
+    condor is held, is kept per cycle for `return_on_collateral` (as the index counts it);
+    the account's equity (`daily`) carries no interest of its own: the backtest credits
+    the same account interest to every column (bot.money).
   The first condor is opened on the first day of the run, on the first monthly expiry at
   least `MIN_DTE` days away (the index itself would have rolled into it on the previous
   expiration). Size: `qty` condors (the backtest passes strategy.base_qty), so dollar P&L
   compares one to one with the method and the plain condor on the same account.
   `return_on_collateral` chains each cycle's (P&L + interest) / collateral, as the index
   does.
-Buy-and-hold SPX (`buy_and_hold`): the initial cash in SPX at the run's first tick
-(price index: the simulated SPX pays no dividends).
+Buy-and-hold SPX (`buy_and_hold`): the initial cash in SPX at the run's first tick, total
+return: the dividend yield is reinvested continuously (price x e^(q t), t calendar years).
+
+Plain condor (`plain_decide`): the method's own decision function with what a trader means
+by "a plain iron condor": the same entry, held to the same take-profit or time exit, closed
+by a stop when its loss (close cost at mid minus the credit) reaches `plain_stop_mult` x the
+credit; never rolled, never hedged, and NOT closed when a roll trigger fires (the method's
+`max_steps: 0` would stop it at the first test). A stop is a normal close (no cooldown).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -82,7 +96,8 @@ class Cndr:
     """CNDR rules as a step hook: hook(daemon, snapshot). Results in `daily` and `cycles`."""
 
     def __init__(self, initial_cash: float, qty: int = 1, commission: float = 0.65,
-                 rate: float | None = None) -> None:
+                 rate: float | None = None, fills: Any = None, walk_steps: int = 4,
+                 max_slippage: float = 1.0) -> None:
         self.cash = float(initial_cash)
         self.initial = float(initial_cash)
         self.qty = qty
@@ -95,9 +110,22 @@ class Cndr:
         self.cycles: list[dict[str, Any]] = []
         self.mark = 0.0
         self.peak_collateral = 0.0
+        self.fees_paid = 0.0
+        self.n_fills = 0
+        self.vs_mid = 0.0  # USD paid beyond the legs' mids
+        # the broker's own bot.sim.fills.FillModel (taken from the daemon's broker when run as
+        # a hook); None: at leg mids with `commission` a contract (the index's convention)
+        self.fill_model = fills
+        self.walk_steps, self.max_slippage = walk_steps, max_slippage
 
     def __call__(self, d: Any, snap: Any) -> None:
-        rate = self.rate if self.rate is not None else d.broker.market.r
+        if self.fill_model is None:
+            self.fill_model = getattr(d.broker, "fills", None)
+        if self.rate is None:
+            from bot import money
+
+            self.rate = money.money_rules(d.broker.market.scenario).short_rate
+        rate = self.rate
         opens = d.broker.market.opens
         self.on_snapshot(snap, rate, opens)
 
@@ -106,9 +134,9 @@ class Cndr:
         p = self.pos
         if p is not None and self.last_time is not None:
             dt = (now - self.last_time).total_seconds() / (365.0 * 86400.0)
-            interest = p["collateral"] * math.expm1(rate * dt)
-            self.cash += interest
-            p["interest"] += interest
+            # the index's T-bill interest on collateral, per cycle; not added to the account
+            # (every column's account earns the same interest: bot.money)
+            p["interest"] += p["collateral"] * math.expm1(rate * dt)
         self.last_time = now
         if p is not None and now >= xp.settlement_time(p["expiry"]) and p["expiry"] in opens:
             self._settle(opens[p["expiry"]][0])
@@ -135,16 +163,48 @@ class Cndr:
         strikes = pick_strikes(chain, snap.spx)
         if strikes is None:
             return
-        credit = -condor_value(chain, strikes)
-        fee = 4 * self.qty * self.commission
+        mid = condor_value(chain, strikes)  # per unit, signed: a credit is < 0
+        price = self._fill(chain, strikes, mid, f"cndr:{exp}:{snap.time.isoformat()}")
+        if price is None:
+            return  # not filled: tried again at the next tick
+        credit = -price
+        fm = self.fill_model
+        fee = fm.commission(4 * self.qty) if fm is not None else 4 * self.qty * self.commission
+        self.vs_mid += (price - mid) * 100 * self.qty
         lp, sp, sc, lc = strikes
         width = max(sp - lp, lc - sc)
         self.cash += credit * 100 * self.qty - fee
+        self.fees_paid += fee
+        self.n_fills += 1
         self.mark = -credit * 100 * self.qty
         self.peak_collateral = max(self.peak_collateral, width * 100 * self.qty)
         self.pos = {"expiry": exp, "strikes": strikes, "credit": credit, "fees": fee,
                     "opened": snap.time, "collateral": width * 100 * self.qty, "interest": 0.0,
                     "spx": snap.spx}
+
+    def _fill(self, chain: Any, strikes: tuple[float, float, float, float], mid: float,
+              key: str) -> float | None:
+        """The open's per-unit price through the fill model, walked as the daemon's executor
+        walks (bot.orders: mid, then toward natural in `walk_steps` limits, one draw each);
+        at mid without a model."""
+        fm = self.fill_model
+        if fm is None:
+            return mid
+        from bot.orders import tick_for, to_tick
+
+        lp, sp, sc, lc = strikes
+        natural = (chain.quote(lp, "P")[1] - chain.quote(sp, "P")[0]
+                   - chain.quote(sc, "C")[0] + chain.quote(lc, "C")[1])
+        n = self.walk_steps
+        for step in range(n):
+            frac = 0.0 if n <= 1 else min(1.0, step / (n - 1)) * self.max_slippage
+            raw = mid + (natural - mid) * frac
+            last = step == n - 1 and self.max_slippage >= 1.0
+            limit = to_tick(raw, tick_for("SPX", raw), down=not last)
+            got = fm.fill(limit, mid, natural, 4, f"{key}:{step}")
+            if got is not None:
+                return got
+        return None
 
     def _settle(self, s: float) -> None:
         p = self.pos
@@ -165,20 +225,69 @@ class Cndr:
         for c in self.cycles:
             growth *= 1.0 + (c["pnl"] + c["interest"]) / c["collateral"]
         held = None
-        if self.pos is not None:
-            held = {"expiry": self.pos["expiry"].isoformat(), "strikes": list(self.pos["strikes"]),
-                    "credit": round(self.pos["credit"], 2)}
+        pnls = [c["pnl"] for c in self.cycles]
+        if self.pos is not None:  # marked at the last snapshot: part of the worst cycle
+            p = self.pos
+            open_pnl = p["credit"] * 100 * self.qty - p["fees"] + self.mark
+            held = {"expiry": p["expiry"].isoformat(), "strikes": list(p["strikes"]),
+                    "credit": round(p["credit"], 2), "pnl_marked": round(open_pnl, 2)}
+            pnls.append(round(open_pnl, 2))
         return {"cycles": len(self.cycles), "settled": self.cycles, "open": held,
-                "return_on_collateral": growth - 1.0 if self.cycles else math.nan,
-                "worst_cycle": min((c["pnl"] for c in self.cycles), default=math.nan)}
+                "return_on_collateral": growth - 1.0 if self.cycles else None,
+                "worst_cycle": min(pnls, default=None),
+                "commissions": round(self.fees_paid, 2), "fills": self.n_fills,
+                "vs_mid": round(self.vs_mid, 2),
+                "fill_model": self.fill_model.describe() if self.fill_model is not None
+                else "at leg mids (no fill model)"}
 
 
 def buy_and_hold(closes: dict[date, float], initial_cash: float,
-                 s0: float | None = None) -> dict[date, float]:
+                 s0: float | None = None, dividend_yield: float = 0.0) -> dict[date, float]:
     """Equity of `initial_cash` put in SPX at `s0` (the run's first tick; default the first
-    close), marked at each close."""
+    close), marked at each close, dividends reinvested: x e^(q x calendar years held)."""
     if not closes:
         return {}
     days = sorted(closes)
     base = closes[days[0]] if s0 is None else s0
-    return {d: initial_cash * closes[d] / base for d in days}
+    return {d: initial_cash * closes[d] / base
+            * math.exp(dividend_yield * (d - days[0]).days / 365.0) for d in days}
+
+
+# --- plain condor ---------------------------------------------------------------------------
+Decide = Callable[..., Any]
+
+
+def plain_decide(stop_mult: float, base: Decide | None = None) -> Decide:
+    """A decide(state, snap, params, ctx) for the plain condor, wrapping `base` (default
+    `strategies.tvm.decide`, read now, so a later swap of tvm.decide cannot recurse)."""
+    from strategies import tvm
+    from strategies.condor import combo_prices, reverse
+    from strategies.expiry import dte
+
+    if not stop_mult > 0:
+        raise ValueError(f"plain_stop_mult must be > 0, got {stop_mult}")
+    inner = base or tvm.decide
+
+    def decide(state: Any, snap: Any, p: Any, ctx: Any = None) -> Any:
+        ctx = ctx if ctx is not None else tvm.Context()
+        camp = state.campaign
+        if (state.pending is None and not ctx.flatten and state.status is tvm.Status.OPEN
+                and snap.market_open and camp is not None and camp.legs
+                and dte(camp.legs[0].contract.expiry, snap.time) > p.exit_dte):
+            legs = reverse(camp.legs)
+            mid, natural = combo_prices(snap.chains, legs)
+            loss, limit = mid - camp.credit, stop_mult * camp.credit
+            if math.isfinite(mid) and loss >= limit:
+                return tvm._close(state, legs, mid, natural, {
+                    "trigger": "plain_stop", "loss": round(loss, 2), "threshold": round(limit, 2),
+                    "credit": round(camp.credit, 2), "close_cost": round(mid, 2),
+                    "stop_mult": stop_mult})
+        d = inner(state, snap, p, ctx)
+        skipped = [f for name, f in d.events if name == "roll.skipped"]
+        if skipped and camp is not None:  # tested: a plain condor holds (no roll, no stop)
+            return tvm.Decision(state, events=(("roll.waiting", {
+                "campaign": camp.id, "why": "plain_condor_holds",
+                "triggers": skipped[0].get("triggers")}),))
+        return d
+
+    return decide

@@ -97,7 +97,8 @@ def _reset_store(args: argparse.Namespace) -> int:
 
 # Modules that add subcommands: each has add_parser(subparsers), which sets `handler` via
 # set_defaults(handler=fn) where fn(args) -> exit code. Imported lazily and only if present.
-PLUGINS = ("bot.history", "bot.sim.commands", "bot.sim.gateway_cli", "bot.backtest_cli", "bot.tail")
+PLUGINS = ("bot.history", "bot.sim.commands", "bot.sim.gateway_cli", "bot.backtest_cli", "bot.tail",
+           "bot.alerts")
 
 
 def _plugins():
@@ -163,6 +164,9 @@ def _run(args: argparse.Namespace) -> int:
         settings = cfg.parse(raw, "command line")
     ls = settings.log
     logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups)
+    from bot import web  # alerts, /metrics and the status page (issue 17), before any event
+
+    web.start(settings)
     return asyncio.run(_serve(settings))
 
 
@@ -197,7 +201,11 @@ async def _serve(settings: cfg.Settings) -> int:
     from bot.broker.base import BrokerError, LiveAccountRefused
 
     try:
-        return await Daemon(settings, broker, clock, store).run()
+        daemon = Daemon(settings, broker, clock, store)
+        from bot import web
+
+        web.attach(daemon)  # metrics and marks after every step (bot.metrics)
+        return await daemon.run()
     except LiveAccountRefused as e:
         log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
         print(f"condorbot: {e.message}", file=sys.stderr)

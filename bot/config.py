@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from strategies.params import HedgeParams, StrategyParams
 
@@ -40,8 +40,11 @@ class SimSettings(_Section):
     start: date = date(2026, 1, 5)
     initial_cash: float = Field(1_000_000.0, gt=0)
     commission_per_contract: float = Field(0.65, ge=0)
-    slippage: float = Field(0.0, ge=0, description="price points added against us per fill")
     fill_ratio: float = Field(1.0, gt=0, le=1, description="share of remaining qty per fill")
+    # the one fill model (bot.sim.fills): p = a^shape x leg_factor^(legs-1) / (1 + w/scale)
+    fill_shape: float = Field(2.0, gt=0, description="p rises as (share of mid->natural)^shape")
+    fill_leg_factor: float = Field(0.9, gt=0, le=1, description="p multiplier per extra leg")
+    fill_spread_scale: float = Field(2.0, gt=0, description="combo half-spread (points) halving p")
 
     @field_validator("speed")
     @classmethod
@@ -79,6 +82,37 @@ class OrderSettings(_Section):
     max_slippage: float = Field(1.0, ge=0, le=1, description="share of mid-to-natural we may give up")
 
 
+# --- alerts and the web server (issue 17: bot.alerts, bot.metrics, bot.web) ----------------
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class AlertSettings(_Section):
+    urls: tuple[str, ...] = Field((), description="apprise notification URLs; empty = no alerts")
+    disconnect_seconds: float = Field(120.0, gt=0, description="broker down this long: alert")
+    min_interval_seconds: float = Field(300.0, ge=0, description="per alert kind")
+    timeout: float = Field(10.0, gt=0, description="seconds one notification may take")
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535, description="0 = any free port")
+    token: str = ""
+    refresh_seconds: int = Field(10, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> WebSettings:
+        if self.host not in LOOPBACK and not self.token:
+            raise ValueError(f"web.host {self.host!r} is not loopback: set web.token "
+                             "(the status page would be open to the network)")
+        return self
+
+
+class BacktestSettings(_Section):
+    plain_stop_mult: float = Field(2.0, gt=0, le=50,
+                                   description="plain condor: stop at this loss x credit")
+
+
 class Settings(_Section):
     broker: Literal["sim", "ib"] = "sim"
     control_file: Path = Path("control")
@@ -94,6 +128,9 @@ class Settings(_Section):
     hedge: HedgeParams = HedgeParams()
     risk: RiskSettings = RiskSettings()
     orders: OrderSettings = OrderSettings()
+    alerts: AlertSettings = AlertSettings()
+    web: WebSettings = WebSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
 
 def _describe(err: dict[str, Any], raw: Any) -> str:

@@ -6,6 +6,7 @@ Every record has `timestamp` (UTC, ISO 8601), `level` and `event` (a dotted noun
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import sys
@@ -42,13 +43,13 @@ def remove_listener(fn: Any) -> None:
         _listeners.remove(fn)
 
 
-def _tee(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _tee(_: Any, __: str, event: Any) -> Any:
     for fn in list(_listeners):
         fn(dict(event))
     return event
 
 
-_SHARED = [
+_SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -69,7 +70,8 @@ class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
         if not self.failed:
             self.failed = True
             err = sys.exc_info()[1]
-            sys.stderr.write(f'{{"event": "log.write_failed", "level": "error", "error": "{err}"}}\n')
+            line = {"event": "log.write_failed", "level": "error", "error": str(err)}
+            sys.stderr.write(json.dumps(line) + "\n")  # json: the error text may hold quotes
 
 
 def setup(
@@ -89,7 +91,8 @@ def setup(
         except OSError:  # a broken log file (disk full) must not stop a re-configuration
             pass
     root.setLevel(level)
-    path: Path | None = Path(log_dir) / filename
+    path = Path(log_dir) / filename
+    out: Path | None = path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = _SafeRotatingHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
@@ -103,7 +106,7 @@ def setup(
     except OSError as e:
         sys.stderr.write(f'{{"event": "log.open_failed", "level": "error", "path": "{path}", '
                          f'"error": "{e.strerror}"}}\n')
-        path = None
+        out = None
     tty = sys.stdout.isatty() if console is None else console
     ch = logging.StreamHandler(sys.stdout)
     ch.setFormatter(
@@ -119,6 +122,9 @@ def setup(
     # long; that is by design (max_instances=1, coalesce) and not a dotted event
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     logging.getLogger("asyncio").setLevel(logging.WARNING)
+    # apprise says "Notifying 1 service(s)." at INFO for every alert; bot.alerts logs its own
+    # alert.sent / alert.failed. Its warnings (why a service refused) are kept.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             *_SHARED,
@@ -130,7 +136,7 @@ def setup(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    return path
+    return out
 
 
 def get(name: str = "condorbot", **bind: Any) -> Any:

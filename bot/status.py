@@ -1,13 +1,21 @@
 """`condorbot status`: what the store says about the daemon, as tables.
 
-Reads only the store (strategy_state, trading_state, control, heartbeat, campaigns): the
+Reads only the store (strategy_state, trading_state, control, heartbeat, marks, campaigns): the
 trading state and control word, the last heartbeat's market, the legs held (condor and hedge
-layers), their greeks, realized P&L per campaign, and the ledger (`strategies.ledger.report`).
+layers), their marks and greeks, P&L, and the ledger (`strategies.ledger.report`).
 
-Greeks: a heartbeat that carries `greeks` (position totals from the daemon's own chains) is
-shown as it is. Otherwise they are an estimate, labelled as such: Black-Scholes on SPX legs and
-Black-76 on VIX legs (underlying = the heartbeat's SPX / VIX), one flat volatility (VIX / 100
-for SPX, 0.9 for VIX options), no skew, r = 4%.
+P&L means what it says:
+- realized: closed trades only. For the condor, the campaign's net cash less the cash received
+  for the condor still held (its credit x qty, net of its opening commission, IB's cost basis);
+  a condor just sold has realized 0. Hedge layers: the ledger's realized layer P&L.
+- unrealized: mark-to-market of what is held: basis + value at mid, and at natural (what
+  closing now would cost: buy back at the ask, sell at the bid).
+
+`marks` is written by the running daemon (`mark` on each step's snapshot, see bot.metrics).
+Its greeks come from each leg's own implied vol on the chain: delta and vega as the chain
+gives them (IB's model greeks on the IB path), gamma and theta Black-Scholes on that vol; VIX
+options Black-76 off the VIX future of their expiry. Without marks (no daemon has run since)
+greeks are an estimate, labelled as such: one flat vol (VIX / 100 for SPX, 0.9 for VIX), no skew.
 """
 
 from __future__ import annotations
@@ -91,6 +99,113 @@ def estimate_greeks(pos: list[tuple[str, str, Any, int]], spx: float, vix: float
     return tot
 
 
+GREEKS = ("delta", "gamma", "vega", "theta")
+
+
+def _leg_mark(snap: Any, c: Any) -> dict[str, float]:
+    """Bid/ask/mid, implied vol and per-option greeks of one contract on the snapshot."""
+    from strategies.pricing import black76_greeks, greeks
+
+    nan = math.nan
+    out = {"bid": nan, "ask": nan, "mid": nan, "iv": nan, "underlying": nan,
+           **dict.fromkeys(GREEKS, nan)}
+    if c.sec_type == "FUT":
+        f = snap.vix_futures.get(c.expiry, nan) if c.symbol == "VIX" else snap.spx
+        return {**out, "mid": f, "underlying": f, "delta": 1.0, "gamma": 0.0, "vega": 0.0,
+                "theta": 0.0}
+    vix = c.symbol == "VIX"
+    chain = (snap.vix_chains if vix else snap.chains).get(c.expiry)
+    if chain is None:
+        return out
+    try:
+        i = chain.index(c.strike)
+    except KeyError:
+        return out
+    call = c.right == "C"
+    bid = float((chain.call_bid if call else chain.put_bid)[i])
+    ask = float((chain.call_ask if call else chain.put_ask)[i])
+    iv = float((chain.call_iv if call else chain.put_iv)[i])
+    # a VIX option is an option on the VIX future of its expiry, not on spot VIX
+    under = float(snap.vix_futures.get(c.expiry, nan)) if vix else float(snap.spx)
+    flag = "c" if call else "p"
+    model = (black76_greeks if vix else greeks)(flag, under, c.strike, chain.t, RATE, iv)
+    g = {k: float(model[k]) for k in GREEKS}
+    for k, arr in (("delta", chain.call_delta if call else chain.put_delta),
+                   ("vega", chain.call_vega if call else chain.put_vega)):
+        if math.isfinite(float(arr[i])):  # the chain's own (IB model) greeks win
+            g[k] = float(arr[i])
+    ok = math.isfinite(bid) and math.isfinite(ask) and 0 <= bid <= ask and ask > 0
+    return {**out, "bid": bid, "ask": ask, "mid": (bid + ask) / 2 if ok else nan, "iv": iv,
+            "underlying": under, **g}
+
+
+def open_commission(store: Store, camp: Any) -> float:
+    """Commission paid to open the condor still held (a share of a combo roll's), per IB's
+    cost basis: it is part of the open position, not a realized loss."""
+    if camp is None or not camp.legs:
+        return 0.0
+    rows = [r for r in store.db.execute(
+        "SELECT action, filled, commission, blob FROM intents WHERE campaign_id=? AND step=?"
+        " AND action IN ('open','roll','roll_open') AND filled > 0 ORDER BY updated_at DESC",
+        (camp.id, camp.step)).fetchall()]
+    if not rows:
+        return 0.0
+    r = rows[0]
+    share, opened = 1.0, float(r["filled"])
+    if r["action"] == "roll":  # close + open in one combo: the open legs' share of it
+        from bot import codec
+
+        legs = codec.loads(r["blob"]).legs
+        new = legs[len(legs) - len(camp.legs):]
+        share = sum(abs(x.ratio) for x in new) / max(1, sum(abs(x.ratio) for x in legs))
+        opened = r["filled"] * sum(abs(x.ratio) for x in new) / max(1, len(new))
+    return float(r["commission"]) * share * min(1.0, camp.qty / opened if opened else 1.0)
+
+
+def mark(state: Any, snap: Any, commission_open: float = 0.0) -> dict[str, Any]:
+    """Marks, greeks and P&L of everything held, from one snapshot (JSON-ready)."""
+    legs, groups = [], []
+    tot = dict.fromkeys(GREEKS, 0.0)
+    for cid, what, c, q in positions(state):
+        m = _leg_mark(snap, c)
+        dollars = q * c.multiplier
+        nat = m["bid"] if q > 0 else m["ask"]  # what closing it now gets / costs
+        if c.sec_type == "FUT":
+            nat = m["mid"]
+        row = {"campaign": cid, "what": what, "key": c.key, "qty": q, **m,
+               "value_mid": dollars * m["mid"], "value_natural": dollars * nat}
+        for k in GREEKS:
+            row[k] = dollars * m[k]
+            if math.isfinite(row[k]):
+                tot[k] += row[k]
+        legs.append(row)
+    for what in dict.fromkeys(r["what"] for r in legs):
+        rows = [r for r in legs if r["what"] == what]
+        groups.append({"campaign": rows[0]["campaign"], "what": what,
+                       "value_mid": sum(r["value_mid"] for r in rows),
+                       "value_natural": sum(r["value_natural"] for r in rows)})
+    camp = getattr(state, "campaign", None)
+    basis = {}
+    if camp is not None and camp.legs:
+        mult = camp.legs[0].contract.multiplier
+        basis[f"condor step {camp.step}"] = camp.credit * camp.qty * mult - commission_open
+    for layer in getattr(state, "hedges", ()):
+        basis[f"hedge {layer.name} ({layer.status})"] = -layer.cost
+    for g in groups:
+        g["basis"] = basis.get(g["what"], math.nan)
+        g["unrealized_mid"] = g["basis"] + g["value_mid"]
+        g["unrealized_natural"] = g["basis"] + g["value_natural"]
+    held = basis.get(f"condor step {camp.step}", 0.0) if camp is not None else 0.0
+    return {
+        "market_time": snap.time.isoformat(), "spx": snap.spx, "vix": snap.vix,
+        "legs": legs, "groups": groups, "greeks": tot,
+        "contracts": sum(abs(r["qty"]) for r in legs if ":FUT:" not in r["key"]),
+        "realized": (camp.realized - held) if camp is not None else 0.0,
+        "unrealized_mid": sum(g["unrealized_mid"] for g in groups),
+        "unrealized_natural": sum(g["unrealized_natural"] for g in groups),
+    }
+
+
 def show(settings: Settings) -> int:
     path = locate(settings.store_path)
     if path is None:
@@ -104,9 +219,30 @@ def show(settings: Settings) -> int:
     return 0
 
 
+def current_marks(store: Store, state: Any) -> dict[str, Any] | None:
+    """The daemon's last marks, if they are of the positions held now (else None)."""
+    marks = store.get("marks")
+    if not marks or state is None:
+        return None
+    held = sorted((c.key, q) for _, _, c, q in positions(state))
+    return marks if sorted((r["key"], r["qty"]) for r in marks["legs"]) == held else None
+
+
+def realized(store: Store, state: Any) -> float:
+    """The current campaign's condor P&L on closed trades only (see the module docstring)."""
+    camp = getattr(state, "campaign", None)
+    if camp is None:
+        return 0.0
+    if not camp.legs:
+        return float(camp.realized)
+    mult = camp.legs[0].contract.multiplier
+    return float(camp.realized - (camp.credit * camp.qty * mult - open_commission(store, camp)))
+
+
 def render(store: Store, name: str = "") -> str:
     beat = store.get("heartbeat") or {}
     state = store.get("strategy_state")
+    marks = current_marks(store, state)
     out = [f"condorbot status  ({name})" if name else "condorbot status"]
     out.append(table(["trading state", "control", "strategy", "last heartbeat (wall)",
                       "market time"],
@@ -118,31 +254,51 @@ def render(store: Store, name: str = "") -> str:
                          [[_num(beat.get("spx")), _num(beat.get("vix")),
                            _num(beat.get("net_liquidation")), _num(beat.get("sessions"), "d")]]))
     pos = positions(state) if state is not None else []
-    out.append("\npositions")
-    if pos:
+    out.append("\npositions" + (f"  (marked at {marks['market_time']})" if marks else ""))
+    if marks:
+        out.append(table(["campaign", "what", "contract", "qty", "bid", "ask", "mid", "iv",
+                          "delta $/pt", "vega $/vol pt"],
+                         [[r["campaign"], r["what"], r["key"], f"{r['qty']:+d}", _num(r["bid"]),
+                           _num(r["ask"]), _num(r["mid"]), _pct(r["iv"]), _num(r["delta"]),
+                           _num(r["vega"])] for r in marks["legs"]]))
+    elif pos:
         out.append(table(["campaign", "what", "contract", "qty"],
                          [[cid, what, c.key, f"{q:+d}"] for cid, what, c, q in pos]))
     else:
         out.append("  (flat)")
-    out.append("\ngreeks" + ("" if beat.get("greeks") else
-                             "  (estimate: flat vol = VIX for SPX, 0.9 for VIX options, no skew)"))
-    greeks = beat.get("greeks")
+    greeks = marks["greeks"] if marks else beat.get("greeks")
+    label = ("  (each leg's implied vol on the chain; VIX options off their future)" if marks
+             else "" if greeks else
+             "  (estimate, no marks yet: flat vol = VIX for SPX, 0.9 on spot VIX for VIX "
+             "options, no skew)")
+    out.append("\ngreeks" + label)
     if greeks is None and pos and beat.get("spx") and beat.get("vix"):
         when = beat.get("market_time")
         now = datetime.fromisoformat(when) if when else datetime.now(UTC)
         greeks = estimate_greeks(pos, float(beat["spx"]), float(beat["vix"]), now)
     if greeks:
         out.append(table(["delta $/pt", "gamma $/pt2", "vega $/vol pt", "theta $/day"],
-                         [[_num(greeks.get(k)) for k in ("delta", "gamma", "vega", "theta")]]))
+                         [[_num(greeks.get(k)) for k in GREEKS]]))
     else:
         out.append("  -")
     camp = getattr(state, "campaign", None)
+    real = realized(store, state)
+    out.append("\nP&L  (realized: closed trades only; unrealized: marked to market)")
+    out.append(table(["realized", "unrealized at mid", "unrealized at natural"],
+                     [[_num(real), _num(marks["unrealized_mid"]) if marks else "-",
+                       _num(marks["unrealized_natural"]) if marks else "-"]]))
+    if marks and marks["groups"]:
+        out.append(table(["what", "basis (cash in)", "value at mid", "value at natural",
+                          "unrealized mid", "unrealized natural"],
+                         [[g["what"], _num(g["basis"]), _num(g["value_mid"]),
+                           _num(g["value_natural"]), _num(g["unrealized_mid"]),
+                           _num(g["unrealized_natural"])] for g in marks["groups"]]))
     if camp is not None:
-        out.append("\ncampaign P&L")
-        out.append(table(["campaign", "step", "qty", "credit/unit", "realized", "premium",
-                          "entered"],
+        out.append("\ncampaign")
+        out.append(table(["campaign", "step", "qty", "credit/unit", "net cash", "realized",
+                          "premium", "entered"],
                          [[camp.id, camp.step, camp.qty, _num(camp.credit), _num(camp.realized),
-                           _num(camp.premium),
+                           _num(real), _num(camp.premium),
                            camp.entered_at.isoformat() if camp.entered_at else "-"]]))
     if state is not None:
         rep = lg.report(state.ledger)
@@ -159,7 +315,8 @@ def render(store: Store, name: str = "") -> str:
     out.append("\ncampaigns (last 10)")
     if rows:
         out.append(table(["campaign", "status", "step", "realized P&L", "opened", "closed"],
-                         [[r["id"], r["status"], r["step"], _num(r["pnl"]),
+                         [[r["id"], r["status"], r["step"],
+                           _num(real if camp is not None and r["id"] == camp.id else r["pnl"]),
                            (r["opened_at"] or "-")[:16], (r["closed_at"] or "-")[:16]]
                           for r in rows[-10:]]))
     else:

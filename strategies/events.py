@@ -1,6 +1,6 @@
 """Economic calendar (CPI, PPI, FOMC) and event blackout windows.
 
-The calendar ships as ``strategies/data/events.csv`` (2025-2027; sources and the status of
+The calendar ships as ``strategies/data/events.csv`` (2000-2027; sources and the status of
 every row - official, rescheduled or projected - are named in the file). Config can add
 rows, move a release (add the new date, cancel the old one) or add new kinds::
 
@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from importlib import resources
-from typing import Union
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
@@ -58,7 +57,7 @@ class Event:
         return self.status == "projected"
 
 
-Row = Union[Event, Mapping[str, object]]
+Row = Event | Mapping[str, object]
 
 
 def _aware(ts: datetime | date) -> datetime:
@@ -230,7 +229,7 @@ class EventCalendar:
 
 @functools.lru_cache(maxsize=1)
 def default_calendar() -> EventCalendar:
-    """The shipped calendar (2025-2027), built once."""
+    """The shipped calendar (2000-2027), built once."""
     return EventCalendar()
 
 

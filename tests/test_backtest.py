@@ -92,11 +92,14 @@ def test_summary_figures_from_the_equity_series(pair):
         m = s["comparison"][col]
         assert m["max_drawdown"] == pytest.approx(worst, abs=1e-9)
         assert m["total_return"] == pytest.approx(eq[-1] / initial - 1, abs=1e-9)
-        rets = [b / a - 1 for a, b in zip(eq, eq[1:])]
+        dates = [date.fromisoformat(r["date"]) for r in rows]
+        gaps = [0] + [(b - a).days for a, b in zip(dates, dates[1:])]
+        r = s["money_rules"]["short_rate"]  # every column's cash earns it: Sharpe on excess
+        rets = [b / a - 1 - math.expm1(r * g / 365) for a, b, g in zip(eq, eq[1:], gaps)]
         mean = sum(rets) / len(rets)
         sd = math.sqrt(sum((x - mean) ** 2 for x in rets) / (len(rets) - 1))
         if sd > 0:
-            assert m["sharpe"] == pytest.approx(mean / sd * math.sqrt(252), rel=1e-6)
+            assert m["sharpe"] == pytest.approx(mean / sd * math.sqrt(252), rel=1e-4)  # csv: 4 dp
     js = json.loads((out / "summary.json").read_text())
     assert js["comparison"]["method"]["max_drawdown"] == pytest.approx(
         s["comparison"]["method"]["max_drawdown"])
@@ -118,8 +121,28 @@ def test_summary_counts_from_the_trades_and_events(pair):
     with open(pair["out"] / "equity.csv") as f:
         rows = list(csv.DictReader(f))
     r0, r1 = rows[0], rows[-1]
+    q = pair["summary"]["money_rules"]["dividend_yield"]
+    years = (date.fromisoformat(r1["date"]) - date.fromisoformat(r0["date"])).days / 365
     assert float(r1["buy_and_hold"]) / float(r0["buy_and_hold"]) == pytest.approx(
-        float(r1["spx"]) / float(r0["spx"]), rel=1e-6)
+        float(r1["spx"]) / float(r0["spx"]) * math.exp(q * years), rel=1e-6)
+
+
+def test_every_column_under_the_same_money_rules(pair):
+    js = json.loads((pair["out"] / "summary.json").read_text())
+    rules, comp = js["money_rules"], js["comparison"]
+    assert rules["cash_earns_rate"] is True and rules["short_rate"] > 0
+    assert rules["dividend_yield"] > 0 and rules["text"]
+    rows = list(csv.DictReader(open(pair["out"] / "equity.csv")))
+    days = (date.fromisoformat(rows[-1]["date"]) - date.fromisoformat(rows[0]["date"])).days
+    for col in ("method", "plain_condor", "cndr"):
+        m = comp[col]  # ~rate x account x calendar time, the same for every option column
+        assert m["interest"] == pytest.approx(
+            pair["settings"].sim.initial_cash * rules["short_rate"] * days / 365, rel=0.05)
+        assert m["pnl_before_interest"] == pytest.approx(m["pnl"] - m["interest"], abs=0.02)
+        assert m["return_on_peak_margin"] == pytest.approx(
+            m["pnl_before_interest"] / m["peak_margin"], abs=0.01 / m["peak_margin"])
+    assert comp["buy_and_hold"]["interest"] == 0 and comp["buy_and_hold"]["dividends"] > 0
+    assert comp["buy_and_hold"]["peak_margin"] == pair["settings"].sim.initial_cash
 
 
 # --- CNDR rules on synthetic chains ---------------------------------------------------------------
@@ -150,6 +173,8 @@ def test_cndr_settles_at_the_opening_print_and_earns_tbill():
     interest = pos["interest"]
     days = (at(date(2026, 3, 2), 12, 0) - t0).total_seconds() / 86400
     assert interest == pytest.approx(pos["collateral"] * math.expm1(0.05 * days / 365), rel=1e-9)
+    assert cndr.cash == pytest.approx(1e6 + pos["credit"] * 100)  # the account's interest is
+    # credited to every column alike by bot.money, not here
     settle = at(pos["expiry"], 10, 0)
     cndr.on_snapshot(snapshot(settle, 4000.0, 40.0), 0.05, {pos["expiry"]: (lp - 100, 40.0)})
     c = cndr.cycles[0]
@@ -166,9 +191,29 @@ def test_settle_value_payoff():
     assert baselines.settle_value(k, 7000) == -100
 
 
-def test_buy_and_hold_follows_spx():
+def test_buy_and_hold_follows_spx_with_dividends_reinvested():
     eq = baselines.buy_and_hold({date(2026, 1, 2): 110.0, date(2026, 1, 5): 99.0}, 1000.0, 100.0)
     assert eq == {date(2026, 1, 2): pytest.approx(1100.0), date(2026, 1, 5): pytest.approx(990.0)}
+    eq = baselines.buy_and_hold({date(2026, 1, 2): 110.0, date(2027, 1, 2): 99.0}, 1000.0, 100.0,
+                                dividend_yield=0.02)
+    assert eq[date(2027, 1, 2)] == pytest.approx(990.0 * math.exp(0.02))
+
+
+def test_interest_compounds_per_session_on_the_closing_equity():
+    from bot import money
+
+    total, earned = money.with_interest(
+        {date(2026, 1, 2): 100.0, date(2026, 1, 5): 100.0, date(2026, 1, 6): 90.0}, 0.10)
+    i1 = 100.0 * math.expm1(0.10 * 3 / 365)  # over the weekend: three calendar days
+    i2 = (100.0 + i1) * math.expm1(0.10 / 365)  # then on the equity with its interest
+    assert earned == {date(2026, 1, 2): 0.0, date(2026, 1, 5): pytest.approx(i1),
+                      date(2026, 1, 6): pytest.approx(i1 + i2)}
+    assert total[date(2026, 1, 6)] == pytest.approx(90.0 + i1 + i2)
+    from bot.sim import scenarios
+
+    r = money.money_rules(scenarios.get("chop"))  # no short_rate / dividend_yield yet: r, const
+    assert r.short_rate == scenarios.get("chop").r
+    assert r.dividend_yield == money.DIVIDEND_YIELD and "constant" in r.dividend_source
 
 
 # --- sweep and CLI ------------------------------------------------------------------------------
@@ -201,3 +246,70 @@ def test_sweep_refuses_an_unknown_key(tmp_path, capsys):
                  "--days", "2", "--sweep", "strategy.no_such_key=1,2"])
     assert code == 2
     assert "strategy.no_such_key" in capsys.readouterr().err
+
+
+def test_plain_condor_holds_through_a_test_and_stops_at_its_loss_multiple():
+    from strategies import tvm
+    from strategies.condor import combo_prices, reverse
+    from strategies.params import StrategyParams
+
+    p = StrategyParams(max_steps=0)  # what backtest_settings gives the plain twin
+    t0 = at(date(2026, 3, 2))
+    d = tvm.decide(tvm.State(), snapshot(t0, 6000.0, 15.0), p)
+    st = tvm.on_order_done(d.state, d.intents[0], 1, d.intents[0].mid, 2.6, t0).state
+    credit = st.campaign.credit  # per unit; the 5735 short put is tested below ~5850
+    plain = baselines.plain_decide(0.5)
+    t1 = at(date(2026, 3, 4))
+    for spx, stop in ((5800.0, False), (5750.0, False), (5700.0, True)):
+        snap = snapshot(t1, spx, 15.0)
+        loss = combo_prices(snap.chains, reverse(st.campaign.legs))[0] - credit
+        assert (loss >= 0.5 * credit) is stop  # the hand numbers straddle the stop
+        method = tvm.decide(st, snap, p)  # max_steps 0 alone: closed at the first test
+        assert [i.reason["trigger"] for i in method.intents] == ["steps_exhausted"]
+        got = plain(st, snap, p)
+        if stop:
+            (i,) = got.intents
+            assert i.action == "close" and i.reason["trigger"] == "plain_stop"
+            assert i.reason["threshold"] == pytest.approx(0.5 * credit, abs=0.01)
+        else:
+            assert got.intents == () and got.state == st
+            assert [e[1]["why"] for e in got.events] == ["plain_condor_holds"]
+    assert baselines.plain_decide(2.0)(st, snapshot(t1, 5700.0, 15.0), p).intents == ()
+    with pytest.raises(ValueError, match="plain_stop_mult"):
+        baselines.plain_decide(0.0)
+
+
+def test_cndr_fills_through_the_fill_model_never_at_mid():
+    from bot.sim.fills import FillModel
+
+    fm = FillModel(3, commission_per_contract=1.25)
+    t0 = at(date(2026, 2, 23), 11, 30)
+    snap = snapshot(t0, 6000.0, 18.0)
+    at_mid = baselines.Cndr(1e6, qty=2, commission=0.0, rate=0.0)
+    at_mid.on_snapshot(snap, 0.0, {})
+    cndr = baselines.Cndr(1e6, qty=2, rate=0.0, fills=fm, walk_steps=4)
+    cndr.on_snapshot(snap, 0.0, {})
+    pos, mid_credit = cndr.pos, at_mid.pos["credit"]
+    assert pos["strikes"] == at_mid.pos["strikes"]
+    lp, sp, sc, lc = pos["strikes"]
+    ch = snap.chains[pos["expiry"]]
+    natural = -(ch.quote(lp, "P")[1] - ch.quote(sp, "P")[0] - ch.quote(sc, "C")[0]
+                + ch.quote(lc, "C")[1])  # the credit at natural
+    assert natural - 1e-9 <= pos["credit"] < mid_credit  # less credit than at mid
+    assert pos["fees"] == pytest.approx(4 * 2 * 1.25)  # the model's commission schedule
+    s = cndr.summary()
+    assert s["vs_mid"] == pytest.approx((mid_credit - pos["credit"]) * 100 * 2, abs=0.01)
+    assert s["vs_mid"] > 0
+    assert s["fill_model"] == fm.describe()
+
+
+def test_backtest_cndr_uses_the_brokers_own_fill_model(tmp_path):
+    from bot.backtest import backtest_settings, run_variant
+
+    s = backtest_settings(make_settings(tmp_path, sim={"scenario": "chop", "seed": 1}),
+                          tmp_path / "bt", days=2, tick=1800)
+    cndr = baselines.Cndr(1e6, rate=0.0)
+    seen = []
+    run_variant(s, extra_hooks=[cndr, lambda d, snap: seen.append(d.broker.fills)])
+    assert seen and all(f is cndr.fill_model for f in seen)  # the very object, not a copy
+    assert cndr.n_fills == 1 and cndr.fill_model.seed == 1

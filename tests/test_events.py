@@ -12,7 +12,6 @@ import pytest
 from strategies import events as ev
 from strategies.expiry import spx_option_session
 
-UTC = UTC
 NYZ = ZoneInfo("America/New_York")
 
 # Federal Reserve press releases (2024-08-09 and 2025-09-05): second day of each meeting.
@@ -28,11 +27,29 @@ def ny(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
 
 
 def test_shipped_fomc_matches_fed_calendar() -> None:
-    got = [e.date for e in ev.default_calendar().events("FOMC")]
+    cal = ev.default_calendar()
+    recent = [e for e in cal.events("FOMC") if e.date.year >= 2025]
     want = [date.fromisoformat(f"{y}-{md}") for y, mds in FOMC.items() for md in mds]
-    assert got == want
-    times = {e.when.astimezone(NYZ).time() for e in ev.default_calendar().events("FOMC")}
-    assert times == {time(14, 0)}
+    assert [e.date for e in recent] == want
+    assert {e.when.astimezone(NYZ).time() for e in recent} == {time(14, 0)}
+
+
+def test_shipped_calendar_covers_2000_to_2027() -> None:
+    """Replays run on their own dates: every year 2000-2027 carries its FOMC decisions and a
+    CPI and PPI release (nearly) each month."""
+    cal = ev.default_calendar()
+    for year in range(2000, 2028):
+        fomc = [e for e in cal.events("FOMC") if e.date.year == year and e.status == "official"]
+        # eight scheduled meetings a year; March 2020's was replaced by the 15 March decision
+        assert len(fomc) == (7 if year == 2020 else 8), (year, len(fomc))
+        assert all(e.date.weekday() in (1, 2, 3) for e in fomc), year  # Tue-Thu
+        for kind in ("CPI", "PPI"):
+            months = {e.date.month for e in cal.events(kind) if e.date.year == year}
+            assert len(months) >= 10, (kind, year, sorted(months))  # 2025: the shutdown
+    days = {e.date.isoformat() for e in cal.events("FOMC")}
+    # decisions a trader remembers: zero bound, lift-off, the Covid cuts, the first 75 bp hike
+    assert {"2008-12-16", "2015-12-16", "2020-03-03", "2020-03-15", "2022-06-15"} <= days
+    assert "2020-03-18" not in days  # that scheduled meeting did not take place
 
 
 def test_shipped_rows_are_sane() -> None:
@@ -42,8 +59,9 @@ def test_shipped_rows_are_sane() -> None:
     assert len(rows) == len(ev.default_calendar().events())
     for r in rows:
         d = date.fromisoformat(r["date"])
-        assert spx_option_session(d) is not None, r  # releases fall on business days
-        assert r["source"] and r["status"] in ("official", "rescheduled", "projected"), r
+        if r["status"] != "extra":  # an intermeeting decision may come on a Sunday (2020-03-15)
+            assert spx_option_session(d) is not None, r  # releases fall on business days
+        assert r["source"] and r["status"] in ("official", "rescheduled", "projected", "extra"), r
     for year in (2025, 2026, 2027):
         for kind in ("CPI", "PPI"):
             n = sum(1 for r in rows if r["kind"] == kind and r["date"].startswith(str(year)))

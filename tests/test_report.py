@@ -71,3 +71,67 @@ def test_report_references_existing_pngs(tmp_path):
     assert "Cboe CNDR rules" in doc and "buy-and-hold SPX" in doc
     for k in ("trades.csv", "equity.csv", "summary.json"):
         assert f'href="{k}"' in doc
+
+
+def _camp_run():
+    ev = [{"event": "campaign.entered", "campaign": "A", "market_time": "2026-01-05T15:00",
+           "strikes": [5500.0, 5550.0, 6450.0, 6500.0], "credit": 5.0, "qty": 1},
+          {"event": "hedge.monetized", "campaign": "A", "layer": "tail", "pnl": 300.0},
+          {"event": "ledger.debited", "campaign": "A", "source": "roll", "amount": 120.0},
+          {"event": "campaign.rolled", "campaign": "A", "qty": 2, "credit": 4.0,
+           "strikes": [5400.0, 5475.0, 6300.0, 6375.0]},
+          {"event": "hedge.closed", "campaign": "A", "layer": "event", "pnl": -50.0},
+          {"event": "campaign.stopped", "campaign": "A", "pnl": -900.0, "why": "steps_exhausted",
+           "market_time": "2026-02-01T15:00"},
+          {"event": "campaign.entered", "campaign": "B", "market_time": "2026-02-10T15:00",
+           "strikes": [5500.0, 5550.0, 6450.0, 6500.0], "credit": 6.0, "qty": 1}]
+    # account: 1e6, then A's -900 condor and +250 hedges; B still held, worth -1,200 at the end
+    return {"events": ev, "initial_cash": 1e6, "ticks": {"equity": [1e6, 1e6 - 650 - 1200]}}
+
+
+def test_campaign_table_from_events_counts_an_open_campaign():
+    from bot import report_tables as tb
+
+    a, b = tb.campaigns(_camp_run())
+    assert (a["steps"], a["max_condors"], a["max_contracts"]) == (1, 2, 8)
+    assert a["max_loss"] == (75 - 4.0) * 100 * 2  # the rolled condor: wider wings, 2 condors
+    assert (a["hedge_gains"], a["hedge_pnl"], a["fund_drawn"]) == (300.0, 250.0, 120.0)
+    assert a["pnl"] == -650.0 and a["ended"] == "steps_exhausted"
+    assert b["ended"] == "open at end" and b["pnl"] == -1200.0  # marked, not left out
+    assert tb.worst([a, b])["campaign"] == "B"
+    d = rp.details({**_camp_run(), "ticks": {**_runs()[0]["method"]["ticks"],
+                                             "equity": [1e6] * 399 + [1e6 - 1850.0]},
+                    "ledger": {"layers": {}, "drawn": 0, "carried": 0, "credits": 0,
+                               "debits": 0, "funds": {}}, "trades": [], "errors": [],
+                    "status": "OPEN", "costs": {"fills": 0, "commissions": 0.0,
+                                                "vs_mid": 0.0}})
+    assert d["worst_campaign"]["campaign"] == "B" and d["worst_campaign"]["total"] == -1200.0
+
+
+def test_monthly_returns_chain_month_ends_from_the_initial_cash():
+    from bot import report_tables as tb
+
+    idx = [pd.Timestamp(x).date() for x in ("2026-01-05", "2026-01-30", "2026-02-02",
+                                             "2026-02-27", "2026-03-02")]
+    frame = pd.DataFrame({"method": [101.0, 110.0, 99.0, 88.0, 99.0]}, index=idx)
+    rows = tb.monthly_returns(frame, 100.0, ("method", "cndr"))
+    assert [r["month"] for r in rows] == ["2026-01", "2026-02", "2026-03"]
+    assert [r["method"] for r in rows] == pytest.approx([0.10, 88 / 110 - 1, 99 / 88 - 1])
+
+
+def test_verdict_names_the_winner_and_each_columns_risk():
+    from bot import report_tables as tb
+
+    summary = {"comparison": {
+        "method": {"pnl": -500.0, "max_drawdown_usd": -900.0, "peak_margin": 20000.0,
+                   "return_on_peak_margin": -0.025},
+        "plain_condor": {"pnl": 300.0, "max_drawdown_usd": -100.0, "peak_margin": 5000.0,
+                         "return_on_peak_margin": 0.06},
+        "cndr": {"pnl": -700.0, "max_drawdown_usd": -2000.0, "peak_margin": 9000.0,
+                 "return_on_peak_margin": -0.08}},
+        "method": {"worst_campaign": {"pnl": -800.0}},
+        "plain_condor": {"worst_campaign": {"pnl": -40.0}}, "cndr": {"worst_cycle": -900.0}}
+    v = tb.verdict(summary)
+    assert v["text"].startswith("The method beat Cboe CNDR rules and trailed plain condor")
+    assert v["columns"]["cndr"]["worst_campaign"] == -900.0
+    assert "worst campaign -800.00" in v["text"] and "-2.50% on it" in v["text"]

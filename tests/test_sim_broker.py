@@ -1,5 +1,5 @@
 """SimBroker: listed chains, parity, Reg-T margin against hand-computed figures, order
-semantics (fills, slippage, partial fills, modify, cancel, rejections), settlement."""
+semantics (fills by the fill model, partial fills, modify, cancel, rejections), settlement."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def test_reg_t_requirement_of_known_combos(legs, expected):
 
 def test_vix_futures_margin_and_calendar_offset():
     one = req((vixf(FEB), 1))
-    assert one.maint == pytest.approx(0.40 * 18.0 * 1000) and one.init == pytest.approx(1.1 * one.maint)
+    assert one.maint == pytest.approx(0.40 * 18.0 * 1000)
+    assert one.init == pytest.approx(1.1 * one.maint)
     cal = req((vixf(FEB), 1), (vixf(MAR), -1))
     assert cal.maint == pytest.approx(0.5 * 7_200.0)
 
@@ -155,26 +156,63 @@ async def test_gap_down_goes_through_a_16_delta_short_put_entered_on_day_0():
 
 # --- orders --------------------------------------------------------------------------------
 
-async def test_combo_fills_at_natural_plus_slippage_never_past_the_limit():
-    b, _ = make(slippage=0.05)
+async def test_marketable_combo_fills_at_natural_never_at_the_limit():
+    b, _ = make()
     s = await b.snapshot()
     legs = condor(FEB, 5550, 5600, 6300, 6350)
     wi = await b.what_if(OrderRequest("x", legs, 2, -10.0))
-    assert wi.init_margin_change == pytest.approx(10_000.0) and wi.commission == pytest.approx(8 * 0.65)
-    natural = sum(leg.ratio * s.chains[FEB].quote(leg.contract.strike, leg.contract.right)[leg.ratio > 0]
+    assert wi.init_margin_change == pytest.approx(10_000.0)
+    assert wi.commission == pytest.approx(8 * 0.65)
+    ch = s.chains[FEB]
+    natural = sum(leg.ratio * ch.quote(leg.contract.strike, leg.contract.right)[leg.ratio > 0]
                   for leg in legs)
     st = await b.place(OrderRequest("ic", legs, 2, round(natural - 0.5, 2)))
     assert st.status == "Submitted" and st.filled == 0  # more credit than natural: rests
     cash = b.cash
     st = await b.place(OrderRequest("ic", legs, 2, round(natural + 1.0, 2), order_id=st.order_id))
-    assert st.status == "Filled" and st.avg_price == pytest.approx(natural + 0.05)
-    assert b.cash - cash == pytest.approx(-(natural + 0.05) * 100 * 2 - 8 * 0.65)
+    assert st.status == "Filled" and st.avg_price == pytest.approx(natural)
+    assert b.cash - cash == pytest.approx(-natural * 100 * 2 - 8 * 0.65)
     pos = {p.contract.key: p.qty for p in await b.positions()}
     assert pos == {leg.contract.key: 2 * leg.ratio for leg in legs}
     acct = (await b.snapshot()).account
     assert acct.init_margin == acct.maint_margin == pytest.approx(10_000.0)
     assert acct.excess_liquidity == pytest.approx(acct.net_liquidation - 10_000.0)
     assert acct.cushion == pytest.approx(acct.excess_liquidity / acct.net_liquidation)
+
+
+async def _resting_fills(seed: int, share: float) -> list[tuple[int, float]]:
+    """(minutes waited, price) of one-lot condors resting `share` of the way from mid to
+    natural, one order after another, over a morning."""
+    b, clock = make(seed=seed)
+    out = []
+    for i in range(12):
+        s = await b.snapshot()
+        legs = condor(FEB, 5550, 5600, 6300, 6350)
+        q = [s.chains[FEB].quote(leg.contract.strike, leg.contract.right) for leg in legs]
+        nat = sum(leg.ratio * qq[leg.ratio > 0] for leg, qq in zip(legs, q))
+        mid = sum(leg.ratio * (qq[0] + qq[1]) / 2 for leg, qq in zip(legs, q))
+        limit = mid + share * (nat - mid)
+        st = await b.place(OrderRequest(f"r{i}", legs, 1, limit))
+        for waited in range(30):
+            if not st.working:
+                out.append((waited, st.avg_price))
+                assert st.avg_price <= limit + 1e-9  # at its limit, or natural if it came to us
+                break
+            clock.advance(60)
+            await b.orders()
+        else:
+            await b.cancel(st.order_id)
+            out.append((30, float("nan")))
+    return out
+
+
+async def test_resting_combo_fills_at_its_limit_by_seeded_draws():
+    near = await _resting_fills(3, 0.8)
+    assert near == await _resting_fills(3, 0.8)  # same seed, same fills
+    waits = [w for w, _ in near]
+    assert sum(w < 30 for w in waits) >= 10 and len(set(waits)) > 2  # luck, not a rule
+    far = [w for w, _ in await _resting_fills(3, 0.25)]
+    assert sum(far) > sum(waits)  # nearer mid: longer waits
 
 
 async def test_partial_fills_fill_a_share_of_the_remainder_each_minute():
@@ -235,10 +273,10 @@ async def test_calendars_diagonals_vix_options_and_futures_trade():
         assert st.status == "Filled", key
         if key != "fut":
             assert wi.init_margin_change == 0.0 and st.avg_price > 0  # debit, paid in full
-    assert st.avg_price == pytest.approx(b._fut_quotes[f1][1])
+    assert st.avg_price == pytest.approx(b.book.fut_quotes[f1][1])
     assert {p.contract.key for p in await b.positions()} >= {vixf(f1).key, diag[0].contract.key}
     acct = (await b.snapshot()).account
-    assert acct.maint_margin == pytest.approx(0.4 * b._futures[f1] * 1000)
+    assert acct.maint_margin == pytest.approx(0.4 * b.book.futures[f1] * 1000)
 
 
 async def test_orders_rest_while_the_market_is_closed():

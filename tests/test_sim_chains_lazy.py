@@ -11,8 +11,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from bot.broker.sim import VIX_STRIKES, SimBroker, tick_round
+from bot.broker.sim import SimBroker
 from bot.clock import SimClock
+from bot.sim.chains import VIX_STRIKES, tick_round
 from strategies import expiry as xp
 from strategies.pricing import black76_greeks, black76_price
 from strategies.types import Chain, Snapshot
@@ -27,11 +28,11 @@ def reference(b: SimBroker) -> dict[tuple[str, object], dict[str, np.ndarray]]:
     priced on demand (reference high-precision price, full greeks, puts by parity)."""
     mk = b.market
     S, r, sf = mk.spx, mk.r, mk.spread_factor
-    spx = [(e, ch.t) for e, ch in b._chains.items()]
-    vix = [(e, ch.t) for e, ch in b._vix_chains.items()]
-    ks = next(iter(b._chains.values())).strikes
+    spx = [(e, ch.t) for e, ch in b.book.chains.items()]
+    vix = [(e, ch.t) for e, ch in b.book.vix_chains.items()]
+    ks = next(iter(b.book.chains.values())).strikes
     ts, tv = np.array([t for _, t in spx]), np.array([t for _, t in vix])
-    fv = np.array([b._futures[e] for e, _ in vix])
+    fv = np.array([b.book.futures[e] for e, _ in vix])
     ivs, ivv = mk.iv_surface(ks, ts), mk.vix_iv(VIX_STRIKES, fv, tv)
     ns, m, mv = ivs.size, len(ks), len(VIX_STRIKES)
     n = ns + ivv.size

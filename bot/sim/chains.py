@@ -1,0 +1,326 @@
+"""Chain and quote synthesis for the embedded simulator: what is listed and at what prices.
+
+Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`, 5-point strikes
+from 75% to 120% of spot, widening as spot moves: a listed strike stays listed), VIX monthly
+futures (the next `vix_expiries`, multiplier 1000, 0.05 tick) and VIX options on them (trading
+class VIX, multiplier 100). Chains are listed once per market grid minute (`ChainBook.build`)
+and priced from that minute's state when first read (`_LazyChain`): one closed-form Black-76
+pass gives price, delta and vega (puts follow by put-call parity); a step usually reads only a
+few strikes, and those are priced together ahead. Quotes: mid +- a half-spread that widens
+with VIX, rounded out to ticks (SPX 0.05 below 3.00 else 0.10; VIX options 0.01 / 0.05).
+The broker (`bot.broker.sim`) trades against these quotes; nothing here knows about orders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+
+from bot.sim.market import Market, years_to
+from strategies import expiry as xp
+from strategies.pricing import black76_quote
+from strategies.types import Chain, Contract
+
+STRIKE_STEP = 5.0
+VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
+                    np.arange(50.0, 100.0, 5.0), np.arange(100.0, 160.0, 10.0)]
+
+
+def tick_round(price: np.ndarray | float, up: bool | None = None,
+               small: float | np.ndarray = 0.05, big: float | np.ndarray = 0.10) -> np.ndarray:
+    """Round to the option tick (`small` below 3.00, `big` at or above): nearest, or up/down."""
+    p = np.asarray(price, dtype=float)
+    tick = np.where(p < 3.0, small, big)
+    n = p / tick
+    n = np.round(n) if up is None else (np.ceil(n - 1e-9) if up else np.floor(n + 1e-9))
+    return np.round(n * tick, 2)
+
+
+_ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
+                     "call_iv", "put_iv", "call_vega", "put_vega"})
+_ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta", "call_vega",
+        "put_vega")
+# (half-spread a + b x price, tick below 3.00, tick at or above) by option class
+_SPREAD = {"SPX": (0.05, 0.004, 0.05, 0.10), "VIX": (0.02, 0.015, 0.01, 0.05)}
+_SPREADS = np.array([_SPREAD["SPX"], _SPREAD["VIX"]] * 2)  # rows: call SPX, VIX, put SPX, VIX
+
+
+def _price(state: tuple,
+           parts: list[tuple[str, np.ndarray, float, float]]) -> list[dict[str, np.ndarray]]:
+    """Quotes and greeks at the strikes of `parts` [(class, strikes, t, forward)], SPX parts
+    first, from the market state of a build; one dict of arrays per part.
+
+    One Black-76 pass for all (price, delta and vega together, plain closed forms) on the
+    forward (SPX: S e^(rt); VIX: the matching future); puts follow by put-call parity, so
+    they share the calls' implied vol, vega and delta - 1. Quotes: mid +- a half-spread that
+    widens with VIX (`spread_factor`), rounded out to ticks as `tick_round` does. Every
+    operation is elementwise: a strike's values do not depend on what is priced with it.
+    """
+    mk, S, v, vix, r, sf = state
+    sizes = [ks.size for _, ks, _, _ in parts]
+    ns = sum(m for m, p in zip(sizes, parts) if p[0] == "SPX")
+    if len(parts) == 1:
+        K = parts[0][1]
+        T, F = np.full(K.size, parts[0][2]), np.full(K.size, parts[0][3])
+    else:
+        K = np.concatenate([ks for _, ks, _, _ in parts])
+        T = np.repeat([t for _, _, t, _ in parts], sizes)
+        F = np.repeat([f for _, _, _, f in parts], sizes)
+    n = K.size
+    if ns == n:
+        iv = mk.spx_iv(K, T, S, v)
+    elif ns == 0:
+        iv = mk.vix_iv_at(K, F, T, vix)
+    else:
+        iv = np.concatenate([mk.spx_iv(K[:ns], T[:ns], S, v),
+                             mk.vix_iv_at(K[ns:], F[ns:], T[ns:], vix)])
+    call, cd, vega = black76_quote("c", F, K, T, r, iv)
+    df = np.exp(-r * T)
+    px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
+    if ns in (0, n):  # one class
+        a, b, small, big = _SPREAD["SPX" if ns else "VIX"]
+    else:
+        a, b, small, big = np.repeat(_SPREADS, [ns, n - ns, ns, n - ns], axis=0).T
+    half = sf * (a + b * px)
+    q = np.empty((2, 2 * n))  # bid, ask
+    np.maximum(np.subtract(px, half, out=q[0]), 0.0, out=q[0])
+    np.maximum(np.add(px, half, out=q[1]), small, out=q[1])
+    tick = np.where(q < 3.0, small, big)
+    q /= tick
+    np.floor(np.add(q[0], 1e-9, out=q[0]), out=q[0])
+    np.ceil(np.subtract(q[1], 1e-9, out=q[1]), out=q[1])
+    q *= tick
+    np.round(q, 2, out=q)
+    # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
+    if ns == n:
+        cd /= df
+        pd_ = cd - 1.0
+    elif ns == 0:
+        pd_ = cd - df
+    else:
+        cd[:ns] /= df[:ns]
+        pd_ = np.concatenate([cd[:ns] - 1.0, cd[ns:] - df[ns:]])
+    out, lo = [], 0
+    for m in sizes:
+        sl, sp = slice(lo, lo + m), slice(n + lo, n + lo + m)
+        out.append({"call_bid": q[0, sl], "call_ask": q[1, sl], "put_bid": q[0, sp],
+                    "put_ask": q[1, sp], "call_delta": cd[sl], "put_delta": pd_[sl],
+                    "call_iv": iv[sl], "put_iv": iv[sl], "call_vega": vega[sl],
+                    "put_vega": vega[sl]})
+        lo += m
+    return out
+
+
+class _Build:
+    """The market state one build lists its chains at; strike lookups of all its chains are
+    priced together, ahead, at the strikes asked of each in the previous build."""
+
+    __slots__ = ("state", "chains", "joint")
+
+    def __init__(self, state: tuple) -> None:
+        self.state = state
+        self.chains: list[_LazyChain] = []
+        self.joint = False  # the joint pass ran
+
+    def price_joint(self, asking: _LazyChain, i: int) -> None:
+        self.joint = True
+        todo = []
+        for ch in self.chains:
+            d = ch.__dict__
+            if "_lazy" not in d or not (d["_hot"] or ch is asking):
+                continue
+            idx = d["_hot"]
+            if ch is asking and i not in idx:
+                idx = sorted([*idx, i])
+            d["_hot"] = None
+            todo.append((ch, idx))
+        todo.sort(key=lambda x: x[0].symbol != "SPX")
+        done = _price(self.state, [(ch.symbol, ch.strikes[idx], ch._t_at, ch._fwd)
+                                   for ch, idx in todo])
+        for (ch, idx), p in zip(todo, done):
+            got = ch.__dict__["_q"]
+            for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
+                got[k] = tuple(row)
+
+
+class _LazyChain(Chain):
+    """A `Chain` whose quote and greek arrays are priced (`_price`) on first read, from the
+    state captured when the chain was listed: the same values as pricing every chain at
+    once. Pickles and copies as a plain `Chain`.
+
+    Most chains a step reads are only asked `quote()`/`delta()`/`vega()` at a few strikes
+    (the legs held or watched). Until an array is read these price only strikes: the first
+    lookup in any chain of a build prices the strikes each chain was asked in the previous
+    build (and the one asked), a chain missing then prices just the strike asked, and any
+    further miss prices the whole chain.
+    """
+
+    @classmethod
+    def make(cls, sym: str, e: date, t: float, ks: np.ndarray, build: _Build, t_at: float,
+             fwd: float, hot: list[int]) -> _LazyChain:
+        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead."""
+        ch = object.__new__(cls)
+        ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
+                           multiplier=100, as_of=None, _lazy=build, _hot=hot, _asked=set(),
+                           _q={}, _t_at=t_at, _fwd=fwd)
+        build.chains.append(ch)
+        return ch
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        if name in _ARRAYS and "_lazy" in d:
+            (p,) = _price(d["_lazy"].state, [(self.symbol, self.strikes, self._t_at, self._fwd)])
+            d.update(p)
+            del d["_lazy"]
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _row(self, strike: float) -> tuple[float, ...] | None:
+        """(call bid, ask, put bid, ask, call delta, put delta, call vega, put vega) at
+        `strike` while the arrays are not priced; None once they are (or should be)."""
+        d = self.__dict__
+        ks = d["strikes"]
+        i = int(ks.searchsorted(strike))
+        if i >= len(ks) or ks[i] != strike:
+            return None  # not listed: the caller's lookup raises KeyError
+        d["_asked"].add(i)
+        build = d.get("_lazy")
+        if build is None:
+            return None
+        row = d["_q"].get(i)
+        if row is None:
+            if not build.joint:
+                build.price_joint(self, i)
+            elif d["_hot"] is not None:  # not in the joint pass: this strike alone
+                d["_hot"] = None
+                (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
+                d["_q"][i] = tuple(p[c][0].item() for c in _ROW)
+            row = d["_q"].get(i)
+        return row  # None on a further miss: the caller reads (prices) the arrays
+
+    def quote(self, strike: float, right: str) -> tuple[float, float]:
+        row = self._row(strike)
+        if row is None:
+            return super().quote(strike, right)
+        return (row[0], row[1]) if right == "C" else (row[2], row[3])
+
+    def delta(self, strike: float, right: str) -> float:
+        row = self._row(strike)
+        if row is None:
+            return super().delta(strike, right)
+        return row[4] if right == "C" else row[5]
+
+    def vega(self, strike: float, right: str) -> float:
+        row = self._row(strike)
+        if row is None:
+            return super().vega(strike, right)
+        return row[6] if right == "C" else row[7]
+
+    def asked(self) -> list[int]:
+        """Indices of the strikes looked up by `quote()`/`delta()`/`vega()` so far, ascending."""
+        return sorted(self.__dict__["_asked"])
+
+    def __reduce__(self) -> tuple:
+        return Chain, tuple(getattr(self, f.name) for f in dataclasses.fields(Chain))
+
+
+class ChainBook:
+    """The listing and quotes of one simulated market: SPX chains by expiry (`chains`), VIX
+    futures (`futures`: expiry -> price) and VIX chains (`vix_chains`), as of the last `build`."""
+
+    def __init__(self, market: Market, spx_expiries: int = 4, vix_expiries: int = 6) -> None:
+        self.market = market
+        self.n_spx, self.n_vix = spx_expiries, vix_expiries
+        self.chains: dict[date, Chain] = {}  # SPX, by expiry
+        self.vix_chains: dict[date, Chain] = {}
+        self.futures: dict[date, float] = {}  # VIX futures: price, and (bid, ask)
+        self._fut_ticks = 1
+        self._strike_lo, self._strike_hi = math.inf, -math.inf
+        self._strikes = np.empty(0)
+        self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
+        self._quotes: dict[Contract, tuple[float, float]] = {}
+
+    def build(self, when: datetime) -> None:
+        """SPX chains, VIX futures and VIX chains as of `when`.
+
+        The listing, times to expiry, forwards and VIX futures are set here; each chain's
+        quotes and greeks are priced from this state when first read (`_LazyChain`): a step
+        reads one or two of the ten chains. See `_price`.
+        """
+        mk = self.market
+        S, r, sf = mk.spx, mk.r, mk.spread_factor
+        lo = min(self._strike_lo, np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
+        hi = max(self._strike_hi, np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
+        if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
+            self._strike_lo, self._strike_hi = lo, hi
+            self._strikes = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
+        ks = self._strikes
+        day = xp.exchange_date(when)
+        exps = self._spx_exps.get(day)
+        if exps is None:
+            exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
+        se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+        self.futures, tv = mk.vix_curve(when, self.n_vix)
+        self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
+        self._quotes = {}  # this build's quotes, by contract
+        ts, tva = np.array([t for _, t in se]), np.array(tv)
+        fs = S * np.exp(r * ts)  # SPX forwards
+        fv = np.array(list(self.futures.values()))
+        build = _Build((mk, S, mk.v, mk.vix, r, sf))
+        hot = self._asked()  # strikes looked up in each chain of the last build
+        self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
+                                          hot.get(("SPX", e), []))
+                       for j, (e, t) in enumerate(se)}
+        self.vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
+                                              hot.get(("VIX", e), []))
+                           for j, (e, t) in enumerate(zip(self.futures, tv))}
+
+    def _asked(self) -> dict[tuple[str, date], list[int]]:
+        """Strikes looked up in each chain of the last build, as indices into the strikes
+        listed now (the listing only widens)."""
+        out = {}
+        for chains in (self.chains, self.vix_chains):
+            for e, ch in chains.items():
+                if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
+                    continue
+                idx = ch.asked()
+                if ch.symbol == "SPX" and ch.strikes is not self._strikes:
+                    shift = int(round((ch.strikes[0] - self._strikes[0]) / STRIKE_STEP))
+                    idx = [i + shift for i in idx]
+                out[(ch.symbol, e)] = idx
+        return out
+
+    def fut_quote(self, F: float) -> tuple[float, float]:
+        """(bid, ask) of a VIX future at F: `_fut_ticks` half ticks either side, out to ticks."""
+        k = self._fut_ticks
+        return (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
+                round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
+
+    @property
+    def fut_quotes(self) -> dict[date, tuple[float, float]]:
+        return {e: self.fut_quote(F) for e, F in self.futures.items()}
+
+    def quote(self, c: Contract) -> tuple[float, float]:
+        """(bid, ask) of a listed contract in this build; KeyError when `c` is not listed."""
+        q = self._quotes.get(c)
+        if q is None:
+            q = self._quotes[c] = self._lookup(c)
+        return q
+
+    def _lookup(self, c: Contract) -> tuple[float, float]:
+        if c.sec_type == "FUT":
+            F = self.futures.get(c.expiry)
+            if c.symbol != "VIX" or F is None:
+                raise KeyError(c.key)
+            return self.fut_quote(F)
+        if c.sec_type != "OPT" or c.right not in ("C", "P"):
+            raise KeyError(c.key)
+        chains = {"SPX": self.chains, "VIX": self.vix_chains}.get(c.symbol, {})
+        chain = chains.get(c.expiry)
+        if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
+            raise KeyError(c.key)
+        return chain.quote(c.strike, c.right)  # KeyError when the strike is not listed
