@@ -132,7 +132,7 @@ async def test_frozen_bid_ask_ages_the_chain_and_trips_quote_stale():
                     frozen[key] = t
                     gw.faults.quotes[key] = (t.bid, t.ask)
         assert (snap.time - snap.chains[other].as_of).total_seconds() < limit
-        held = [t for t in frozen.values() if t in b.market.first]
+        held = [t for t in frozen.values() if t in b.market.times.first]
         assert any(t.time is not None and t.time > wall for t in held)  # ib_async's Ticker.time
         # moved on with the greeks: it is no quote time
         v = guard.check(intent, snap, await b.what_if(req), snap.time)
@@ -265,7 +265,7 @@ async def test_fills_made_while_disconnected_are_reconciled(ib_errors):
 
 
 def test_paper_account_ids_are_du_and_digits_exactly():
-    from bot.broker.ib import is_paper
+    from bot.broker.ib_accounts import is_paper
 
     assert is_paper("DU1234567")
     for bad in ("DUX", "DU", "", "U123", "du1234567", " DU123", "DU123 ", "DU123\n", "DU12X",
@@ -299,7 +299,7 @@ async def test_live_account_is_refused_before_anything_is_placed():
 @pytest.mark.parametrize("account", ["U1234567", ""])
 async def test_cli_run_against_a_live_account_exits_3(tmp_path, account):
     async with gateway(accounts=[account]) as gw:
-        cfg = write_config(tmp_path)
+        cfg = write_config(tmp_path, ib={"client_id": 9, "timeout": 3})  # "": a timeout
         proc = await bot_process("run", "--broker", "ib", "--port", str(gw.port), "--config",
                                  str(cfg), cwd=tmp_path)
         seen = await events_until(proc, lambda e: e["event"] == "broker.live_account_refused", 60)

@@ -19,6 +19,8 @@ The only module (with its bot/broker/ib_*.py helpers) that imports ib_async.
   orders, executions and positions before `place` works again.
 - Time: `clock` follows TWS's server time (`ib_pacing.BrokerClock`), so an accelerated
   emulator drives market time.
+- Once per session, an hour after the open, VIX from the SPX chain (Cboe method) is logged
+  beside IB's VIX tick as `market.vix_check` (`ib_vix`, in the background).
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -36,42 +36,28 @@ from ib_async import IB
 
 from bot import logs
 from bot.broker.base import BrokerError, ErrorKind, LiveAccountRefused
+from bot.broker.ib_accounts import account_values, not_paper
 from bot.broker.ib_contracts import Contracts
 from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning
 from bot.broker.ib_market import MarketBook, Plan
 from bot.broker.ib_orders import OrderBook
 from bot.broker.ib_pacing import BrokerClock, Pacer
 from bot.broker.ib_trading import NOT_CONNECTED, Trading
+from bot.broker.ib_vix import VixCheck
 from bot.config import IBSettings
 from strategies import expiry as xp
 from strategies.params import StrategyParams
 from strategies.types import Account, Contract, Position, Snapshot
 
 log = logs.get("bot.broker.ib")
+IB_LINES = 100  # IB's default of simultaneous market data lines per login
+VIX_CHECK_AFTER = 60.0  # minutes after the open: the session's VIX check (ib_vix) starts
 
 
 def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
     p = strategy or StrategyParams()
     widths = tuple(dict.fromkeys((float(p.wing_width), float(p.wing_width * p.wing_mult))))
     return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
-
-
-# IB paper account ids: "DU" and digits (e.g. DU1234567). Third-party code also names "DF"
-# (advisor paper masters) but no IB documentation found here says so: refused until it does.
-PAPER_ACCOUNT = re.compile(r"DU[0-9]+")
-
-
-def is_paper(account: str) -> bool:
-    """An IB paper account id, exactly (no prefix match: "DUX", "DU", " DU1" are refused)."""
-    return PAPER_ACCOUNT.fullmatch(account) is not None
-
-
-def not_paper(accounts: list[str]) -> list[str] | None:
-    """The ids that make these managed accounts unsafe ([] = none reported); None if safe."""
-    if not accounts:
-        return []
-    bad = [a for a in accounts if not is_paper(a)]
-    return bad or None
 
 
 class _Echoes(logging.Filter):
@@ -110,6 +96,8 @@ class IBBroker(Trading):
         self.market = MarketBook(self.ib, self.cx, plan or plan_for(strategy), now=self.clock.now)
         self.market.pace_delay = lambda: self.pacer.backlog / self.pacer.limit * self.pacer.period
         self.book = OrderBook()
+        self.vix_check = VixCheck(self.ib, rate=self.market.plan.rate, timeout=settings.timeout,
+                                  max_lines=lambda: max(1, IB_LINES - len(self.market.lines)))
         self.account = ""
         self.refused: LiveAccountRefused | None = None
         self.reconnects = 0
@@ -266,6 +254,9 @@ class IBBroker(Trading):
 
     async def disconnect(self) -> None:
         self._closing = True
+        if self.vix_check.task is not None:
+            self.vix_check.task.cancel()
+            await asyncio.gather(self.vix_check.task, return_exceptions=True)
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             await asyncio.gather(self._reconnect_task, return_exceptions=True)
@@ -330,7 +321,7 @@ class IBBroker(Trading):
         t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.s.timeout)
         self.clock.observe(t)
         now = self.clock.now()
-        self.market.clock_synced(now if self.clock.jumped else None)
+        self.market.times.clock_synced(now if self.clock.jumped else None)
         return now
 
     async def server_time(self) -> datetime:
@@ -370,6 +361,11 @@ class IBBroker(Trading):
                 log.warning("market.quotes_flagged", counts=flagged, action="NaN in the chain")
         session = xp.spx_option_session(xp.exchange_date(now))
         opened = session[0] if session is not None and session[0] <= now < session[1] else None
+        spx_listing = self.cx.listings.get("SPX")
+        if (opened is not None and spx_listing is not None and self.vix_check.due(now)
+                and (now - opened).total_seconds() >= VIX_CHECK_AFTER * 60):
+            self.vix_check.start(now, spx_listing.expiries, self.market.index("SPX"),
+                                 self.market.index("VIX"))
         return Snapshot(
             time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
             account=self._account(), positions=tuple(self._positions()),
@@ -378,21 +374,7 @@ class IBBroker(Trading):
             market_open=opened is not None)
 
     def _account(self) -> Account:
-        vals = {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account)}
-
-        def num(tag: str, ccy: str = "USD", default: float = 0.0) -> float:
-            try:
-                return float(vals[(tag, ccy)])
-            except (KeyError, ValueError):
-                return default
-
-        nl = num("NetLiquidation", default=math.nan)
-        excess = num("ExcessLiquidity")
-        cushion = num("Cushion", "", excess / nl if nl > 0 else 0.0)
-        return Account(net_liquidation=nl, init_margin=num("InitMarginReq"),
-                       maint_margin=num("MaintMarginReq"), excess_liquidity=excess,
-                       cushion=cushion, realized_pnl_today=num("RealizedPnL"),
-                       unrealized_pnl=num("UnrealizedPnL"))
+        return account_values(self.ib.accountValues(self.account))
 
     def _positions(self) -> list[Position]:
         out = []

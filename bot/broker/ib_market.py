@@ -16,8 +16,8 @@ and counted in `flagged`. Greeks come from IB's model ticks when present, otherw
 own implied vol of the mid (strategies.pricing).
 
 Quote time: each line is stamped, on the broker clock, when IB last sent its bid or ask
-(`on_ticks`; IB's ticks carry no time and ib_async's `Ticker.time` moves with greeks too);
-a chain's `as_of` is the latest update among its lines (see `_as_of`), so an expiry whose
+(`on_ticks`, bot.broker.ib_quotes); a chain's `as_of` is the latest update among its
+lines (`QuoteTimes.as_of`), so an expiry whose
 bid/asks IB stopped updating ages and the guard's `quote_stale` fires. Delayed data (types
 3/4) is a further 15 min old.
 """
@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -38,15 +37,10 @@ import pandas as pd
 from ib_async import IB, Ticker
 
 from bot.broker.ib_contracts import Contracts
+from bot.broker.ib_quotes import QuoteTimes
 from strategies import expiry as xp
 from strategies import pricing
 from strategies.types import Chain, Contract
-
-DELAY = timedelta(minutes=15)
-# TWS API tick types of a bid/ask update: bid size, bid, ask, ask size (0-3) and their
-# delayed twins (66 bid, 67 ask, 69 bid size, 70 ask size).
-QUOTE_TICKS = frozenset({0, 1, 2, 3, 66, 67, 69, 70})
-FIRST_QUOTE_WALL = 0.5  # wall seconds after a line's first bid/ask that still belong to it
 
 
 @dataclass(frozen=True)
@@ -117,11 +111,8 @@ class MarketBook:
     def __init__(self, ib: IB, contracts: Contracts, plan: Plan,
                  now: Callable[[], datetime] | None = None) -> None:
         self.ib, self.cx, self.plan = ib, contracts, plan
-        self.now = now or (lambda: datetime.now(UTC))  # the broker clock (IBBroker's)
         self.lines: dict[str, tuple[Contract | str, Ticker]] = {}
-        self.quoted: dict[Ticker, datetime] = {}  # line -> last bid/ask update (broker clock)
-        self.first: dict[Ticker, tuple[float, datetime]] = {}  # line -> its first bid/ask
-        self._since_sync: set[Ticker] = set()  # lines stamped since the last clock sync
+        self.times = QuoteTimes(now or (lambda: datetime.now(UTC)))
         self.refused: set[str] = set()  # lines IB refused (e.g. 354); not asked again
         self.flagged: Counter[str] = Counter()
         self.subscribed = self.released = 0
@@ -132,15 +123,13 @@ class MarketBook:
         """The connection was lost: every line is gone with it."""
         self.lines.clear()
         self.refused.clear()
-        self.quoted.clear()
-        self.first.clear()
-        self._since_sync.clear()
+        self.times.clear()
 
     def refuse(self, req_id: int) -> str | None:
         for key, (_, t) in list(self.lines.items()):
             if self.ib.wrapper.ticker2ReqId["mktData"].get(t) == req_id:
                 del self.lines[key]
-                self._forget(t)
+                self.times.forget(t)
                 self.refused.add(key)
                 return key
         return None
@@ -250,7 +239,7 @@ class MarketBook:
         keys = {(w if isinstance(w, str) else w.key): w for w in want}
         for key in [k for k in self.lines if k not in keys]:
             ticker = self.lines.pop(key)[1]
-            self._forget(ticker)
+            self.times.forget(ticker)
             if ticker.contract is not None:
                 self.ib.cancelMktData(ticker.contract)
             self.released += 1
@@ -331,51 +320,12 @@ class MarketBook:
                      call_bid=a["cb"], call_ask=a["ca"], put_bid=a["pb"], put_ask=a["pa"],
                      call_delta=a["cd"], put_delta=a["pd"], call_iv=a["civ"], put_iv=a["piv"],
                      call_vega=a["cv"], put_vega=a["pv"], multiplier=100,
-                     as_of=self._as_of([tk for _, tk in lines], now, delayed))
-
-    def _as_of(self, tickers: list[Ticker], now: datetime, delayed: bool) -> datetime:
-        """A chain's quote time: the latest bid/ask update on any of its lines (the feed for
-        this expiry is alive if anything on it moved); before any update, the oldest first
-        quote (a subscription's first quote is TWS's cached value, not a sign of life); `now`
-        for a chain without any bid/ask (its quotes are all NaN then). Never after `now`;
-        15 min earlier for delayed data."""
-        updates = [self.quoted[t] for t in tickers if t in self.quoted]
-        firsts = [self.first[t][1] for t in tickers if t in self.first]
-        t = max(updates) if updates else min(firsts) if firsts else now
-        t = min(t, now)
-        return t - DELAY if delayed else t
-
-    def _forget(self, t: Ticker) -> None:
-        self.quoted.pop(t, None)
-        self.first.pop(t, None)
-        self._since_sync.discard(t)
+                     as_of=self.times.as_of([tk for _, tk in lines], now, delayed))
 
     def on_ticks(self, tickers: Any) -> None:
-        """ib_async's pendingTickersEvent: stamp each line whose bid or ask (price or size)
-        moved in this packet with the broker clock's time. IB's tick messages carry no time of
-        their own and ib_async's `Ticker.time` moves with any tick (greeks too), so a frozen
-        bid/ask behind live greeks would otherwise look fresh."""
-        at: datetime | None = None
-        mono = time.monotonic()
-        for t in tickers:
-            if any(tk.tickType in QUOTE_TICKS for tk in t.ticks):
-                at = at or self.now()
-                born = self.first.setdefault(t, (mono, at))
-                if mono - born[0] > FIRST_QUOTE_WALL:
-                    self.quoted[t] = at
-                self._since_sync.add(t)
+        """ib_async's pendingTickersEvent: stamp the book's lines whose bid/ask moved."""
+        self.times.stamp(tickers, {t for _, t in self.lines.values()})
 
-    def clock_synced(self, jumped_to: datetime | None) -> None:
-        """The broker clock was read again. A server clock that jumped forward (an emulator's
-        manual clock: it moves, then pushes the new quotes) dates the bid/asks received since
-        the previous read at the jump's end rather than at our stale extrapolation."""
-        if jumped_to is not None:
-            for t in self._since_sync:
-                if t in self.quoted:
-                    self.quoted[t] = jumped_to
-                elif t in self.first:
-                    self.first[t] = (self.first[t][0], jumped_to)
-        self._since_sync.clear()
 
     def _greeks(self, sym: str, c: Contract, tk: Ticker, bid: float, ask: float, und: float,
                 t: float) -> tuple[float, float, float]:
