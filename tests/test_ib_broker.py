@@ -264,6 +264,12 @@ async def test_fills_made_while_disconnected_are_reconciled(ib_errors):
         assert len(await b.positions()) == 4 and len(placed(gw, REF)) == 1
 
 
+def test_ib_status_names_round_trip():
+    from bot.broker.ib_errors import ib_status_name, order_status
+
+    assert {order_status(ib_status_name(s)) for s in OrderStatus} == set(OrderStatus)
+
+
 def test_paper_account_ids_are_du_and_digits_exactly():
     from bot.broker.ib_accounts import is_paper
 

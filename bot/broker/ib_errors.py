@@ -148,6 +148,21 @@ def order_status(name: str) -> OrderStatus:
         raise ValueError(f"not an IB order status: {name!r}") from None
 
 
+# The IB name TWS uses for each OrderStatus (what an emulator writes on the wire).
+IB_NAME: dict[OrderStatus, str] = {
+    OrderStatus.PENDING: "PendingSubmit",
+    OrderStatus.WORKING: "Submitted",
+    OrderStatus.FILLED: "Filled",
+    OrderStatus.CANCELLED: "Cancelled",
+    OrderStatus.REJECTED: "Inactive",
+}
+
+
+def ib_status_name(status: OrderStatus | str) -> str:
+    """IB's status name for an OrderStatus (or a legacy status string)."""
+    return IB_NAME[OrderStatus.of(status)]
+
+
 def is_order_failure(code: int) -> bool:
     """An error for an order id that means the request (place/modify/cancel) failed."""
     m = meaning(code)
