@@ -1,6 +1,7 @@
 """`condorbot run | status | pause | resume | reduce | stop | flatten` (and more as they land).
 
-Exit codes: 0 done, 1 unexpected failure, 2 bad configuration or usage, 3 live account refused.
+Exit codes: 0 done, 1 unexpected failure, 2 bad configuration or usage, 3 live account refused,
+4 damaged store (restore it or `condorbot reset-store`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 from bot import config as cfg
 from bot import control, logs
+from bot.store import StoreDamaged
 
 EXIT_CONFIG = 2
 EXIT_LIVE_ACCOUNT = 3
+EXIT_STORE_DAMAGED = 4
 
 
 def _speed(text: str) -> float | str:
@@ -53,9 +56,43 @@ def _parser() -> argparse.ArgumentParser:
                            ("flatten", "close every position, then pause")):
         c = sub.add_parser(word, help=helptext)
         c.add_argument("--config", default="config.yaml")
+    rs = sub.add_parser("reset-store", help="set a damaged store aside; the next run rebuilds "
+                        "it from the broker and only reduces until resumed")
+    rs.add_argument("--config", default="config.yaml")
+    rs.add_argument("--force", action="store_true", help="set the store aside even if healthy")
+    rs.set_defaults(handler=_reset_store)
     for module in _plugins():
         module.add_parser(sub)
     return p
+
+
+def _reset_store(args: argparse.Namespace) -> int:
+    """`condorbot reset-store`: move a damaged store aside and start a new one marked for
+    recovery (bot.store.RESET_KEY); never while a daemon holds the store."""
+    from bot import store as st
+
+    settings = _load(args.config)
+    ls = settings.log
+    logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups)
+    log = logs.get("bot.cli")
+    path = settings.store_path
+    detail = st.check(path)
+    if detail is None and not (args.force and path.exists()):
+        log.info("store.reset_skipped", path=str(path), why="healthy or absent")
+        print(f"condorbot: store {path} is healthy or absent: nothing to reset"
+              + ("" if args.force else " (--force sets a healthy store aside)"))
+        return 0
+    try:
+        aside = st.set_aside(path, st.utcnow(), detail or "set aside with --force")
+    except st.StoreLocked as e:
+        log.error("store.locked", path=str(path), error=str(e))
+        print(f"condorbot: {e}", file=sys.stderr)
+        return 1
+    log.warning("store.reset", path=str(path), set_aside=str(aside), detail=detail,
+                action="next run reconciles from the broker and only reduces until resume")
+    print(f"condorbot: moved {path} to {aside}; the next `condorbot run` rebuilds the store "
+          "from the broker and only reduces until `condorbot resume`")
+    return 0
 
 
 # Modules that add subcommands: each has add_parser(subparsers), which sets `handler` via
@@ -107,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cfg.ConfigError as e:
         print(f"condorbot: config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except StoreDamaged as e:  # run, status, history: never a traceback or a restart loop
+        logs.get("bot.cli").error("store.damaged", path=str(e.path), detail=e.detail,
+                                  action="refusing to start")
+        print(f"condorbot: {e}", file=sys.stderr)
+        return EXIT_STORE_DAMAGED
 
 
 def _run(args: argparse.Namespace) -> int:

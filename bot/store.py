@@ -3,6 +3,13 @@
 Every state change is one transaction. The schema is versioned with PRAGMA user_version and
 migrated forward on open. An intent is written before its order is placed; its row then
 carries the broker's order id, so a restart can find it again by order id or orderRef (= key).
+
+Integrity: an existing store is checked with `PRAGMA quick_check` before anything else
+touches it; any damage (garbage inside, truncated, not a database) raises `StoreDamaged`
+(the daemon refuses to start, exit 4) instead of running on a store whose reads silently
+return nothing. `condorbot reset-store` sets the damaged files aside (`set_aside`) and starts
+a new store marked with `RESET_KEY`, from which the daemon reconciles with the broker and
+stays REDUCING until resumed. `Store.fresh` says the file was missing or empty at open.
 """
 
 from __future__ import annotations
@@ -45,8 +52,24 @@ MIGRATIONS: list[str] = [
 OPEN_STATUSES = ("new", "working")
 
 
+# meta key the reset-store command writes into the new store: {"at", "set_aside", "detail"}
+RESET_KEY = "store.reset"
+SIDE_FILES = ("", "-wal", "-shm")
+
+
 class StoreLocked(Exception):
     """Another process holds the store."""
+
+
+class StoreDamaged(Exception):
+    """The store file is damaged; never trade on it. `str()` is the one line for the operator."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path, self.detail = path, detail
+        super().__init__(
+            f"store {path} is damaged ({detail}): restore it from a backup, or run "
+            "`condorbot reset-store` to set it aside and rebuild from the broker (the bot then "
+            "only reduces until `condorbot resume`)")
 
 
 class Store:
@@ -58,27 +81,43 @@ class Store:
                  reset: bool = False) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if exclusive:
                 self._lock()
             if reset:  # only ever under the lock: never pull a store from under a live daemon
                 if not exclusive:
                     raise ValueError("reset needs exclusive=True")
-                for suffix in ("", "-wal", "-shm"):
+                for suffix in SIDE_FILES:
                     Path(str(self.path) + suffix).unlink(missing_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        self.fresh = memory or not self.path.exists() or self.path.stat().st_size == 0
+        try:
+            self.db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            self._unlock()
+            raise StoreDamaged(self.path, f"cannot open: {e}") from None
         self.db.row_factory = sqlite3.Row
         try:
+            if not self.fresh:
+                _quick_check(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+        except StoreDamaged:
+            self.close()
+            raise
         except sqlite3.OperationalError as e:
-            self.db.close()
+            self.close()
             if "locked" in str(e) or "busy" in str(e):
                 raise StoreLocked(f"store {path} is locked by another process") from None
-            raise
+            raise StoreDamaged(self.path, str(e)) from None
+        except sqlite3.DatabaseError as e:  # "file is not a database", "malformed", ...
+            self.close()
+            raise StoreDamaged(self.path, str(e)) from None
+
+
 
     def _lock(self) -> None:
         import fcntl
@@ -94,6 +133,9 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_fd is not None:
             import os
 
@@ -128,7 +170,8 @@ class Store:
         return codec.loads(row[0]) if row else default
 
     def put(self, key: str, value: Any, db: sqlite3.Connection | None = None) -> None:
-        sql = "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+        sql = ("INSERT INTO meta(key, value) VALUES(?, ?)"
+               " ON CONFLICT(key) DO UPDATE SET value=excluded.value")
         if db is not None:
             db.execute(sql, (key, codec.dumps(value)))
         else:
@@ -151,7 +194,8 @@ class Store:
         return self.db.execute("SELECT 1 FROM intents WHERE key=?", (key,)).fetchone() is not None
 
     def update_intent(self, key: str, now: datetime, **cols: Any) -> None:
-        allowed = {"status", "order_id", "limit_price", "filled", "avg_price", "commission", "error"}
+        allowed = {"status", "order_id", "limit_price", "filled", "avg_price", "commission",
+                   "error"}
         bad = set(cols) - allowed
         if bad:
             raise ValueError(f"unknown intent columns {bad}")
@@ -206,6 +250,71 @@ class Store:
         if open_only:
             sql += " WHERE closed_at IS NULL"
         return self.db.execute(sql + " ORDER BY opened_at").fetchall()
+
+
+def _quick_check(db: sqlite3.Connection, path: Path) -> None:
+    """PRAGMA quick_check: b-tree structure, page formats, record sizes (not index vs table
+    contents, which integrity_check adds at O(N log N)). StoreDamaged on any finding."""
+    try:
+        rows = [str(r[0]) for r in db.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise
+        raise StoreDamaged(path, str(e)) from None
+    except sqlite3.DatabaseError as e:
+        raise StoreDamaged(path, str(e)) from None
+    if rows != ["ok"]:
+        more = f" (+{len(rows) - 1} more problems)" if len(rows) > 1 else ""
+        raise StoreDamaged(path, f"quick_check: {rows[0] if rows else 'no answer'}{more}")
+
+
+def check(path: Path | str) -> str | None:
+    """None if the store at `path` is healthy (or missing/empty); else what is wrong with it.
+    Read-only: a healthy store is not migrated, an absent one is not created."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        return f"cannot open: {e}"
+    try:
+        _quick_check(db, path)
+    except StoreDamaged as e:
+        return e.detail
+    finally:
+        db.close()
+    return None
+
+
+def set_aside(path: Path | str, now: datetime, detail: str = "") -> Path:
+    """Move a damaged store (and its -wal/-shm) beside itself as `<name>.damaged-<time>`,
+    then start an empty store there marked with `RESET_KEY`. Takes the store's lock: never
+    under a running daemon (StoreLocked). Returns where the damaged file went."""
+    import fcntl
+    import os
+
+    path = Path(path)
+    fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StoreLocked(f"store {path} is in use by another condorbot process") from None
+        aside = path.with_name(f"{path.name}.damaged-{now.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in SIDE_FILES:
+            src = Path(str(path) + suffix)
+            if src.exists():
+                os.replace(src, str(aside) + suffix)
+        store = Store(path)  # still under the lock taken above
+        try:
+            store.put(RESET_KEY, {"at": now.isoformat(), "set_aside": str(aside),
+                                  "detail": detail})
+        finally:
+            store.close()
+    finally:
+        os.close(fd)
+    return aside
 
 
 def sim_path(path: Path) -> Path:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 from strategies.types import Account, Contract, Fill, Intent, Leg, Position, Snapshot
 
@@ -17,6 +18,7 @@ __all__ = [
     "Account",
     "Broker",
     "BrokerError",
+    "ErrorKind",
     "LiveAccountRefused",
     "Contract",
     "Fill",
@@ -24,32 +26,107 @@ __all__ = [
     "Leg",
     "OrderRequest",
     "OrderState",
+    "OrderStatus",
     "Position",
     "Snapshot",
     "WhatIf",
 ]
 
-# Order statuses, as IB names them.
-WORKING = ("PendingSubmit", "PreSubmitted", "Submitted")
-DONE = ("Filled", "Cancelled", "ApiCancelled", "Inactive")
+class OrderStatus(StrEnum):
+    """Where an order stands, whatever the broker calls it. Compare members (`is
+    OrderStatus.FILLED`, `.working`, `.done`); IB's own status names map to these in
+    bot.broker.ib_errors.
+
+    LEGACY (migration): the values are still the IB names the code used to pass around as
+    strings, so `status == "Filled"` (bot/orders.py, bot/recovery.py, tests) keeps its meaning
+    and the emulator (bot/sim/gateway_orders.py) still writes a valid IB status on the wire
+    from SimBroker's states. Once those compare members and the emulator maps members to IB
+    names itself, the values become plain lowercase words."""
+
+    PENDING = "PendingSubmit"  # sent, not yet acknowledged by the broker
+    WORKING = "Submitted"  # live at the broker (possibly partly filled)
+    FILLED = "Filled"
+    CANCELLED = "Cancelled"  # by us, by the broker, or expired; may be partly filled
+    REJECTED = "Inactive"  # refused: never worked
+
+    @property
+    def working(self) -> bool:
+        return self in (OrderStatus.PENDING, OrderStatus.WORKING)
+
+    @property
+    def done(self) -> bool:
+        return not self.working
+
+    @classmethod
+    def of(cls, value: OrderStatus | str) -> OrderStatus:
+        """A member from itself, its value or (LEGACY) any other IB status name."""
+        if isinstance(value, OrderStatus):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            from bot.broker.ib_errors import order_status  # LEGACY (migration) only
+
+            return order_status(value)
+
+
+class ErrorKind(StrEnum):
+    """Why a broker request failed, whatever the broker's own code (IB's: bot.broker.ib_errors)."""
+
+    NO_SECURITY_DEFINITION = "no_security_definition"  # the broker does not know a contract
+    REJECTED = "rejected"  # an order refused for a reason not named below
+    REJECTED_MARGIN = "rejected_margin"  # refused for lack of margin / equity
+    INVALID_PRICE = "invalid_price"  # limit not on the tick grid, or not a usable number
+    CANNOT_MODIFY = "cannot_modify"  # the order is done, or the change is not allowed
+    NOT_FOUND = "not_found"  # no such order
+    CANCEL_REFUSED = "cancel_refused"  # the order is in a state that cannot be cancelled
+    DUPLICATE = "duplicate"  # order id or orderRef already used (never sent twice)
+    PACING = "pacing"  # too many messages or requests: slow down
+    DISCONNECTED = "disconnected"  # no usable link to the broker (or the broker to its exchange)
+    TIMEOUT = "timeout"  # no answer in time: the outcome is unknown, reconcile
+    MARKET_DATA = "market_data"  # market data refused or unavailable
+    LIVE_ACCOUNT = "live_account"  # not a paper account: never trade
+    OTHER = "other"
+
+
+def _legacy_kind(code: int, message: str) -> ErrorKind:
+    from bot.broker.ib_errors import error_kind  # LEGACY (migration) only
+
+    return error_kind(code, message)
 
 
 class BrokerError(Exception):
-    """A broker refused or failed a request. `code` is IB's error code where there is one."""
+    """A broker refused or failed a request. `kind` says why (act on it); `code` is the
+    broker's own error code where there is one (IB's, for logs).
 
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"[{code}] {message}")
+    LEGACY (migration): `BrokerError(201, "...")` (an IB code first, as SimBroker still raises
+    it) is read as `BrokerError(<kind of IB 201>, "...", code=201)`."""
+
+    def __init__(self, kind: ErrorKind | int, message: str, code: int | None = None) -> None:
+        if not isinstance(kind, ErrorKind):
+            code, kind = int(kind), _legacy_kind(int(kind), message)
+        super().__init__(f"[{code if code is not None else kind.value}] {message}")
+        self.kind = kind
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BrokerError, (self.kind, self.message, self.code))
+
 
 class LiveAccountRefused(BrokerError):
-    """A managed account is not a paper account (IB paper ids begin with DU). Never trade."""
+    """A managed account is not a paper account (IB paper ids are DU + digits), or none was
+    reported. Never trade."""
 
     def __init__(self, accounts: list[str]) -> None:
-        super().__init__(0, f"refusing to trade: not a paper account: {', '.join(accounts)} "
-                            "(IB paper account ids begin with DU)")
+        shown = ", ".join(repr(a) for a in accounts) if accounts else "<none reported>"
+        super().__init__(ErrorKind.LIVE_ACCOUNT,
+                         f"refusing to trade: not a paper account: {shown} "
+                         "(IB paper account ids are DU followed by digits)")
         self.accounts = accounts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LiveAccountRefused, (self.accounts,))
 
 
 @dataclass(frozen=True)
@@ -65,9 +142,12 @@ class OrderRequest:
 
 @dataclass
 class OrderState:
+    """`status` is always an `OrderStatus`; a string given for it (SimBroker's IB names, while
+    it migrates) is converted on every assignment."""
+
     order_id: int
     order_ref: str
-    status: str
+    status: OrderStatus
     qty: int
     filled: int = 0
     avg_price: float = 0.0
@@ -75,17 +155,22 @@ class OrderState:
     error: str = ""
     fills: list[Fill] = field(default_factory=list)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status":
+            value = OrderStatus.of(value)
+        super().__setattr__(name, value)
+
     @property
     def remaining(self) -> int:
         return self.qty - self.filled
 
     @property
     def working(self) -> bool:
-        return self.status in WORKING
+        return self.status.working
 
     @property
     def done(self) -> bool:
-        return self.status in DONE
+        return self.status.done
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 The only module (with its bot/broker/ib_*.py helpers) that imports ib_async.
 
-- Paper only: after every (re)connect each managed account must start with ``DU``; otherwise
-  the connection is closed, nothing is placed and `LiveAccountRefused` is raised (the CLI
-  turns it into exit 3). Every order path checks again. No setting turns this off.
+- Paper only: after every (re)connect TWS must report at least one managed account and each
+  must be an IB paper id (``DU`` + digits, `is_paper`); otherwise (live ids, malformed ids
+  such as ``DUX``, none at all) the connection is closed, nothing is placed and
+  `LiveAccountRefused` is raised (the CLI turns it into exit 3). Every order path checks
+  again. No setting turns this off.
 - Pacing: every message to TWS goes through one asyncio-throttle pace (`ib_pacing.Pacer`,
   below `max_msgs_per_sec`), the connect-time burst included.
 - Orders: combo (BAG) limit orders, BUY at a signed per-unit price, orderRef = the intent's
@@ -17,6 +19,8 @@ The only module (with its bot/broker/ib_*.py helpers) that imports ib_async.
   orders, executions and positions before `place` works again.
 - Time: `clock` follows TWS's server time (`ib_pacing.BrokerClock`), so an accelerated
   emulator drives market time.
+- Once per session, an hour after the open, VIX from the SPX chain (Cboe method) is logged
+  beside IB's VIX tick as `market.vix_check` (`ib_vix`, in the background).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -32,29 +35,29 @@ from typing import Any
 from ib_async import IB
 
 from bot import logs
-from bot.broker.base import BrokerError, LiveAccountRefused
+from bot.broker.base import BrokerError, ErrorKind, LiveAccountRefused
+from bot.broker.ib_accounts import account_values, not_paper
 from bot.broker.ib_contracts import Contracts
-from bot.broker.ib_errors import INFO, LINE_REFUSED, meaning
+from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning
 from bot.broker.ib_market import MarketBook, Plan
 from bot.broker.ib_orders import OrderBook
 from bot.broker.ib_pacing import BrokerClock, Pacer
 from bot.broker.ib_trading import NOT_CONNECTED, Trading
+from bot.broker.ib_vix import VixCheck
 from bot.config import IBSettings
 from strategies import expiry as xp
 from strategies.params import StrategyParams
 from strategies.types import Account, Contract, Position, Snapshot
 
 log = logs.get("bot.broker.ib")
+IB_LINES = 100  # IB's default of simultaneous market data lines per login
+VIX_CHECK_AFTER = 60.0  # minutes after the open: the session's VIX check (ib_vix) starts
 
 
 def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
     p = strategy or StrategyParams()
     widths = tuple(dict.fromkeys((float(p.wing_width), float(p.wing_width * p.wing_mult))))
     return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
-
-
-def is_paper(account: str) -> bool:
-    return account.startswith("DU")
 
 
 class _Echoes(logging.Filter):
@@ -90,9 +93,11 @@ class IBBroker(Trading):
         self.clock = BrokerClock()
         self.pacer = Pacer(settings.max_msgs_per_sec)
         self.cx = Contracts(self.ib)
-        self.market = MarketBook(self.ib, self.cx, plan or plan_for(strategy))
+        self.market = MarketBook(self.ib, self.cx, plan or plan_for(strategy), now=self.clock.now)
         self.market.pace_delay = lambda: self.pacer.backlog / self.pacer.limit * self.pacer.period
         self.book = OrderBook()
+        self.vix_check = VixCheck(self.ib, rate=self.market.plan.rate, timeout=settings.timeout,
+                                  max_lines=lambda: max(1, IB_LINES - len(self.market.lines)))
         self.account = ""
         self.refused: LiveAccountRefused | None = None
         self.reconnects = 0
@@ -102,6 +107,8 @@ class IBBroker(Trading):
         self._link_ok = True
         self._resync: str | None = None  # "orders" (1102) or "all" (1101) after an IB outage
         self._errors: dict[int, tuple[int, str]] = {}
+        self._accounts_msg: str | None = None  # TWS's raw managed-accounts list, this attempt
+        self._watch_accounts()
         self._reconnect_task: asyncio.Task | None = None
         self._flagged: dict[str, int] = {}
         self.handler_errors: list[str] = []
@@ -112,7 +119,28 @@ class IBBroker(Trading):
         ev.openOrderEvent += safe(self.book.on_trade)
         ev.orderStatusEvent += safe(self.book.on_trade)
         ev.execDetailsEvent += safe(lambda trade, fill: self.book.on_exec(fill))
-        ev.commissionReportEvent += safe(lambda trade, fill, rep: self.book.on_commission(fill, rep))
+        ev.commissionReportEvent += safe(
+            lambda trade, fill, rep: self.book.on_commission(fill, rep))
+        ev.pendingTickersEvent += safe(self.market.on_ticks)
+
+    def _watch_accounts(self) -> None:
+        """Keep TWS's managed-accounts message as sent: ib_async never completes a connect
+        whose list is empty (it just times out), which must be a refusal, not a retry."""
+        wrapper = self.ib.wrapper
+        seen = wrapper.managedAccounts
+
+        def managed_accounts(accounts_list: str) -> None:
+            self._accounts_msg = accounts_list
+            seen(accounts_list)
+
+        wrapper.managedAccounts = managed_accounts  # type: ignore[method-assign]
+
+    def _refuse(self, bad: list[str]) -> LiveAccountRefused:
+        self._closing = True
+        self.ib.disconnect()
+        self.pacer.clear()
+        self.refused = LiveAccountRefused(bad)
+        return self.refused
 
     def _safe(self, fn: Any) -> Any:
         """eventkit hands a handler's exception to an error event nobody hears: log it."""
@@ -140,7 +168,8 @@ class IBBroker(Trading):
             except LiveAccountRefused:
                 raise
             except BrokerError as e:
-                log.warning("broker.connect_failed", attempt=attempt, code=e.code, error=e.message)
+                log.warning("broker.connect_failed", attempt=attempt, code=e.code, kind=e.kind,
+                            error=e.message)
                 if attempt == self._attempts:
                     raise
             await asyncio.sleep(next(delays))
@@ -150,19 +179,19 @@ class IBBroker(Trading):
         self._connecting = True
         try:
             self.pacer.install(self.ib.client)
+            self._accounts_msg = None
             try:
                 await self.ib.connectAsync(s.host, s.port, s.client_id, timeout=s.timeout)
             except (TimeoutError, OSError, ConnectionError) as e:
-                raise BrokerError(502, f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
-                                       f"as client {s.client_id}: {e!r}") from None
+                if self._accounts_msg is not None and not self._accounts_msg.strip(", "):
+                    raise self._refuse([]) from None  # TWS said: no managed account
+                raise BrokerError(ErrorKind.DISCONNECTED,
+                                  f"cannot connect to TWS/IB Gateway at {s.host}:{s.port} "
+                                  f"as client {s.client_id}: {e!r}", code=502) from None
             accounts = self.ib.managedAccounts()
-            live = [a for a in accounts if not is_paper(a)] if accounts else ["<none reported>"]
-            if live:
-                self._closing = True
-                self.ib.disconnect()
-                self.pacer.clear()
-                self.refused = LiveAccountRefused(live)
-                raise self.refused
+            bad = not_paper(accounts)
+            if bad is not None:
+                raise self._refuse(bad)
             self.refused = None
             self.account = accounts[0]
             self.book.client_id = s.client_id
@@ -180,7 +209,8 @@ class IBBroker(Trading):
                      open_orders=len(self.ib.openTrades()), positions=len(self.ib.positions()),
                      orders_over=gone)
         except (TimeoutError, ConnectionError) as e:
-            raise BrokerError(NOT_CONNECTED, f"connection lost while starting: {e!r}") from None
+            raise BrokerError(ErrorKind.DISCONNECTED, f"connection lost while starting: {e!r}",
+                              code=NOT_CONNECTED) from None
         finally:
             self._connecting = False
 
@@ -208,7 +238,7 @@ class IBBroker(Trading):
                 return
             except BrokerError as e:
                 log.warning("broker.reconnect_failed", attempt=attempt, code=e.code,
-                            error=e.message)
+                            kind=e.kind, error=e.message)
                 continue
             self.reconnects += 1
             log.info("broker.reconnected", attempt=attempt, reconnects=self.reconnects)
@@ -218,11 +248,15 @@ class IBBroker(Trading):
         """Until connected and reconciled again (tests; the daemon just retries next tick)."""
         while not self.connected:
             if self._reconnect_task is None or self.refused is not None:
-                raise BrokerError(NOT_CONNECTED, "not connected and not reconnecting")
+                raise BrokerError(ErrorKind.DISCONNECTED, "not connected and not reconnecting",
+                                  code=NOT_CONNECTED)
             await asyncio.shield(self._reconnect_task)
 
     async def disconnect(self) -> None:
         self._closing = True
+        if self.vix_check.task is not None:
+            self.vix_check.task.cancel()
+            await asyncio.gather(self.vix_check.task, return_exceptions=True)
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             await asyncio.gather(self._reconnect_task, return_exceptions=True)
@@ -231,7 +265,7 @@ class IBBroker(Trading):
         self._ready = False
         await self.pacer.close()
 
-    # --- errors ------------------------------------------------------------------------------------
+    # --- errors --------------------------------------------------------------------------------
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
         m = meaning(code)
         handled = req_id > 0 and self.book.on_error(req_id, code, message)
@@ -248,7 +282,8 @@ class IBBroker(Trading):
             self._errors[req_id] = (code, message)
             while len(self._errors) > 500:
                 self._errors.pop(next(iter(self._errors)))
-        fields = dict(code=code, meaning=m.name, kind=m.kind, req_id=req_id, message=message)
+        fields = dict(code=code, meaning=m.name, category=m.category,
+                      kind=error_kind(code, message), req_id=req_id, message=message)
         if m.level == INFO:
             log.info("broker.info", **fields)
         elif m.level == "warning":
@@ -260,14 +295,14 @@ class IBBroker(Trading):
         if self.refused is not None:
             raise self.refused
         if not self.connected:
-            raise BrokerError(NOT_CONNECTED, "not connected to TWS/IB Gateway: nothing is sent "
-                                             "until reconnected and reconciled")
+            raise BrokerError(ErrorKind.DISCONNECTED, "not connected to TWS/IB Gateway: nothing "
+                              "is sent until reconnected and reconciled", code=NOT_CONNECTED)
         if not self._link_ok:
-            raise BrokerError(1100, "TWS has lost its connection to IB: nothing is sent until "
-                                    "it is restored")
-        live = [a for a in self.ib.managedAccounts() if not is_paper(a)]
-        if live:
-            raise LiveAccountRefused(live)
+            raise BrokerError(ErrorKind.DISCONNECTED, "TWS has lost its connection to IB: nothing "
+                              "is sent until it is restored", code=1100)
+        bad = not_paper(self.ib.managedAccounts())
+        if bad is not None:
+            raise LiveAccountRefused(bad)
 
     async def _resync_now(self) -> None:
         """After TWS regained IB (1101/1102): reconcile orders; 1101 also lost market data."""
@@ -281,11 +316,13 @@ class IBBroker(Trading):
             self.market.reset()
         log.info("broker.resynced", what=what)
 
-    # --- time --------------------------------------------------------------------------------------
+    # --- time ----------------------------------------------------------------------------------
     async def _sync_clock(self) -> datetime:
         t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.s.timeout)
         self.clock.observe(t)
-        return self.clock.now()
+        now = self.clock.now()
+        self.market.times.clock_synced(now if self.clock.jumped else None)
+        return now
 
     async def server_time(self) -> datetime:
         self._require()
@@ -295,9 +332,10 @@ class IBBroker(Trading):
         try:
             return await coro
         except (TimeoutError, ConnectionError) as e:
-            raise BrokerError(NOT_CONNECTED, f"TWS did not answer: {e!r}") from None
+            raise BrokerError(ErrorKind.DISCONNECTED, f"TWS did not answer: {e!r}",
+                              code=NOT_CONNECTED) from None
 
-    # --- market --------------------------------------------------------------------------------------
+    # --- market --------------------------------------------------------------------------------
     def _held(self) -> list[Contract]:
         out = []
         for p in self.ib.positions(self.account):
@@ -322,30 +360,21 @@ class IBBroker(Trading):
             if flagged:
                 log.warning("market.quotes_flagged", counts=flagged, action="NaN in the chain")
         session = xp.spx_option_session(xp.exchange_date(now))
-        is_open = session is not None and session[0] <= now < session[1]
+        opened = session[0] if session is not None and session[0] <= now < session[1] else None
+        spx_listing = self.cx.listings.get("SPX")
+        if (opened is not None and spx_listing is not None and self.vix_check.due(now)
+                and (now - opened).total_seconds() >= VIX_CHECK_AFTER * 60):
+            self.vix_check.start(now, spx_listing.expiries, self.market.index("SPX"),
+                                 self.market.index("VIX"))
         return Snapshot(
             time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
             account=self._account(), positions=tuple(self._positions()),
             vix_futures=self.market.vix_futures(), vix_chains=vix_chains, bars=bars,
-            minutes_since_open=(now - session[0]).total_seconds() / 60 if is_open else 0.0,
-            market_open=is_open)
+            minutes_since_open=(now - opened).total_seconds() / 60 if opened else 0.0,
+            market_open=opened is not None)
 
     def _account(self) -> Account:
-        vals = {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account)}
-
-        def num(tag: str, ccy: str = "USD", default: float = 0.0) -> float:
-            try:
-                return float(vals[(tag, ccy)])
-            except (KeyError, ValueError):
-                return default
-
-        nl = num("NetLiquidation", default=math.nan)
-        excess = num("ExcessLiquidity")
-        cushion = num("Cushion", "", excess / nl if nl > 0 else 0.0)
-        return Account(net_liquidation=nl, init_margin=num("InitMarginReq"),
-                       maint_margin=num("MaintMarginReq"), excess_liquidity=excess,
-                       cushion=cushion, realized_pnl_today=num("RealizedPnL"),
-                       unrealized_pnl=num("UnrealizedPnL"))
+        return account_values(self.ib.accountValues(self.account))
 
     def _positions(self) -> list[Position]:
         out = []

@@ -13,8 +13,13 @@ new lines are subscribed, lines no longer wanted are cancelled (released).
 Chains span every listed strike (SPX: 50%-150% of spot); quotes are NaN except on held
 lines. A quote that is missing, zero/negative or crossed (bid > ask) is NaN in the arrays
 and counted in `flagged`. Greeks come from IB's model ticks when present, otherwise from our
-own implied vol of the mid (strategies.pricing). Delayed data (types 3/4) carries
-`as_of` = now - 15 min, so staleness checks see its age.
+own implied vol of the mid (strategies.pricing).
+
+Quote time: each line is stamped, on the broker clock, when IB last sent its bid or ask
+(`on_ticks`, bot.broker.ib_quotes); a chain's `as_of` is the latest update among its
+lines (`QuoteTimes.as_of`), so an expiry whose
+bid/asks IB stopped updating ages and the guard's `quote_stale` fires. Delayed data (types
+3/4) is a further 15 min old.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -31,11 +37,10 @@ import pandas as pd
 from ib_async import IB, Ticker
 
 from bot.broker.ib_contracts import Contracts
+from bot.broker.ib_quotes import QuoteTimes
 from strategies import expiry as xp
 from strategies import pricing
 from strategies.types import Chain, Contract
-
-DELAY = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -95,16 +100,19 @@ def pick_strikes(strikes: np.ndarray, S: float, t: float, r: float, sigma: np.nd
         out += [(k, right) for k in shorts]
         for w in plan.widths:
             for k in shorts:
-                beyond = strikes[strikes <= k - w + 1e-9] if right == "P" else strikes[strikes >= k + w - 1e-9]
+                beyond = (strikes[strikes <= k - w + 1e-9] if right == "P"
+                          else strikes[strikes >= k + w - 1e-9])
                 if beyond.size:
                     out.append((float(beyond.max() if right == "P" else beyond.min()), right))
     return list(dict.fromkeys(out))
 
 
 class MarketBook:
-    def __init__(self, ib: IB, contracts: Contracts, plan: Plan) -> None:
+    def __init__(self, ib: IB, contracts: Contracts, plan: Plan,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.ib, self.cx, self.plan = ib, contracts, plan
         self.lines: dict[str, tuple[Contract | str, Ticker]] = {}
+        self.times = QuoteTimes(now or (lambda: datetime.now(UTC)))
         self.refused: set[str] = set()  # lines IB refused (e.g. 354); not asked again
         self.flagged: Counter[str] = Counter()
         self.subscribed = self.released = 0
@@ -115,11 +123,13 @@ class MarketBook:
         """The connection was lost: every line is gone with it."""
         self.lines.clear()
         self.refused.clear()
+        self.times.clear()
 
     def refuse(self, req_id: int) -> str | None:
         for key, (_, t) in list(self.lines.items()):
             if self.ib.wrapper.ticker2ReqId["mktData"].get(t) == req_id:
                 del self.lines[key]
+                self.times.forget(t)
                 self.refused.add(key)
                 return key
         return None
@@ -146,11 +156,13 @@ class MarketBook:
         last = _num(line[1].last)
         return last if last > 0 else math.nan
 
-    # --- choosing lines ----------------------------------------------------------------------------
-    def _sigma(self, expiry: date, strikes: np.ndarray, vix: float, S: float, t: float) -> np.ndarray:
+    # --- choosing lines ------------------------------------------------------------------------
+    def _sigma(self, expiry: date, strikes: np.ndarray, vix: float, S: float,
+               t: float) -> np.ndarray:
         """Implied vols seen on this expiry, interpolated; before any, a generic index skew
         around VIX (x = ln(K/S)/sqrt(t): vol x (1 - x + x^2), x clipped to +-1.5)."""
-        pts = sorted((c.strike, iv) for c, iv in self._ivs() if c.expiry == expiry and c.symbol == "SPX")
+        pts = sorted((c.strike, iv) for c, iv in self._ivs()
+                     if c.expiry == expiry and c.symbol == "SPX")
         if len(pts) >= 1:
             xs, ys = zip(*pts)
             return np.interp(strikes, xs, ys)
@@ -172,7 +184,7 @@ class MarketBook:
         """Every line the next decision may use, most important first."""
         fixed: list[Contract | str] = list(self.cx.indexes)
         fixed += [Contract("VIX", "FUT", e, multiplier=1000) for e in sorted(self.cx.futures)]
-        want: list[Contract | str] = [c for c in held if c.sec_type == "OPT"]
+        want: list[Contract] = [c for c in held if c.sec_type == "OPT"]
         S, vix = self.index("SPX"), self.index("VIX")
         spx = self.cx.listings.get("SPX")
         if spx is not None and S > 0:
@@ -204,17 +216,19 @@ class MarketBook:
                 for target in (F * 1.25, k_long + 10.0):
                     above = ks[ks > k_long]
                     if above.size:
-                        want.append(Contract("VIX", "OPT", e, float(above[np.argmin(np.abs(above - target))]), "C", "VIX"))
+                        k = float(above[np.argmin(np.abs(above - target))])
+                        want.append(Contract("VIX", "OPT", e, k, "C", "VIX"))
                 want.append(Contract("VIX", "OPT", e, k_long, "C", "VIX"))
         room = max(0, self.plan.max_lines - len(fixed))
-        options = [c for c in dict.fromkeys(want) if c.key not in self.refused]
+        options: list[Contract | str] = [c for c in dict.fromkeys(want)
+                                         if c.key not in self.refused]
         return fixed + options[:room]
 
     async def refresh(self, now: datetime, held: list[Contract]) -> None:
         """Subscribe what is wanted and not held, release what is held and not wanted."""
         if not all(s in self.lines for s in self.cx.indexes):
-            await self._sync_lines(list(self.cx.indexes) +
-                                   [Contract("VIX", "FUT", e, multiplier=1000) for e in self.cx.futures])
+            futures = [Contract("VIX", "FUT", e, multiplier=1000) for e in self.cx.futures]
+            await self._sync_lines([*self.cx.indexes, *futures])
         for _ in range(3):  # new lines bring implied vols that can move the choice: settle it
             want = self.wanted(now, held)
             if {w if isinstance(w, str) else w.key for w in want} == set(self.lines):
@@ -224,7 +238,10 @@ class MarketBook:
     async def _sync_lines(self, want: list[Contract | str]) -> None:
         keys = {(w if isinstance(w, str) else w.key): w for w in want}
         for key in [k for k in self.lines if k not in keys]:
-            self.ib.cancelMktData(self.lines.pop(key)[1].contract)
+            ticker = self.lines.pop(key)[1]
+            self.times.forget(ticker)
+            if ticker.contract is not None:
+                self.ib.cancelMktData(ticker.contract)
             self.released += 1
         new = [w for k, w in keys.items() if k not in self.lines]
         if not new:
@@ -280,10 +297,12 @@ class MarketBook:
                 out[sym][e] = self._chain(sym, e, t_years, ks, lines, und, now, md_type)
         return out["SPX"], out["VIX"]
 
-    def _chain(self, sym: str, e: date, t: float, ks: np.ndarray, lines: list[tuple[Contract, Ticker]],
-               und: float, now: datetime, md_type: int) -> Chain:
+    def _chain(self, sym: str, e: date, t: float, ks: np.ndarray,
+               lines: list[tuple[Contract, Ticker]], und: float, now: datetime,
+               md_type: int) -> Chain:
         n = ks.size
-        a = {k: np.full(n, np.nan) for k in ("cb", "ca", "pb", "pa", "cd", "pd", "civ", "piv", "cv", "pv")}
+        a = {k: np.full(n, np.nan)
+             for k in ("cb", "ca", "pb", "pa", "cd", "pd", "civ", "piv", "cv", "pv")}
         delayed = md_type in (3, 4)
         for c, tk in lines:
             i = int(np.searchsorted(ks, c.strike))
@@ -301,7 +320,12 @@ class MarketBook:
                      call_bid=a["cb"], call_ask=a["ca"], put_bid=a["pb"], put_ask=a["pa"],
                      call_delta=a["cd"], put_delta=a["pd"], call_iv=a["civ"], put_iv=a["piv"],
                      call_vega=a["cv"], put_vega=a["pv"], multiplier=100,
-                     as_of=now - DELAY if delayed else now)
+                     as_of=self.times.as_of([tk for _, tk in lines], now, delayed))
+
+    def on_ticks(self, tickers: Any) -> None:
+        """ib_async's pendingTickersEvent: stamp the book's lines whose bid/ask moved."""
+        self.times.stamp(tickers, {t for _, t in self.lines.values()})
+
 
     def _greeks(self, sym: str, c: Contract, tk: Ticker, bid: float, ask: float, und: float,
                 t: float) -> tuple[float, float, float]:

@@ -2,11 +2,12 @@
 
 ib_async marks an order Cancelled on any error for its id, including a refused modification
 of an order that stays live at IB; so status comes only from TWS's own openOrder/orderStatus
-messages, and errors are judged here (bot.broker.ib_errors): a refused new order is Inactive
-with the error text, a refused modification leaves the order as it was, codes that end an
-order (201/202/203) end it. Acknowledgements (placed, modified, cancelled) are futures keyed
-by order id. After a (re)connect, `reconcile` rebuilds the record from TWS's open orders and
-today's executions: an order neither open nor fully executed is over.
+messages (IB's names mapped to `OrderStatus` by bot.broker.ib_errors), and errors are judged
+here: a refused new order is REJECTED with the error text, a refused modification leaves the
+order as it was, codes that end an order (201/202/203) end it. Acknowledgements (placed,
+modified, cancelled) are futures keyed by order id. After a (re)connect, `reconcile` rebuilds
+the record from TWS's open orders and today's executions: an order neither open nor fully
+executed is over.
 
 Fills are in combo units: a combo's executions share a time; the BAG execution gives quantity
 and signed combo price; the legs' commission reports give the commission (their sum). A fill is
@@ -17,13 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from time import monotonic
 from typing import Any
 
-from bot.broker.base import DONE, WORKING, BrokerError, OrderRequest, OrderState
-from bot.broker.ib_errors import ORDER_ENDING, is_order_failure
+from bot.broker.base import BrokerError, OrderRequest, OrderState, OrderStatus
+from bot.broker.ib_errors import (
+    DONE,
+    ORDER_ENDING,
+    WORKING,
+    error_kind,
+    is_order_failure,
+    order_status,
+)
 from strategies.types import Fill
 
 COMMISSION_WAIT = 5.0
@@ -41,7 +49,7 @@ class Exec:
     price: float
     multiplier: float
     commission: float | None = None
-    seen: float = field(default_factory=time.monotonic)
+    seen: float = field(default_factory=monotonic)
 
 
 @dataclass
@@ -50,7 +58,7 @@ class Tracked:
     order_ref: str
     qty: int
     limit: float
-    status: str = "PendingSubmit"
+    status: OrderStatus = OrderStatus.PENDING
     filled: float = 0.0
     avg: float = 0.0
     error: str = ""
@@ -121,7 +129,7 @@ class OrderBook:
             return  # ib_async's own reaction to an error: judged in on_error instead
         st = trade.orderStatus
         if st.status in WORKING or st.status in DONE:
-            o.status = st.status
+            o.status = order_status(st.status)
             o.filled = _finite(st.filled, o.filled)
             o.avg = _finite(st.avgFillPrice, o.avg)
         o.qty = int(_finite(order.totalQuantity, o.qty))
@@ -138,7 +146,7 @@ class OrderBook:
             return
         o = self.orders.get(ex.orderId)
         if o is None:
-            o = Tracked(ex.orderId, ex.orderRef or "", 0, 0.0, status="Filled")
+            o = Tracked(ex.orderId, ex.orderRef or "", 0, 0.0, status=OrderStatus.FILLED)
             self.orders[ex.orderId] = o
         if ex.execId in o.execs:
             return
@@ -164,22 +172,22 @@ class OrderBook:
             return False
         text = f"[{code}] {message}"
         if code == 202:
-            if o is not None and o.status not in DONE:
-                o.status, o.error = "Cancelled", o.error or text
+            if o is not None and o.status.working:
+                o.status, o.error = OrderStatus.CANCELLED, o.error or text
             self._ack(req_id)
             return True
         if not is_order_failure(code):
             return True
         if pending is not None:
             if pending[1] == "new" and o is not None:
-                o.status, o.error = "Inactive", text
+                o.status, o.error = OrderStatus.REJECTED, text
             elif o is not None:
                 o.error = text
-            self._ack(req_id, BrokerError(code, message))
+            self._ack(req_id, BrokerError(error_kind(code, message), message, code=code))
         elif o is not None:
             o.error = text
-            if code in ORDER_ENDING and o.status not in DONE:
-                o.status = "Cancelled"
+            if code in ORDER_ENDING and o.status.working:
+                o.status = OrderStatus.CANCELLED
         return True
 
     # --- after a (re)connect -----------------------------------------------------------------
@@ -194,15 +202,15 @@ class OrderBook:
             self.on_exec(f)
         gone = []
         for o in self.orders.values():
-            if o.status in DONE or o.order_id in open_ids:
+            if o.status.done or o.order_id in open_ids:
                 continue
             got = sum(f.qty for f in self.fills(o, force=True))
             if o.qty and got >= o.qty:
-                o.status, o.filled = "Filled", got
+                o.status, o.filled = OrderStatus.FILLED, got
             elif o.qty == 0 and got:
-                o.status, o.qty, o.filled = "Filled", got, got
+                o.status, o.qty, o.filled = OrderStatus.FILLED, got, got
             else:
-                o.status = "Cancelled"
+                o.status = OrderStatus.CANCELLED
                 o.error = o.error or "not open at the broker after reconnect"
             gone.append(o.order_id)
         return gone
@@ -213,7 +221,7 @@ class OrderBook:
         for e in o.execs.values():
             groups.setdefault(e.time, []).append(e)
         out = []
-        now = time.monotonic()
+        now = monotonic()
         for when in sorted(groups):
             execs = groups[when]
             bag = [e for e in execs if e.is_bag]
@@ -241,8 +249,8 @@ class OrderBook:
         fills = self.fills(o)
         got = sum(f.qty for f in fills)
         status = o.status
-        if status == "Filled" and got < o.filled:
-            status = "Submitted"  # executions or commissions still on their way
+        if status is OrderStatus.FILLED and got < o.filled:
+            status = OrderStatus.WORKING  # executions or commissions still on their way
         avg = sum(f.qty * f.price for f in fills) / got if got else o.avg
         return OrderState(o.order_id, o.order_ref, status, o.qty, filled=int(round(max(got, 0))),
                           avg_price=round(avg, 6), limit=o.limit, error=o.error, fills=fills)

@@ -92,6 +92,7 @@ class BrokerClock:
         self._last: tuple[float, datetime] | None = None  # (monotonic, server time)
         self._anchor: tuple[float, datetime] | None = None
         self._measured = False
+        self.jumped = False  # the last observation found the server clock jumped forward
 
     @property
     def speed(self) -> float:
@@ -113,11 +114,14 @@ class BrokerClock:
         """A server time (1 s resolution) read at monotonic time `mono`."""
         mono = time.monotonic() if mono is None else mono
         server = server.astimezone(UTC)
+        self.jumped = False
         if self._last is not None and self._measured:
             predicted = self._at(mono)
             elapsed = (mono - self._last[0]) * self.rate
-            if abs((server - predicted).total_seconds()) > 60.0 + 0.5 * elapsed:
+            ahead = (server - predicted).total_seconds()
+            if abs(ahead) > 60.0 + 0.5 * elapsed:
                 self._anchor = None  # the server clock jumped: measure from here
+                self.jumped = ahead > 0
         if self._anchor is None:
             self._anchor = (mono, server)
         else:

@@ -15,11 +15,11 @@ from ib_async import Contract as IBContract
 from ib_async.order import OrderState as IBOrderState
 
 from bot import logs
-from bot.broker.base import DONE, BrokerError, OrderRequest, OrderState, WhatIf
-from bot.broker.ib_errors import meaning
+from bot.broker.base import BrokerError, ErrorKind, OrderRequest, OrderState, WhatIf
+from bot.broker.ib_errors import error_kind, meaning
 
 log = logs.get("bot.broker.ib")
-NOT_CONNECTED = 504
+NOT_CONNECTED = 504  # IB "Not connected"
 
 
 class Trading:
@@ -40,7 +40,9 @@ class Trading:
         found = await self.cx.qualify([leg.contract for leg in req.legs])
         missing = [k for k, ic in found.items() if ic is None]
         if missing:
-            raise BrokerError(200, f"No security definition has been found for {', '.join(missing)}")
+            raise BrokerError(ErrorKind.NO_SECURITY_DEFINITION,
+                              f"No security definition has been found for {', '.join(missing)}",
+                              code=200)
         legs = []
         for leg in req.legs:
             ic = found[leg.contract.key]
@@ -52,7 +54,8 @@ class Trading:
 
     def _order(self, req: OrderRequest) -> LimitOrder:
         if not math.isfinite(req.limit) or req.qty <= 0:
-            raise BrokerError(201, f"Order rejected - reason:limit {req.limit} / qty {req.qty}")
+            raise BrokerError(ErrorKind.INVALID_PRICE if req.qty > 0 else ErrorKind.REJECTED,
+                              f"Order rejected - reason:limit {req.limit} / qty {req.qty}")
         return LimitOrder("BUY", req.qty, round(req.limit, 2), orderRef=req.order_ref,
                           account=self.account, tif="DAY")
 
@@ -68,12 +71,15 @@ class Trading:
         try:
             res = await asyncio.wait_for(future, self.s.timeout)
         except TimeoutError:
-            raise BrokerError(0, f"no what-if answer within {self.s.timeout}s") from None
+            raise BrokerError(ErrorKind.TIMEOUT,
+                              f"no what-if answer within {self.s.timeout}s") from None
         except ConnectionError:
-            raise BrokerError(NOT_CONNECTED, "connection lost during what-if") from None
+            raise BrokerError(ErrorKind.DISCONNECTED, "connection lost during what-if",
+                              code=NOT_CONNECTED) from None
         if not isinstance(res, IBOrderState):
             code, msg = self._errors.pop(req_id, (0, "what-if refused without a reason"))
-            raise BrokerError(code, msg)
+            raise BrokerError(error_kind(code, msg) if code else ErrorKind.REJECTED, msg,
+                              code=code or None)
         n = res.numeric(4)
         return WhatIf(n.initMarginChange or 0.0, n.maintMarginChange or 0.0,
                       n.initMarginAfter if n.initMarginAfter is not None else math.nan,
@@ -87,8 +93,8 @@ class Trading:
         await self._guard(self._resync_now())  # after an IB outage: reconcile first
         prior = self.book.by_ref(req.order_ref)
         if prior is not None:
-            raise BrokerError(0, f"orderRef {req.order_ref} was already sent as order "
-                                 f"{prior.order_id}: never twice")
+            raise BrokerError(ErrorKind.DUPLICATE, f"orderRef {req.order_ref} was already sent "
+                                                   f"as order {prior.order_id}: never twice")
         bag = await self._guard(self._bag(req))
         order = self._order(req)
         self._require()  # qualification awaited: check again right before sending
@@ -105,9 +111,11 @@ class Trading:
     async def _modify(self, req: OrderRequest) -> OrderState:
         o = self.book.orders.get(req.order_id)  # type: ignore[arg-type]
         if o is None or o.trade is None:
-            raise BrokerError(135, f"Can't find order with id = {req.order_id}")
-        if o.status in DONE:
-            raise BrokerError(104, f"Cannot modify a {o.status} order. orderId={o.order_id}")
+            raise BrokerError(ErrorKind.NOT_FOUND, f"Can't find order with id = {req.order_id}",
+                              code=135)
+        if o.status.done:
+            raise BrokerError(ErrorKind.CANNOT_MODIFY,
+                              f"Cannot modify a {o.status} order. orderId={o.order_id}", code=104)
         order = o.trade.order
         order.lmtPrice, order.totalQuantity = round(req.limit, 2), req.qty
         ack = self.book.expect(o.order_id, "modify")
@@ -122,8 +130,8 @@ class Trading:
         try:
             await asyncio.wait_for(ack, self.s.timeout)
         except BrokerError as e:
-            log.error("broker.order_refused", order_id=order_id, code=e.code, error=e.message,
-                      meaning=meaning(e.code).name)
+            log.error("broker.order_refused", order_id=order_id, code=e.code, kind=e.kind,
+                      error=e.message, meaning=meaning(e.code).name if e.code else None)
             raise
         except (TimeoutError, ConnectionError) as e:
             log.warning("broker.order_unacknowledged", order_id=order_id, what=what,
@@ -133,8 +141,9 @@ class Trading:
         self._require()
         o = self.book.orders.get(order_id)
         if o is None:
-            raise BrokerError(135, f"Can't find order with id = {order_id}")
-        if o.status in DONE:
+            raise BrokerError(ErrorKind.NOT_FOUND, f"Can't find order with id = {order_id}",
+                              code=135)
+        if o.status.done:
             return
         ack = self.book.expect(order_id, "cancel")
         self.ib.client.cancelOrder(order_id, "")

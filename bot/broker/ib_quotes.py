@@ -1,0 +1,76 @@
+"""When IB last updated each market data line's bid/ask, on the broker clock.
+
+IB's tick messages carry no time, and ib_async's `Ticker.time` moves with any tick (model
+greeks too), so a frozen bid/ask behind a live model would look fresh by it. `QuoteTimes`
+stamps a line when a bid/ask tick (price or size) arrives for it, with the broker clock's
+time (`now`, IBBroker's BrokerClock: an accelerated emulator's market time).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from ib_async import Ticker
+
+DELAY = timedelta(minutes=15)  # delayed market data (types 3/4)
+# TWS API tick types of a bid/ask update: bid size, bid, ask, ask size (0-3) and their
+# delayed twins (66 bid, 67 ask, 69 bid size, 70 ask size).
+QUOTE_TICKS = frozenset({0, 1, 2, 3, 66, 67, 69, 70})
+FIRST_QUOTE_WALL = 0.5  # wall seconds after a line's first bid/ask that still belong to it
+
+
+class QuoteTimes:
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self.now = now
+        self.quoted: dict[Ticker, datetime] = {}  # line -> last bid/ask update
+        self.first: dict[Ticker, tuple[float, datetime]] = {}  # line -> (wall, its first quote)
+        self._since_sync: set[Ticker] = set()  # lines stamped since the last clock sync
+
+    def stamp(self, tickers: Iterable[Ticker], lines: set[Ticker]) -> None:
+        """One packet's tickers (pendingTickersEvent): stamp those of `lines` whose bid or ask
+        moved. The quotes a subscription starts with (TWS's cached values, within
+        FIRST_QUOTE_WALL of the first) are its `first`, not an update."""
+        at: datetime | None = None
+        mono = time.monotonic()
+        for t in tickers:
+            if t in lines and any(tk.tickType in QUOTE_TICKS for tk in t.ticks):
+                at = at or self.now()
+                born = self.first.setdefault(t, (mono, at))
+                if mono - born[0] > FIRST_QUOTE_WALL:
+                    self.quoted[t] = at
+                self._since_sync.add(t)
+
+    def clock_synced(self, jumped_to: datetime | None) -> None:
+        """The broker clock was read again. A server clock that jumped forward (an emulator's
+        manual clock: it moves, then pushes the new quotes) dates the bid/asks received since
+        the previous read at the jump's end rather than at our stale extrapolation."""
+        if jumped_to is not None:
+            for t in self._since_sync:
+                if t in self.quoted:
+                    self.quoted[t] = jumped_to
+                elif t in self.first:
+                    self.first[t] = (self.first[t][0], jumped_to)
+        self._since_sync.clear()
+
+    def as_of(self, tickers: list[Ticker], now: datetime, delayed: bool) -> datetime:
+        """A chain's quote time from its lines: the latest bid/ask update on any of them (the
+        feed for this expiry is alive if anything on it moved); before any update, the oldest
+        first quote; `now` without any bid/ask (the chain's quotes are all NaN then). Never
+        after `now`; 15 min earlier for delayed data."""
+        updates = [self.quoted[t] for t in tickers if t in self.quoted]
+        firsts = [self.first[t][1] for t in tickers if t in self.first]
+        t = max(updates) if updates else min(firsts) if firsts else now
+        t = min(t, now)
+        return t - DELAY if delayed else t
+
+    def forget(self, t: Ticker) -> None:
+        self.quoted.pop(t, None)
+        self.first.pop(t, None)
+        self._since_sync.discard(t)
+
+    def clear(self) -> None:
+        self.quoted.clear()
+        self.first.clear()
+        self._since_sync.clear()
