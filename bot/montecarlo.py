@@ -142,8 +142,12 @@ def connect(scheduler: str | None, workers: int | None = None,
             return Client(scheduler, timeout=timeout), None
         except (OSError, TimeoutError) as e:
             raise ValueError(f"no Dask scheduler at {scheduler}: {e}") from e
+    # no dashboard; the scheduler's HTTP endpoint (health, metrics) on a free loopback port
+    # rather than 8787, which another cluster on the machine may hold
     cluster = LocalCluster(n_workers=workers or local_workers(), processes=True,
-                           threads_per_worker=1, dashboard_address=None,
+                           threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                           scheduler_kwargs={"dashboard": False,
+                                             "dashboard_address": "127.0.0.1:0"},
                            silence_logs=logging.WARNING)
     return Client(cluster), cluster
 

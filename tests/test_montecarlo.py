@@ -83,6 +83,7 @@ def test_a_real_cluster_gives_the_local_results_and_survives_a_dead_worker(tmp_p
     procs: list[Lines] = []
     try:
         sched = dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--dashboard-address", "127.0.0.1:0",
                      cwd=tmp_path)
         procs.append(sched)
         addr = sched.until(r"Scheduler at:\s+(tcp://\S+)").group(1)
