@@ -9,8 +9,8 @@ percentiles over paths of
   peak_margin     peak initial margin (method, plain); CNDR: its peak collateral;
                   buy-and-hold: n/a (no margin)
 and, over all campaigns of all paths (method, plain condor; n/a for the baselines):
-  reached_max_steps  a campaign ordered its `max_steps`-th roll step (plain condor: n/a,
-                     its max_steps is 0)
+  reached_max_steps  a campaign ordered its `max_steps`-th roll step (plain condor, and
+                     grid points with max_steps 0: n/a)
   stopped            a campaign ended in campaign.stopped (steps exhausted, unfunded roll,
                      failed roll open, expired)
   loss_cap_refused   the risk guard refused a campaign's order for the campaign loss cap
@@ -66,32 +66,33 @@ def percentiles(values: list[Any]) -> dict[str, Any] | str:
 
 
 def probabilities(results: list[dict[str, Any]], col: str) -> dict[str, Any]:
+    """Shares of campaigns (and of paths) with each outcome; reached_max_steps counts only
+    paths whose max_steps is above 0 (with 0 every campaign would have 'reached' it)."""
     if col not in ("method", "plain_condor") or not any(col in r["summary"] for r in results):
         return {k: NA for k in PROBS}
-    hits = {k: 0 for k in PROBS}
-    paths = {k: 0 for k in PROBS}
-    total = 0
+    hits, paths, camps, runs = ({k: 0 for k in PROBS} for _ in range(4))
     for r in results:
         lim, d = r["limits"], r["summary"][col]
         facts = r["campaigns"].get(col, {})
         cap = lim["max_campaign_loss_pct"] * lim["initial_cash"]
-        per = {"reached_max_steps": sum(1 for c in facts.values()
-                                        if c["max_step"] >= lim["max_steps"]),
-               "stopped": d.get("campaigns_stopped", 0),
+        per = {"stopped": d.get("campaigns_stopped", 0),
                "loss_cap_refused": sum(1 for c in facts.values() if c["loss_cap_refusals"]),
                "loss_cap_breached": sum(1 for v in d.get("campaign_pnl", {}).values()
                                         if v < -cap)}
-        total += d.get("campaigns", 0)
+        if col == "method" and lim["max_steps"] > 0:
+            per["reached_max_steps"] = sum(1 for c in facts.values()
+                                           if c["max_step"] >= lim["max_steps"])
         for k, n in per.items():
             hits[k] += n
             paths[k] += n > 0
-    out: dict[str, Any] = {"campaigns": total}
+            camps[k] += d.get("campaigns", 0)
+            runs[k] += 1
+    out: dict[str, Any] = {"campaigns": sum(r["summary"][col].get("campaigns", 0)
+                                            for r in results)}
     for k in PROBS:
-        if k == "reached_max_steps" and col == "plain_condor":
-            out[k] = NA
-            continue
-        out[k] = {"per_campaign": round(hits[k] / total, 4) if total else None,
-                  "per_path": round(paths[k] / len(results), 4), "campaigns": hits[k]}
+        out[k] = NA if not runs[k] else {
+            "per_campaign": round(hits[k] / camps[k], 4) if camps[k] else None,
+            "per_path": round(paths[k] / runs[k], 4), "campaigns": hits[k]}
     return out
 
 

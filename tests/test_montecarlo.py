@@ -137,8 +137,10 @@ def test_a_failing_task_is_retried_once_and_reported_with_its_seed():
 
     ATTEMPTS.clear()
     stream = io.StringIO()
+    quiet = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}  # 8787 may be taken
     with LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None, scheduler_kwargs=quiet) as cluster, \
+            Client(cluster) as client:
         results, failed = run_tasks(client, flaky, [({}, 1), ({}, 2), ({}, 3)],
                                     (None, {}, False), stream)
     assert [r["seed"] for r in results] == [1, 3]
@@ -205,3 +207,6 @@ def test_report_percentiles_probabilities_and_sweep_rows(tmp_path):
     page = html.read_text()
     assert "class='sortable'" in page and "montecarlo_fan.png" in page
     assert (tmp_path / "montecarlo_fan.png").stat().st_size > 0
+    for r in results:  # with max_steps 0 every campaign "reaches" it: not a probability
+        r["limits"]["max_steps"] = 0
+    assert mr.probabilities(results, "method")["reached_max_steps"] == "n/a"
