@@ -210,3 +210,31 @@ def test_report_percentiles_probabilities_and_sweep_rows(tmp_path):
     for r in results:  # with max_steps 0 every campaign "reaches" it: not a probability
         r["limits"]["max_steps"] = 0
     assert mr.probabilities(results, "method")["reached_max_steps"] == "n/a"
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no headless Chromium at {CHROMIUM}")
+def test_sweep_table_sorts_by_a_clicked_column_in_headless_chromium(tmp_path):
+    pw = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
+    from bot import montecarlo_report as mr
+
+    pnls = [500.0, -2500.0, 100.0, 900.0, -300.0, 4000.0, 50.0, 10.0, -20.0]
+    results = [_result(i, p, {"strategy.max_steps": i % 3}, 0, [1]) for i, p in enumerate(pnls)]
+    mr.write(tmp_path, {"grid": ["strategy.max_steps=0,1,2"], "paths": 3, "tasks": 9,
+                        "failed": 0, "first_seed": 0}, results, [])
+    medians = {f"strategy.max_steps={k}": np.median(pnls[k::3]) for k in range(3)}
+    with pw.sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page()
+        page.goto((tmp_path / "montecarlo.html").as_uri())
+        header = page.locator("table.sortable th", has_text="P&L p50")
+        first_col = "table.sortable tbody tr td:first-child"
+        header.click()
+        up = page.locator(first_col).all_inner_texts()
+        header.click()
+        down = page.locator(first_col).all_inner_texts()
+        browser.close()
+    assert up == sorted(medians, key=medians.get)
+    assert down == up[::-1]
