@@ -17,7 +17,8 @@ and, over all campaigns of all paths (method, plain condor; n/a for the baseline
   loss_cap_breached  a campaign's realized loss (incl. hedges) passed max_campaign_loss_pct x
                      the initial cash
 Each probability is also given per path (share of paths with at least one such campaign).
-The fan chart is the daily equity's 5-95 / 25-75 percentile bands and median per column
+In a sweep the per-column figures pool every grid point's paths; `points` has them per
+point. The fan chart is the daily equity's 5-95 / 25-75 percentile bands and median per column
 (of the first grid point in a sweep); the sweep table has one sortable row per grid point.
 """
 
@@ -174,7 +175,7 @@ def _f(v: Any, metric: str = "") -> str:
     if v == NA:
         return NA
     if metric == "max_drawdown" or (isinstance(v, float) and metric == "p"):
-        return f"{v * 100:.1f}%"
+        return f"{v * 100:.2f}%"
     return f"{v:,.0f}"
 
 
@@ -192,6 +193,10 @@ def text(doc: dict[str, Any]) -> str:
         lines.append(f"{NAMES.get(col, col)}:  " + "   ".join(
             f"{m} " + "/".join(_pcts(d[m], m)) for m in ("pnl", "max_drawdown")))
     lines.append("(percentiles 5/25/50/75/95)")
+    for p in doc["points"]:
+        m = p["columns"].get("method", {})
+        lines.append(f"  {p['point']} ({p['paths']} paths): method " + "   ".join(
+            f"{k} " + "/".join(_pcts(m.get(k, NA), k)) for k in ("pnl", "max_drawdown")))
     return "\n".join(lines)
 
 
