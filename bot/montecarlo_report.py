@@ -1,4 +1,5 @@
-"""The distribution report of a Monte Carlo / sweep run: DIR/montecarlo.json + .html.
+"""The distribution report of a Monte Carlo / sweep run: DIR/montecarlo.json + .html (+ the
+fan chart montecarlo_fan.png, every path's daily equity in equity_paths.csv).
 
 Per column (method, plain condor, CNDR, buy-and-hold) and per grid point: the 5/25/50/75/95th
 percentiles over paths of
@@ -158,10 +159,27 @@ def write(out: Path, meta: dict[str, Any], results: list[dict[str, Any]],
            "tasks": [{k: r[k] for k in ("point", "seed", "summary", "campaigns", "timing")}
                      for r in results]}
     (out / "montecarlo.json").write_text(json.dumps(doc, indent=1) + "\n")
+    write_equity_csv(out / "equity_paths.csv", results)
     png = fan(out, groups[0][1]) if groups else None
     path = out / "montecarlo.html"
     path.write_text(page(doc, png))
     return path
+
+
+def write_equity_csv(path: Path, results: list[dict[str, Any]]) -> None:
+    """Every task's daily closing equity, long format: point, seed, date, one column each."""
+    from bot.montecarlo import point_name
+
+    cols = [c for c in COLUMNS if any(c in r["equity"] for r in results)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["point", "seed", "date", *cols])
+        for r in results:
+            eq = r["equity"]
+            for i, day in enumerate(eq.get("date", [])):
+                w.writerow([point_name(r["point"]), r["seed"], day,
+                            *("" if c not in eq or eq[c][i] is None else eq[c][i]
+                              for c in cols)])
 
 
 def load(out: Path) -> dict[str, Any]:

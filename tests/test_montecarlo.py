@@ -238,3 +238,18 @@ def test_sweep_table_sorts_by_a_clicked_column_in_headless_chromium(tmp_path):
         browser.close()
     assert up == sorted(medians, key=medians.get)
     assert down == up[::-1]
+
+
+def test_every_paths_daily_equity_is_written(tmp_path):
+    import csv
+
+    from bot import montecarlo_report as mr
+
+    results = [_result(i, p, {}, 0, [1]) for i, p in enumerate([100.0, -50.0])]
+    mr.write(tmp_path, {"grid": [], "paths": 2, "tasks": 2, "failed": 0, "first_seed": 0},
+             results, [])
+    with open(tmp_path / "equity_paths.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["seed"], r["date"], float(r["method"])) for r in rows] == [
+        (str(r["seed"]), d, v) for r in results
+        for d, v in zip(r["equity"]["date"], r["equity"]["method"])]
