@@ -156,10 +156,12 @@ def run_tasks(client: Any, fn: Callable[..., dict[str, Any]],
               tasks: Iterable[tuple[dict[str, Any], int]], args: tuple,
               stream: TextIO | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Submit fn(base..., point, seed) per task (retries=1); return (results in plan order,
-    failures). One progress line per finished task on `stream` (stderr)."""
+    failures). A progress line per finished task on `stream` (stderr; on a terminal the
+    line is rewritten in place)."""
     from distributed import as_completed
 
     stream = stream or sys.stderr
+    tty = bool(getattr(stream, "isatty", lambda: False)())
     tasks = list(tasks)
     base, kw, plain = args
     tag = uuid.uuid4().hex[:8]
@@ -184,9 +186,13 @@ def run_tasks(client: Any, fn: Callable[..., dict[str, Any]],
             what = f"FAILED after retry: {type(e).__name__}: {e}"
         del f
         done = len(results) + len(failed)
-        stream.write(f"paths: {len(results)} done, {len(failed)} failed, "
-                     f"{len(tasks) - done} remaining ({point_name(point)} seed {seed} {what}"
-                     f"{' on ' + where if where else ''}, {time.perf_counter() - t0:.1f}s)\n")
+        line = (f"paths: {len(results)} done, {len(failed)} failed, {len(tasks) - done} "
+                f"remaining ({point_name(point)} seed {seed} {what}"
+                f"{' on ' + where if where else ''}, {time.perf_counter() - t0:.1f}s)")
+        # a terminal gets one line rewritten in place (a failure keeps its own line);
+        # a pipe or file gets a line per task
+        end = "\n" if not tty or what != "ok" or done == len(tasks) else ""
+        stream.write(("\r\033[K" if tty else "") + line + end)
         stream.flush()
     return [results[i] for i in sorted(results)], failed
 
