@@ -9,7 +9,8 @@ seconds: 1/60 tick/s), simulated market time per second, and the cost of the bac
 instrumentation (backtest steps/s over bare daemon steps/s). Seconds are the process's CPU
 seconds: on a shared machine the wall clock also counts other processes' turns (on an idle
 one the two agree: the run never sleeps or waits on I/O).
-Run: python bench/backtest.py [--days 20]
+It also prints the 5-minute steps per CPU second over BASELINE, today's checked-in figure.
+Run: python bench/backtest.py [--days 20]   (--days 252: the issue's one-year figure)
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from bot.backtest import backtest_settings, isolated_logs, run_variant
 from strategies import expiry as xp
 
 LIVE_TICKS_PER_SECOND = 1.0 / 60.0
+# Today's figure (issue 16 item 3: the per-path speed-up is measured against it): the method
+# variant at 5-minute ticks on main 5f1ce42, 2026-12-01, this 2-core machine, measured by this
+# bench (chop seed 7), in steps per CPU second, per --days. A run with other --days compares
+# against the nearest entry and says so.
+BASELINE = {"commit": "5f1ce42", "date": "2026-12-01",
+            "steps_per_cpu_second": {20: 1499.0, 252: 1407.0}}
 
 
 def decision_ticks(times: list, tick: float) -> int:
@@ -100,6 +107,13 @@ def main() -> int:
           f"{t60[2] / t60[3] / LIVE_TICKS_PER_SECOND:,.0f}")
     print(f"ratio backtest steps/s / bare daemon steps/s (tick 300s) = "
           f"{(t300[1] / t300[3]) / (b_steps / b_wall):.3f}")
+    base_days = min(BASELINE["steps_per_cpu_second"], key=lambda d: abs(d - a.days))
+    base = BASELINE["steps_per_cpu_second"][base_days]
+    print(f"ratio backtest steps/CPU s at 5-min ticks / baseline {BASELINE['commit']} "
+          f"({BASELINE['date']}, {base_days} sessions: {base:.0f} steps/s) = "
+          f"{t300[1] / t300[3] / base:.2f}  (issue 16 target >= 4)"
+          + ("" if base_days == a.days else f"  [baseline over {base_days} sessions, "
+             f"not {a.days}]"))
     sessions_per_year = 252
     year = sessions_per_year / a.days * t300[3]
     print(f"(a year at 5-min ticks, method variant alone: ~{year:.0f}s "

@@ -45,6 +45,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                    help="parameter grid, e.g. strategy.max_steps=0,1,3 (repeatable)")
     p.add_argument("--no-plain", action="store_true", help="skip the plain-condor twin run")
+    p.add_argument("--paths", type=int, default=1, metavar="N",
+                   help="Monte Carlo: N paths, seeds --seed..--seed+N-1, on Dask (bot.montecarlo)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the paths/sweep on this Dask cluster (default: a LocalCluster)")
     p.set_defaults(handler=main)
 
 
@@ -212,6 +216,11 @@ def main(args: argparse.Namespace) -> int:
     kw = {"scenario": scenario, "seed": args.seed, "days": days, "tick": args.tick}
     out.mkdir(parents=True, exist_ok=True)
     try:
+        if args.sweep or args.paths != 1 or args.scheduler:  # Dask: every (point, seed) a task
+            from bot import montecarlo
+
+            return montecarlo.main(base, out, args.sweep, kw, paths=args.paths,
+                                   scheduler=args.scheduler, plain=not args.no_plain)
         if args.sweep:
             table = run_sweep(base, out, args.sweep, kw)
             print_sweep(table)

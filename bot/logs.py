@@ -65,6 +65,18 @@ class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
     """
 
     failed = False
+    _memo: tuple[logging.LogRecord | None, str] = (None, "")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's JSON line, rendered once: RotatingFileHandler formats every record
+        twice (`shouldRollover` measures it, `emit` writes it), and rendering is most of a
+        log call's cost (half of the logging time of a backtest, profiled)."""
+        last, text = self._memo
+        if last is record:
+            return text
+        text = super().format(record)
+        self._memo = (record, text)
+        return text
 
     def handleError(self, record: logging.LogRecord) -> None:  # stdlib name
         if not self.failed:
