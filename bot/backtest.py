@@ -236,9 +236,13 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    kw = dict(scenario=scenario, seed=seed, days=days, tick=tick, overrides=overrides)
-    s_method = backtest_settings(base, out, variant="method", **kw)
-    s_plain = backtest_settings(base, out, variant="plain_condor", **kw) if plain else None
+
+    def variant_settings(variant: str) -> cfg.Settings:
+        return backtest_settings(base, out, variant=variant, scenario=scenario, seed=seed,
+                                 days=days, tick=tick, overrides=overrides)
+
+    s_method = variant_settings("method")
+    s_plain = variant_settings("plain_condor") if plain else None
     rules = money.rules_of(s_method.sim.scenario)
     pool = future = None
     if s_plain is not None and parallel:

@@ -10,9 +10,15 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import config as cfg
 from bot import control, logs
+
+if TYPE_CHECKING:  # the broker modules load lazily: only the IB path needs ib_async
+    from bot.broker.base import Broker
+    from bot.broker.ib_pacing import BrokerClock
+    from bot.clock import SimClock
 
 EXIT_CONFIG = 2
 EXIT_LIVE_ACCOUNT = 3
@@ -133,6 +139,8 @@ async def _serve(settings: cfg.Settings) -> int:
     from bot.store import Store, StoreLocked, sim_path
 
     log = logs.get("bot.cli")
+    broker: Broker
+    clock: SimClock | BrokerClock
     if settings.broker == "sim":
         from bot.broker.sim import make_sim_broker
 

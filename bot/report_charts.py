@@ -104,13 +104,14 @@ def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], init
     fig, ax = plt.subplots(figsize=(11, 4.8))
     ax.plot(t, tk["vix"], color="k", lw=0.9, label="VIX")
     vix_at = pd.Series(np.asarray(tk["vix"], float), index=t)
-    opened: dict[str, list] = {}
+    # every hedge.* event names its layer (strategies.alvh emits it with each one)
+    opened: dict[str, list[pd.Timestamp]] = {}
     for x, e in _ev_times(m["events"], "hedge.opened"):
-        opened.setdefault(e.get("layer"), []).append(x)
+        opened.setdefault(e["layer"], []).append(x)
     closes = _ev_times(m["events"], "hedge.monetized", "hedge.closed")
     seen: set[str] = set()
     for x, e in closes:
-        layer = e.get("layer")
+        layer: str = e["layer"]
         starts = [s for s in opened.get(layer, []) if s <= x]
         if starts:
             ax.axvspan(starts[-1], x, color=LAYER_COLORS.get(layer, "c"), alpha=0.18, lw=0)
@@ -120,7 +121,7 @@ def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], init
                    edgecolors="k", linewidths=0.5, zorder=5, label=f"{layer} opened")
         seen.add(layer)
     for x, e in closes:
-        layer = e.get("layer")
+        layer = e["layer"]
         col = LAYER_COLORS.get(layer, "c")
         won = e.get("event") == "hedge.monetized"
         ax.scatter([x], [float(vix_at.asof(x))], marker="v", s=55, zorder=5,
