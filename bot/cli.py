@@ -10,6 +10,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from bot import config as cfg
@@ -70,10 +71,10 @@ PLUGINS = ("bot.history", "bot.sim.commands", "bot.sim.gateway_cli", "bot.backte
            "bot.alerts")
 
 
-def _plugins():
+def _plugins() -> list[ModuleType]:
     import importlib
 
-    out = []
+    out: list[ModuleType] = []
     for name in PLUGINS:
         try:
             out.append(importlib.import_module(name))

@@ -20,12 +20,13 @@ CHARTS = ("equity.png", "spx_strikes.png", "vix_hedges.png", "roll_fund.png",
           "hedge_layers.png", "margin_contracts.png")
 
 
-def _ny(times: list | pd.Index) -> pd.DatetimeIndex:
+def _ny(times: list[Any] | pd.Index) -> pd.DatetimeIndex:
     idx = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True))
     return idx.tz_convert("America/New_York").tz_localize(None)
 
 
-def _ev_times(events: list[dict], *names: str) -> list[tuple[pd.Timestamp, dict]]:
+def _ev_times(events: list[dict[str, Any]], *names: str
+              ) -> list[tuple[pd.Timestamp, dict[str, Any]]]:
     return [(_ny([e["market_time"]])[0], e) for e in events if e.get("event") in names]
 
 
@@ -164,7 +165,7 @@ def _save(fig: Any, path: Path) -> None:
     pyplot().close(fig)
 
 
-def _layers(plt: Any, path: Path, events: list[dict], t: pd.DatetimeIndex) -> None:
+def _layers(plt: Any, path: Path, events: list[dict[str, Any]], t: pd.DatetimeIndex) -> None:
     """5. each hedge layer's realized P&L, cumulative, over time (one step per close)."""
     fig, ax = plt.subplots(figsize=(11, 4.2))
     per: dict[str, list[tuple[pd.Timestamp, float]]] = {}
