@@ -8,6 +8,12 @@ that the VIX it computes (from its own 30-day expected variance) lands on the an
 SPX anchors are *returns* (applied to wherever the simulated SPX stands), VIX anchors are
 levels. Days after the last anchor run on the free model again.
 
+Every scenario carries a short rate `r` and an SPX dividend yield `q` (continuously
+compounded; `Market.r`, `Market.q`): they set the forwards the options are priced on, and
+are the rates a backtest credits on cash and pays out on an index holding. Defaults are
+2025-26 levels (3-month T-bill ~4%, S&P 500 dividend yield ~1.3%); the replays use their
+era's (2017 ~0.9% / 1.9%, early 2018 ~1.4% / 1.8%, Feb 2020 ~1.5% / 1.9%).
+
 Built-in scenarios (`condorbot scenarios` lists them):
   calm              low, mean-reverting vol; SPX drifts up; no schedule.
   grind_up          2017-like: very low vol, steady rally (2017: SPX +19.4%, VIX averaged
@@ -70,7 +76,8 @@ class Scenario:
     revert: float = 0.0  # pull of log SPX back to spx0, per year (chop)
     divergence_rate: float = 3.0  # A/D divergence episodes started per year
     divergences: tuple[tuple[int, int], ...] = ()  # scheduled (first day, length) episodes
-    r: float = 0.04  # interest rate, continuously compounded
+    r: float = 0.04  # short rate (3-month T-bill), continuously compounded: forwards, cash
+    q: float = 0.013  # SPX dividend yield, continuously compounded: F = S e^((r - q) t)
     anchors: tuple[Anchor, ...] = field(default_factory=tuple)
 
     def anchor(self, day: int) -> Anchor | None:
@@ -152,18 +159,20 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "no scheduled shock", theta=0.10**2, vrp=1.45, xi=0.3, mu=0.06, jump_rate=0.5),
     Scenario("grind_up", "2017-like: VIX ~10-11, realized vol ~7%, steady rally, few jumps",
              vix0=10.5, theta=0.085**2, theta_q=0.15**2, xi=0.2, mu=0.18, jump_rate=0.3,
-             jump_mean=-0.015, jump_var=0.005, divergence_rate=2.0),
+             jump_mean=-0.015, jump_var=0.005, divergence_rate=2.0, r=0.009, q=0.019),
     Scenario("chop", "range-bound SPX, VIX ~18 swinging hard, frequent small jumps (2015-like)",
              vix0=18.0, theta=0.17**2, theta_q=0.21**2, kappa=4.0, xi=0.7, mu=0.0, jump_rate=4.0,
-             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=6.0, divergence_rate=5.0),
+             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=6.0, divergence_rate=5.0,
+             q=0.015),
     Scenario("crash_2020", "Feb-Mar 2020 replay: record high day 10, crash from day 11, "
              "-11.98% and VIX 82.69 on day 28, trough day 33",
              vix0=CRASH_2020[0][1], theta=0.17**2, theta_q=0.22**2,
-             anchors=_replay(CRASH_2020, 0, CRASH_2020_OPENS), divergences=((0, 11),)),
+             anchors=_replay(CRASH_2020, 0, CRASH_2020_OPENS), divergences=((0, 11),),
+             r=0.015, q=0.019),
     Scenario("volmageddon_2018", "Jan-Feb 2018 replay: VIX 17.31 -> 37.32 (+116%) and SPX "
              "-4.1% on day 14 (Feb 5 2018)",
              vix0=VOLMAGEDDON_2018[0][1], theta=0.12**2, theta_q=0.17**2,
-             anchors=_replay(VOLMAGEDDON_2018, 0)),
+             anchors=_replay(VOLMAGEDDON_2018, 0), r=0.014, q=0.018),
     Scenario("gap_down", f"calm, then a -7.5% overnight gap at the open of day {GAP_DAY} "
              "(VIX to 45), through a 16-delta short put entered on day 0",
              anchors=GAP_DOWN),
