@@ -8,7 +8,8 @@ from bot.cli import main
 from bot.sim import scenarios as scn
 
 COLUMNS = ["date", "spx_open", "spx_high", "spx_low", "spx_close", "vix", "vix_front",
-           "vix_front_expiry", "vix_second", "vix_second_expiry", "ad_line"]
+           "vix_front_expiry", "vix_second", "vix_second_expiry", "ad_line", "vix_surface",
+           "atm_iv_30d", "put25_iv_30d", "skew_25d"]
 
 
 def test_scenarios_lists_one_line_each(capsys):
@@ -31,9 +32,16 @@ def test_simulate_writes_csv_and_png(tmp_path, capsys):
     peak = df.vix.idxmax()
     assert df.vix_front[peak] < df.vix[peak] and df.vix_second[peak] < df.vix_front[peak]
     assert (df.vix_front_expiry < df.vix_second_expiry).all()
+    # the surface checks: its own VIX by the Cboe formula, ATM below VIX, a put skew that
+    # steepens in points into the crash
+    assert (df.vix_surface - df.vix).abs().max() < 0.5
+    assert (df.atm_iv_30d < df.vix).all() and (df.put25_iv_30d > df.atm_iv_30d).all()
+    calm = df.vix < 25
+    assert df.skew_25d[calm].between(2, 8).all() and df.skew_25d[peak] > df.skew_25d[calm].max()
     png = (out / "market.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
-    assert "45 sessions of crash_2020" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "45 sessions of crash_2020" in printed and "surface VIX within" in printed
 
 
 def test_simulate_is_reproducible_and_replays_a_csv(tmp_path):

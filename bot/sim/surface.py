@@ -26,8 +26,13 @@ VIX options (Black-76 on the VIX future F, T years): vol = 0.85 (VIX/15)^0.4 (T/
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import ndtr
+
+if TYPE_CHECKING:
+    from bot.sim.market import Market
 
 RHO = 0.7  # put-side asymmetry of f in z
 B12 = 1.6  # skew strength b at a 12% variance-swap vol ...
@@ -92,3 +97,19 @@ def vix_option_vol(K: np.ndarray, F: np.ndarray, T: np.ndarray, level: float) ->
     atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
     x = np.log(K / F)
     return atm * np.clip(1.0 + VIX_SKEW * x + VIX_CURVE * x * x, 0.5, 2.5)
+
+
+def atm_and_put25(mk: Market, t: float = TAU30) -> tuple[float, float]:
+    """(ATM vol at the forward, vol of the 25-delta put), t years out, in vol points, at
+    the market's current state: the skew figure the `simulate` chart plots. The put is found
+    by bisection on its Black-Scholes delta -e^(-qt) N(-d1) in log-strike."""
+    F = float(mk.forward(t))
+    atm = float(mk.spx_iv(np.array([F]), np.array([t]))[0])
+    lo, hi = -1.5, 0.0  # ln(K/F): the 25-delta put lies between
+    for _ in range(50):
+        x = 0.5 * (lo + hi)
+        iv = float(mk.spx_iv(np.array([F * math.exp(x)]), np.array([t]))[0])
+        d1 = (-x + 0.5 * iv * iv * t) / (iv * math.sqrt(t))
+        delta = -math.exp(-mk.q * t) * float(ndtr(-d1))
+        lo, hi = (lo, x) if delta < -0.25 else (x, hi)  # too near the money: go lower
+    return 100 * atm, 100 * iv
