@@ -28,8 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=int, default=60, help="trading sessions to generate")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="simulated", help="output directory")
-    p.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START,
-                   help="first session (YYYY-MM-DD; the next session if closed)")
+    p.add_argument("--start", type=date.fromisoformat, default=None,
+                   help=f"first session (YYYY-MM-DD; the next session if closed; default "
+                        f"{DEFAULT_START}; a replay runs on its file's dates)")
     p.set_defaults(handler=simulate)
     s = sub.add_parser("scenarios", help="list the market scenarios, one line each")
     s.set_defaults(handler=list_scenarios)
@@ -44,14 +45,22 @@ def list_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def generate(scenario: str, days: int, seed: int, start: date = DEFAULT_START):
-    """(rows, curves): one dict per session, and the VIX curve [(days out, price)] per date."""
+def generate(scenario: str, days: int, seed: int, start: date | None = None):
+    """(rows, curves): one dict per session, and the VIX curve [(days out, price)] per date.
+    A replay starts on its file's first anchored date (ValueError if `start` says otherwise)."""
     from bot.sim.chains import surface_vix
     from bot.sim.market import Market, index_session
     from bot.sim.surface import atm_and_put25
 
+    sc = scn.get(scenario)
+    if sc.dates:
+        if start is not None and start != sc.dates[0]:
+            raise ValueError(f"a replay runs on its file's dates (from {sc.dates[0]}); "
+                             f"drop --start {start}")
+        start = sc.dates[0]
+    start = start or DEFAULT_START
     begin = datetime.combine(start, time(9, 30), tzinfo=xp.NY)
-    m = Market(scenario, seed, begin)
+    m = Market(sc, seed, begin)
     rows, curves = [], {}
     d = start
     while len(rows) < days:

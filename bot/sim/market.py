@@ -380,8 +380,8 @@ class Market:
         idx, d = [], self._next
         while len(idx) < days:
             d -= timedelta(days=1)
-            if xp.spx_option_session(d) is not None:
-                idx.append(pd.Timestamp(d))
+            if d.weekday() < 5 if d < xp.CALENDAR_START else xp.spx_option_session(d):
+                idx.append(pd.Timestamp(d))  # (weekdays before the calendar starts)
         return pd.DataFrame(
             {"open": np.exp(arr[:, 0] + shift), "high": np.exp(arr[:, 1] + shift),
              "low": np.exp(arr[:, 2] + shift), "close": np.exp(arr[:, 3] + shift),

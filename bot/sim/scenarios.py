@@ -29,16 +29,22 @@ Built-in scenarios (`condorbot scenarios` lists them):
   gap_down          calm start, then an overnight gap of -7.5% (Mar 16 2020's) at the open
                     of day 4, through the short put of a 16-delta condor entered on day 0.
   replay:PATH       a CSV of daily closes (columns date, spx, vix; header names
-                    case-insensitive, `close`/`spx_close` and `vix_close` accepted). Row 0
-                    is the close before day 0; row i+1 anchors day i. The dates in the file
-                    only order the rows; the simulated calendar comes from the clock.
+                    case-insensitive, `close`/`spx_close` and `vix_close` accepted; dates
+                    YYYY-MM-DD). Row 0 is the close before day 0; row i+1 anchors day i. A
+                    replay runs on the file's own dates (`Scenario.dates`; the sim factory
+                    starts the clock on the first), on that era's exchange calendar: rows
+                    must be consecutive SPX sessions, ascending, within the calendar
+                    (2000-2050), with positive prices; the first bad row is named.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
+
+from strategies import expiry as xp
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Scenario:
     r: float = 0.04  # short rate (3-month T-bill), continuously compounded: forwards, cash
     q: float = 0.013  # SPX dividend yield, continuously compounded: F = S e^((r - q) t)
     anchors: tuple[Anchor, ...] = field(default_factory=tuple)
+    dates: tuple[date, ...] = ()  # a replay's session dates: day i is dates[i]
 
     def anchor(self, day: int) -> Anchor | None:
         for a in self.anchors:
@@ -182,7 +189,8 @@ REPLAY_PREFIX = "replay:"
 
 
 def load_csv(path: str | Path) -> Scenario:
-    """A replay scenario from a CSV of daily SPX and VIX closes (see the module docstring)."""
+    """A replay scenario from a CSV of daily SPX and VIX closes (see the module docstring);
+    ValueError naming the file, line and value of the first bad row."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -192,23 +200,60 @@ def load_csv(path: str | Path) -> Scenario:
     names = {n.strip().lower(): n for n in (reader.fieldnames or [])}
     spx_col = next((names[n] for n in ("spx", "close", "spx_close") if n in names), None)
     vix_col = next((names[n] for n in ("vix", "vix_close") if n in names), None)
-    if spx_col is None or vix_col is None:
-        raise ValueError(f"replay CSV {p} needs columns spx (or close) and vix; "
+    if spx_col is None or vix_col is None or "date" not in names:
+        raise ValueError(f"replay CSV {p} needs columns date, spx (or close) and vix; "
                          f"found {reader.fieldnames}")
-    rows = []
+    rows: list[tuple[float, float]] = []
+    days: list[date] = []
     for n, rec in enumerate(reader, start=2):
+        days.append(_row_date(p, n, rec[names["date"]], days[-1] if days else None))
         try:
             spx, vix = float(rec[spx_col]), float(rec[vix_col])
         except (TypeError, ValueError):
-            raise ValueError(f"replay CSV {p} line {n}: bad number in {rec}") from None
+            raise ValueError(f"replay CSV {p} line {n} ({days[-1]}): missing or bad price "
+                             f"(spx {rec[spx_col]!r}, vix {rec[vix_col]!r})") from None
         if not (spx > 0 and 0 < vix < 200):
-            raise ValueError(f"replay CSV {p} line {n}: spx must be > 0 and vix in (0, 200)")
+            raise ValueError(f"replay CSV {p} line {n} ({days[-1]}): spx must be > 0 and vix "
+                             f"in (0, 200), got spx {spx:g}, vix {vix:g}")
         rows.append((spx, vix))
     if len(rows) < 2:
         raise ValueError(f"replay CSV {p} needs at least two rows of closes")
     return replace(SCENARIOS["chop"], name=f"{REPLAY_PREFIX}{p}", revert=0.0, mu=0.05,
-                   summary=f"replay of {len(rows) - 1} daily closes from {p.name}",
-                   spx0=rows[0][0], vix0=rows[0][1], anchors=_replay(rows))
+                   summary=f"replay of {len(rows) - 1} daily closes from {p.name}, "
+                           f"{days[1]} to {days[-1]}",
+                   spx0=rows[0][0], vix0=rows[0][1], anchors=_replay(rows),
+                   dates=tuple(days[1:]))
+
+
+def _row_date(p: Path, n: int, text: str | None, prev: date | None) -> date:
+    """The date of CSV line n, checked: a session of the calendar, the one after `prev`."""
+    where = f"replay CSV {p} line {n}"
+    try:
+        d = date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ValueError(f"{where}: bad date {text!r} (want YYYY-MM-DD)") from None
+    if not xp.CALENDAR_START <= d <= xp.CALENDAR_END:
+        raise ValueError(f"{where}: {d} is outside the exchange calendar "
+                         f"({xp.CALENDAR_START}..{xp.CALENDAR_END})")
+    if xp.spx_option_session(d) is None:
+        raise ValueError(f"{where}: {d} is not an SPX trading day ({d:%A} or a holiday)")
+    if prev is not None:
+        if d <= prev:
+            raise ValueError(f"{where}: {d} does not follow {prev} (line {n - 1}): rows must "
+                             f"be in date order, one per trading day")
+        nxt = _next_session(prev)
+        if d != nxt:
+            raise ValueError(f"{where}: gap: no row for {nxt}, a trading day between {prev} "
+                             f"(line {n - 1}) and {d}")
+    return d
+
+
+def _next_session(d: date) -> date:
+    for k in range(1, 15):
+        c = d + timedelta(days=k)
+        if c > xp.CALENDAR_END or xp.spx_option_session(c) is not None:
+            return c
+    raise ValueError(f"no SPX session in the two weeks after {d}")
 
 
 def get(name: str) -> Scenario:
