@@ -175,8 +175,9 @@ def test_gap_down_opens_through_the_lows_of_the_quiet_week():
 def test_replay_csv_lands_on_every_close(tmp_path):
     rows = [(4000.0, 20.0), (4040.0, 18.5), (3900.0, 27.0), (3950.0, 24.0), (3700.0, 45.0)]
     path = tmp_path / "closes.csv"
-    path.write_text("Date,Close,VIX\n" + "".join(f"2020-01-{i + 1:02d},{s},{v}\n"
-                                                  for i, (s, v) in enumerate(rows)))
+    days = ("2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07", "2020-01-08")  # sessions
+    path.write_text("Date,Close,VIX\n" + "".join(f"{d},{s},{v}\n"
+                                                  for d, (s, v) in zip(days, rows)))
     m = Market(f"replay:{path}", 1, START)
     b = run_days(m, 6)
     np.testing.assert_allclose(b.close.iloc[:4], [r[0] for r in rows[1:]], rtol=1e-9)

@@ -381,6 +381,6 @@ def surface_vix(mk: Market, strikes: np.ndarray | None = None) -> float:
     picked = [terms[i], terms[j]]
     parts = [("SPX", ks, t, float(mk.forward(t))) for _, t in picked]
     quotes = _price(state(mk), parts)
-    return vx.interpolate(*(vx.term_variance(ks, p["call_bid"], p["call_ask"], p["put_bid"],
-                                             p["put_ask"], t, mk.r)
-                            for p, (_, t) in zip(quotes, picked)))
+    near, nxt = (vx.term_variance(ks, p["call_bid"], p["call_ask"], p["put_bid"], p["put_ask"],
+                                  t, mk.r) for p, (_, t) in zip(quotes, picked))
+    return vx.interpolate(near, nxt)

@@ -61,7 +61,8 @@ def generate(scenario: str, days: int, seed: int, start: date | None = None):
     start = start or DEFAULT_START
     begin = datetime.combine(start, time(9, 30), tzinfo=xp.NY)
     m = Market(sc, seed, begin)
-    rows, curves = [], {}
+    rows: list[dict] = []
+    curves: dict[date, list[tuple[int, float]]] = {}
     d = start
     while len(rows) < days:
         s = index_session(d)

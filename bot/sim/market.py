@@ -163,10 +163,9 @@ class Market:
         if exps is None:
             exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
         ts = [(e, years_to(e, when)) for e in exps]
-        exps = [e for e, t in ts if t > 0]
+        exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
             return {}, []
-        tv = [t for _, t in ts if t > 0]
         px = self.vix_future(np.array(tv))
         return {e: round(round(float(p) / 0.05) * 0.05, 2) for e, p in zip(exps, px)}, tv
 
@@ -377,7 +376,8 @@ class Market:
         shift = math.log(sc.spx0) - arr[-1, 3]
         ad = np.cumsum([float(_ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
                         for i, r in enumerate(rows)])
-        idx, d = [], self._next
+        idx: list[pd.Timestamp] = []
+        d = self._next
         while len(idx) < days:
             d -= timedelta(days=1)
             if d.weekday() < 5 if d < xp.CALENDAR_START else xp.spx_option_session(d):
