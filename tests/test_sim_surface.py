@@ -57,7 +57,7 @@ def test_the_vix_formula_on_the_sim_chain_gives_back_the_sim_vix(level):
 async def test_the_same_holds_on_the_broker_listing_and_for_its_monthlies_near_30_days():
     b = SimBroker(SimClock(datetime(2026, 1, 26, 10, 0, tzinfo=xp.NY)), "chop", 2)
     snap = await b.snapshot()
-    assert abs(ch.surface_vix(b.market, b.book._strikes) - snap.vix) < 0.1
+    assert abs(ch.surface_vix(b.market, b.book.strikes) - snap.vix) < 0.1
     # the listed monthlies (25 and 53 days out) bracket 30 days loosely: the formula still
     # lands within half a point at this calm level
     monthlies = vx.vix_from_chains(snap.chains.values(), b.market.r)

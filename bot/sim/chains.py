@@ -291,6 +291,11 @@ class ChainBook:
                                               hot.get(("VIX", e), []))
                            for j, (e, t) in enumerate(zip(self.futures, tv))}
 
+    @property
+    def strikes(self) -> np.ndarray:
+        """The SPX strikes listed now (every SPX chain of the build lists these)."""
+        return self._strikes
+
     def _asked(self) -> dict[tuple[str, date], list[int]]:
         """Strikes looked up in each chain of the last build, as indices into the strikes
         listed now (the listing only widens)."""
