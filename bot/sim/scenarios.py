@@ -19,7 +19,11 @@ Built-in scenarios (`condorbot scenarios` lists them):
   grind_up          2017-like: very low vol, steady rally (2017: SPX +19.4%, VIX averaged
                     11.1, record-low close 9.14 on 2017-11-03; Cboe VIX history).
   chop              range-bound, vol-of-vol high, frequent small jumps (2015-like: SPX range
-                    1867-2131, VIX 11-40).
+                    1867-2131, VIX 11-40). The pull back to the start level is gentle
+                    (revert 1.5/year, half-life ~5 months): option prices cannot know of
+                    it, so a strong pull is a free lunch for premium sellers (at 6/year a
+                    17% dip drifted back at ~100%/year and the CNDR rules earned 20-105%
+                    a year on their collateral over seeds 1-5).
   crash_2020        Feb 4 - Mar 31 2020 replayed from day 0: an up-leg to the Feb 19 record
                     (3386.15), then the crash from day 11: -33.9% to Mar 23 (2237.40), the
                     -11.98% day of Mar 16 on day 28 (open gap -7.5%), VIX record close 82.69.
@@ -79,7 +83,7 @@ class Scenario:
     jump_mean: float = -0.025  # mean log jump
     jump_sd: float = 0.02
     jump_var: float = 0.02  # mean variance added by a jump (exponential)
-    revert: float = 0.0  # pull of log SPX back to spx0, per year (chop)
+    revert: float = 0.0  # pull of log SPX back to spx0, per year (chop: 1.5, see below)
     divergence_rate: float = 3.0  # A/D divergence episodes started per year
     divergences: tuple[tuple[int, int], ...] = ()  # scheduled (first day, length) episodes
     r: float = 0.04  # short rate (3-month T-bill), continuously compounded: forwards, cash
@@ -169,7 +173,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              jump_mean=-0.015, jump_var=0.005, divergence_rate=2.0, r=0.009, q=0.019),
     Scenario("chop", "range-bound SPX, VIX ~18 swinging hard, frequent small jumps (2015-like)",
              vix0=18.0, theta=0.17**2, theta_q=0.21**2, kappa=4.0, xi=0.7, mu=0.0, jump_rate=4.0,
-             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=6.0, divergence_rate=5.0,
+             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=1.5, divergence_rate=5.0,
              q=0.015),
     Scenario("crash_2020", "Feb-Mar 2020 replay: record high day 10, crash from day 11, "
              "-11.98% and VIX 82.69 on day 28, trough day 33",
