@@ -17,8 +17,9 @@ gives back the model's VIX, and the at-the-money vol s sits below VIX: the skew 
 The skew strength falls with the level, b = B12 (L / 0.12)^-P (L = sqrt(ev)), so the
 25-delta put minus ATM vol grows in points but shrinks relative to ATM as vol rises (about
 4 points at VIX 12, 5 at 20, 6.5 at 40, 7.5 at 80; ATM about 2.5, 3.5, 4.5 and 6.5 points
-below VIX; the 25-delta call about 0.83 of ATM at VIX 12, 0.89 at 20). A strike's z is found by Newton's method on x(z) = -z v - v^2/2, v = s sqrt(t f(z))
-(monotone in z for these parameters); 6 steps bring the vol to 1e-10 over x in [-2.5, 1].
+below VIX; the 25-delta call about 0.83 of ATM at VIX 12, 0.89 at 20). A strike's z is
+found by Newton's method on x(z) = -z v - v^2/2, v = s sqrt(t f(z)) (monotone in z for
+these parameters); 6 steps bring the vol to 1e-10 over x in [-2.5, 1].
 
 VIX options (Black-76 on the VIX future F, T years): vol = 0.85 (VIX/15)^0.4 (T/30d)^-0.2
 (1 + 0.45 ln(K/F) + 0.1 ln(K/F)^2): vol-of-vol rising with VIX, a positive (call) skew.
