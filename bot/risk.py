@@ -14,8 +14,6 @@ are they exempt from the exposure checks (total contracts, margin, cushion, max 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from numbers import Integral
@@ -25,7 +23,14 @@ from bot.broker.base import WhatIf
 from bot.config import RiskSettings
 from strategies.expiry import exchange_date
 from strategies.params import StrategyParams
+from strategies.payoff import Trade, max_loss, uncovered_shorts
+from strategies.payoff import net as _net
+from strategies.payoff import split as _split
+from strategies.payoff import uncovered as _uncovered
 from strategies.types import Contract, Intent, Snapshot
+
+__all__ = ["ACTIVE", "HALTED", "REDUCING", "STATES", "RiskGuard", "Verdict", "max_loss",
+           "uncovered_shorts"]
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 STATES = (ACTIVE, REDUCING, HALTED)
@@ -34,7 +39,6 @@ RATE_WINDOW = timedelta(seconds=60)  # "orders per minute" is per 60 s by defini
 EPS = 1e-6  # dollars/points: float noise allowed on a limit
 
 Event = tuple[str, dict[str, Any]]
-Trade = dict[str, tuple[Contract, int]]  # contract key -> (contract, signed contracts)
 
 
 @dataclass(frozen=True)
@@ -54,90 +58,6 @@ def _finite(*xs: Any) -> bool:
 def _num(x: float) -> float | str:
     """A number for a log field: NaN and inf as text, so JSON lines stay JSON."""
     return x if _finite(x) else str(x)
-
-
-def _group(c: Contract) -> tuple[str, str]:
-    return (c.symbol, c.right if c.sec_type == "OPT" else c.sec_type)
-
-
-def _uncovered(items: Iterable[tuple[Contract, int]]) -> dict[str, int]:
-    """Short contracts not covered by longs of the same underlying and right expiring no
-    earlier, per group "SYMBOL:RIGHT:YYYYMMDD" (the latest expiry where the shortfall is).
-
-    A short expiring at T can only be covered by a long expiring at T or later, so the
-    shortfall is max over T of (shorts expiring >= T) - (longs expiring >= T)."""
-    by: dict[tuple[str, str], list[tuple[date, int]]] = defaultdict(list)
-    for c, n in items:
-        if n:
-            by[_group(c)].append((c.expiry, n))
-    out: dict[str, int] = {}
-    for (sym, right), rows in by.items():
-        for t in sorted({e for e, n in rows if n < 0}, reverse=True):
-            short = sum(-n for e, n in rows if e >= t and n < 0)
-            long = sum(n for e, n in rows if e >= t and n > 0)
-            if short > long:
-                k = f"{sym}:{right}:{t:%Y%m%d}"
-                out[k] = max(out.get(k, 0), short - long)
-    return out
-
-
-def uncovered_shorts(intent: Intent) -> list[str]:
-    """Short legs of the combo (options and futures) not covered, counted in contracts, by
-    long legs of the same underlying and right in the same combo expiring no earlier.
-    A 1x2 ratio spread and a short call "covered" by an earlier-expiring call are refused."""
-    return sorted(_uncovered((leg.contract, leg.ratio) for leg in intent.legs))
-
-
-def _net(items: Iterable[tuple[Contract, int]]) -> Trade:
-    """Signed contracts per contract key, summed."""
-    out: Trade = {}
-    for c, n in items:
-        out[c.key] = (c, out.get(c.key, (c, 0))[1] + int(n))
-    return out
-
-
-def _split(intent: Intent, held: Trade) -> tuple[Trade, Trade]:
-    """(closing, opening) parts of the intent, per contract, in signed contracts: the part of
-    a leg that trades against a held position of the opposite sign closes, the rest opens."""
-    closing: Trade = {}
-    opening: Trade = {}
-    for k, (c, q) in _net((leg.contract, leg.ratio * intent.qty) for leg in intent.legs).items():
-        h = held.get(k, (c, 0))[1]
-        part = int(math.copysign(min(abs(q), abs(h)), q)) if q * h < 0 else 0
-        if part:
-            closing[k] = (c, part)
-        if q - part:
-            opening[k] = (c, q - part)
-    return closing, opening
-
-
-def max_loss(parts: Trade, cost: float) -> float:
-    """Worst loss in dollars of holding `parts` (signed contracts) bought for `cost` dollars
-    (debit > 0), at expiry, with every leg at intrinsic value (later-dated longs count only
-    their intrinsic value: conservative for calendars and diagonals). inf if unbounded."""
-    worst = 0.0
-    by: dict[str, list[tuple[Contract, int]]] = defaultdict(list)
-    for c, n in parts.values():
-        by[c.symbol].append((c, n))
-    for rows in by.values():
-        slope = sum(n * c.multiplier for c, n in rows if c.sec_type == "FUT" or c.right == "C")
-        if slope < 0:
-            return math.inf
-        points = {0.0} | {c.strike for c, _ in rows if c.sec_type == "OPT"}  # the kinks
-
-        def value(s: float, rows: list[tuple[Contract, int]] = rows) -> float:
-            v = 0.0
-            for c, n in rows:
-                if c.sec_type == "FUT":
-                    v += n * c.multiplier * s
-                elif c.right == "C":
-                    v += n * c.multiplier * max(s - c.strike, 0.0)
-                else:
-                    v += n * c.multiplier * max(c.strike - s, 0.0)
-            return v
-
-        worst += min(value(s) for s in points)
-    return cost - worst
 
 
 class RiskGuard:
@@ -201,8 +121,8 @@ class RiskGuard:
         nl = snap.account.net_liquidation
         if not _finite(nl) or nl <= 0:
             if not self._bad_account:
-                events.append(("risk.bad_account", {"net_liquidation": _num(nl),
-                                                    "why": "net liquidation not a positive number"}))
+                events.append(("risk.bad_account", {
+                    "net_liquidation": _num(nl), "why": "net liquidation not a positive number"}))
             self._bad_account = True
             return events
         self._bad_account = False
@@ -210,7 +130,8 @@ class RiskGuard:
         if self._day is None or day > self._day:
             start = self._last_nl if self._last_nl is not None else nl
             self._day, self._start_nl = day, start
-            events.append(("risk.day_start", {"date": day.isoformat(), "start_nl": round(start, 2)}))
+            events.append(("risk.day_start", {"date": day.isoformat(),
+                                              "start_nl": round(start, 2)}))
             if self._state == REDUCING and self._reduced_on is not None and self._reduced_on < day:
                 events += self._move(ACTIVE, "new_trading_day")
         self._last_nl = nl
@@ -255,7 +176,8 @@ class RiskGuard:
         s = self.s
         now = snap.time if now is None else now
         bad = _malformed(intent)
-        v = self._gate(intent, now) or (Verdict(False, "bad_intent", {"problem": bad}) if bad else None)
+        v = self._gate(intent, now) or (
+            Verdict(False, "bad_intent", {"problem": bad}) if bad else None)
         if v is not None:
             return v
         quotes, v = self._quotes(intent, snap, now)
