@@ -106,3 +106,41 @@ def max_loss(parts: Trade, cost: float) -> float:
         points = {0.0} | {c.strike for c, _ in rows if c.sec_type == "OPT"}  # the kinks
         worst += min(expiry_value(rows, s) for s in points)
     return cost - worst
+
+
+def contracts(parts: Trade) -> int:
+    """Contracts held, long and short alike."""
+    return sum(abs(n) for _, n in parts.values())
+
+
+def worst_total(base: Trade, orders: list[Trade], exact_up_to: int = 8) -> int:
+    """Most contracts held (`contracts`) if any of `orders` fill, in any combination, on top
+    of `base`. The count is convex in each order's filled share, so the worst case is an
+    order filled whole or not at all: every combination is tried for up to `exact_up_to`
+    orders; beyond that each contract takes its own worst side (an upper bound)."""
+    if len(orders) > exact_up_to:
+        worst = 0
+        keys = set(base).union(*orders)
+        for k in keys:
+            n = base.get(k, (None, 0))[1]
+            up = n + sum(o[k][1] for o in orders if k in o and o[k][1] > 0)
+            down = n + sum(o[k][1] for o in orders if k in o and o[k][1] < 0)
+            worst += max(abs(up), abs(down))
+        return worst
+    worst = contracts(base)
+    for mask in range(1, 1 << len(orders)):
+        chosen = [p for i, o in enumerate(orders) if mask >> i & 1 for p in o.values()]
+        worst = max(worst, contracts(net([*base.values(), *chosen])))
+    return worst
+
+
+def closable(held: Trade, closing: list[Trade]) -> Trade:
+    """Held positions less what `closing` parts (of orders already working) would close,
+    never past flat: what is left for another closing order."""
+    out: Trade = {}
+    for k, (c, h) in held.items():
+        used = sum(abs(part[k][1]) for part in closing if k in part)
+        left = max(abs(h) - used, 0)
+        if left:
+            out[k] = (c, int(math.copysign(left, h)))
+    return out
