@@ -130,6 +130,13 @@ def test_numbers_finite_bounded_and_booleans_strict(tmp_path, text, needles):
     assert "\n" not in str(e.value)
 
 
+def test_documented_large_values_still_load(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("clock_jump_seconds: 1.0e9\nsim:\n  speed: max\n  initial_cash: 1.0e9\n")
+    s = cfg.load(p)
+    assert s.clock_jump_seconds == 1e9 and s.sim.initial_cash == 1e9
+
+
 def test_store_path_naming_an_existing_directory(tmp_path):
     (tmp_path / "state").mkdir()
     p = tmp_path / "c.yaml"
