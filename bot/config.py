@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from strategies.params import HedgeParams, StrategyParams
 
@@ -200,7 +201,7 @@ def _shown(value: Any, most: int = 80) -> str:
     return text if len(text) <= most else text[:most] + "..."
 
 
-def _describe(err: dict[str, Any], raw: Any) -> str:
+def _describe(err: ErrorDetails, raw: Any) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ()))
     msg = err.get("msg", "invalid")
     if err.get("type") == "extra_forbidden":

@@ -120,7 +120,7 @@ class TradingState:
         start = self._start_nl if self._start_nl is not None else nl
         loss = start - nl
         halt, reduce = s.daily_halt_limit * start, s.daily_loss_limit * start
-        numbers = {"loss": round(loss, 2), "start_nl": round(start, 2)}
+        numbers: dict[str, Any] = {"loss": round(loss, 2), "start_nl": round(start, 2)}
         if loss >= halt and self._daily != HALTED:
             events += self._set("daily_halt_limit", daily=HALTED, limit=round(halt, 2), **numbers)
         elif loss >= reduce and self._daily == ACTIVE:
