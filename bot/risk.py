@@ -1,40 +1,52 @@
 """The risk guard: every intent is approved or rejected here, with a reason code and numbers.
 
-Trading states: ACTIVE (anything the limits allow), REDUCING (closing orders only), HALTED
-(nothing but cancels; only an operator `condorbot resume` leaves it). The guard never moves
-toward ACTIVE by itself, except that a REDUCING it entered for a daily loss ends at the next
-New York trading date. Every limit comes from `RiskSettings`; the guard does no I/O and
-returns events (name, fields) for the caller to log.
+Trading states (ACTIVE, REDUCING, HALTED and the daily-loss rule) live in
+`bot/risk_state.py`. Every limit comes from `RiskSettings`; the guard does no I/O and returns
+events (name, fields) for the caller to log.
+
+Exposure is what is held plus every order that may still fill (the caller's working orders,
+and what this guard approved on the same snapshot): each cap holds whichever of them fill.
+The max loss is taken at the order's limit price, and again at each price sent.
 
 "Closing" intents are held to what the name promises: every leg must reduce a position held
-in the snapshot, and the account must not hold more uncovered shorts afterwards. Only then
-are they exempt from the exposure checks (total contracts, margin, cushion, max loss).
+in the snapshot (less what other working closes will take), and the account must not hold
+more uncovered shorts afterwards. Only then are they exempt from the size and exposure caps
+(contracts per order and in total, margin, cushion, max loss).
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from numbers import Integral
 from typing import Any
 
 from bot.broker.base import WhatIf
 from bot.config import RiskSettings
-from strategies.expiry import exchange_date
+from bot.risk_state import ACTIVE, HALTED, REDUCING, STATES, TradingState, _finite, _num
 from strategies.params import StrategyParams
+from strategies.payoff import (
+    Trade,
+    closable,
+    contracts,
+    max_loss,
+    uncovered_shorts,
+    worst_total,
+)
+from strategies.payoff import net as _net
+from strategies.payoff import split as _split
+from strategies.payoff import uncovered as _uncovered
 from strategies.types import Contract, Intent, Snapshot
 
-ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
-STATES = (ACTIVE, REDUCING, HALTED)
+__all__ = ["ACTIVE", "HALTED", "REDUCING", "STATES", "RiskGuard", "Verdict", "max_loss",
+           "uncovered_shorts"]
+
 ACTIONS = ("open", "close", "roll", "roll_close", "roll_open", "hedge_open", "hedge_close")
 RATE_WINDOW = timedelta(seconds=60)  # "orders per minute" is per 60 s by definition
 EPS = 1e-6  # dollars/points: float noise allowed on a limit
-
-Event = tuple[str, dict[str, Any]]
-Trade = dict[str, tuple[Contract, int]]  # contract key -> (contract, signed contracts)
+REMEMBERED = 256  # approvals whose max loss is checked again at each price sent
 
 
 @dataclass(frozen=True)
@@ -44,200 +56,15 @@ class Verdict:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def _finite(*xs: Any) -> bool:
-    try:
-        return all(math.isfinite(float(x)) for x in xs)
-    except (TypeError, ValueError):
-        return False
-
-
-def _num(x: float) -> float | str:
-    """A number for a log field: NaN and inf as text, so JSON lines stay JSON."""
-    return x if _finite(x) else str(x)
-
-
-def _group(c: Contract) -> tuple[str, str]:
-    return (c.symbol, c.right if c.sec_type == "OPT" else c.sec_type)
-
-
-def _uncovered(items: Iterable[tuple[Contract, int]]) -> dict[str, int]:
-    """Short contracts not covered by longs of the same underlying and right expiring no
-    earlier, per group "SYMBOL:RIGHT:YYYYMMDD" (the latest expiry where the shortfall is).
-
-    A short expiring at T can only be covered by a long expiring at T or later, so the
-    shortfall is max over T of (shorts expiring >= T) - (longs expiring >= T)."""
-    by: dict[tuple[str, str], list[tuple[date, int]]] = defaultdict(list)
-    for c, n in items:
-        if n:
-            by[_group(c)].append((c.expiry, n))
-    out: dict[str, int] = {}
-    for (sym, right), rows in by.items():
-        for t in sorted({e for e, n in rows if n < 0}, reverse=True):
-            short = sum(-n for e, n in rows if e >= t and n < 0)
-            long = sum(n for e, n in rows if e >= t and n > 0)
-            if short > long:
-                k = f"{sym}:{right}:{t:%Y%m%d}"
-                out[k] = max(out.get(k, 0), short - long)
-    return out
-
-
-def uncovered_shorts(intent: Intent) -> list[str]:
-    """Short legs of the combo (options and futures) not covered, counted in contracts, by
-    long legs of the same underlying and right in the same combo expiring no earlier.
-    A 1x2 ratio spread and a short call "covered" by an earlier-expiring call are refused."""
-    return sorted(_uncovered((leg.contract, leg.ratio) for leg in intent.legs))
-
-
-def _net(items: Iterable[tuple[Contract, int]]) -> Trade:
-    """Signed contracts per contract key, summed."""
-    out: Trade = {}
-    for c, n in items:
-        out[c.key] = (c, out.get(c.key, (c, 0))[1] + int(n))
-    return out
-
-
-def _split(intent: Intent, held: Trade) -> tuple[Trade, Trade]:
-    """(closing, opening) parts of the intent, per contract, in signed contracts: the part of
-    a leg that trades against a held position of the opposite sign closes, the rest opens."""
-    closing: Trade = {}
-    opening: Trade = {}
-    for k, (c, q) in _net((leg.contract, leg.ratio * intent.qty) for leg in intent.legs).items():
-        h = held.get(k, (c, 0))[1]
-        part = int(math.copysign(min(abs(q), abs(h)), q)) if q * h < 0 else 0
-        if part:
-            closing[k] = (c, part)
-        if q - part:
-            opening[k] = (c, q - part)
-    return closing, opening
-
-
-def max_loss(parts: Trade, cost: float) -> float:
-    """Worst loss in dollars of holding `parts` (signed contracts) bought for `cost` dollars
-    (debit > 0), at expiry, with every leg at intrinsic value (later-dated longs count only
-    their intrinsic value: conservative for calendars and diagonals). inf if unbounded."""
-    worst = 0.0
-    by: dict[str, list[tuple[Contract, int]]] = defaultdict(list)
-    for c, n in parts.values():
-        by[c.symbol].append((c, n))
-    for rows in by.values():
-        slope = sum(n * c.multiplier for c, n in rows if c.sec_type == "FUT" or c.right == "C")
-        if slope < 0:
-            return math.inf
-        points = {0.0} | {c.strike for c, _ in rows if c.sec_type == "OPT"}  # the kinks
-
-        def value(s: float, rows: list[tuple[Contract, int]] = rows) -> float:
-            v = 0.0
-            for c, n in rows:
-                if c.sec_type == "FUT":
-                    v += n * c.multiplier * s
-                elif c.right == "C":
-                    v += n * c.multiplier * max(s - c.strike, 0.0)
-                else:
-                    v += n * c.multiplier * max(c.strike - s, 0.0)
-            return v
-
-        worst += min(value(s) for s in points)
-    return cost - worst
-
-
-class RiskGuard:
+class RiskGuard(TradingState):
     def __init__(self, settings: RiskSettings,
                  max_steps: int = StrategyParams.model_fields["max_steps"].default) -> None:
+        super().__init__(settings)
         self.s = settings
         self.max_steps = max_steps
-        self._state = ACTIVE
-        self._orders: list[datetime] = []
-        self._day: date | None = None
-        self._start_nl: float | None = None
-        self._last_nl: float | None = None
-        self._reduced_on: date | None = None  # set when a daily loss moved us to REDUCING
-        self._bad_account = False
-
-    # --- trading state -----------------------------------------------------------------------
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @state.setter
-    def state(self, value: str) -> None:
-        """Set from outside (restored, or an operator): never expires by itself; a move to
-        ACTIVE re-bases the day like `set_state` (else the next `observe` undoes a resume)."""
-        if value not in STATES:
-            raise ValueError(f"unknown trading state {value!r}; expected one of {STATES}")
-        if value == ACTIVE and self._state != ACTIVE and self._last_nl is not None:
-            self._start_nl = self._last_nl
-        self._state = value
-        self._reduced_on = None
-
-    def _move(self, state: str, why: str, **fields: Any) -> list[Event]:
-        if state == self._state:
-            return []
-        previous, self._state = self._state, state
-        if state != REDUCING:
-            self._reduced_on = None
-        return [("risk.state", {"previous": previous, "state": state, "why": why, **fields})]
-
-    def set_state(self, state: str, why: str) -> list[Event]:
-        """Operator (or reconciliation) sets the state. A move to ACTIVE re-bases the day's
-        start at the last net liquidation seen: the losses so far are acknowledged."""
-        if state not in STATES:
-            raise ValueError(f"unknown trading state {state!r}; expected one of {STATES}")
-        fields: dict[str, Any] = {}
-        if state == ACTIVE and self._state != ACTIVE and self._last_nl is not None:
-            fields = {"start_nl_before": self._start_nl, "start_nl": self._last_nl}
-            self._start_nl = self._last_nl
-        events = self._move(state, why, **fields)
-        if state == REDUCING:
-            self._reduced_on = None  # an operator's REDUCING lasts until the operator ends it
-        return events
-
-    def resume(self) -> list[Event]:
-        return self.set_state(ACTIVE, "operator_resume")
-
-    def observe(self, snap: Snapshot, now: datetime) -> list[Event]:
-        """Track the day's start net liquidation (the last one seen before this New York
-        date, else the first of it) and move to REDUCING / HALTED on a daily loss."""
-        s, events = self.s, []
-        nl = snap.account.net_liquidation
-        if not _finite(nl) or nl <= 0:
-            if not self._bad_account:
-                events.append(("risk.bad_account", {"net_liquidation": _num(nl),
-                                                    "why": "net liquidation not a positive number"}))
-            self._bad_account = True
-            return events
-        self._bad_account = False
-        day = exchange_date(now)
-        if self._day is None or day > self._day:
-            start = self._last_nl if self._last_nl is not None else nl
-            self._day, self._start_nl = day, start
-            events.append(("risk.day_start", {"date": day.isoformat(), "start_nl": round(start, 2)}))
-            if self._state == REDUCING and self._reduced_on is not None and self._reduced_on < day:
-                events += self._move(ACTIVE, "new_trading_day")
-        self._last_nl = nl
-        start = self._start_nl if self._start_nl is not None else nl
-        loss = start - nl
-        halt, reduce = s.daily_halt_limit * start, s.daily_loss_limit * start
-        if loss >= halt and self._state != HALTED:
-            events += self._move(HALTED, "daily_halt_limit", loss=round(loss, 2),
-                                 limit=round(halt, 2), start_nl=round(start, 2))
-        elif loss >= reduce and self._state == ACTIVE:
-            events += self._move(REDUCING, "daily_loss_limit", loss=round(loss, 2),
-                                 limit=round(reduce, 2), start_nl=round(start, 2))
-            self._reduced_on = day
-        return events
-
-    def export(self) -> dict[str, Any]:
-        """JSON-able memory (state, day, start NL) so a restart keeps the daily loss."""
-        return {"state": self._state, "day": self._day.isoformat() if self._day else None,
-                "start_nl": self._start_nl, "last_nl": self._last_nl,
-                "reduced_on": self._reduced_on.isoformat() if self._reduced_on else None}
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        self.state = saved.get("state", ACTIVE)
-        self._day = date.fromisoformat(saved["day"]) if saved.get("day") else None
-        self._start_nl, self._last_nl = saved.get("start_nl"), saved.get("last_nl")
-        r = saved.get("reduced_on")
-        self._reduced_on = date.fromisoformat(r) if r and self._state == REDUCING else None
+        # intents approved on the snapshot in hand (same time, same positions): working too
+        self._tick: tuple[tuple[Any, ...], dict[str, Intent]] = ((), {})
+        self._approved: OrderedDict[str, tuple[Trade, float, float]] = OrderedDict()
 
     # --- pacing ---------------------------------------------------------------------------------
     def record_order(self, now: datetime) -> None:
@@ -249,46 +76,62 @@ class RiskGuard:
 
     # --- checks ---------------------------------------------------------------------------------
     def check(self, intent: Intent, snap: Snapshot, what_if: WhatIf | None = None,
-              now: datetime | None = None) -> Verdict:
+              now: datetime | None = None, working: Iterable[Any] = (),
+              limit: float | None = None) -> Verdict:
         """Approve or reject one intent. `now` is the clock time (quote age is measured
-        from it); it defaults to the snapshot time."""
+        from it); it defaults to the snapshot time.
+
+        `working`: the orders placed and not done, each an Intent, an (intent, contracts
+        filled that `snap.positions` already holds) pair, or anything with `.intent` (and
+        `.filled`); the intents this guard approved on the same snapshot (same time and
+        positions) count too, until a later snapshot. Every cap holds whichever of them
+        fill. `limit`: the order's first limit price; the max loss is taken there, by
+        default at the dearest price `check_price` would accept."""
         s = self.s
         now = snap.time if now is None else now
-        bad = _malformed(intent)
-        v = self._gate(intent, now) or (Verdict(False, "bad_intent", {"problem": bad}) if bad else None)
+        bad = _malformed(intent) or ("" if limit is None or _finite(limit)
+                                     else f"limit {limit!r} not finite")
+        v = self._gate(intent, now) or (
+            Verdict(False, "bad_intent", {"problem": bad}) if bad else None)
         if v is not None:
             return v
         quotes, v = self._quotes(intent, snap, now)
         if v is not None:
             return v
+        held = _net((p.contract, p.qty) for p in snap.positions)
+        orders = self._working(intent, snap, working)
         if not intent.closing:
             naked = uncovered_shorts(intent)
             if naked:
                 return Verdict(False, "naked_short", {"uncovered": naked})
-        per_order = max(abs(leg.ratio) for leg in intent.legs) * intent.qty
-        if per_order > s.max_contracts_per_order:
-            return Verdict(False, "contracts_per_order",
-                           {"contracts": per_order, "limit": s.max_contracts_per_order})
-        held = _net((p.contract, p.qty) for p in snap.positions)
-        closing, opening = _split(intent, held)
+            per_order = max(abs(leg.ratio) for leg in intent.legs) * intent.qty
+            if per_order > s.max_contracts_per_order:
+                return Verdict(False, "contracts_per_order",
+                               {"contracts": per_order, "limit": s.max_contracts_per_order})
+        # what working orders will close is not there to close again: `left` is held less it
+        left = closable(held, [_split(i, held, n)[0] for i, n in orders])
+        closing, opening = _split(intent, left)
+        for before in (held, left):  # the other orders filled or not
+            after = _net([*before.values(), *closing.values(), *opening.values()])
+            was = _uncovered(before.values())
+            worse = {k: n for k, n in _uncovered(after.values()).items() if n > was.get(k, 0)}
+            if worse:
+                return Verdict(False, "naked_after_trade", {"uncovered": worse})
         after = _net([*held.values(), *closing.values(), *opening.values()])
-        before_naked = _uncovered(held.values())
-        after_naked = _uncovered(after.values())
-        worse = {k: n for k, n in after_naked.items() if n > before_naked.get(k, 0)}
-        if worse:
-            return Verdict(False, "naked_after_trade", {"uncovered": worse})
-        if intent.closing:
+        busy = {"working_orders": len(orders)} if orders else {}
+        if intent.closing:  # closes only reduce: no size or exposure cap applies
             if opening:
                 return Verdict(False, "close_adds_exposure",
-                               {"opening": {k: n for k, (_, n) in opening.items()}})
-            return Verdict(True, "ok", {"closing": True})
+                               {"opening": {k: n for k, (_, n) in opening.items()}, **busy})
+            return self._approve(intent, snap, None, {"closing": True})
         if not 0 <= intent.step <= self.max_steps:
             return Verdict(False, "roll_step", {"step": intent.step, "limit": self.max_steps})
-        total = sum(abs(n) for _, n in after.values())
+        trades = [_net((leg.contract, leg.ratio * n) for leg in i.legs) for i, n in orders]
+        total = worst_total(after, trades)
         if total > s.max_contracts_total:
             return Verdict(False, "contracts_total",
-                           {"held": sum(abs(n) for _, n in held.values()), "after": total,
-                            "limit": s.max_contracts_total})
+                           {"held": contracts(held), "after": total,
+                            "limit": s.max_contracts_total, **busy})
         acct = snap.account
         nl = acct.net_liquidation
         if not _finite(nl, acct.cushion) or nl <= 0:
@@ -302,29 +145,62 @@ class RiskGuard:
         m = what_if.init_margin_after
         if not _finite(m):
             return Verdict(False, "what_if_invalid", {"init_margin_after": _num(m)})
+        # the broker's what-if knows nothing of other working orders: their worst expiry
+        # value (a defined-risk spread's requirement) is added
+        extra = sum(max_loss(_split(i, held, n)[1], 0.0) for i, n in orders if not i.closing)
         cap = s.margin_cap_pct * nl
-        if m > cap + EPS:
+        if not m + extra <= cap + EPS:
+            more = {"working_margin": _num(round(extra, 2))} if orders else {}
             return Verdict(False, "margin_cap", {"margin_after": round(m, 2), "cap": round(cap, 2),
-                                                 "net_liquidation": round(nl, 2)})
-        loss = self._max_loss(intent, closing, opening, quotes)
+                                                 "net_liquidation": round(nl, 2), **more})
+        base = self._cost(intent, closing, opening, quotes)
+        price = max(intent.mid, intent.natural) + s.price_tolerance if limit is None else limit
+        loss = max_loss(opening, base + _slip(intent, price))
         loss_cap = s.max_campaign_loss_pct * nl
         if not loss <= loss_cap + EPS:
             return Verdict(False, "campaign_max_loss",
                            {"max_loss": round(loss, 2) if _finite(loss) else "unbounded",
-                            "limit": round(loss_cap, 2), "net_liquidation": round(nl, 2)})
-        return Verdict(True, "ok", {"contracts_after": total, "margin_after": round(m, 2),
-                                    "margin_cap": round(cap, 2), "max_loss": round(loss, 2),
-                                    "max_loss_cap": round(loss_cap, 2)})
+                            "limit": round(loss_cap, 2), "net_liquidation": round(nl, 2),
+                            "price": round(price, 4)})
+        return self._approve(intent, snap, (opening, base, loss_cap), {
+            "contracts_after": total, "margin_after": round(m, 2), "margin_cap": round(cap, 2),
+            "max_loss": round(loss, 2), "max_loss_cap": round(loss_cap, 2), **busy})
 
-    def _max_loss(self, intent: Intent, closing: Trade, opening: Trade,
-                  quotes: dict[str, float]) -> float:
-        """Max loss of what the intent opens. A pure open costs its mid; a roll's new legs
+    def _approve(self, intent: Intent, snap: Snapshot, loss: tuple[Trade, float, float] | None,
+                 numbers: dict[str, Any]) -> Verdict:
+        """Remember an approval: it counts as working for the rest of this snapshot, and its
+        max loss is checked again at each price sent."""
+        self._tick[1][intent.key] = intent
+        if loss is not None:
+            self._approved[intent.key] = loss
+            self._approved.move_to_end(intent.key)
+            while len(self._approved) > REMEMBERED:
+                self._approved.popitem(last=False)
+        return Verdict(True, "ok", numbers)
+
+    def _working(self, intent: Intent, snap: Snapshot,
+                 working: Iterable[Any]) -> list[tuple[Intent, int]]:
+        """(intent, contracts still to fill) of every other order that may still fill."""
+        if self._tick[0] != (snap.time, snap.positions):
+            self._tick = ((snap.time, snap.positions), {})
+        out = {k: (i, i.qty) for k, i in self._tick[1].items()}
+        for w in working or ():
+            if isinstance(w, tuple):
+                i, filled = w
+            else:
+                i, filled = (w, 0) if isinstance(w, Intent) else (w.intent, getattr(w, "filled", 0))
+            left = max(int(i.qty) - int(filled), 0)
+            out[i.key] = (i, max(left, out.get(i.key, (i, 0))[1]))
+        out.pop(intent.key, None)
+        return [(i, n) for i, n in out.values() if n > 0]
+
+    def _cost(self, intent: Intent, closing: Trade, opening: Trade,
+              quotes: dict[str, float]) -> float:
+        """Cost at mid of what the intent opens. A pure open costs its mid; a roll's new legs
         cost their own mids (the close is paid at today's marks, already in net liq)."""
         if closing:
-            cost = sum(n * quotes[k] * c.multiplier for k, (c, n) in opening.items())
-        else:
-            cost = intent.mid * intent.qty * intent.legs[0].contract.multiplier
-        return max_loss(opening, cost)
+            return sum(n * quotes[k] * c.multiplier for k, (c, n) in opening.items())
+        return intent.mid * intent.qty * intent.legs[0].contract.multiplier
 
     def _quotes(self, intent: Intent, snap: Snapshot,
                 now: datetime) -> tuple[dict[str, float], Verdict | None]:
@@ -354,7 +230,8 @@ class RiskGuard:
 
     def check_price(self, intent: Intent, limit: float) -> Verdict:
         """A limit must lie between mid and natural, widened by `price_tolerance` (signed
-        per-unit combo prices); an opening credit is never sent at a debit."""
+        per-unit combo prices); an opening credit is never sent at a debit; an intent this
+        guard approved keeps its max loss within the cap at this price."""
         tol = self.s.price_tolerance
         mid, nat = intent.mid, intent.natural
         if not _finite(limit, mid, nat):
@@ -366,23 +243,37 @@ class RiskGuard:
         if not lo - EPS <= limit <= hi + EPS:
             return Verdict(False, "price_out_of_range", {"limit": limit, "mid": mid,
                            "natural": nat, "low": round(lo, 4), "high": round(hi, 4)})
+        remembered = self._approved.get(intent.key)
+        if remembered is not None and not intent.closing:
+            opening, base, cap = remembered
+            loss = max_loss(opening, base + _slip(intent, limit))
+            if not loss <= cap + EPS:
+                return Verdict(False, "campaign_max_loss",
+                               {"max_loss": round(loss, 2), "limit": round(cap, 2),
+                                "price": limit})
         return Verdict(True, "ok", {"limit": limit})
 
     def check_modify(self, intent: Intent, limit: float, now: datetime) -> Verdict:
-        """For a walk step (modification in place): state, pacing and price again."""
+        """For a walk step (modification in place): state, pacing, price and the max loss
+        at the new price again."""
         return self._gate(intent, now) or self.check_price(intent, limit)
 
     def _gate(self, intent: Intent, now: datetime) -> Verdict | None:
         """Trading state and pacing: the checks an order and a modification share."""
-        if self._state == HALTED:
+        if self.state == HALTED:
             return Verdict(False, "halted", {"state": HALTED})
-        if self._state == REDUCING and not intent.closing:
+        if self.state == REDUCING and not intent.closing:
             return Verdict(False, "reducing_only_closing", {"action": intent.action})
         recent = self.orders_last_minute(now)
         if recent >= self.s.max_orders_per_minute:
             return Verdict(False, "orders_per_minute",
                            {"orders_last_minute": recent, "limit": self.s.max_orders_per_minute})
         return None
+
+
+def _slip(intent: Intent, price: float) -> float:
+    """Dollars paid beyond the mid at limit `price`."""
+    return (price - intent.mid) * intent.qty * intent.legs[0].contract.multiplier
 
 
 def _malformed(intent: Intent) -> str:
