@@ -87,12 +87,16 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from bot.broker.sim import SimBroker
     from bot.clock import SimClock
+    from bot.sim import scenarios as scn
     from bot.sim.gateway import Faults, Gateway
     from strategies import expiry as xp
 
-    start = xp.next_spx_open(datetime.combine(args.start, time(0, 0), tzinfo=xp.NY))
     try:
-        sim = SimBroker(SimClock(start), args.scenario, args.seed, initial_cash=args.cash,
+        scenario = scn.get(args.scenario)
+        # a replay runs on its file's own dates, as in backtests (bot.broker.sim.make_sim_broker)
+        first = scenario.dates[0] if scenario.dates else args.start
+        start = xp.next_spx_open(datetime.combine(first, time(0, 0), tzinfo=xp.NY))
+        sim = SimBroker(SimClock(start), scenario, args.seed, initial_cash=args.cash,
                         account_id=args.account)
     except (KeyError, ValueError) as e:
         print(f"condorbot: sim-gateway: {e}", file=sys.stderr)
