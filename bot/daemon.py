@@ -1,4 +1,4 @@
-"""The daemon: scheduler jobs, one decision tick, control-file handling, lifecycle.
+"""The daemon: scheduler jobs, one decision tick, lifecycle (control words: bot.control).
 
 Jobs (apscheduler AsyncIOScheduler, wall time): control-file poll every
 `control_poll_seconds`, heartbeat every `heartbeat_seconds`, and — on a real clock — the
@@ -60,8 +60,7 @@ class Daemon:
             log.error("store.bad_trading_state", error=str(e), action="HALTED until resume")
             self.guard.state = HALTED
         self.mode = "run"  # the control word in force
-        self._control_stamp: tuple[int, int] | None = None
-        self._control_error: str | None = None
+        self.control = control.Controller(self)
         self.stopping = asyncio.Event()
         self.exit_code = 0
         self._jumps = JumpDetector(settings.clock_jump_seconds,
@@ -90,10 +89,11 @@ class Daemon:
         sched.add_job(self.heartbeat, "interval", seconds=self.s.heartbeat_seconds,
                       max_instances=1, coalesce=True)
         await self.broker.connect()
+        sim = self.clock.simulated
         log.info("daemon.started", broker=self.broker.name, pid=os.getpid(),
                  sim_time=self.clock.now().isoformat(), status=self.state.status.value,
-                 trading_state=self.guard.state, scenario=self.s.sim.scenario if self.clock.simulated else None,
-                 speed=self.s.sim.speed if self.clock.simulated else None)
+                 trading_state=self.guard.state, scenario=self.s.sim.scenario if sim else None,
+                 speed=self.s.sim.speed if sim else None)
         await self.recover()
         await self.poll_control()
         driver: asyncio.Task | None = None
@@ -294,7 +294,7 @@ class Daemon:
         st = self.state
         held = st.campaign is not None and bool(st.campaign.legs)
         if not held and not st.hedges and st.pending is None and not self.executor.busy:
-            self._set_mode("pause", "flatten_done")
+            self.control.set_mode("pause", "flatten_done")
 
     # "considered, no action" events repeat every tick while nothing changes: log each
     # distinct one once (per event name), so the tail stays readable
@@ -323,7 +323,8 @@ class Daemon:
                 continue
             row = self.store.intent(intent.key)
             if row is None or row["status"] in ("rejected", "cancelled", "filled"):
-                log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
+                log.warning("intent.not_sent", key=intent.key,
+                            stored=row["status"] if row else None)
                 filled = row["filled"] if row else 0
                 avg = row["avg_price"] if row else 0.0
                 self._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
@@ -348,65 +349,13 @@ class Daemon:
             self.store.upsert_campaign(camp.id, self.state.status.value, camp.step, camp.realized,
                                        camp, now, closed=ended)
 
-    # --- control and heartbeat ------------------------------------------------------------------
     async def poll_control(self) -> None:
-        path = self.s.control_file
-        try:
-            st = os.stat(path)
-            stamp = (st.st_mtime_ns, st.st_ino)
-        except FileNotFoundError:
-            return
-        except OSError as e:
-            stamp = None
-            self._control_problem(f"cannot stat control file: {e.strerror}", "")
-            return
-        if stamp == self._control_stamp:
-            return
-        self._control_stamp = stamp
-        reading = control.read(path)
-        if reading.error:
-            self._control_problem(reading.error, reading.raw)
-            return
-        self._control_error = None
-        if reading.word is not None:
-            await self.apply_control(reading.word)
-
-    def _control_problem(self, error: str, raw: str) -> None:
-        if error != self._control_error:
-            self._control_error = error
-            log.warning("control.invalid", error=error, content=raw, mode=self.mode)
+        await self.control.poll()
 
     async def apply_control(self, word: str) -> None:
-        now = self.clock.now()
-        if word == "run":
-            if self.guard.state != ACTIVE:
-                self._set_trading_state(ACTIVE, "operator_resume")
-            if self.mode != "run":
-                self._set_mode("run", "operator")
-        elif word == "pause":
-            if self.mode != "pause":
-                self._set_mode("pause", "operator")
-                await self.executor.cancel_all(now, "paused")
-        elif word == "reduce":
-            if self.guard.state == ACTIVE:
-                self._set_trading_state(REDUCING, "operator_reduce")
-            self._set_mode("reduce", "operator")
-        elif word == "flatten":
-            if self.mode != "flatten":
-                self._set_mode("flatten", "operator")
-                if self.state.status is tvm.Status.ENTERING:
-                    await self.executor.cancel_all(now, "flatten")
-        elif word == "stop":
-            log.info("control.stop", mode=self.mode)
-            self.stop(0)
-        self._persist(now)
+        await self.control.apply(word)
 
-    def _set_mode(self, mode: str, why: str) -> None:
-        previous, self.mode = self.mode, mode
-        name = {"run": "control.resumed", "pause": "control.paused", "reduce": "control.reducing",
-                "flatten": "control.flattening"}[mode]
-        log.info(name, previous=previous, why=why)
-
+    # --- heartbeat ------------------------------------------------------------------------------
     def _set_trading_state(self, state: str, why: str) -> None:
         if state != self.guard.state:
             log.info("risk.state", previous=self.guard.state, state=state, why=why)
