@@ -49,6 +49,7 @@ class Daemon:
         any_layer = h.event_layer or h.fomc_layer or h.tail_layer
         self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
                                combo_roll=broker.supports_combo_roll)
+        since = store.get("state_since_ns")
         try:
             saved_guard = store.get("guard")
             if saved_guard:
@@ -58,9 +59,11 @@ class Daemon:
         except (ValueError, TypeError, KeyError) as e:
             # unreadable trading state: never guess ACTIVE; an operator must look and resume
             log.error("store.bad_trading_state", error=str(e), action="HALTED until resume")
-            self.guard.state = HALTED
+            self.guard.state, since = HALTED, None
         self.mode = "run"  # the control word in force
-        self.control = control.Controller(self)
+        if not isinstance(since, int) and self.guard.state != ACTIVE:
+            since = time.time_ns()  # no trustworthy stamp: only a resume issued from now lifts it
+        self.control = control.Controller(self, since)
         self.stopping = asyncio.Event()
         self.exit_code = 0
         self._jumps = JumpDetector(settings.clock_jump_seconds,
@@ -88,14 +91,7 @@ class Daemon:
                       max_instances=1, coalesce=True)
         sched.add_job(self.heartbeat, "interval", seconds=self.s.heartbeat_seconds,
                       max_instances=1, coalesce=True)
-        await self.broker.connect()
-        sim = self.clock.simulated
-        log.info("daemon.started", broker=self.broker.name, pid=os.getpid(),
-                 sim_time=self.clock.now().isoformat(), status=self.state.status.value,
-                 trading_state=self.guard.state, scenario=self.s.sim.scenario if sim else None,
-                 speed=self.s.sim.speed if sim else None)
-        await self.recover()
-        await self.poll_control()
+        await self.start()
         driver: asyncio.Task | None = None
         if self.clock.simulated:
             driver = asyncio.create_task(self._sim_driver())
@@ -113,6 +109,18 @@ class Daemon:
                 await asyncio.gather(driver, return_exceptions=True)
             await self._shutdown()
         return self.exit_code
+
+    async def start(self) -> None:
+        """Connect, reconcile, then read the control file (whose `run` cannot lift what
+        recovery just found: see bot.control)."""
+        await self.broker.connect()
+        sim = self.clock.simulated
+        log.info("daemon.started", broker=self.broker.name, pid=os.getpid(),
+                 sim_time=self.clock.now().isoformat(), status=self.state.status.value,
+                 trading_state=self.guard.state, scenario=self.s.sim.scenario if sim else None,
+                 speed=self.s.sim.speed if sim else None)
+        await self.recover()
+        await self.poll_control()
 
     async def recover(self) -> None:
         """Reconcile store and broker before any decision (see bot.recovery)."""
@@ -233,6 +241,8 @@ class Daemon:
         now = snap.time
         before = self.guard.state
         self._log_events(self.guard.observe(snap, now))
+        if self.guard.state != before:
+            self.control.note(before, self.guard.state)
         if self.guard.state == HALTED and before != HALTED:
             await self.executor.cancel_all(now, "halted")
         for done in await self.executor.process(now):
@@ -334,7 +344,8 @@ class Daemon:
         guard = self.guard.export()
         # the last net liquidation moves every tick: it is written with every other change,
         # at each heartbeat and at stop, not on its own
-        saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode)
+        since = self.control.since_ns
+        saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode, since)
         if saved == self._saved and not force:
             return
         self._saved = saved
@@ -343,6 +354,7 @@ class Daemon:
             self.store.put("strategy_state", self.state, db)
             self.store.put("trading_state", self.guard.state, db)
             self.store.put("control", self.mode, db)
+            self.store.put("state_since_ns", since, db)
         camp = self.state.campaign
         if camp is not None:
             ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
@@ -357,9 +369,13 @@ class Daemon:
 
     # --- heartbeat ------------------------------------------------------------------------------
     def _set_trading_state(self, state: str, why: str) -> None:
-        if state != self.guard.state:
-            log.info("risk.state", previous=self.guard.state, state=state, why=why)
+        """Recovery, the store or the operator sets the state (stamped even when unchanged:
+        a resume issued before this is not one issued after it)."""
+        before = self.guard.state
+        if state != before:
+            log.info("risk.state", previous=before, state=state, why=why)
             self.guard.state = state
+        self.control.note(before, state, force=True)
 
     async def heartbeat(self) -> None:
         snap = self._last_snap
