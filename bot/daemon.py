@@ -1,12 +1,8 @@
-"""The daemon: scheduler jobs, one decision tick, lifecycle (control words: bot.control).
+"""The daemon: lifecycle, one decision tick, its jobs (time: bot.cadence; control: bot.control).
 
-Jobs (apscheduler AsyncIOScheduler, wall time): control-file poll every
-`control_poll_seconds`, heartbeat every `heartbeat_seconds`, and — on a real clock — the
-decision tick every `tick_seconds` while SPX options trade. On the simulated clock a driver
-task owns time instead: it runs a step, then advances simulated time by `tick_seconds`
-(or `walk_seconds` while an order is working), sleeping tick/speed wall seconds; closed
-hours are skipped by jumping to the next open. Decisions depend only on simulated time, so a
-run is reproducible whatever the wall clock does.
+Jobs: the control-file poll every `control_poll_seconds` of wall time (apscheduler); the
+steps — decisions, walk steps, order events — and the heartbeat on the market clock (see
+bot.cadence: a simulated driver, or the live schedule in broker-clock seconds).
 """
 
 from __future__ import annotations
@@ -21,12 +17,12 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import control, logs, recovery
+from bot import cadence, control, logs, recovery
 from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest
 from bot.clock import JumpDetector
 from bot.config import Settings
 from bot.orders import Done, Executor
-from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
+from bot.risk import ACTIVE, HALTED, RiskGuard
 from bot.store import Store
 from strategies import events, tvm
 from strategies import expiry as xp
@@ -65,6 +61,7 @@ class Daemon:
             since = time.time_ns()  # no trustworthy stamp: only a resume issued from now lifts it
         self.control = control.Controller(self, since)
         self.stopping = asyncio.Event()
+        self._order_event = asyncio.Event()  # set by the broker's order/exec events
         self.exit_code = 0
         self._jumps = JumpDetector(settings.clock_jump_seconds,
                                    getattr(clock, "speed", None) or 1.0)
@@ -89,15 +86,15 @@ class Daemon:
         sched = AsyncIOScheduler(timezone="UTC")
         sched.add_job(self.poll_control, "interval", seconds=self.s.control_poll_seconds,
                       max_instances=1, coalesce=True)
-        sched.add_job(self.heartbeat, "interval", seconds=self.s.heartbeat_seconds,
-                      max_instances=1, coalesce=True)
         await self.start()
-        driver: asyncio.Task | None = None
         if self.clock.simulated:
+            # the driver owns simulated time; the heartbeat follows it at the run's speed
+            rate = self.clock.speed or 1.0
+            sched.add_job(self.heartbeat, "interval", max_instances=1, coalesce=True,
+                          seconds=max(cadence.MIN_WALL, self.s.heartbeat_seconds / rate))
             driver = asyncio.create_task(self._sim_driver())
         else:
-            sched.add_job(self._live_tick, "interval", seconds=self.s.tick_seconds,
-                          max_instances=1, coalesce=True)
+            driver = asyncio.create_task(self._live_loop())
         sched.start()
         await self.heartbeat()
         try:
@@ -124,29 +121,7 @@ class Daemon:
 
     async def recover(self) -> None:
         """Reconcile store and broker before any decision (see bot.recovery)."""
-        now = self.clock.now()
-        out = await recovery.reconcile(self.broker, self.store, self.executor, self.state, now,
-                                       self.s.orders.walk_steps)
-        for done in out.done:
-            self._fold(done, now)
-        self._reconcile_pending(now)
-        skip = {leg.contract.key for w in self.executor.working.values() for leg in w.intent.legs}
-        actual: dict[str, int] = {}
-        for p in await self.broker.positions():
-            actual[p.contract.key] = actual.get(p.contract.key, 0) + p.qty
-        res = recovery.compare_positions(recovery.expected_positions(self.state), actual, skip)
-        if res.orphans:
-            log.warning("reconcile.orphan", positions=res.orphans,
-                        action="REDUCING; the positions are left alone")
-            if self.guard.state == ACTIVE:
-                self._set_trading_state(REDUCING, "orphan_position")
-        if res.mismatches:
-            log.error("reconcile.mismatch", differences=res.mismatches,
-                      action="HALTED until an operator resumes")
-            self._set_trading_state(HALTED, "position_mismatch: " + "; ".join(res.mismatches))
-        log.info("reconcile.done", adopted=len(self.executor.working), folded=len(out.done),
-                 orphans=len(res.orphans), mismatches=len(res.mismatches))
-        self._persist(now)
+        await recovery.recover(self)
 
     def _on_signal(self, sig: int) -> None:
         log.info("daemon.signal", signal=signal.Signals(sig).name, action="stop")
@@ -172,42 +147,17 @@ class Daemon:
 
     # --- time --------------------------------------------------------------------------------
     async def _sim_driver(self) -> None:
-        next_decision = self.clock.now()
-        while not self.stopping.is_set():
-            now = self.clock.now()
-            session = xp.spx_option_session(xp.exchange_date(now))
-            if session is None or now >= session[1] or now < session[0]:
-                nxt = xp.next_spx_open(now)
-                if self.s.sim.days is not None and self.sessions >= self.s.sim.days:
-                    log.info("sim.days_done", days=self.sessions)
-                    self.stop(0)
-                    return
-                self.clock.set(nxt)
-                next_decision = nxt
-                continue
-            if self._is_new_session(now):
-                self.sessions += 1
-                if self.s.sim.days is not None and self.sessions > self.s.sim.days:
-                    self.stop(0)
-                    return
-            await self.step(decide=now >= next_decision)
-            if now >= next_decision:
-                next_decision = now + timedelta(seconds=self.s.tick_seconds)
-            dt = self.s.orders.walk_seconds if self.executor.busy else self.s.tick_seconds
-            await self.clock.sleep(min(dt, (next_decision - now).total_seconds()) or dt)
+        await cadence.sim_driver(self)
 
-    def _is_new_session(self, now: datetime) -> bool:
-        d = xp.exchange_date(now)
-        if getattr(self, "_session_day", None) != d:
-            self._session_day = d
-            return True
-        return False
+    async def _live_loop(self) -> None:
+        await cadence.live_loop(self)
 
     async def _live_tick(self) -> None:
         now = self.clock.now()
         # an IB clock learns the server's rate after connecting (an accelerated emulator)
         self._jumps.rate = getattr(self.clock, "speed", None) or 1.0
-        jump = self._jumps.check(now)
+        # a simulated clock moves only when set: it has no jumps to detect
+        jump = None if self.clock.simulated else self._jumps.check(now)
         if jump is not None:
             # time is not what it was a tick ago: decide nothing on it, reconcile first
             log.error("clock.jump", seconds=round(jump, 1), market_time=now.isoformat(),
@@ -325,20 +275,7 @@ class Daemon:
             log.info(name, **fields)
 
     def _reconcile_pending(self, now: datetime) -> None:
-        """A pending intent the executor is not working and the store never saw was never sent
-        (its tick failed between deciding and placing): fold it as not filled."""
-        pending = [self.state.pending] + [layer.pending for layer in self.state.hedges]
-        for intent in pending:
-            if intent is None or intent.key in self.executor.working:
-                continue
-            row = self.store.intent(intent.key)
-            if row is None or row["status"] in ("rejected", "cancelled", "filled"):
-                log.warning("intent.not_sent", key=intent.key,
-                            stored=row["status"] if row else None)
-                filled = row["filled"] if row else 0
-                avg = row["avg_price"] if row else 0.0
-                self._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
-                                "NotSent"), now)
+        recovery.fold_unsent(self, now)
 
     def _persist(self, now: datetime, force: bool = False) -> None:
         guard = self.guard.export()

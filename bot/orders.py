@@ -9,8 +9,9 @@ returns the intents whose orders are done, with their filled quantity and averag
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import logs
@@ -20,6 +21,28 @@ from bot.store import Store
 from strategies.types import Intent
 
 log = logs.get("bot.orders")
+
+
+def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
+    """Have `fn()` called on every order status or execution the broker reports; False when
+    it reports none (the executor then runs on its timer alone).
+
+    A broker offers this as `add_order_listener(fn)` (an optional extension of the Broker
+    protocol). IBBroker does not yet: until it does, ib_async's own orderStatusEvent and
+    execDetailsEvent on its `ib` are used — registered after the broker's order book, whose
+    handlers therefore have already folded the event in when `fn` runs.
+    """
+    add = getattr(broker, "add_order_listener", None)
+    if callable(add):
+        add(fn)
+        return True
+    ib = getattr(broker, "ib", None)
+    status, execs = getattr(ib, "orderStatusEvent", None), getattr(ib, "execDetailsEvent", None)
+    if status is None or execs is None:
+        return False
+    status += lambda *_: fn()
+    execs += lambda *_: fn()
+    return True
 
 
 def tick_for(symbol: str, price: float) -> float:
@@ -89,6 +112,15 @@ class Executor:
     @property
     def busy(self) -> bool:
         return bool(self.working)
+
+    def next_due(self) -> datetime | None:
+        """When the next walk step (or the cancel after the last) is due, broker-clock time."""
+        return min((w.placed_at + timedelta(seconds=(w.step + 1) * self.s.walk_seconds)
+                    for w in self.working.values()), default=None)
+
+    def due(self, now: datetime) -> bool:
+        nxt = self.next_due()
+        return nxt is not None and now >= nxt
 
     async def submit(self, intent: Intent, now: datetime) -> Done | None:
         """Persist, then place. Returns Done at once if the broker refused the order."""

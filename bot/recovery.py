@@ -22,6 +22,7 @@ from typing import Any
 from bot import codec, logs
 from bot.broker.base import Broker, OrderState
 from bot.orders import Done, Executor
+from bot.risk import ACTIVE, HALTED, REDUCING
 from bot.store import Store
 from strategies.types import Fill, Intent
 
@@ -109,3 +110,46 @@ def compare_positions(expected: dict[str, int], actual: dict[str, int],
         if key not in actual:
             out.mismatches.append(f"{key}: broker 0, store {qty}")
     return out
+
+
+async def recover(d: Any) -> None:
+    """The daemon's reconciliation (at start, after a reconnect or a clock jump): orders by
+    orderRef, then positions; folds every outcome into the strategy state and sets REDUCING
+    (orphans) or HALTED (mismatches) through the daemon, which stamps them (bot.control)."""
+    now = d.clock.now()
+    out = await reconcile(d.broker, d.store, d.executor, d.state, now, d.s.orders.walk_steps)
+    for done in out.done:
+        d._fold(done, now)
+    fold_unsent(d, now)
+    skip = {leg.contract.key for w in d.executor.working.values() for leg in w.intent.legs}
+    actual: dict[str, int] = {}
+    for p in await d.broker.positions():
+        actual[p.contract.key] = actual.get(p.contract.key, 0) + p.qty
+    res = compare_positions(expected_positions(d.state), actual, skip)
+    if res.orphans:
+        log.warning("reconcile.orphan", positions=res.orphans,
+                    action="REDUCING; the positions are left alone")
+        if d.guard.state == ACTIVE:
+            d._set_trading_state(REDUCING, "orphan_position")
+    if res.mismatches:
+        log.error("reconcile.mismatch", differences=res.mismatches,
+                  action="HALTED until an operator resumes")
+        d._set_trading_state(HALTED, "position_mismatch: " + "; ".join(res.mismatches))
+    log.info("reconcile.done", adopted=len(d.executor.working), folded=len(out.done),
+             orphans=len(res.orphans), mismatches=len(res.mismatches))
+    d._persist(now)
+
+
+def fold_unsent(d: Any, now: datetime) -> None:
+    """A pending intent the executor is not working and the store never saw was never sent
+    (its tick failed between deciding and placing): fold it as not filled."""
+    pending = [d.state.pending] + [layer.pending for layer in d.state.hedges]
+    for intent in pending:
+        if intent is None or intent.key in d.executor.working:
+            continue
+        row = d.store.intent(intent.key)
+        if row is None or row["status"] in ("rejected", "cancelled", "filled"):
+            log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
+            filled = row["filled"] if row else 0
+            avg = row["avg_price"] if row else 0.0
+            d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0, "NotSent"), now)
