@@ -96,6 +96,7 @@ async def wait_until(d: Any, when: datetime) -> None:
     if hasattr(d.clock, "set"):
         if not d._order_event.is_set():
             d.clock.set(max(when, d.clock.now()))
+            d._jumps.check(d.clock.now())  # moved by us, not a jump
         await asyncio.sleep(0)
         return
     rate = getattr(d.clock, "speed", None) or 1.0

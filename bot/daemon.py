@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderReques
 from bot.clock import JumpDetector
 from bot.config import Settings
 from bot.orders import Done, Executor
-from bot.risk import ACTIVE, HALTED, RiskGuard
+from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
 from bot.store import Store
 from strategies import events, tvm
 from strategies import expiry as xp
@@ -156,8 +157,7 @@ class Daemon:
         now = self.clock.now()
         # an IB clock learns the server's rate after connecting (an accelerated emulator)
         self._jumps.rate = getattr(self.clock, "speed", None) or 1.0
-        # a simulated clock moves only when set: it has no jumps to detect
-        jump = None if self.clock.simulated else self._jumps.check(now)
+        jump = self._jumps.check(now)
         if jump is not None:
             # time is not what it was a tick ago: decide nothing on it, reconcile first
             log.error("clock.jump", seconds=round(jump, 1), market_time=now.isoformat(),
@@ -195,8 +195,9 @@ class Daemon:
             self.control.note(before, self.guard.state)
         if self.guard.state == HALTED and before != HALTED:
             await self.executor.cancel_all(now, "halted")
-        for done in await self.executor.process(now):
+        for done in await self.executor.process(now, snap):
             self._fold(done, now)
+        self._store_check()
         self._reconcile_pending(now)
         if self.mode == "flatten":
             await self._flatten(snap)
@@ -207,6 +208,7 @@ class Daemon:
             for intent in decision.intents:
                 await self._submit(intent, snap)
         self._persist(now)
+        self._store_check()
         for hook in self.step_hooks:
             hook(self, snap)
 
@@ -236,6 +238,15 @@ class Daemon:
         done = await self.executor.submit(intent, snap.time)
         if done is not None:
             self._fold(done, snap.time)
+        self._store_check()
+
+    def _store_check(self) -> None:
+        """A store write failed (disk full): REDUCING, once per failure, so a resume issued
+        after it is not undone while the store works again."""
+        if self.executor.store_failed:
+            self.executor.store_failed = None
+            if self.guard.state == ACTIVE:
+                self._set_trading_state(REDUCING, "store.write_failed")
 
     def _fold(self, done: Done, now: datetime) -> None:
         decision = tvm.on_order_done(self.state, done.intent, done.filled, done.avg_price,
@@ -285,18 +296,24 @@ class Daemon:
         saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode, since)
         if saved == self._saved and not force:
             return
+        try:
+            with self.store.tx() as db:
+                self.store.put("guard", guard, db)
+                self.store.put("strategy_state", self.state, db)
+                self.store.put("trading_state", self.guard.state, db)
+                self.store.put("control", self.mode, db)
+                self.store.put("state_since_ns", since, db)
+            camp = self.state.campaign
+            if camp is not None:
+                ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
+                self.store.upsert_campaign(camp.id, self.state.status.value, camp.step,
+                                           camp.realized, camp, now, closed=ended)
+        except sqlite3.Error as e:
+            # the state stays in memory and is written again next time; no new risk meanwhile
+            log.error("store.write_failed", what="state", error=str(e), action="REDUCING")
+            self.executor.store_failed = str(e)
+            return
         self._saved = saved
-        with self.store.tx() as db:
-            self.store.put("guard", guard, db)
-            self.store.put("strategy_state", self.state, db)
-            self.store.put("trading_state", self.guard.state, db)
-            self.store.put("control", self.mode, db)
-            self.store.put("state_since_ns", since, db)
-        camp = self.state.campaign
-        if camp is not None:
-            ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
-            self.store.upsert_campaign(camp.id, self.state.status.value, camp.step, camp.realized,
-                                       camp, now, closed=ended)
 
     async def poll_control(self) -> None:
         await self.control.poll()

@@ -9,6 +9,7 @@ returns the intents whose orders are done, with their filled quantity and averag
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from bot import logs
 from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
 from bot.config import OrderSettings
 from bot.store import Store
-from strategies.types import Intent
+from strategies.types import Intent, Snapshot
 
 log = logs.get("bot.orders")
 
@@ -88,6 +89,7 @@ class Working:
     step: int
     placed_at: datetime
     fills_seen: set[str] = field(default_factory=set)
+    unsaved: dict[str, Any] = field(default_factory=dict)  # store columns not yet written
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Executor:
         self.s = settings
         self.guard = guard  # the risk guard checks every price sent, placement or walk step
         self.working: dict[str, Working] = {}
+        self.store_failed: str | None = None  # the last store write error (daemon: REDUCING)
 
     @property
     def busy(self) -> bool:
@@ -146,14 +149,35 @@ class Executor:
             return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
         if self.guard is not None:
             self.guard.record_order(now)
-        self.store.update_intent(intent.key, now, status="working", order_id=st.order_id,
-                                 limit_price=price)
+        # tracked in memory first: the order is at the broker whatever the disk says next
+        w = self.working[intent.key] = Working(intent, st.order_id, 0, now)
         log.info("order.submitted", key=intent.key, campaign=intent.campaign_id,
                  action=intent.action, order_id=st.order_id, qty=intent.qty, limit=price,
                  mid=round(intent.mid, 2), natural=round(intent.natural, 2), step=intent.step,
                  layer=intent.layer or None)
-        self.working[intent.key] = Working(intent, st.order_id, 0, now)
+        w.unsaved = {"status": "working", "order_id": st.order_id, "limit_price": price}
+        self._save(w, now)
         return None
+
+    def _write(self, key: str, what: str, fn: Callable[[], Any]) -> bool:
+        """One store write; a failure (disk full, I/O error) is logged as store.write_failed
+        and flagged for the daemon (REDUCING), never raised into the trading path."""
+        try:
+            fn()
+            return True
+        except sqlite3.Error as e:
+            self.store_failed = str(e)
+            log.error("store.write_failed", key=key, what=what, error=str(e),
+                      action="order tracked in memory; REDUCING; retried every step")
+            return False
+
+    def _save(self, w: Working, now: datetime) -> bool:
+        """Write the order's pending columns (the "working" update after placeOrder)."""
+        if w.unsaved and self._write(w.intent.key, "intent_update",
+                                     lambda: self.store.update_intent(w.intent.key, now,
+                                                                      **w.unsaved)):
+            w.unsaved = {}
+        return not w.unsaved
 
     def adopt(self, intent: Intent, order_id: int, step: int, placed_at: datetime,
               state: OrderState | None = None) -> None:
@@ -162,18 +186,24 @@ class Executor:
         seen = {f.exec_id for f in state.fills} if state is not None else set()
         self.working[intent.key] = Working(intent, order_id, step, placed_at, seen)
 
-    async def process(self, now: datetime) -> list[Done]:
+    async def process(self, now: datetime, snap: Snapshot | None = None) -> list[Done]:
+        """Fills, finished orders and due walk steps; `snap` (the step's snapshot) is what
+        each walk step's quotes are checked against."""
         if not self.working:
             return []
         states = {st.order_id: st for st in await self.broker.orders()}
         done: list[Done] = []
         for key, w in list(self.working.items()):
             st = states.get(w.order_id)
+            self._save(w, now)  # the disk may be back: the "working" row is written then
             if st is None:
                 continue
-            self._record_fills(w, st, now)
+            if not self._record_fills(w, st, now):
+                continue  # the fill is not on disk yet: fold it when it is
             if st.done:
-                done.append(self._finish(w, st, now))
+                fin = self._finish(w, st, now)
+                if fin is not None:
+                    done.append(fin)
                 continue
             due = (now - w.placed_at).total_seconds() >= (w.step + 1) * self.s.walk_seconds
             if not due:
@@ -181,7 +211,15 @@ class Executor:
             if w.step + 1 >= self.s.walk_steps:
                 await self._cancel(w, now)
                 continue
+            bad = self._bad_quotes(w.intent, snap, now)
+            if bad is not None:  # never walk on NaN, crossed or stale quotes: cancel instead
+                log.warning("order.walk_bad_quotes", key=key, order_id=w.order_id,
+                            code=bad.code, **bad.numbers)
+                await self._cancel(w, now, bad.code)
+                continue
             price = walk_price(w.intent, w.step + 1, self.s.walk_steps, self.s.max_slippage)
+            # h-risk: the guard's max-loss check at the walk price belongs here, before the
+            # modification (RiskGuard.check_modify, or its max-loss call once it lands)
             if self.guard is not None:
                 v = self.guard.check_modify(w.intent, price, now)
                 if not v.approved:
@@ -200,12 +238,22 @@ class Executor:
                 continue
             if self.guard is not None:
                 self.guard.record_order(now)
-            self.store.update_intent(key, now, limit_price=price)
+            w.unsaved["limit_price"] = price
+            self._save(w, now)
             log.info("order.walked", key=key, order_id=w.order_id, step=w.step, limit=price)
-            self._record_fills(w, st, now)
-            if st.done:
-                done.append(self._finish(w, st, now))
+            if self._record_fills(w, st, now) and st.done:
+                fin = self._finish(w, st, now)
+                if fin is not None:
+                    done.append(fin)
         return done
+
+    def _bad_quotes(self, intent: Intent, snap: Snapshot | None, now: datetime) -> Any:
+        """The guard's verdict on the legs' current quotes (missing, NaN, zero, crossed,
+        stale), or None when they are fine or there is nothing to check them against."""
+        if snap is None or self.guard is None or not hasattr(self.guard, "_quotes"):
+            return None
+        _, bad = self.guard._quotes(intent, snap, now)
+        return bad
 
     async def cancel_all(self, now: datetime, why: str) -> None:
         for w in list(self.working.values()):
@@ -219,22 +267,32 @@ class Executor:
             log.warning("order.cancel_failed", key=w.intent.key, order_id=w.order_id,
                         code=e.code, error=e.message)
 
-    def _record_fills(self, w: Working, st: OrderState, now: datetime) -> None:
+    def _record_fills(self, w: Working, st: OrderState, now: datetime) -> bool:
+        """Store the order's new fills; False while the store cannot take them."""
         for f in st.fills:
             if f.exec_id in w.fills_seen:
                 continue
+            added: list[bool] = []
+            if not self._write(w.intent.key, "fill",
+                               lambda f=f, added=added: added.append(self.store.add_fill(f))):
+                return False
             w.fills_seen.add(f.exec_id)
-            if self.store.add_fill(f):
+            if added[0]:
                 log.info("order.filled", key=w.intent.key, campaign=w.intent.campaign_id,
                          order_id=w.order_id, qty=f.qty, price=round(f.price, 2),
                          commission=round(f.commission, 2), exec_id=f.exec_id)
-        self.store.update_intent(w.intent.key, now, filled=st.filled, avg_price=st.avg_price,
-                                 commission=sum(f.commission for f in st.fills))
+        w.unsaved.update(filled=st.filled, avg_price=st.avg_price,
+                         commission=sum(f.commission for f in st.fills))
+        self._save(w, now)
+        return True
 
-    def _finish(self, w: Working, st: OrderState, now: datetime) -> Done:
-        del self.working[w.intent.key]
+    def _finish(self, w: Working, st: OrderState, now: datetime) -> Done | None:
+        """The order is done: once its final row is on disk, stop tracking it (None until)."""
         status = "filled" if st.status == "Filled" else "cancelled"
-        self.store.update_intent(w.intent.key, now, status=status, error=st.error)
+        w.unsaved.update(status=status, error=st.error)
+        if not self._save(w, now):
+            return None
+        del self.working[w.intent.key]
         comm = sum(f.commission for f in st.fills)
         if status == "cancelled":
             log.info("order.cancelled", key=w.intent.key, order_id=w.order_id, filled=st.filled,
