@@ -30,6 +30,7 @@ from strategies import expiry as xp
 from strategies.types import Snapshot
 
 log = logs.get("bot.daemon")
+STOP_GRACE = 10.0  # wall seconds a stopping schedule has to finish its step
 
 
 class Daemon:
@@ -102,9 +103,12 @@ class Daemon:
             await self.stopping.wait()
         finally:
             sched.shutdown(wait=False)
-            if driver is not None:
-                driver.cancel()
-                await asyncio.gather(driver, return_exceptions=True)
+            # the schedule ends its step and returns on stop: a cancel mid-request is a last
+            # resort (it would surface as a CancelledError inside the broker's client)
+            if not self.clock.simulated:
+                await asyncio.wait({driver}, timeout=STOP_GRACE)
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
             await self._shutdown()
         return self.exit_code
 
@@ -201,6 +205,10 @@ class Daemon:
         self._reconcile_pending(now)
         if self.mode == "flatten":
             await self._flatten(snap)
+        elif decide and self.guard.state == REDUCING and self._flat():
+            # closing orders only and nothing to close: no campaign is invented to be refused
+            self._log_events([("entry.skipped", {"reason": "reducing",
+                                                 "why": "closing orders only; nothing held"})])
         elif decide and self.mode in ("run", "reduce") and self.guard.state != HALTED:
             decision = tvm.decide(self.state, snap, self.s.strategy, self.ctx)
             self.state = decision.state
@@ -239,6 +247,12 @@ class Daemon:
         if done is not None:
             self._fold(done, snap.time)
         self._store_check()
+
+    def _flat(self) -> bool:
+        """Nothing held, working or pending: all a decision could do is open."""
+        st = self.state
+        return (not recovery.expected_positions(st) and st.pending is None
+                and not self.executor.busy and all(h.pending is None for h in st.hedges))
 
     def _store_check(self) -> None:
         """A store write failed (disk full): REDUCING, once per failure, so a resume issued

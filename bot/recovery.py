@@ -61,9 +61,24 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             by_ref[st.order_ref] = st  # the newest of an orderRef wins
     open_rows = store.open_intents()
     open_keys = {row["key"] for row in open_rows}
+    surplus: dict[str, int] | None = None  # broker positions beyond what the state expects
     for row in open_rows:
         intent: Intent = codec.loads(row["blob"])
         st = by_ref.get(intent.key)
+        if st is None and surplus is None:
+            surplus = await _surplus(broker, state)
+        if st is None and _take(surplus, intent, intent.qty - (row["filled"] or 0)):
+            # the broker no longer reports the order (IB returns only today's executions),
+            # but its position is there: it filled while the bot was down, on an earlier day
+            price = row["limit_price"] if row["limit_price"] is not None else intent.mid
+            store.update_intent(intent.key, now, status="filled", filled=intent.qty,
+                                avg_price=price, error="filled while down (from positions)")
+            log.warning("reconcile.filled_while_down", key=intent.key, qty=intent.qty,
+                        price=price, order_id=row["order_id"],
+                        why="order unknown to the broker; its legs are held",
+                        action="fill assumed at the order's limit; commission unknown")
+            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0, "Filled"))
+            continue
         if st is None:
             store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
             log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
@@ -92,6 +107,28 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             await broker.cancel(st.order_id)
             log.warning("reconcile.cancelled_unwanted", order_id=st.order_id, key=st.order_ref)
     return out
+
+
+async def _surplus(broker: Broker, state: Any) -> dict[str, int]:
+    held: dict[str, int] = defaultdict(int)
+    for p in await broker.positions():
+        held[p.contract.key] += p.qty
+    for k, q in expected_positions(state).items():
+        held[k] -= q
+    return {k: v for k, v in held.items() if v}
+
+
+def _take(surplus: dict[str, int], intent: Intent, qty: int) -> bool:
+    """Whether the surplus holds all of `qty` units of the intent's legs; if so, consume it."""
+    need = defaultdict(int)
+    for leg in intent.legs:
+        need[leg.contract.key] += leg.ratio * qty
+    if qty <= 0 or not need or any(
+            n * surplus.get(k, 0) <= 0 or abs(surplus[k]) < abs(n) for k, n in need.items() if n):
+        return False
+    for k, n in need.items():
+        surplus[k] -= n
+    return True
 
 
 def compare_positions(expected: dict[str, int], actual: dict[str, int],
