@@ -90,6 +90,7 @@ class Working:
     placed_at: datetime
     fills_seen: set[str] = field(default_factory=set)
     unsaved: dict[str, Any] = field(default_factory=dict)  # store columns not yet written
+    new_row: bool = False  # a close sent while its intent row could not be written
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,17 @@ class Executor:
         if self.store.has_intent(intent.key):
             log.error("order.duplicate_refused", key=intent.key)
             return None
-        self.store.add_intent(intent, now)
+        written = self._write(intent.key, "intent", lambda: self.store.add_intent(intent, now))
+        if not written and not intent.closing:
+            # write-ahead: an opening order is never sent before its intent is on disk
+            return Done(intent, 0, 0.0, 0.0, "Rejected", "store.write_failed")
+        # a close goes out even on a full disk (it only reduces risk); its row follows later
         price = walk_price(intent, 0, self.s.walk_steps, self.s.max_slippage)
         if self.guard is not None:
             v = self.guard.check_price(intent, price)
             if not v.approved:
-                self.store.update_intent(intent.key, now, status="rejected", error=v.code)
+                self._write(intent.key, "intent_update", lambda: self.store.update_intent(
+                    intent.key, now, status="rejected", error=v.code))
                 log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                             code=v.code, **v.numbers)
                 return Done(intent, 0, 0.0, 0.0, "Rejected", v.code)
@@ -143,7 +149,9 @@ class Executor:
         try:
             st = await self.broker.place(req)
         except BrokerError as e:
-            self.store.update_intent(intent.key, now, status="rejected", error=str(e))
+            err = str(e)
+            self._write(intent.key, "intent_update", lambda: self.store.update_intent(
+                intent.key, now, status="rejected", error=err))
             log.error("order.rejected", key=intent.key, campaign=intent.campaign_id, code=e.code,
                       error=e.message)
             return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
@@ -156,6 +164,7 @@ class Executor:
                  mid=round(intent.mid, 2), natural=round(intent.natural, 2), step=intent.step,
                  layer=intent.layer or None)
         w.unsaved = {"status": "working", "order_id": st.order_id, "limit_price": price}
+        w.new_row = not written
         self._save(w, now)
         return None
 
@@ -173,11 +182,14 @@ class Executor:
 
     def _save(self, w: Working, now: datetime) -> bool:
         """Write the order's pending columns (the "working" update after placeOrder)."""
-        if w.unsaved and self._write(w.intent.key, "intent_update",
-                                     lambda: self.store.update_intent(w.intent.key, now,
-                                                                      **w.unsaved)):
+        if w.new_row and self._write(w.intent.key, "intent",
+                                     lambda: self.store.add_intent(w.intent, w.placed_at)):
+            w.new_row = False
+        if not w.new_row and w.unsaved and self._write(
+                w.intent.key, "intent_update",
+                lambda: self.store.update_intent(w.intent.key, now, **w.unsaved)):
             w.unsaved = {}
-        return not w.unsaved
+        return not w.unsaved and not w.new_row
 
     def adopt(self, intent: Intent, order_id: int, step: int, placed_at: datetime,
               state: OrderState | None = None) -> None:

@@ -226,3 +226,32 @@ async def test_a_walk_on_bad_quotes_cancels_instead_of_modifying(settings_factor
     assert [e for e in ev if e["event"] == "order.walk_bad_quotes"][0]["code"] == code
     assert [e for e in ev if e["event"] == "order.cancel_requested"][0]["why"] == code
     d.store.close()
+
+
+async def test_a_close_goes_out_while_the_store_is_full(settings_factory, log_file):
+    from bot import control
+
+    s = settings_factory()
+    d = build(s)
+    await d.broker.connect()
+    d.clock.advance(20 * 60)
+    while d.state.status is not Status.OPEN:
+        await d.step()
+        d.clock.advance(10)
+    full = _fill_disk_after_place(d)
+    full["on"] = True  # the disk is full before the close is decided
+    control.write(s.control_file, "flatten")
+    await d.poll_control()
+    for _ in range(8):
+        d.clock.advance(10)
+        await d.step()
+    ev = read_events(log_file)
+    closes = [e for e in ev if e["event"] == "order.submitted" and e["action"] == "close"]
+    assert closes and "tick.failed" not in [e["event"] for e in ev]
+    assert await d.broker.positions() == []  # closed at the broker while nothing was written
+    full["on"] = False
+    d.clock.advance(10)
+    await d.step()
+    assert d.store.intent(closes[0]["key"])["status"] == "filled"
+    assert d.state.status in (Status.CLOSED, Status.IDLE)
+    d.store.close()
