@@ -233,6 +233,11 @@ class Daemon:
         # quote age in wall seconds since the snapshot (an accelerated broker clock would
         # otherwise age every quote by speed x the time it takes to decide)
         age_now = snap.time + timedelta(seconds=time.monotonic() - self._snap_mono)
+        # h-risk: with its guard merged this call becomes
+        #   self.guard.check(intent, snap, what_if, age_now,
+        #                    working=list(self.executor.working.values()),
+        #                    limit=walk_price(intent, 0, walk_steps, max_slippage))
+        # (Working has .intent and .filled, as its `working` argument reads them)
         verdict = self.guard.check(intent, snap, what_if, age_now)
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,

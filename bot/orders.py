@@ -91,6 +91,7 @@ class Working:
     fills_seen: set[str] = field(default_factory=set)
     unsaved: dict[str, Any] = field(default_factory=dict)  # store columns not yet written
     new_row: bool = False  # a close sent while its intent row could not be written
+    filled: int = 0  # contracts of it filled so far (the positions hold them)
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,7 @@ class Executor:
                 log.info("order.filled", key=w.intent.key, campaign=w.intent.campaign_id,
                          order_id=w.order_id, qty=f.qty, price=round(f.price, 2),
                          commission=round(f.commission, 2), exec_id=f.exec_id)
+        w.filled = st.filled
         w.unsaved.update(filled=st.filled, avg_price=st.avg_price,
                          commission=sum(f.commission for f in st.fills))
         self._save(w, now)
