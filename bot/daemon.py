@@ -68,7 +68,7 @@ class Daemon:
         self._jumps = JumpDetector(settings.clock_jump_seconds,
                                    getattr(clock, "speed", None) or 1.0)
         self.sessions = 0
-        self._last_quiet: dict[str, tuple] = {}
+        self._last_quiet: dict[tuple[str, Any], tuple[str, ...]] = {}
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None

@@ -286,8 +286,11 @@ class Executor:
             if f.exec_id in w.fills_seen:
                 continue
             added: list[bool] = []
-            if not self._write(w.intent.key, "fill",
-                               lambda f=f, added=added: added.append(self.store.add_fill(f))):
+
+            def add(f: Any = f, added: list[bool] = added) -> None:
+                added.append(self.store.add_fill(f))
+
+            if not self._write(w.intent.key, "fill", add):
                 return False
             w.fills_seen.add(f.exec_id)
             if added[0]:

@@ -56,9 +56,9 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
     out = Outcome()
     orders = await broker.orders()
     by_ref: dict[str, OrderState] = {}
-    for st in orders:
-        if st.order_ref:
-            by_ref[st.order_ref] = st  # the newest of an orderRef wins
+    for o in orders:
+        if o.order_ref:
+            by_ref[o.order_ref] = o  # the newest of an orderRef wins
     open_rows = store.open_intents()
     open_keys = {row["key"] for row in open_rows}
     surplus: dict[str, int] | None = None  # broker positions beyond what the state expects
@@ -67,7 +67,8 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
         st = by_ref.get(intent.key)
         if st is None and surplus is None:
             surplus = await _surplus(broker, state)
-        if st is None and _take(surplus, intent, intent.qty - (row["filled"] or 0)):
+        if st is None and surplus is not None and _take(surplus, intent,
+                                                       intent.qty - (row["filled"] or 0)):
             # the broker no longer reports the order (IB returns only today's executions),
             # but its position is there: it filled while the bot was down, on an earlier day
             price = row["limit_price"] if row["limit_price"] is not None else intent.mid
@@ -120,7 +121,7 @@ async def _surplus(broker: Broker, state: Any) -> dict[str, int]:
 
 def _take(surplus: dict[str, int], intent: Intent, qty: int) -> bool:
     """Whether the surplus holds all of `qty` units of the intent's legs; if so, consume it."""
-    need = defaultdict(int)
+    need: dict[str, int] = defaultdict(int)
     for leg in intent.legs:
         need[leg.contract.key] += leg.ratio * qty
     if qty <= 0 or not need or any(
@@ -132,7 +133,7 @@ def _take(surplus: dict[str, int], intent: Intent, qty: int) -> bool:
 
 
 def compare_positions(expected: dict[str, int], actual: dict[str, int],
-                      skip: set[str] = frozenset()) -> Outcome:
+                      skip: set[str] | frozenset[str] = frozenset()) -> Outcome:
     """Orphans and quantity mismatches; contracts in `skip` (legs of orders still working,
     whose fills may land any moment) are not compared."""
     out = Outcome()
