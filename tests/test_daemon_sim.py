@@ -32,7 +32,8 @@ async def test_enters_and_exits_a_condor(settings_factory, log_file):
     assert names.index("daemon.started") < names.index("campaign.entered")
     assert names[-1] == "daemon.stopped"
     for e in ev:
-        assert e["timestamp"].endswith("Z") and e["level"] and "." in e["event"] or e["event"] == "heartbeat"
+        assert (e["timestamp"].endswith("Z") and e["level"] and "." in e["event"]
+                or e["event"] == "heartbeat")
 
 
 async def test_same_seed_same_decisions(settings_factory, log_file, tmp_path):
