@@ -1,12 +1,8 @@
-"""The daemon: scheduler jobs, one decision tick, control-file handling, lifecycle.
+"""The daemon: lifecycle, one decision tick, its jobs (time: bot.cadence; control: bot.control).
 
-Jobs (apscheduler AsyncIOScheduler, wall time): control-file poll every
-`control_poll_seconds`, heartbeat every `heartbeat_seconds`, and — on a real clock — the
-decision tick every `tick_seconds` while SPX options trade. On the simulated clock a driver
-task owns time instead: it runs a step, then advances simulated time by `tick_seconds`
-(or `walk_seconds` while an order is working), sleeping tick/speed wall seconds; closed
-hours are skipped by jumping to the next open. Decisions depend only on simulated time, so a
-run is reproducible whatever the wall clock does.
+Jobs: the control-file poll every `control_poll_seconds` of wall time (apscheduler); the
+steps — decisions, walk steps, order events — and the heartbeat on the market clock (see
+bot.cadence: a simulated driver, or the live schedule in broker-clock seconds).
 """
 
 from __future__ import annotations
@@ -14,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -21,7 +18,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import control, logs, recovery
+from bot import cadence, control, logs, recovery
 from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest
 from bot.clock import JumpDetector
 from bot.config import Settings
@@ -33,6 +30,7 @@ from strategies import expiry as xp
 from strategies.types import Snapshot
 
 log = logs.get("bot.daemon")
+STOP_GRACE = 10.0  # wall seconds a stopping schedule has to finish its step
 
 
 class Daemon:
@@ -49,6 +47,7 @@ class Daemon:
         any_layer = h.event_layer or h.fomc_layer or h.tail_layer
         self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
                                combo_roll=broker.supports_combo_roll)
+        since = store.get("state_since_ns")
         try:
             saved_guard = store.get("guard")
             if saved_guard:
@@ -58,16 +57,18 @@ class Daemon:
         except (ValueError, TypeError, KeyError) as e:
             # unreadable trading state: never guess ACTIVE; an operator must look and resume
             log.error("store.bad_trading_state", error=str(e), action="HALTED until resume")
-            self.guard.state = HALTED
+            self.guard.state, since = HALTED, None
         self.mode = "run"  # the control word in force
-        self._control_stamp: tuple[int, int] | None = None
-        self._control_error: str | None = None
+        if not isinstance(since, int) and self.guard.state != ACTIVE:
+            since = time.time_ns()  # no trustworthy stamp: only a resume issued from now lifts it
+        self.control = control.Controller(self, since)
         self.stopping = asyncio.Event()
+        self._order_event = asyncio.Event()  # set by the broker's order/exec events
         self.exit_code = 0
         self._jumps = JumpDetector(settings.clock_jump_seconds,
                                    getattr(clock, "speed", None) or 1.0)
         self.sessions = 0
-        self._last_quiet: dict[str, tuple] = {}
+        self._last_quiet: dict[tuple[str, Any], tuple[str, ...]] = {}
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None
@@ -87,58 +88,45 @@ class Daemon:
         sched = AsyncIOScheduler(timezone="UTC")
         sched.add_job(self.poll_control, "interval", seconds=self.s.control_poll_seconds,
                       max_instances=1, coalesce=True)
-        sched.add_job(self.heartbeat, "interval", seconds=self.s.heartbeat_seconds,
-                      max_instances=1, coalesce=True)
-        await self.broker.connect()
-        log.info("daemon.started", broker=self.broker.name, pid=os.getpid(),
-                 sim_time=self.clock.now().isoformat(), status=self.state.status.value,
-                 trading_state=self.guard.state, scenario=self.s.sim.scenario if self.clock.simulated else None,
-                 speed=self.s.sim.speed if self.clock.simulated else None)
-        await self.recover()
-        await self.poll_control()
-        driver: asyncio.Task | None = None
+        await self.start()
         if self.clock.simulated:
+            # the driver owns simulated time; the heartbeat follows it at the run's speed
+            rate = self.clock.speed or 1.0
+            sched.add_job(self.heartbeat, "interval", max_instances=1, coalesce=True,
+                          seconds=max(cadence.MIN_WALL, self.s.heartbeat_seconds / rate))
             driver = asyncio.create_task(self._sim_driver())
         else:
-            sched.add_job(self._live_tick, "interval", seconds=self.s.tick_seconds,
-                          max_instances=1, coalesce=True)
+            driver = asyncio.create_task(self._live_loop())
         sched.start()
         await self.heartbeat()
         try:
             await self.stopping.wait()
         finally:
             sched.shutdown(wait=False)
-            if driver is not None:
-                driver.cancel()
-                await asyncio.gather(driver, return_exceptions=True)
+            # the schedule ends its step and returns on stop: a cancel mid-request is a last
+            # resort (it would surface as a CancelledError inside the broker's client)
+            if not self.clock.simulated:
+                await asyncio.wait({driver}, timeout=STOP_GRACE)
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
             await self._shutdown()
         return self.exit_code
 
+    async def start(self) -> None:
+        """Connect, reconcile, then read the control file (whose `run` cannot lift what
+        recovery just found: see bot.control)."""
+        await self.broker.connect()
+        sim = self.clock.simulated
+        log.info("daemon.started", broker=self.broker.name, pid=os.getpid(),
+                 sim_time=self.clock.now().isoformat(), status=self.state.status.value,
+                 trading_state=self.guard.state, scenario=self.s.sim.scenario if sim else None,
+                 speed=self.s.sim.speed if sim else None)
+        await self.recover()
+        await self.poll_control()
+
     async def recover(self) -> None:
         """Reconcile store and broker before any decision (see bot.recovery)."""
-        now = self.clock.now()
-        out = await recovery.reconcile(self.broker, self.store, self.executor, self.state, now,
-                                       self.s.orders.walk_steps)
-        for done in out.done:
-            self._fold(done, now)
-        self._reconcile_pending(now)
-        skip = {leg.contract.key for w in self.executor.working.values() for leg in w.intent.legs}
-        actual: dict[str, int] = {}
-        for p in await self.broker.positions():
-            actual[p.contract.key] = actual.get(p.contract.key, 0) + p.qty
-        res = recovery.compare_positions(recovery.expected_positions(self.state), actual, skip)
-        if res.orphans:
-            log.warning("reconcile.orphan", positions=res.orphans,
-                        action="REDUCING; the positions are left alone")
-            if self.guard.state == ACTIVE:
-                self._set_trading_state(REDUCING, "orphan_position")
-        if res.mismatches:
-            log.error("reconcile.mismatch", differences=res.mismatches,
-                      action="HALTED until an operator resumes")
-            self._set_trading_state(HALTED, "position_mismatch: " + "; ".join(res.mismatches))
-        log.info("reconcile.done", adopted=len(self.executor.working), folded=len(out.done),
-                 orphans=len(res.orphans), mismatches=len(res.mismatches))
-        self._persist(now)
+        await recovery.recover(self)
 
     def _on_signal(self, sig: int) -> None:
         log.info("daemon.signal", signal=signal.Signals(sig).name, action="stop")
@@ -164,36 +152,10 @@ class Daemon:
 
     # --- time --------------------------------------------------------------------------------
     async def _sim_driver(self) -> None:
-        next_decision = self.clock.now()
-        while not self.stopping.is_set():
-            now = self.clock.now()
-            session = xp.spx_option_session(xp.exchange_date(now))
-            if session is None or now >= session[1] or now < session[0]:
-                nxt = xp.next_spx_open(now)
-                if self.s.sim.days is not None and self.sessions >= self.s.sim.days:
-                    log.info("sim.days_done", days=self.sessions)
-                    self.stop(0)
-                    return
-                self.clock.set(nxt)
-                next_decision = nxt
-                continue
-            if self._is_new_session(now):
-                self.sessions += 1
-                if self.s.sim.days is not None and self.sessions > self.s.sim.days:
-                    self.stop(0)
-                    return
-            await self.step(decide=now >= next_decision)
-            if now >= next_decision:
-                next_decision = now + timedelta(seconds=self.s.tick_seconds)
-            dt = self.s.orders.walk_seconds if self.executor.busy else self.s.tick_seconds
-            await self.clock.sleep(min(dt, (next_decision - now).total_seconds()) or dt)
+        await cadence.sim_driver(self)
 
-    def _is_new_session(self, now: datetime) -> bool:
-        d = xp.exchange_date(now)
-        if getattr(self, "_session_day", None) != d:
-            self._session_day = d
-            return True
-        return False
+    async def _live_loop(self) -> None:
+        await cadence.live_loop(self)
 
     async def _live_tick(self) -> None:
         now = self.clock.now()
@@ -233,13 +195,20 @@ class Daemon:
         now = snap.time
         before = self.guard.state
         self._log_events(self.guard.observe(snap, now))
+        if self.guard.state != before:
+            self.control.note(before, self.guard.state)
         if self.guard.state == HALTED and before != HALTED:
             await self.executor.cancel_all(now, "halted")
-        for done in await self.executor.process(now):
+        for done in await self.executor.process(now, snap):
             self._fold(done, now)
+        self._store_check()
         self._reconcile_pending(now)
         if self.mode == "flatten":
             await self._flatten(snap)
+        elif decide and self.guard.state == REDUCING and self._flat():
+            # closing orders only and nothing to close: no campaign is invented to be refused
+            self._log_events([("entry.skipped", {"reason": "reducing",
+                                                 "why": "closing orders only; nothing held"})])
         elif decide and self.mode in ("run", "reduce") and self.guard.state != HALTED:
             decision = tvm.decide(self.state, snap, self.s.strategy, self.ctx)
             self.state = decision.state
@@ -247,6 +216,7 @@ class Daemon:
             for intent in decision.intents:
                 await self._submit(intent, snap)
         self._persist(now)
+        self._store_check()
         for hook in self.step_hooks:
             hook(self, snap)
 
@@ -263,6 +233,11 @@ class Daemon:
         # quote age in wall seconds since the snapshot (an accelerated broker clock would
         # otherwise age every quote by speed x the time it takes to decide)
         age_now = snap.time + timedelta(seconds=time.monotonic() - self._snap_mono)
+        # h-risk: with its guard merged this call becomes
+        #   self.guard.check(intent, snap, what_if, age_now,
+        #                    working=list(self.executor.working.values()),
+        #                    limit=walk_price(intent, 0, walk_steps, max_slippage))
+        # (Working has .intent and .filled, as its `working` argument reads them)
         verdict = self.guard.check(intent, snap, what_if, age_now)
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
@@ -276,6 +251,21 @@ class Daemon:
         done = await self.executor.submit(intent, snap.time)
         if done is not None:
             self._fold(done, snap.time)
+        self._store_check()
+
+    def _flat(self) -> bool:
+        """Nothing held, working or pending: all a decision could do is open."""
+        st = self.state
+        return (not recovery.expected_positions(st) and st.pending is None
+                and not self.executor.busy and all(h.pending is None for h in st.hedges))
+
+    def _store_check(self) -> None:
+        """A store write failed (disk full): REDUCING, once per failure, so a resume issued
+        after it is not undone while the store works again."""
+        if self.executor.store_failed:
+            self.executor.store_failed = None
+            if self.guard.state == ACTIVE:
+                self._set_trading_state(REDUCING, "store.write_failed")
 
     def _fold(self, done: Done, now: datetime) -> None:
         decision = tvm.on_order_done(self.state, done.intent, done.filled, done.avg_price,
@@ -294,7 +284,7 @@ class Daemon:
         st = self.state
         held = st.campaign is not None and bool(st.campaign.legs)
         if not held and not st.hedges and st.pending is None and not self.executor.busy:
-            self._set_mode("pause", "flatten_done")
+            self.control.set_mode("pause", "flatten_done")
 
     # "considered, no action" events repeat every tick while nothing changes: log each
     # distinct one once (per event name), so the tail stays readable
@@ -315,102 +305,50 @@ class Daemon:
             log.info(name, **fields)
 
     def _reconcile_pending(self, now: datetime) -> None:
-        """A pending intent the executor is not working and the store never saw was never sent
-        (its tick failed between deciding and placing): fold it as not filled."""
-        pending = [self.state.pending] + [layer.pending for layer in self.state.hedges]
-        for intent in pending:
-            if intent is None or intent.key in self.executor.working:
-                continue
-            row = self.store.intent(intent.key)
-            if row is None or row["status"] in ("rejected", "cancelled", "filled"):
-                log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
-                filled = row["filled"] if row else 0
-                avg = row["avg_price"] if row else 0.0
-                self._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
-                                "NotSent"), now)
+        recovery.fold_unsent(self, now)
 
     def _persist(self, now: datetime, force: bool = False) -> None:
         guard = self.guard.export()
         # the last net liquidation moves every tick: it is written with every other change,
         # at each heartbeat and at stop, not on its own
-        saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode)
+        since = self.control.since_ns
+        saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode, since)
         if saved == self._saved and not force:
             return
-        self._saved = saved
-        with self.store.tx() as db:
-            self.store.put("guard", guard, db)
-            self.store.put("strategy_state", self.state, db)
-            self.store.put("trading_state", self.guard.state, db)
-            self.store.put("control", self.mode, db)
-        camp = self.state.campaign
-        if camp is not None:
-            ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
-            self.store.upsert_campaign(camp.id, self.state.status.value, camp.step, camp.realized,
-                                       camp, now, closed=ended)
-
-    # --- control and heartbeat ------------------------------------------------------------------
-    async def poll_control(self) -> None:
-        path = self.s.control_file
         try:
-            st = os.stat(path)
-            stamp = (st.st_mtime_ns, st.st_ino)
-        except FileNotFoundError:
+            with self.store.tx() as db:
+                self.store.put("guard", guard, db)
+                self.store.put("strategy_state", self.state, db)
+                self.store.put("trading_state", self.guard.state, db)
+                self.store.put("control", self.mode, db)
+                self.store.put("state_since_ns", since, db)
+            camp = self.state.campaign
+            if camp is not None:
+                ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
+                self.store.upsert_campaign(camp.id, self.state.status.value, camp.step,
+                                           camp.realized, camp, now, closed=ended)
+        except sqlite3.Error as e:
+            # the state stays in memory and is written again next time; no new risk meanwhile
+            log.error("store.write_failed", what="state", error=str(e), action="REDUCING")
+            self.executor.store_failed = str(e)
             return
-        except OSError as e:
-            stamp = None
-            self._control_problem(f"cannot stat control file: {e.strerror}", "")
-            return
-        if stamp == self._control_stamp:
-            return
-        self._control_stamp = stamp
-        reading = control.read(path)
-        if reading.error:
-            self._control_problem(reading.error, reading.raw)
-            return
-        self._control_error = None
-        if reading.word is not None:
-            await self.apply_control(reading.word)
+        self._saved = saved
 
-    def _control_problem(self, error: str, raw: str) -> None:
-        if error != self._control_error:
-            self._control_error = error
-            log.warning("control.invalid", error=error, content=raw, mode=self.mode)
+    async def poll_control(self) -> None:
+        await self.control.poll()
 
     async def apply_control(self, word: str) -> None:
-        now = self.clock.now()
-        if word == "run":
-            if self.guard.state != ACTIVE:
-                self._set_trading_state(ACTIVE, "operator_resume")
-            if self.mode != "run":
-                self._set_mode("run", "operator")
-        elif word == "pause":
-            if self.mode != "pause":
-                self._set_mode("pause", "operator")
-                await self.executor.cancel_all(now, "paused")
-        elif word == "reduce":
-            if self.guard.state == ACTIVE:
-                self._set_trading_state(REDUCING, "operator_reduce")
-            self._set_mode("reduce", "operator")
-        elif word == "flatten":
-            if self.mode != "flatten":
-                self._set_mode("flatten", "operator")
-                if self.state.status is tvm.Status.ENTERING:
-                    await self.executor.cancel_all(now, "flatten")
-        elif word == "stop":
-            log.info("control.stop", mode=self.mode)
-            self.stop(0)
-        self._persist(now)
+        await self.control.apply(word)
 
-    def _set_mode(self, mode: str, why: str) -> None:
-        previous, self.mode = self.mode, mode
-        name = {"run": "control.resumed", "pause": "control.paused", "reduce": "control.reducing",
-                "flatten": "control.flattening"}[mode]
-        log.info(name, previous=previous, why=why)
-
+    # --- heartbeat ------------------------------------------------------------------------------
     def _set_trading_state(self, state: str, why: str) -> None:
-        if state != self.guard.state:
-            log.info("risk.state", previous=self.guard.state, state=state, why=why)
+        """Recovery, the store or the operator sets the state (stamped even when unchanged:
+        a resume issued before this is not one issued after it)."""
+        before = self.guard.state
+        if state != before:
+            log.info("risk.state", previous=before, state=state, why=why)
             self.guard.state = state
+        self.control.note(before, state, force=True)
 
     async def heartbeat(self) -> None:
         snap = self._last_snap

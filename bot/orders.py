@@ -9,17 +9,41 @@ returns the intents whose orders are done, with their filled quantity and averag
 from __future__ import annotations
 
 import math
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import logs
 from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
 from bot.config import OrderSettings
 from bot.store import Store
-from strategies.types import Intent
+from strategies.types import Intent, Snapshot
 
 log = logs.get("bot.orders")
+
+
+def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
+    """Have `fn()` called on every order status or execution the broker reports; False when
+    it reports none (the executor then runs on its timer alone).
+
+    A broker offers this as `add_order_listener(fn)` (an optional extension of the Broker
+    protocol). IBBroker does not yet: until it does, ib_async's own orderStatusEvent and
+    execDetailsEvent on its `ib` are used — registered after the broker's order book, whose
+    handlers therefore have already folded the event in when `fn` runs.
+    """
+    add = getattr(broker, "add_order_listener", None)
+    if callable(add):
+        add(fn)
+        return True
+    ib = getattr(broker, "ib", None)
+    status, execs = getattr(ib, "orderStatusEvent", None), getattr(ib, "execDetailsEvent", None)
+    if status is None or execs is None:
+        return False
+    status += lambda *_: fn()
+    execs += lambda *_: fn()
+    return True
 
 
 def tick_for(symbol: str, price: float) -> float:
@@ -65,6 +89,9 @@ class Working:
     step: int
     placed_at: datetime
     fills_seen: set[str] = field(default_factory=set)
+    unsaved: dict[str, Any] = field(default_factory=dict)  # store columns not yet written
+    new_row: bool = False  # a close sent while its intent row could not be written
+    filled: int = 0  # contracts of it filled so far (the positions hold them)
 
 
 @dataclass(frozen=True)
@@ -85,22 +112,37 @@ class Executor:
         self.s = settings
         self.guard = guard  # the risk guard checks every price sent, placement or walk step
         self.working: dict[str, Working] = {}
+        self.store_failed: str | None = None  # the last store write error (daemon: REDUCING)
 
     @property
     def busy(self) -> bool:
         return bool(self.working)
+
+    def next_due(self) -> datetime | None:
+        """When the next walk step (or the cancel after the last) is due, broker-clock time."""
+        return min((w.placed_at + timedelta(seconds=(w.step + 1) * self.s.walk_seconds)
+                    for w in self.working.values()), default=None)
+
+    def due(self, now: datetime) -> bool:
+        nxt = self.next_due()
+        return nxt is not None and now >= nxt
 
     async def submit(self, intent: Intent, now: datetime) -> Done | None:
         """Persist, then place. Returns Done at once if the broker refused the order."""
         if self.store.has_intent(intent.key):
             log.error("order.duplicate_refused", key=intent.key)
             return None
-        self.store.add_intent(intent, now)
+        written = self._write(intent.key, "intent", lambda: self.store.add_intent(intent, now))
+        if not written and not intent.closing:
+            # write-ahead: an opening order is never sent before its intent is on disk
+            return Done(intent, 0, 0.0, 0.0, "Rejected", "store.write_failed")
+        # a close goes out even on a full disk (it only reduces risk); its row follows later
         price = walk_price(intent, 0, self.s.walk_steps, self.s.max_slippage)
         if self.guard is not None:
             v = self.guard.check_price(intent, price)
             if not v.approved:
-                self.store.update_intent(intent.key, now, status="rejected", error=v.code)
+                self._write(intent.key, "intent_update", lambda: self.store.update_intent(
+                    intent.key, now, status="rejected", error=v.code))
                 log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                             code=v.code, **v.numbers)
                 return Done(intent, 0, 0.0, 0.0, "Rejected", v.code)
@@ -108,20 +150,47 @@ class Executor:
         try:
             st = await self.broker.place(req)
         except BrokerError as e:
-            self.store.update_intent(intent.key, now, status="rejected", error=str(e))
+            err = str(e)
+            self._write(intent.key, "intent_update", lambda: self.store.update_intent(
+                intent.key, now, status="rejected", error=err))
             log.error("order.rejected", key=intent.key, campaign=intent.campaign_id, code=e.code,
                       error=e.message)
             return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
         if self.guard is not None:
             self.guard.record_order(now)
-        self.store.update_intent(intent.key, now, status="working", order_id=st.order_id,
-                                 limit_price=price)
+        # tracked in memory first: the order is at the broker whatever the disk says next
+        w = self.working[intent.key] = Working(intent, st.order_id, 0, now)
         log.info("order.submitted", key=intent.key, campaign=intent.campaign_id,
                  action=intent.action, order_id=st.order_id, qty=intent.qty, limit=price,
                  mid=round(intent.mid, 2), natural=round(intent.natural, 2), step=intent.step,
                  layer=intent.layer or None)
-        self.working[intent.key] = Working(intent, st.order_id, 0, now)
+        w.unsaved = {"status": "working", "order_id": st.order_id, "limit_price": price}
+        w.new_row = not written
+        self._save(w, now)
         return None
+
+    def _write(self, key: str, what: str, fn: Callable[[], Any]) -> bool:
+        """One store write; a failure (disk full, I/O error) is logged as store.write_failed
+        and flagged for the daemon (REDUCING), never raised into the trading path."""
+        try:
+            fn()
+            return True
+        except sqlite3.Error as e:
+            self.store_failed = str(e)
+            log.error("store.write_failed", key=key, what=what, error=str(e),
+                      action="order tracked in memory; REDUCING; retried every step")
+            return False
+
+    def _save(self, w: Working, now: datetime) -> bool:
+        """Write the order's pending columns (the "working" update after placeOrder)."""
+        if w.new_row and self._write(w.intent.key, "intent",
+                                     lambda: self.store.add_intent(w.intent, w.placed_at)):
+            w.new_row = False
+        if not w.new_row and w.unsaved and self._write(
+                w.intent.key, "intent_update",
+                lambda: self.store.update_intent(w.intent.key, now, **w.unsaved)):
+            w.unsaved = {}
+        return not w.unsaved and not w.new_row
 
     def adopt(self, intent: Intent, order_id: int, step: int, placed_at: datetime,
               state: OrderState | None = None) -> None:
@@ -130,18 +199,24 @@ class Executor:
         seen = {f.exec_id for f in state.fills} if state is not None else set()
         self.working[intent.key] = Working(intent, order_id, step, placed_at, seen)
 
-    async def process(self, now: datetime) -> list[Done]:
+    async def process(self, now: datetime, snap: Snapshot | None = None) -> list[Done]:
+        """Fills, finished orders and due walk steps; `snap` (the step's snapshot) is what
+        each walk step's quotes are checked against."""
         if not self.working:
             return []
         states = {st.order_id: st for st in await self.broker.orders()}
         done: list[Done] = []
         for key, w in list(self.working.items()):
             st = states.get(w.order_id)
+            self._save(w, now)  # the disk may be back: the "working" row is written then
             if st is None:
                 continue
-            self._record_fills(w, st, now)
+            if not self._record_fills(w, st, now):
+                continue  # the fill is not on disk yet: fold it when it is
             if st.done:
-                done.append(self._finish(w, st, now))
+                fin = self._finish(w, st, now)
+                if fin is not None:
+                    done.append(fin)
                 continue
             due = (now - w.placed_at).total_seconds() >= (w.step + 1) * self.s.walk_seconds
             if not due:
@@ -149,7 +224,15 @@ class Executor:
             if w.step + 1 >= self.s.walk_steps:
                 await self._cancel(w, now)
                 continue
+            bad = self._bad_quotes(w.intent, snap, now)
+            if bad is not None:  # never walk on NaN, crossed or stale quotes: cancel instead
+                log.warning("order.walk_bad_quotes", key=key, order_id=w.order_id,
+                            code=bad.code, **bad.numbers)
+                await self._cancel(w, now, bad.code)
+                continue
             price = walk_price(w.intent, w.step + 1, self.s.walk_steps, self.s.max_slippage)
+            # h-risk: the guard's max-loss check at the walk price belongs here, before the
+            # modification (RiskGuard.check_modify, or its max-loss call once it lands)
             if self.guard is not None:
                 v = self.guard.check_modify(w.intent, price, now)
                 if not v.approved:
@@ -168,12 +251,22 @@ class Executor:
                 continue
             if self.guard is not None:
                 self.guard.record_order(now)
-            self.store.update_intent(key, now, limit_price=price)
+            w.unsaved["limit_price"] = price
+            self._save(w, now)
             log.info("order.walked", key=key, order_id=w.order_id, step=w.step, limit=price)
-            self._record_fills(w, st, now)
-            if st.done:
-                done.append(self._finish(w, st, now))
+            if self._record_fills(w, st, now) and st.done:
+                fin = self._finish(w, st, now)
+                if fin is not None:
+                    done.append(fin)
         return done
+
+    def _bad_quotes(self, intent: Intent, snap: Snapshot | None, now: datetime) -> Any:
+        """The guard's verdict on the legs' current quotes (missing, NaN, zero, crossed,
+        stale), or None when they are fine or there is nothing to check them against."""
+        if snap is None or self.guard is None or not hasattr(self.guard, "_quotes"):
+            return None
+        _, bad = self.guard._quotes(intent, snap, now)
+        return bad
 
     async def cancel_all(self, now: datetime, why: str) -> None:
         for w in list(self.working.values()):
@@ -187,22 +280,36 @@ class Executor:
             log.warning("order.cancel_failed", key=w.intent.key, order_id=w.order_id,
                         code=e.code, error=e.message)
 
-    def _record_fills(self, w: Working, st: OrderState, now: datetime) -> None:
+    def _record_fills(self, w: Working, st: OrderState, now: datetime) -> bool:
+        """Store the order's new fills; False while the store cannot take them."""
         for f in st.fills:
             if f.exec_id in w.fills_seen:
                 continue
+            added: list[bool] = []
+
+            def add(f: Any = f, added: list[bool] = added) -> None:
+                added.append(self.store.add_fill(f))
+
+            if not self._write(w.intent.key, "fill", add):
+                return False
             w.fills_seen.add(f.exec_id)
-            if self.store.add_fill(f):
+            if added[0]:
                 log.info("order.filled", key=w.intent.key, campaign=w.intent.campaign_id,
                          order_id=w.order_id, qty=f.qty, price=round(f.price, 2),
                          commission=round(f.commission, 2), exec_id=f.exec_id)
-        self.store.update_intent(w.intent.key, now, filled=st.filled, avg_price=st.avg_price,
-                                 commission=sum(f.commission for f in st.fills))
+        w.filled = st.filled
+        w.unsaved.update(filled=st.filled, avg_price=st.avg_price,
+                         commission=sum(f.commission for f in st.fills))
+        self._save(w, now)
+        return True
 
-    def _finish(self, w: Working, st: OrderState, now: datetime) -> Done:
-        del self.working[w.intent.key]
+    def _finish(self, w: Working, st: OrderState, now: datetime) -> Done | None:
+        """The order is done: once its final row is on disk, stop tracking it (None until)."""
         status = "filled" if st.status == "Filled" else "cancelled"
-        self.store.update_intent(w.intent.key, now, status=status, error=st.error)
+        w.unsaved.update(status=status, error=st.error)
+        if not self._save(w, now):
+            return None
+        del self.working[w.intent.key]
         comm = sum(f.commission for f in st.fills)
         if status == "cancelled":
             log.info("order.cancelled", key=w.intent.key, order_id=w.order_id, filled=st.filled,

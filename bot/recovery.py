@@ -22,6 +22,7 @@ from typing import Any
 from bot import codec, logs
 from bot.broker.base import Broker, OrderState
 from bot.orders import Done, Executor
+from bot.risk import ACTIVE, HALTED, REDUCING
 from bot.store import Store
 from strategies.types import Fill, Intent
 
@@ -55,14 +56,30 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
     out = Outcome()
     orders = await broker.orders()
     by_ref: dict[str, OrderState] = {}
-    for st in orders:
-        if st.order_ref:
-            by_ref[st.order_ref] = st  # the newest of an orderRef wins
+    for o in orders:
+        if o.order_ref:
+            by_ref[o.order_ref] = o  # the newest of an orderRef wins
     open_rows = store.open_intents()
     open_keys = {row["key"] for row in open_rows}
+    surplus: dict[str, int] | None = None  # broker positions beyond what the state expects
     for row in open_rows:
         intent: Intent = codec.loads(row["blob"])
         st = by_ref.get(intent.key)
+        if st is None and surplus is None:
+            surplus = await _surplus(broker, state)
+        if st is None and surplus is not None and _take(surplus, intent,
+                                                       intent.qty - (row["filled"] or 0)):
+            # the broker no longer reports the order (IB returns only today's executions),
+            # but its position is there: it filled while the bot was down, on an earlier day
+            price = row["limit_price"] if row["limit_price"] is not None else intent.mid
+            store.update_intent(intent.key, now, status="filled", filled=intent.qty,
+                                avg_price=price, error="filled while down (from positions)")
+            log.warning("reconcile.filled_while_down", key=intent.key, qty=intent.qty,
+                        price=price, order_id=row["order_id"],
+                        why="order unknown to the broker; its legs are held",
+                        action="fill assumed at the order's limit; commission unknown")
+            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0, "Filled"))
+            continue
         if st is None:
             store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
             log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
@@ -93,8 +110,30 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
     return out
 
 
+async def _surplus(broker: Broker, state: Any) -> dict[str, int]:
+    held: dict[str, int] = defaultdict(int)
+    for p in await broker.positions():
+        held[p.contract.key] += p.qty
+    for k, q in expected_positions(state).items():
+        held[k] -= q
+    return {k: v for k, v in held.items() if v}
+
+
+def _take(surplus: dict[str, int], intent: Intent, qty: int) -> bool:
+    """Whether the surplus holds all of `qty` units of the intent's legs; if so, consume it."""
+    need: dict[str, int] = defaultdict(int)
+    for leg in intent.legs:
+        need[leg.contract.key] += leg.ratio * qty
+    if qty <= 0 or not need or any(
+            n * surplus.get(k, 0) <= 0 or abs(surplus[k]) < abs(n) for k, n in need.items() if n):
+        return False
+    for k, n in need.items():
+        surplus[k] -= n
+    return True
+
+
 def compare_positions(expected: dict[str, int], actual: dict[str, int],
-                      skip: set[str] = frozenset()) -> Outcome:
+                      skip: set[str] | frozenset[str] = frozenset()) -> Outcome:
     """Orphans and quantity mismatches; contracts in `skip` (legs of orders still working,
     whose fills may land any moment) are not compared."""
     out = Outcome()
@@ -109,3 +148,46 @@ def compare_positions(expected: dict[str, int], actual: dict[str, int],
         if key not in actual:
             out.mismatches.append(f"{key}: broker 0, store {qty}")
     return out
+
+
+async def recover(d: Any) -> None:
+    """The daemon's reconciliation (at start, after a reconnect or a clock jump): orders by
+    orderRef, then positions; folds every outcome into the strategy state and sets REDUCING
+    (orphans) or HALTED (mismatches) through the daemon, which stamps them (bot.control)."""
+    now = d.clock.now()
+    out = await reconcile(d.broker, d.store, d.executor, d.state, now, d.s.orders.walk_steps)
+    for done in out.done:
+        d._fold(done, now)
+    fold_unsent(d, now)
+    skip = {leg.contract.key for w in d.executor.working.values() for leg in w.intent.legs}
+    actual: dict[str, int] = {}
+    for p in await d.broker.positions():
+        actual[p.contract.key] = actual.get(p.contract.key, 0) + p.qty
+    res = compare_positions(expected_positions(d.state), actual, skip)
+    if res.orphans:
+        log.warning("reconcile.orphan", positions=res.orphans,
+                    action="REDUCING; the positions are left alone")
+        if d.guard.state == ACTIVE:
+            d._set_trading_state(REDUCING, "orphan_position")
+    if res.mismatches:
+        log.error("reconcile.mismatch", differences=res.mismatches,
+                  action="HALTED until an operator resumes")
+        d._set_trading_state(HALTED, "position_mismatch: " + "; ".join(res.mismatches))
+    log.info("reconcile.done", adopted=len(d.executor.working), folded=len(out.done),
+             orphans=len(res.orphans), mismatches=len(res.mismatches))
+    d._persist(now)
+
+
+def fold_unsent(d: Any, now: datetime) -> None:
+    """A pending intent the executor is not working and the store never saw was never sent
+    (its tick failed between deciding and placing): fold it as not filled."""
+    pending = [d.state.pending] + [layer.pending for layer in d.state.hedges]
+    for intent in pending:
+        if intent is None or intent.key in d.executor.working:
+            continue
+        row = d.store.intent(intent.key)
+        if row is None or row["status"] in ("rejected", "cancelled", "filled"):
+            log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
+            filled = row["filled"] if row else 0
+            avg = row["avg_price"] if row else 0.0
+            d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0, "NotSent"), now)

@@ -1,13 +1,18 @@
 """The control file: atomic writes, tolerant reads, and the daemon's reaction to each word."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot import control
 from bot.risk import ACTIVE, HALTED, REDUCING
 from strategies.tvm import Status
 from tests.conftest import read_events
+from tests.procs import Proc
 from tests.simrun import build
 
 
@@ -88,9 +93,13 @@ async def test_reduce_refuses_openings_and_resume_leaves_halted(settings_factory
     await d.poll_control()
     assert d.guard.state == REDUCING
     d.clock.advance(20 * 60)
-    await d.step()
-    assert _events(log_file, "risk.rejected")[0]["code"] == "reducing_only_closing"
-    assert not _events(log_file, "order.submitted")
+    for _ in range(5):
+        await d.step()
+        d.clock.advance(60)
+    # nothing held: no campaign is invented each tick only to be refused (#14 item 11)
+    assert not _events(log_file, "order.submitted") and not _events(log_file, "entry.decided")
+    assert not _events(log_file, "risk.rejected") and d.state.seq == 0
+    assert [e["reason"] for e in _events(log_file, "entry.skipped")].count("reducing") == 1
     d.guard.state = HALTED
     control.write(s.control_file, "run")
     await d.poll_control()
@@ -128,3 +137,104 @@ async def test_flatten_closes_the_condor_then_pauses(settings_factory, log_file)
     assert closed and closed[0]["reason"] == "flatten"
     assert await d.broker.positions() == []
     d.store.close()
+
+
+# --- sticky start-up states (#14 item 1) ------------------------------------------------------
+async def _restart(settings):
+    """A new daemon on the same store, started as `Daemon.run` starts one: connect,
+    reconcile, then read the control file."""
+    d = build(settings)
+    await d.broker.connect()
+    await d.recover()
+    await d.poll_control()
+    return d
+
+
+async def test_leftover_run_does_not_lift_a_halt_found_at_start(settings_factory, log_file):
+    s = settings_factory()
+    d = await _daemon_with_working_entry(s)
+    while d.state.status is not Status.OPEN:
+        d.clock.advance(10)
+        await d.step()
+    d.store.close()
+    control.write(s.control_file, "run")  # an earlier `condorbot resume`, still on disk
+    # the embedded broker restarts flat: the store's condor is not at the broker -> mismatch
+    d = await _restart(s)
+    assert _events(log_file, "reconcile.mismatch")
+    assert d.guard.state == HALTED
+    assert _events(log_file, "control.resume_stale")[-1]["state"] == HALTED
+    d.clock.advance(20 * 60)
+    before = len(_events(log_file, "order.submitted"))
+    await d.step()
+    assert len(_events(log_file, "order.submitted")) == before  # nothing opened on top
+    control.write(s.control_file, "run")  # a resume issued after the halt lifts it
+    await d.poll_control()
+    assert d.guard.state == ACTIVE
+    d.store.close()
+
+
+async def test_daily_loss_reduce_survives_a_restart_with_run_on_disk(settings_factory,
+                                                                    log_file):
+    s = settings_factory()
+    control.write(s.control_file, "run")
+    d = await _restart(s)
+    await d.step()  # the day's starting net liquidation (entries wait 15 minutes)
+    d.broker.cash -= 0.04 * s.sim.initial_cash  # a 4% loss: past the 3% reduce limit
+    d.clock.advance(60)
+    await d.step()
+    assert d.guard.state == REDUCING
+    d.store.close()
+    d = await _restart(s)  # SIGKILL and restart: same store, same control file
+    assert d.guard.state == REDUCING
+    d.store.close()
+
+
+async def test_bad_trading_state_in_store_needs_a_new_resume(settings_factory, log_file):
+    s = settings_factory()
+    control.write(s.control_file, "run")
+    d = build(s)
+    d.store.put("trading_state", "SIDEWAYS")  # damaged
+    d.store.close()
+    d = await _restart(s)
+    assert d.guard.state == HALTED
+    d.store.close()
+
+
+# --- the control file is read bounded and non-blocking (#14 item 7) ------------------------------
+def test_a_large_file_is_refused_after_4_kib(tmp_path):
+    p = tmp_path / "control"
+    with open(p, "wb") as f:
+        f.truncate(50_000_000)  # sparse: 50 MB of NULs that must not be read
+    r = control.read(p)
+    assert r.word is None and "larger than 4096 bytes" in r.error
+
+
+def test_device_symlink_is_refused_without_reading(tmp_path):
+    """In a child limited to 1 GiB of address space: reading /dev/zero to its end would
+    fail there with MemoryError instead of taking the machine's memory."""
+    link = tmp_path / "control"
+    link.symlink_to("/dev/zero")
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30));"
+            "from bot import control; r = control.read(sys.argv[1]);"
+            "print(r.word, '|', r.error)")
+    out = subprocess.run([sys.executable, "-c", code, str(link)], capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.startswith("None | control file is a character device"), out.stdout
+
+
+def test_fifo_control_file_neither_blocks_heartbeats_nor_sigterm(tmp_path):
+    os.mkfifo(tmp_path / "control")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+        {"heartbeat_seconds": 1, "control_poll_seconds": 0.2, "sim": {"speed": 600}}))
+    d = Proc(["run", "--config", "config.yaml"], tmp_path)
+    try:
+        bad = d.until(lambda e: e["event"] == "control.invalid", 60)
+        assert "FIFO" in bad["error"]
+        d.until(lambda e: e["event"] == "heartbeat", 10)
+        d.until(lambda e: e["event"] == "heartbeat", 10)
+        d.p.terminate()
+        assert d.p.wait(timeout=10) == 0
+        assert len([e for e in d.seen if e["event"] == "control.invalid"]) == 1
+    finally:
+        d.kill()

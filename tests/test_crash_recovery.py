@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 from collections import defaultdict
+from dataclasses import replace
 
 import yaml
 
@@ -25,8 +26,8 @@ ROLL = ("roll.step", "campaign.rolled")
 
 def _start_gateway(tmp_path):
     gw = Proc(["sim-gateway", "--port", "0", "--speed", "1200", "--scenario", "calm",
-               "--seed", "7", "--account", "DU7654321", "--journal", str(tmp_path / "journal.jsonl")],
-              tmp_path)
+               "--seed", "7", "--account", "DU7654321",
+               "--journal", str(tmp_path / "journal.jsonl")], tmp_path)
     port = gw.until(lambda e: e["event"] == "gateway.listening", 60)["port"]
     return gw, port
 
@@ -34,9 +35,10 @@ def _start_gateway(tmp_path):
 def _config(tmp_path, port):
     # constant churn: roll_delta below the entry delta makes every new condor "tested", so the
     # bot enters, rolls three times, stops and enters again, and every run meets a window
-    cfg = {"broker": "ib", "tick_seconds": 1, "clock_jump_seconds": 1.0e9,
-           "heartbeat_seconds": 1, "ib": {"port": port, "client_id": 17, "timeout": 5},
-           "orders": {"walk_steps": 3, "walk_seconds": 60},
+    # intervals are in the broker's clock: at 1200x, one tick and one walk step per second
+    cfg = {"broker": "ib", "tick_seconds": 1200, "clock_jump_seconds": 1.0e9,
+           "heartbeat_seconds": 1200, "ib": {"port": port, "client_id": 17, "timeout": 5},
+           "orders": {"walk_steps": 3, "walk_seconds": 1200},
            "strategy": {"roll_delta": 0.10, "roll_delta_hard": 0.12, "macd_max_wait_minutes": 0,
                         "cooldown_days": 0, "take_profit_pct": 0.2,
                         # entry filters wide open: calm's VIX dips under 12, and a 45-60 DTE
@@ -121,3 +123,50 @@ def test_sigkill_at_seeded_points_never_places_twice(tmp_path):
     statuses = dict(db.execute("SELECT key, status FROM intents"))
     assert all(statuses[k] in ("filled", "cancelled", "working", "rejected") for k in order_ids)
     print(f"kill points: {kills}", file=sys.stderr)
+
+
+async def test_an_order_filled_on_an_earlier_day_while_down_is_adopted(settings_factory,
+                                                                      log_file):
+    """Real IB reports only today's executions: an order that filled while the bot was down
+    on an earlier day is unknown to the broker at restart; its position is there."""
+    from bot.daemon import Daemon
+    from bot.risk import ACTIVE
+    from bot.store import Store
+    from strategies.tvm import Status
+    from tests.conftest import read_events
+    from tests.simrun import build
+
+    s = settings_factory(orders={"walk_steps": 4, "walk_seconds": 10})
+    d = build(s)
+    await d.broker.connect()
+    d.clock.advance(20 * 60)
+    await d.step()
+    assert d.state.status is Status.ENTERING
+    key = next(e["key"] for e in read_events(log_file) if e["event"] == "order.submitted")
+    d.store.close()  # SIGKILL: the store says "working"
+    broker, clock = d.broker, d.clock
+    order = next(o for o in await broker.orders() if o.order_ref == key)
+    await broker.place(replace(_request(order, broker), limit=_natural(broker, order),
+                               order_id=order.order_id))
+    assert [o for o in await broker.orders() if o.order_ref == key][0].status == "Filled"
+    clock.advance(24 * 3600)  # the next day: the broker has forgotten the order
+
+    async def todays_orders():
+        return []
+
+    broker.orders = todays_orders
+    d = Daemon(s, broker, clock, Store(s.store_path))
+    await d.recover()
+    assert d.state.status is Status.OPEN and d.guard.state == ACTIVE
+    assert d.store.intent(key)["status"] == "filled"
+    names = [e["event"] for e in read_events(log_file)]
+    assert "reconcile.filled_while_down" in names and "reconcile.orphan" not in names
+    d.store.close()
+
+
+def _request(order, broker):
+    return broker._requests[order.order_id]
+
+
+def _natural(broker, order):
+    return broker._combo_prices(broker._requests[order.order_id])[0]

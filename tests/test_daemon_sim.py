@@ -1,7 +1,11 @@
 """End to end on the embedded sim (accelerated): the daemon enters and exits a condor."""
 
+import asyncio
+from datetime import datetime
+
+from strategies.tvm import Status
 from tests.conftest import read_events
-from tests.simrun import run
+from tests.simrun import build, run
 
 
 async def test_enters_and_exits_a_condor(settings_factory, log_file):
@@ -28,7 +32,8 @@ async def test_enters_and_exits_a_condor(settings_factory, log_file):
     assert names.index("daemon.started") < names.index("campaign.entered")
     assert names[-1] == "daemon.stopped"
     for e in ev:
-        assert e["timestamp"].endswith("Z") and e["level"] and "." in e["event"] or e["event"] == "heartbeat"
+        assert (e["timestamp"].endswith("Z") and e["level"] and "." in e["event"]
+                or e["event"] == "heartbeat")
 
 
 async def test_same_seed_same_decisions(settings_factory, log_file, tmp_path):
@@ -44,3 +49,52 @@ async def test_same_seed_same_decisions(settings_factory, log_file, tmp_path):
     await run(s)
     second = decisions(read_events(log_file)[len(first_run):])
     assert first and first == second
+
+
+async def _live_schedule(settings, stop_when, max_steps=400):
+    """Run the daemon's live schedule (the IB path's) on a simulated clock, which it sets
+    instead of waiting: start 20 minutes into the session, stop when `stop_when(d)` holds."""
+    d = build(settings)
+    d.clock.advance(20 * 60)
+    await d.start()
+    start = d.clock.now()
+    steps = []
+
+    def hook(daemon, snap):
+        steps.append(snap.time)
+        if stop_when(daemon) or len(steps) >= max_steps:
+            daemon.stop()
+
+    d.step_hooks.append(hook)
+    try:
+        await asyncio.wait_for(d._live_loop(), 60)  # a guard against a schedule that spins
+    finally:
+        d.store.close()
+    return d, start, steps
+
+
+async def test_live_schedule_decides_at_start_and_walks_on_its_own_clock(settings_factory,
+                                                                          log_file):
+    s = settings_factory(tick_seconds=60, orders={"walk_steps": 4, "walk_seconds": 10},
+                         hedge={"event_layer": False, "fomc_layer": False, "tail_layer": False})
+    d, start, steps = await _live_schedule(s, lambda d: d.state.status is Status.OPEN)
+    assert d.state.status is Status.OPEN
+    ev = read_events(log_file)
+    submitted = [e for e in ev if e["event"] == "order.submitted"]
+    walked = [e for e in ev if e["event"] == "order.walked"]
+    # the first decision is taken at start, not a tick later
+    assert submitted and submitted[0]["market_time"] == start.isoformat()
+    # each walk step walk_seconds after the last, though the decision tick is 60 s
+    t0 = datetime.fromisoformat(submitted[0]["market_time"])
+    times = [(datetime.fromisoformat(e["market_time"]) - t0).total_seconds() for e in walked]
+    assert times == [10.0, 20.0, 30.0][:len(times)] and times
+    # decisions still every tick_seconds: steps at start + k*60 among the walk steps
+    offsets = {(t - start).total_seconds() for t in steps}
+    assert {0.0, 10.0, 20.0} <= offsets
+
+
+async def test_live_schedule_ticks_every_tick_seconds_when_idle(settings_factory, log_file):
+    s = settings_factory(tick_seconds=120)
+    s = s.model_copy(update={"strategy": s.strategy.model_copy(update={"vix_max": 1.0})})
+    d, start, steps = await _live_schedule(s, lambda d: False, max_steps=5)
+    assert [(t - start).total_seconds() for t in steps] == [0.0, 120.0, 240.0, 360.0, 480.0]

@@ -75,7 +75,8 @@ async def test_cancel_on_timeout_when_nothing_fills(settings_factory, log_file):
         d.clock.advance(10)
         await d.step()
     ev = read_events(log_file)
-    assert [e for e in ev if e["event"] == "order.cancel_requested" and e["why"] == "walk_exhausted"]
+    assert [e for e in ev
+            if e["event"] == "order.cancel_requested" and e["why"] == "walk_exhausted"]
     row = d.store.intent([e for e in ev if e["event"] == "order.submitted"][0]["key"])
     assert row["status"] == "cancelled" and row["filled"] == 0
     d.store.close()
@@ -99,3 +100,30 @@ async def test_partial_fills_are_tracked_and_folded(settings_factory, log_file):
     assert sum(r["qty"] for r in d.store.fills_for(key)) == filled
     assert {p.qty for p in await d.broker.positions()} == {filled, -filled}
     d.store.close()
+
+
+async def test_ib_order_events_reach_the_executor_listener():
+    """Through real ib_async against the emulator: a fill is an event the executor hears at
+    once (no waiting for the next decision tick)."""
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ib_helpers import broker, condor_order, entry_condor, gateway
+
+    from bot.orders import listen_orders
+
+    async with gateway() as gw, broker(gw) as b:
+        heard = asyncio.Event()
+        assert listen_orders(b, heard.set)
+        snap = await b.snapshot()
+        condor = entry_condor(snap)
+        await b.place(condor_order(condor, "C0001-20260105:open:0:0", price="mid"))
+        heard.clear()  # the acknowledgement was an event too; now the fill
+        st = next(o for o in await b.orders())
+        await b.place(condor_order(condor, "C0001-20260105:open:0:0", order_id=st.order_id))
+        await gw.pump()
+        await asyncio.wait_for(heard.wait(), 10)
+        await b.server_time()  # a round trip: the rest of what the emulator sent is in
+        assert [o for o in await b.orders() if o.order_id == st.order_id][0].status == "Filled"
