@@ -120,7 +120,7 @@ def _groups(results: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any
 
 def fan(out: Path, results: list[dict[str, Any]]) -> str | None:
     from bot.plotting import pyplot
-    from bot.report import COLORS, NAMES
+    from bot.report_charts import COLORS, NAMES
 
     cols = [c for c in COLUMNS if results and all(c in r["equity"] for r in results)]
     n = min((len(r["equity"]["date"]) for r in results), default=0)
