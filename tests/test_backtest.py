@@ -19,7 +19,7 @@ from tests.conftest import make_settings, read_events
 from tests.simrun import run as run_daemon
 from tests.synth import at, snapshot
 
-DAYS, SEED, SCEN, TICK = 12, 7, "chop", 300
+DAYS, SEED, SCEN, TICK = 12, 1, "chop", 300  # seed 1: its 12 days hold 6+ orders
 
 
 @pytest.fixture(scope="module")
