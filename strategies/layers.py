@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 
 from strategies import daily, signals
 from strategies.condor import combo_prices
+from strategies.events import Event as CalEvent
 from strategies.events import EventCalendar
 from strategies.expiry import dte, exchange_date
 from strategies.params import HedgeParams
@@ -122,7 +123,7 @@ def triggers(name: str, snap: Snapshot, h: HedgeParams,
             return None
         kinds = ("CPI", "PPI") if name == "event" else ("FOMC",)
         for kind in kinds:
-            ev = calendar.next_event(kind, snap.time)
+            ev = _next_event(calendar, kind, snap.time)
             if ev is None:
                 continue
             when = ev.when
@@ -132,6 +133,27 @@ def triggers(name: str, snap: Snapshot, h: HedgeParams,
                     "release_kind": kind, "release": when.isoformat(), "lead_days": round(lead, 2)}
         return None
     return _tail_signal(snap, h)
+
+
+# (id(calendar), kind) -> (calendar, asked at, its answer): the next event of a kind is the
+# same from one asking up to that event's time, so a tick between asks nothing of the calendar
+_NEXT: dict[tuple[int, str], tuple[EventCalendar, datetime, CalEvent | None]] = {}
+
+
+def _next_event(calendar: EventCalendar, kind: str, now: datetime) -> CalEvent | None:
+    """`calendar.next_event(kind, now)` (first event at or after `now`), remembered: equal for
+    any `now` from the time it was asked at up to the answer's own time (no event of that kind
+    lies between). The entry holds the calendar, so its id is not reused while it lives."""
+    key = (id(calendar), kind)
+    hit = _NEXT.get(key)
+    if hit is not None and hit[0] is calendar and hit[1] <= now \
+            and (hit[2] is None or now <= hit[2].when):
+        return hit[2]
+    ev = calendar.next_event(kind, now)
+    if len(_NEXT) > 64:
+        _NEXT.clear()
+    _NEXT[key] = (calendar, now, ev)
+    return ev
 
 
 def _tail_signal(snap: Snapshot, h: HedgeParams) -> Event | None:
