@@ -233,12 +233,18 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
 
     from bot import baselines, money
     from bot import report as rp
+    from bot import report_tables as tb
+    from bot.report_charts import charts
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    kw = dict(scenario=scenario, seed=seed, days=days, tick=tick, overrides=overrides)
-    s_method = backtest_settings(base, out, variant="method", **kw)
-    s_plain = backtest_settings(base, out, variant="plain_condor", **kw) if plain else None
+
+    def variant_settings(variant: str) -> cfg.Settings:
+        return backtest_settings(base, out, variant=variant, scenario=scenario, seed=seed,
+                                 days=days, tick=tick, overrides=overrides)
+
+    s_method = variant_settings("method")
+    s_plain = variant_settings("plain_condor") if plain else None
     rules = money.rules_of(s_method.sim.scenario)
     pool = future = None
     if s_plain is not None and parallel:
@@ -291,8 +297,8 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
                "plain_condor": summary.get("plain_condor", {}).get("peak_margin", {}).get("usd"),
                "cndr": cndr.peak_collateral, "buy_and_hold": initial}
     summary["comparison"] = money.comparison(frame, earned, capital, initial, rules)
-    summary["verdict"] = rp.tb.verdict(summary)
-    summary["monthly_returns"] = rp.tb.monthly_returns(frame, initial, money.COLUMNS)
+    summary["verdict"] = tb.verdict(summary)
+    summary["monthly_returns"] = tb.monthly_returns(frame, initial, money.COLUMNS)
     summary["costs"] = {k: summary[k]["costs"] for k in runs}
     cs = summary["cndr"]
     summary["costs"]["cndr"] = {"fills": cs["fills"], "commissions": cs["commissions"],
@@ -303,6 +309,6 @@ def run_backtest(base: cfg.Settings, out: Path | str, *, scenario: str | None = 
         write_trades(out / "trades_plain_condor.csv", runs["plain_condor"]["trades"])
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
     if report:
-        pngs = rp.charts(out, frame, runs, initial)
+        pngs = charts(out, frame, runs, initial)
         rp.write_html(out, _clean(summary), pngs, runs["method"]["trades"])
     return summary

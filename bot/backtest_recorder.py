@@ -49,7 +49,7 @@ class Recorder:
 
     progress: Callable[[int], None] | None = None
     extra_hooks: list[Any] = field(default_factory=list)
-    ticks: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
+    ticks: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in (
         "time", "equity", "margin", "contracts", "spx", "vix", "fund", "campaign_fund", "state",
         "long_put", "short_put", "short_call", "long_call")})
     costs: dict[str, float] = field(default_factory=lambda: {

@@ -40,11 +40,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from strategies import expiry as xp
+
+if TYPE_CHECKING:
+    from bot.sim.fills import FillModel
 
 SHORT_DELTA = 0.20
 LONG_DELTA = 0.05
@@ -77,7 +80,7 @@ def pick_strikes(chain: Any, spx: float) -> tuple[float, float, float, float] | 
 
 def _mid(chain: Any, strike: float, right: str) -> float:
     bid, ask = chain.quote(strike, right)
-    return (bid + ask) / 2.0
+    return float((bid + ask) / 2.0)
 
 
 def condor_value(chain: Any, strikes: tuple[float, float, float, float]) -> float:
@@ -96,7 +99,7 @@ class Cndr:
     """CNDR rules as a step hook: hook(daemon, snapshot). Results in `daily` and `cycles`."""
 
     def __init__(self, initial_cash: float, qty: int = 1, commission: float = 0.65,
-                 rate: float | None = None, fills: Any = None, walk_steps: int = 4,
+                 rate: float | None = None, fills: FillModel | None = None, walk_steps: int = 4,
                  max_slippage: float = 1.0) -> None:
         self.cash = float(initial_cash)
         self.initial = float(initial_cash)

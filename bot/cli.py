@@ -11,10 +11,17 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from bot import config as cfg
 from bot import control, logs
 from bot.store import StoreDamaged
+
+if TYPE_CHECKING:  # the broker modules load lazily: only the IB path needs ib_async
+    from bot.broker.base import Broker
+    from bot.broker.ib_pacing import BrokerClock
+    from bot.clock import SimClock
 
 EXIT_CONFIG = 2
 EXIT_LIVE_ACCOUNT = 3
@@ -101,10 +108,10 @@ PLUGINS = ("bot.history", "bot.sim.commands", "bot.sim.gateway_cli", "bot.backte
            "bot.alerts")
 
 
-def _plugins():
+def _plugins() -> list[ModuleType]:
     import importlib
 
-    out = []
+    out: list[ModuleType] = []
     for name in PLUGINS:
         try:
             out.append(importlib.import_module(name))
@@ -175,6 +182,8 @@ async def _serve(settings: cfg.Settings) -> int:
     from bot.store import Store, StoreLocked, sim_path
 
     log = logs.get("bot.cli")
+    broker: Broker
+    clock: SimClock | BrokerClock
     if settings.broker == "sim":
         from bot.broker.sim import make_sim_broker
 

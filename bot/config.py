@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from strategies.params import HedgeParams, StrategyParams
 
@@ -79,7 +80,9 @@ class RiskSettings(_Section):
 class OrderSettings(_Section):
     walk_steps: int = Field(4, ge=1, le=20)
     walk_seconds: float = Field(10.0, gt=0)
-    max_slippage: float = Field(1.0, ge=0, le=1, description="share of mid-to-natural we may give up")
+    max_slippage: float = Field(
+        1.0, ge=0, le=1, description="share of mid-to-natural we may give up"
+    )
 
 
 # --- alerts and the web server (issue 17: bot.alerts, bot.metrics, bot.web) ----------------
@@ -133,7 +136,7 @@ class Settings(_Section):
     backtest: BacktestSettings = BacktestSettings()
 
 
-def _describe(err: dict[str, Any], raw: Any) -> str:
+def _describe(err: ErrorDetails, raw: Any) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ()))
     msg = err.get("msg", "invalid")
     if err.get("type") == "extra_forbidden":

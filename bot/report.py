@@ -64,7 +64,7 @@ def metrics(equity: pd.Series | np.ndarray, initial: float, rf: float = 0.0,
 
 
 # --- what a daemon run did ------------------------------------------------------------------
-def daily_frame(ticks: dict[str, list]) -> Any:
+def daily_frame(ticks: dict[str, list[Any]]) -> Any:
     """Per session (New York date): closing equity, SPX, VIX; peak margin; worst state."""
     idx = pd.to_datetime(ticks["time"], utc=True).tz_convert("America/New_York")
     df = pd.DataFrame({k: ticks[k] for k in ("equity", "margin", "spx", "vix")}, index=idx)
@@ -173,7 +173,7 @@ FACTS = (("campaigns", "campaigns"), ("closed / stopped", None),
 def _facts(summary: dict[str, Any]) -> str:
     variants = [k for k in ("method", "plain_condor") if k in summary]
 
-    def cell(d: dict, label: str, key: str | None) -> str:
+    def cell(d: dict[str, Any], label: str, key: str | None) -> str:
         if label.startswith("closed"):
             return f"{d.get('campaigns_closed')} / {d.get('campaigns_stopped')}"
         if label.startswith("orders"):

@@ -20,12 +20,13 @@ CHARTS = ("equity.png", "spx_strikes.png", "vix_hedges.png", "roll_fund.png",
           "hedge_layers.png", "margin_contracts.png")
 
 
-def _ny(times: list | pd.Index) -> pd.DatetimeIndex:
+def _ny(times: list[Any] | pd.Index) -> pd.DatetimeIndex:
     idx = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True))
     return idx.tz_convert("America/New_York").tz_localize(None)
 
 
-def _ev_times(events: list[dict], *names: str) -> list[tuple[pd.Timestamp, dict]]:
+def _ev_times(events: list[dict[str, Any]], *names: str
+              ) -> list[tuple[pd.Timestamp, dict[str, Any]]]:
     return [(_ny([e["market_time"]])[0], e) for e in events if e.get("event") in names]
 
 
@@ -104,13 +105,14 @@ def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], init
     fig, ax = plt.subplots(figsize=(11, 4.8))
     ax.plot(t, tk["vix"], color="k", lw=0.9, label="VIX")
     vix_at = pd.Series(np.asarray(tk["vix"], float), index=t)
-    opened: dict[str, list] = {}
+    # every hedge.* event names its layer (strategies.alvh emits it with each one)
+    opened: dict[str, list[pd.Timestamp]] = {}
     for x, e in _ev_times(m["events"], "hedge.opened"):
-        opened.setdefault(e.get("layer"), []).append(x)
+        opened.setdefault(e["layer"], []).append(x)
     closes = _ev_times(m["events"], "hedge.monetized", "hedge.closed")
     seen: set[str] = set()
     for x, e in closes:
-        layer = e.get("layer")
+        layer: str = e["layer"]
         starts = [s for s in opened.get(layer, []) if s <= x]
         if starts:
             ax.axvspan(starts[-1], x, color=LAYER_COLORS.get(layer, "c"), alpha=0.18, lw=0)
@@ -120,7 +122,7 @@ def charts(out: Path, daily: pd.DataFrame, runs: dict[str, dict[str, Any]], init
                    edgecolors="k", linewidths=0.5, zorder=5, label=f"{layer} opened")
         seen.add(layer)
     for x, e in closes:
-        layer = e.get("layer")
+        layer = e["layer"]
         col = LAYER_COLORS.get(layer, "c")
         won = e.get("event") == "hedge.monetized"
         ax.scatter([x], [float(vix_at.asof(x))], marker="v", s=55, zorder=5,
@@ -163,7 +165,7 @@ def _save(fig: Any, path: Path) -> None:
     pyplot().close(fig)
 
 
-def _layers(plt: Any, path: Path, events: list[dict], t: pd.DatetimeIndex) -> None:
+def _layers(plt: Any, path: Path, events: list[dict[str, Any]], t: pd.DatetimeIndex) -> None:
     """5. each hedge layer's realized P&L, cumulative, over time (one step per close)."""
     fig, ax = plt.subplots(figsize=(11, 4.2))
     per: dict[str, list[tuple[pd.Timestamp, float]]] = {}

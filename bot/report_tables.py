@@ -35,7 +35,7 @@ def _max_loss(ev: dict[str, Any]) -> float:
     k = ev.get("strikes") or []
     if len(k) != 4:
         return math.nan
-    width = max(k[1] - k[0], k[3] - k[2])
+    width = float(max(k[1] - k[0], k[3] - k[2]))
     return (width - float(ev.get("credit", 0.0))) * 100.0 * float(ev.get("qty", 0))
 
 

@@ -31,7 +31,8 @@ def linear_chain(step=5.0):
 def test_shorts_at_delta_016_and_wings_50_out():
     c, why = build_condor(linear_chain(), 0.16, 0.15, 0.20, 50)
     assert why == ""
-    # |put delta| = 0.5 + (K-6000)/1000 = 0.16 -> K = 5660 ; call: 0.5 - (K-6000)/1000 = 0.16 -> 6340
+    # |put delta| = 0.5 + (K-6000)/1000 = 0.16 -> K = 5660;
+    # call delta = 0.5 - (K-6000)/1000 = 0.16 -> K = 6340
     assert c.strikes == (5610.0, 5660.0, 6340.0, 6390.0)
     assert [leg.ratio for leg in c.legs] == [1, -1, -1, 1]
     assert [leg.contract.right for leg in c.legs] == ["P", "P", "C", "C"]

@@ -68,6 +68,13 @@ def test_same_seed_and_key_same_answer_in_any_order():
     assert 0.05 < sum(v is not None for v in first.values()) / len(keys) < 0.6
 
 
+def test_a_model_without_resting_fills_fills_only_marketable_limits():
+    strict = FillModel(seed=11, resting=False)
+    assert rate(strict, MID + 0.99 * (NAT - MID), MID, NAT, 1) == 0.0
+    assert strict.fill(NAT, MID, NAT, 4, "k") == NAT
+    assert "only marketable" in strict.describe()
+
+
 def test_commission_and_partial_fill_quantities():
     assert M.commission(4) == pytest.approx(2.60)
     assert M.commission(8, futures=2) == pytest.approx(8 * 0.65 + 2 * 2.25)

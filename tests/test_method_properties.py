@@ -63,7 +63,8 @@ def test_invariants_over_random_paths(seed, drift, vol, vix_jumps, fill_prob):
     spx, vix = 6000.0, 15.0
     closes = list(np.linspace(5700, 6000, 120))
     state = tvm.State()
-    jump_days = set(rng.choice(len(days), size=len(vix_jumps), replace=False)) if vix_jumps else set()
+    jump_days = (set(rng.choice(len(days), size=len(vix_jumps), replace=False))
+                 if vix_jumps else set())
     jumps = iter(vix_jumps)
     cap = qty_cap(P)
     credits = debits = 0.0

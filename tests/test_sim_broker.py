@@ -110,13 +110,14 @@ async def test_chains_list_spx_monthlies_vix_futures_and_vix_options():
 async def test_put_call_parity_on_the_sim_chain():
     b, _ = make("chop", 3)
     s = await b.snapshot()
-    r = b.market.r
+    r, q = b.market.r, b.market.q
+    assert (r, q) == (0.04, 0.015)  # the scenario's short rate and dividend yield
     for ch in s.chains.values():
         cmid, pmid = (ch.call_bid + ch.call_ask) / 2, (ch.put_bid + ch.put_ask) / 2
-        parity = s.spx - ch.strikes * np.exp(-r * ch.t)
+        parity = s.spx * np.exp(-q * ch.t) - ch.strikes * np.exp(-r * ch.t)  # C - P
         slack = (ch.call_ask - ch.call_bid + ch.put_ask - ch.put_bid) / 2 + 0.01
         assert np.all(np.abs(cmid - pmid - parity) <= slack)
-        assert np.allclose(ch.call_delta - ch.put_delta, 1.0)
+        assert np.allclose(ch.call_delta - ch.put_delta, np.exp(-q * ch.t))
     for e, ch in s.vix_chains.items():
         cmid, pmid = (ch.call_bid + ch.call_ask) / 2, (ch.put_bid + ch.put_ask) / 2
         parity = np.exp(-r * ch.t) * (s.vix_futures[e] - ch.strikes)

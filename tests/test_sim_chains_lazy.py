@@ -27,7 +27,7 @@ def reference(b: SimBroker) -> dict[tuple[str, object], dict[str, np.ndarray]]:
     """Every listed option priced in one eager pass, as the simulator did before chains were
     priced on demand (reference high-precision price, full greeks, puts by parity)."""
     mk = b.market
-    S, r, sf = mk.spx, mk.r, mk.spread_factor
+    S, r, q, sf = mk.spx, mk.r, mk.q, mk.spread_factor
     spx = [(e, ch.t) for e, ch in b.book.chains.items()]
     vix = [(e, ch.t) for e, ch in b.book.vix_chains.items()]
     ks = next(iter(b.book.chains.values())).strikes
@@ -38,7 +38,7 @@ def reference(b: SimBroker) -> dict[tuple[str, object], dict[str, np.ndarray]]:
     n = ns + ivv.size
     is_spx = np.tile(np.r_[np.ones(ns, bool), np.zeros(ivv.size, bool)], 2)
     K = np.concatenate([np.tile(ks, len(ts)), np.tile(VIX_STRIKES, len(tv))])
-    F = np.concatenate([np.repeat(S * np.exp(r * ts), m), np.repeat(fv, mv)])
+    F = np.concatenate([np.repeat(S * np.exp((r - q) * ts), m), np.repeat(fv, mv)])
     T = np.concatenate([np.repeat(ts, m), np.repeat(tv, mv)])
     iv = np.concatenate([ivs.ravel(), ivv.ravel()])
     call = black76_price("c", F, K, T, r, iv)
@@ -51,8 +51,11 @@ def reference(b: SimBroker) -> dict[tuple[str, object], dict[str, np.ndarray]]:
     bid = tick_round(np.maximum(px - half, 0.0), False, small, big)
     ask = tick_round(np.maximum(px + half, small), True, small, big)
     cd = g["delta"].copy()
-    cd[:ns] /= df[:ns]
+    cd[:ns] /= df[:ns]  # SPX: N(d1), then x e^(-qt) for the delta to the index
     pd_ = cd - np.concatenate([np.ones(ns), df[ns:]])
+    eq = np.exp(-q * T[:ns])
+    cd[:ns] *= eq
+    pd_[:ns] *= eq
     out = {}
     for sym, rows, width, base in (("SPX", spx, m, 0), ("VIX", vix, mv, ns)):
         for j, (e, _) in enumerate(rows):

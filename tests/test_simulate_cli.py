@@ -8,7 +8,8 @@ from bot.cli import main
 from bot.sim import scenarios as scn
 
 COLUMNS = ["date", "spx_open", "spx_high", "spx_low", "spx_close", "vix", "vix_front",
-           "vix_front_expiry", "vix_second", "vix_second_expiry", "ad_line"]
+           "vix_front_expiry", "vix_second", "vix_second_expiry", "ad_line", "vix_surface",
+           "atm_iv_30d", "put25_iv_30d", "skew_25d"]
 
 
 def test_scenarios_lists_one_line_each(capsys):
@@ -31,22 +32,33 @@ def test_simulate_writes_csv_and_png(tmp_path, capsys):
     peak = df.vix.idxmax()
     assert df.vix_front[peak] < df.vix[peak] and df.vix_second[peak] < df.vix_front[peak]
     assert (df.vix_front_expiry < df.vix_second_expiry).all()
+    # the surface checks: its own VIX by the Cboe formula, ATM below VIX, a put skew that
+    # steepens in points into the crash
+    assert (df.vix_surface - df.vix).abs().max() < 0.5
+    assert (df.atm_iv_30d < df.vix).all() and (df.put25_iv_30d > df.atm_iv_30d).all()
+    calm = df.vix < 25
+    assert df.skew_25d[calm].between(2, 8).all() and df.skew_25d[peak] > df.skew_25d[calm].max()
     png = (out / "market.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
-    assert "45 sessions of crash_2020" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "45 sessions of crash_2020" in printed and "surface VIX within" in printed
 
 
-def test_simulate_is_reproducible_and_replays_a_csv(tmp_path):
+def test_simulate_is_reproducible_and_replays_a_csv_on_its_own_dates(tmp_path, capsys):
     closes = tmp_path / "closes.csv"
     closes.write_text("date,spx,vix\n2020-03-13,2711.02,57.83\n2020-03-16,2386.13,82.69\n"
                       "2020-03-17,2529.19,75.91\n")
     for d in ("a", "b"):
         assert main(["simulate", "--scenario", f"replay:{closes}", "--days", "4", "--seed", "1",
-                     "--start", "2026-01-03", "--out", str(tmp_path / d)]) == 0
+                     "--out", str(tmp_path / d)]) == 0
     a, b = (pd.read_csv(tmp_path / d / "market.csv") for d in ("a", "b"))
     pd.testing.assert_frame_equal(a, b)
-    assert a.date.iloc[0] == "2026-01-05"  # Jan 3 2026 is a Saturday
+    # the file's dates and calendar: Mar 16 2020 is day 0, then the free model from Mar 18
+    assert list(a.date) == ["2020-03-16", "2020-03-17", "2020-03-18", "2020-03-19"]
     assert list(a.spx_close[:2]) == [2386.13, 2529.19] and list(a.vix[:2]) == [82.69, 75.91]
+    assert main(["simulate", "--scenario", f"replay:{closes}", "--start", "2026-01-05",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "runs on its file's dates (from 2020-03-16)" in capsys.readouterr().err
 
 
 def test_simulate_refuses_bad_arguments(tmp_path, capsys):

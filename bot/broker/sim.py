@@ -22,9 +22,11 @@ from datetime import date, datetime
 from datetime import time as dtime
 from typing import TYPE_CHECKING
 
+from bot import logs
 from bot.broker.base import BrokerError, OrderRequest, OrderState, WhatIf
 from bot.clock import SimClock
 from bot.sim import margin as mg
+from bot.sim import scenarios as scn
 from bot.sim.chains import ChainBook
 from bot.sim.fills import FillModel
 from bot.sim.market import Market, settle_at
@@ -33,6 +35,8 @@ from strategies.types import Account, Contract, Fill, Position, Snapshot
 
 if TYPE_CHECKING:
     from bot.config import Settings
+
+log = logs.get("bot.sim")
 
 def _no_def(c: Contract) -> BrokerError:
     return BrokerError(200, f"No security definition has been found for the request: {c.key}")
@@ -45,7 +49,7 @@ class SimBroker:
     def __init__(
         self,
         clock: SimClock,
-        scenario: str = "calm",
+        scenario: str | scn.Scenario = "calm",
         seed: int = 7,
         initial_cash: float = 1_000_000.0,
         commission_per_contract: float = 0.65,
@@ -338,12 +342,20 @@ class SimBroker:
 def make_sim_broker(settings: Settings) -> tuple[SimBroker, SimClock]:
     """The simulated broker and its clock, from a `bot.config.Settings`: the one factory the
     CLI, backtests, benches and tests use. The clock starts at 09:30 New York on `sim.start`
-    (or the next SPX option session when that day has none) and runs at `sim.speed`."""
+    (or the next SPX option session when that day has none) and runs at `sim.speed`; a
+    replay (`replay:FILE.csv`) starts on its file's first anchored date instead: it runs on
+    the file's own dates and that era's exchange calendar."""
     s = settings.sim
-    start = datetime.combine(s.start, dtime(9, 30), tzinfo=xp.NY)
-    if xp.spx_option_session(s.start) is None:
+    scenario = scn.get(s.scenario)
+    first = scenario.dates[0] if scenario.dates else s.start
+    start = datetime.combine(first, dtime(9, 30), tzinfo=xp.NY)
+    if xp.spx_option_session(first) is None:
         start = xp.next_spx_open(start)
+    if scenario.dates:
+        log.info("sim.replay_dates", scenario=scenario.name, first=str(scenario.dates[0]),
+                 last=str(scenario.dates[-1]), sessions=len(scenario.dates),
+                 configured_start=str(s.start))
     clock = SimClock(start, None if s.speed == "max" else float(s.speed))
-    broker = SimBroker(clock, s.scenario, s.seed, s.initial_cash,
+    broker = SimBroker(clock, scenario, s.seed, s.initial_cash,
                        fills=FillModel.from_settings(s))
     return broker, clock

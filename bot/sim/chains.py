@@ -1,7 +1,8 @@
 """Chain and quote synthesis for the embedded simulator: what is listed and at what prices.
 
-Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`, 5-point strikes
-from 75% to 120% of spot, widening as spot moves: a listed strike stays listed), VIX monthly
+Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`; 5-point strikes
+from 75% to 120% of spot, 25-point ones out to 40% and 150%, 100-point ones to 20% and 200%,
+widening as spot moves: a listed strike stays listed), VIX monthly
 futures (the next `vix_expiries`, multiplier 1000, 0.05 tick) and VIX options on them (trading
 class VIX, multiplier 100). Chains are listed once per market grid minute (`ChainBook.build`)
 and priced from that minute's state when first read (`_LazyChain`): one closed-form Black-76
@@ -9,23 +10,29 @@ pass gives price, delta and vega (puts follow by put-call parity); a step usuall
 few strikes, and those are priced together ahead. Quotes: mid +- a half-spread that widens
 with VIX, rounded out to ticks (SPX 0.05 below 3.00 else 0.10; VIX options 0.01 / 0.05).
 The broker (`bot.broker.sim`) trades against these quotes; nothing here knows about orders.
+
+`surface_vix` runs the Cboe VIX formula (`strategies.vix`) on the SPX Friday expiries
+bracketing 30 days (SPXW weeklies, PM-settled, and the AM monthly when it is one of them),
+priced from the same surface: a check that the simulated chain prices its own VIX.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
 
 from bot.sim.market import Market, years_to
 from strategies import expiry as xp
+from strategies import vix as vx
 from strategies.pricing import black76_quote
 from strategies.types import Chain, Contract
 
-STRIKE_STEP = 5.0
+STRIKE_STEP = 5.0  # near the money: 75% to 120% of spot
+BANDS = ((25.0, 0.40, 1.50), (100.0, 0.20, 2.00))  # (step, low, high share of spot) further out
 VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
                     np.arange(50.0, 100.0, 5.0), np.arange(100.0, 160.0, 10.0)]
 
@@ -55,12 +62,13 @@ def _price(state: tuple,
     first, from the market state of a build; one dict of arrays per part.
 
     One Black-76 pass for all (price, delta and vega together, plain closed forms) on the
-    forward (SPX: S e^(rt); VIX: the matching future); puts follow by put-call parity, so
-    they share the calls' implied vol, vega and delta - 1. Quotes: mid +- a half-spread that
+    forward (SPX: S e^((r-q)t); VIX: the matching future); puts follow by put-call parity, so
+    they share the calls' implied vol and vega; SPX deltas are w.r.t. the index,
+    e^(-qt) N(d1) and e^(-qt) (N(d1) - 1). Quotes: mid +- a half-spread that
     widens with VIX (`spread_factor`), rounded out to ticks as `tick_round` does. Every
     operation is elementwise: a strike's values do not depend on what is priced with it.
     """
-    mk, S, v, vix, r, sf = state
+    mk, S, v, vix, r, dy, sf = state
     sizes = [ks.size for _, ks, _, _ in parts]
     ns = sum(m for m, p in zip(sizes, parts) if p[0] == "SPX")
     if len(parts) == 1:
@@ -95,15 +103,19 @@ def _price(state: tuple,
     np.ceil(np.subtract(q[1], 1e-9, out=q[1]), out=q[1])
     q *= tick
     np.round(q, 2, out=q)
-    # delta: SPX w.r.t. the index (Black-76 delta x e^(rt)), VIX w.r.t. its future
+    # delta: SPX w.r.t. the index (Black-76 delta x e^((r-q)t)), VIX w.r.t. its future
     if ns == n:
         cd /= df
-        pd_ = cd - 1.0
+        eq = np.exp(-dy * T)
+        pd_ = (cd - 1.0) * eq
+        cd *= eq
     elif ns == 0:
         pd_ = cd - df
     else:
+        eq = np.exp(-dy * T[:ns])
         cd[:ns] /= df[:ns]
-        pd_ = np.concatenate([cd[:ns] - 1.0, cd[ns:] - df[ns:]])
+        pd_ = np.concatenate([(cd[:ns] - 1.0) * eq, cd[ns:] - df[ns:]])
+        cd[:ns] *= eq
     out, lo = [], 0
     for m in sizes:
         sl, sp = slice(lo, lo + m), slice(n + lo, n + lo + m)
@@ -252,12 +264,12 @@ class ChainBook:
         reads one or two of the ten chains. See `_price`.
         """
         mk = self.market
-        S, r, sf = mk.spx, mk.r, mk.spread_factor
+        S, sf = mk.spx, mk.spread_factor
         lo = min(self._strike_lo, np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
         hi = max(self._strike_hi, np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
         if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
             self._strike_lo, self._strike_hi = lo, hi
-            self._strikes = np.arange(lo, hi + STRIKE_STEP, STRIKE_STEP)
+            self._strikes = np.union1d(self._strikes, listing(S))
         ks = self._strikes
         day = xp.exchange_date(when)
         exps = self._spx_exps.get(day)
@@ -268,9 +280,9 @@ class ChainBook:
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract
         ts, tva = np.array([t for _, t in se]), np.array(tv)
-        fs = S * np.exp(r * ts)  # SPX forwards
+        fs = mk.forward(ts)  # SPX forwards
         fv = np.array(list(self.futures.values()))
-        build = _Build((mk, S, mk.v, mk.vix, r, sf))
+        build = _Build(state(mk))
         hot = self._asked()  # strikes looked up in each chain of the last build
         self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
                                           hot.get(("SPX", e), []))
@@ -278,6 +290,11 @@ class ChainBook:
         self.vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
                                               hot.get(("VIX", e), []))
                            for j, (e, t) in enumerate(zip(self.futures, tv))}
+
+    @property
+    def strikes(self) -> np.ndarray:
+        """The SPX strikes listed now (every SPX chain of the build lists these)."""
+        return self._strikes
 
     def _asked(self) -> dict[tuple[str, date], list[int]]:
         """Strikes looked up in each chain of the last build, as indices into the strikes
@@ -289,8 +306,7 @@ class ChainBook:
                     continue
                 idx = ch.asked()
                 if ch.symbol == "SPX" and ch.strikes is not self._strikes:
-                    shift = int(round((ch.strikes[0] - self._strikes[0]) / STRIKE_STEP))
-                    idx = [i + shift for i in idx]
+                    idx = self._strikes.searchsorted(ch.strikes[idx]).tolist()
                 out[(ch.symbol, e)] = idx
         return out
 
@@ -324,3 +340,52 @@ class ChainBook:
         if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
             raise KeyError(c.key)
         return chain.quote(c.strike, c.right)  # KeyError when the strike is not listed
+
+
+def listing(S: float) -> np.ndarray:
+    """SPX strikes listed at spot S: every 5 points from 75% to 120% of S, every 25 from 40%
+    to 150%, every 100 from 20% to 200% (coarser far from the money, as SPX lists them)."""
+    out = np.empty(0)
+    for step, lo, hi in ((STRIKE_STEP, 0.75, 1.20), *BANDS):
+        out = np.union1d(out, np.arange(np.floor(S * lo / step) * step,
+                                        np.ceil(S * hi / step) * step + step / 2, step))
+    return out
+
+
+def state(mk: Market) -> tuple:
+    """The market state a build prices from (see `_price`)."""
+    return (mk, mk.spx, mk.v, mk.vix, mk.r, mk.q, mk.spread_factor)
+
+
+def vix_expiries(when: datetime) -> list[tuple[date, float]]:
+    """(expiry, years to settlement) of the SPX Friday expiries 20-45 days after `when`: the
+    standard monthly (third Friday) settles at 09:30 New York, weeklies (SPXW) at 16:00; a
+    Friday holiday moves the expiry to the Thursday."""
+    out = []
+    day = xp.exchange_date(when)
+    for k in range(20, 46):
+        d = day + timedelta(days=k)
+        if d.weekday() != 4:
+            continue
+        while xp.spx_option_session(d) is None:
+            d -= timedelta(days=1)
+        am = d == xp.spx_monthly_expiry(d.year, d.month)
+        settle = datetime.combine(d, time(9, 30) if am else time(16, 0), tzinfo=xp.NY)
+        out.append((d, (settle - when).total_seconds() / (xp.DAYS_PER_YEAR * 86400.0)))
+    return out
+
+
+def surface_vix(mk: Market, strikes: np.ndarray | None = None) -> float:
+    """The Cboe VIX formula on the simulated SPX options of the two Friday expiries
+    bracketing 30 days, quoted as the chains are (bid/ask, ticks), at `strikes` (default:
+    the listing at the current spot), from the market's current state."""
+    when = mk.time
+    ks = listing(mk.spx) if strikes is None else strikes
+    terms = vix_expiries(when)
+    i, j = vx.pick_terms([t for _, t in terms])
+    picked = [terms[i], terms[j]]
+    parts = [("SPX", ks, t, float(mk.forward(t))) for _, t in picked]
+    quotes = _price(state(mk), parts)
+    near, nxt = (vx.term_variance(ks, p["call_bid"], p["call_ask"], p["put_bid"], p["put_ask"],
+                                  t, mk.r) for p, (_, t) in zip(quotes, picked))
+    return vx.interpolate(near, nxt)

@@ -48,6 +48,7 @@ class FillModel:
     leg_factor: float = 0.9  # each leg beyond the first multiplies p by this
     spread_scale: float = 2.0  # points of combo half-spread that halve p
     fill_ratio: float = 1.0  # share of the remaining quantity per fill
+    resting: bool = True  # False: only marketable limits fill (tests needing a known fill time)
 
     def __post_init__(self) -> None:
         if self.commission_per_contract < 0 or self.commission_per_future < 0:
@@ -67,6 +68,9 @@ class FillModel:
     def describe(self) -> str:
         """One line for reports."""
         part = "" if self.fill_ratio >= 1 else f"; {self.fill_ratio:.0%} of the rest per fill"
+        if not self.resting:
+            return (f"fills: only marketable limits, at natural{part}; commission "
+                    f"${self.commission_per_contract:.2f}/option; seed {self.seed}")
         return (f"fills: marketable at natural; a limit between mid and natural fills at its "
                 f"limit with p = a^{self.shape:g} x {self.leg_factor:g}^(legs-1) / "
                 f"(1 + half-spread/{self.spread_scale:g}) per market minute (a = share of "
@@ -84,7 +88,7 @@ class FillModel:
         if limit >= natural - EPS:
             return 1.0
         width = natural - mid
-        if limit <= mid + EPS or width <= EPS:
+        if not self.resting or limit <= mid + EPS or width <= EPS:
             return 0.0
         a = (limit - mid) / width
         return float(a**self.shape * self.leg_factor ** max(0, n_legs - 1)

@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.clock import SimClock
 from bot.sim.gateway_book import Registry
 from bot.sim.gateway_feed import Feed, Sub
 from bot.sim.gateway_orders import OrderDesk
@@ -98,7 +100,8 @@ class Gateway(Feed, Answers):
                  journal: str | Path | None = None, skip_closed: bool = True,
                  faults: Faults | None = None, step: float = 0.05,
                  handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
-        self.sim, self.clock = sim, sim.clock
+        self.sim = sim
+        self.clock: SimClock = sim.clock
         self.speed, self.skip_closed, self.step = speed, skip_closed, step
         self.handshake_timeout = handshake_timeout
         self.accounts = accounts or [sim.account_id]
@@ -111,11 +114,11 @@ class Gateway(Feed, Answers):
         self._next_id: dict[int, int] = {}
         self._positions: dict[str, tuple[int, float]] = {}
         self._held: dict[str, Contract] = {}
-        self._account: tuple | None = None
+        self._account: tuple[tuple[str, str, str], ...] | None = None
         self._pushed = 0.0
         self._server: asyncio.base_events.Server | None = None
         self._anchor: tuple[float, datetime] | None = None  # (loop time, sim time) when driven
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.port = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -136,7 +139,7 @@ class Gateway(Feed, Answers):
             self._server.close()
             await self._server.wait_closed()
 
-    def spawn(self, coro: Any) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

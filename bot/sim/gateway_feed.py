@@ -46,7 +46,7 @@ class Feed:
     faults: Any
     reg: Registry
     accounts: list[str]
-    _account: tuple | None
+    _account: tuple[tuple[str, str, str], ...] | None  # the account values last pushed
     _positions: dict[str, tuple[int, float]]
     _held: dict[str, Contract]
 

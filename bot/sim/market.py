@@ -17,12 +17,12 @@ kappa_q(vq) to a long-run theta_q above the usual level (the futures curve heads
   VIX             = 100 sqrt(expected_var(30/365))   (not drawn independently)
   VIX future(T)   = 100 sqrt(that 30-day variance at E_Q[vq_T]) (convexity ignored): contango
                     while vq < theta_q (calm), backwardation when vq >> theta_q (stress).
-  SPX implied vol = atm(t) sqrt(1 + b (rho k + sqrt(k^2 + 1) - 1)), atm(t) = sqrt(expected_var(t)),
-                    k = ln(K/F) / (sqrt(atm x 0.15) sqrt(t)), b = 0.6, rho = -0.9: an SVI-shaped
-                    put skew, free of vertical-spread arbitrage, whose slope in vol points per unit
-                    of log-moneyness grows like sqrt(atm): it steepens as vol rises.
-  VIX option vol  = 0.85 (VIX/15)^0.4 x (T/30d)^-0.2 x (1 + 0.45 ln(K/F) + 0.1 ln(K/F)^2):
-                    vol-of-vol rising with VIX, a positive (call) skew; Black-76 on the future.
+  SPX implied vol: the smile of bot.sim.surface at each expiry, scaled so that its variance
+                    swap (what the VIX formula replicates) is expected_var(t): the VIX formula
+                    on the simulated chain gives back VIX, and ATM vol sits below it (skew).
+                    Forwards F = S e^((r - q) t): the scenario's short rate r and dividend
+                    yield q (both continuously compounded).
+  VIX option vol: bot.sim.surface.vix_option_vol, vol-of-vol rising with VIX, a call skew.
 Bid/ask half-spreads scale with `spread_factor` = VIX/15 (clipped 0.8..6).
 A/D line: each day adds 2800 tanh(r/1.2%) + noise (r = SPX return); during a divergence
 episode (random, `divergence_rate` a year, 10-25 days; or scheduled) breadth follows returns
@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from bot.sim import scenarios as scn
+from bot.sim import surface
 from strategies import expiry as xp
 
 YEAR_DAYS = 252.0
@@ -49,8 +50,6 @@ STEP = 60.0  # seconds per grid step inside a session
 V_FLOOR = 0.06**2
 V_CAP = 25.0
 TAU30 = 30.0 / 365.0
-SKEW_B, SKEW_RHO, SKEW_REF = 0.6, -0.9, 0.15
-VIX_SKEW, VIX_CURVE = 0.45, 0.1
 
 
 _SETTLE: dict[date, datetime] = {}
@@ -85,7 +84,7 @@ class Market:
         sc = self.scenario
         self.seed = seed
         self.rng = np.random.default_rng([seed, 0])
-        self.r = sc.r
+        self.r, self.q = sc.r, sc.q  # short rate, dividend yield
         self._jv = sc.jump_rate * (sc.jump_mean**2 + sc.jump_sd**2)
         self._kbar = math.exp(sc.jump_mean + 0.5 * sc.jump_sd**2) - 1.0
         self._vix_memo = (-1.0, 0.0)
@@ -164,10 +163,9 @@ class Market:
         if exps is None:
             exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
         ts = [(e, years_to(e, when)) for e in exps]
-        exps = [e for e, t in ts if t > 0]
+        exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
             return {}, []
-        tv = [t for _, t in ts if t > 0]
         px = self.vix_future(np.array(tv))
         return {e: round(round(float(p) / 0.05) * 0.05, 2) for e, p in zip(exps, px)}, tv
 
@@ -178,9 +176,8 @@ class Market:
     # --- surfaces ----------------------------------------------------------------------------
     def iv_surface(self, strikes: np.ndarray, ts: np.ndarray, spx: float | None = None,
                    v: float | None = None) -> np.ndarray:
-        """SPX implied vol, shape (len(ts), len(strikes)): an SVI-shaped smile (see module doc).
-
-        At the current state, or at SPX `spx` and variance `v` when given."""
+        """SPX implied vol, shape (len(ts), len(strikes)), at the current state or at SPX
+        `spx` and variance `v` when given (the smile: bot.sim.surface)."""
         return self.spx_iv(np.asarray(strikes, dtype=float)[None, :],
                            np.asarray(ts, dtype=float)[:, None], spx, v)
 
@@ -188,12 +185,12 @@ class Market:
                v: float | None = None) -> np.ndarray:
         """SPX implied vol at strikes K and t years (broadcast together, elementwise)."""
         t = np.maximum(t, 1e-6)
-        atm = np.sqrt(self.expected_var(t, v))
-        spot = self.spx if spx is None else spx
-        x = np.log(K / (spot * np.exp(self.r * t)))
-        k = x / (np.sqrt(atm * SKEW_REF) * np.sqrt(t))
-        f = 1.0 + SKEW_B * (SKEW_RHO * k + np.sqrt(k * k + 1.0) - 1.0)
-        return atm * np.sqrt(np.maximum(f, 0.1))
+        x = np.log(K / self.forward(t, spx))
+        return surface.implied_vol(x, t, self.expected_var(t, v))
+
+    def forward(self, t: float | np.ndarray, spx: float | None = None) -> np.ndarray:
+        """SPX forward for t years: S e^((r - q) t)."""
+        return (self.spx if spx is None else spx) * np.exp((self.r - self.q) * np.asarray(t))
 
     def iv(self, strikes: np.ndarray, t: float) -> np.ndarray:
         """SPX implied vol by strike for one expiry t years away."""
@@ -210,11 +207,7 @@ class Market:
     def vix_iv_at(self, K: np.ndarray, F: np.ndarray, T: np.ndarray,
                   vix: float | None = None) -> np.ndarray:
         """VIX option implied vol at strikes K on futures F, T years (broadcast together)."""
-        T = np.maximum(T, 1e-6)
-        level = self.vix if vix is None else vix
-        atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
-        x = np.log(K / F)
-        return atm * np.clip(1.0 + VIX_SKEW * x + VIX_CURVE * x * x, 0.5, 2.5)
+        return surface.vix_option_vol(K, F, T, self.vix if vix is None else vix)
 
     # --- time --------------------------------------------------------------------------------
     def advance_to(self, ts: datetime) -> None:
@@ -366,7 +359,8 @@ class Market:
             x_new = x + (sc.mu - 0.5 * v) * dt + sv * math.sqrt(dt) * z[i, 0] + jump
             kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
             zv = sc.rho * z[i, 0] + math.sqrt(1 - sc.rho**2) * z[i, 1]
-            v = min(V_CAP, max(V_FLOOR, v + kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv))
+            dv = kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv
+            v = min(V_CAP, max(V_FLOOR, v + dv))
             left = days - i
             if left <= 20:  # glide the variance to the starting level
                 v = math.exp(math.log(v) + (y_end - math.log(v)) / left)
@@ -382,11 +376,12 @@ class Market:
         shift = math.log(sc.spx0) - arr[-1, 3]
         ad = np.cumsum([float(_ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
                         for i, r in enumerate(rows)])
-        idx, d = [], self._next
+        idx: list[pd.Timestamp] = []
+        d = self._next
         while len(idx) < days:
             d -= timedelta(days=1)
-            if xp.spx_option_session(d) is not None:
-                idx.append(pd.Timestamp(d))
+            if d.weekday() < 5 if d < xp.CALENDAR_START else xp.spx_option_session(d):
+                idx.append(pd.Timestamp(d))  # (weekdays before the calendar starts)
         return pd.DataFrame(
             {"open": np.exp(arr[:, 0] + shift), "high": np.exp(arr[:, 1] + shift),
              "low": np.exp(arr[:, 2] + shift), "close": np.exp(arr[:, 3] + shift),

@@ -8,12 +8,22 @@ that the VIX it computes (from its own 30-day expected variance) lands on the an
 SPX anchors are *returns* (applied to wherever the simulated SPX stands), VIX anchors are
 levels. Days after the last anchor run on the free model again.
 
+Every scenario carries a short rate `r` and an SPX dividend yield `q` (continuously
+compounded; `Market.r`, `Market.q`): they set the forwards the options are priced on, and
+are the rates a backtest credits on cash and pays out on an index holding. Defaults are
+2025-26 levels (3-month T-bill ~4%, S&P 500 dividend yield ~1.3%); the replays use their
+era's (2017 ~0.9% / 1.9%, early 2018 ~1.4% / 1.8%, Feb 2020 ~1.5% / 1.9%).
+
 Built-in scenarios (`condorbot scenarios` lists them):
   calm              low, mean-reverting vol; SPX drifts up; no schedule.
   grind_up          2017-like: very low vol, steady rally (2017: SPX +19.4%, VIX averaged
                     11.1, record-low close 9.14 on 2017-11-03; Cboe VIX history).
   chop              range-bound, vol-of-vol high, frequent small jumps (2015-like: SPX range
-                    1867-2131, VIX 11-40).
+                    1867-2131, VIX 11-40). The pull back to the start level is gentle
+                    (revert 1.5/year, half-life ~5 months): option prices cannot know of
+                    it, so a strong pull is a free lunch for premium sellers (at 6/year a
+                    17% dip drifted back at ~100%/year and the CNDR rules earned 20-105%
+                    a year on their collateral over seeds 1-5).
   crash_2020        Feb 4 - Mar 31 2020 replayed from day 0: an up-leg to the Feb 19 record
                     (3386.15), then the crash from day 11: -33.9% to Mar 23 (2237.40), the
                     -11.98% day of Mar 16 on day 28 (open gap -7.5%), VIX record close 82.69.
@@ -23,16 +33,22 @@ Built-in scenarios (`condorbot scenarios` lists them):
   gap_down          calm start, then an overnight gap of -7.5% (Mar 16 2020's) at the open
                     of day 4, through the short put of a 16-delta condor entered on day 0.
   replay:PATH       a CSV of daily closes (columns date, spx, vix; header names
-                    case-insensitive, `close`/`spx_close` and `vix_close` accepted). Row 0
-                    is the close before day 0; row i+1 anchors day i. The dates in the file
-                    only order the rows; the simulated calendar comes from the clock.
+                    case-insensitive, `close`/`spx_close` and `vix_close` accepted; dates
+                    YYYY-MM-DD). Row 0 is the close before day 0; row i+1 anchors day i. A
+                    replay runs on the file's own dates (`Scenario.dates`; the sim factory
+                    starts the clock on the first), on that era's exchange calendar: rows
+                    must be consecutive SPX sessions, ascending, within the calendar
+                    (2000-2050), with positive prices; the first bad row is named.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
+
+from strategies import expiry as xp
 
 
 @dataclass(frozen=True)
@@ -67,11 +83,13 @@ class Scenario:
     jump_mean: float = -0.025  # mean log jump
     jump_sd: float = 0.02
     jump_var: float = 0.02  # mean variance added by a jump (exponential)
-    revert: float = 0.0  # pull of log SPX back to spx0, per year (chop)
+    revert: float = 0.0  # pull of log SPX back to spx0, per year (chop: 1.5, see below)
     divergence_rate: float = 3.0  # A/D divergence episodes started per year
     divergences: tuple[tuple[int, int], ...] = ()  # scheduled (first day, length) episodes
-    r: float = 0.04  # interest rate, continuously compounded
+    r: float = 0.04  # short rate (3-month T-bill), continuously compounded: forwards, cash
+    q: float = 0.013  # SPX dividend yield, continuously compounded: F = S e^((r - q) t)
     anchors: tuple[Anchor, ...] = field(default_factory=tuple)
+    dates: tuple[date, ...] = ()  # a replay's session dates: day i is dates[i]
 
     def anchor(self, day: int) -> Anchor | None:
         for a in self.anchors:
@@ -152,18 +170,20 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "no scheduled shock", theta=0.10**2, vrp=1.45, xi=0.3, mu=0.06, jump_rate=0.5),
     Scenario("grind_up", "2017-like: VIX ~10-11, realized vol ~7%, steady rally, few jumps",
              vix0=10.5, theta=0.085**2, theta_q=0.15**2, xi=0.2, mu=0.18, jump_rate=0.3,
-             jump_mean=-0.015, jump_var=0.005, divergence_rate=2.0),
+             jump_mean=-0.015, jump_var=0.005, divergence_rate=2.0, r=0.009, q=0.019),
     Scenario("chop", "range-bound SPX, VIX ~18 swinging hard, frequent small jumps (2015-like)",
              vix0=18.0, theta=0.17**2, theta_q=0.21**2, kappa=4.0, xi=0.7, mu=0.0, jump_rate=4.0,
-             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=6.0, divergence_rate=5.0),
+             jump_mean=-0.012, jump_sd=0.006, jump_var=0.01, revert=1.5, divergence_rate=5.0,
+             q=0.015),
     Scenario("crash_2020", "Feb-Mar 2020 replay: record high day 10, crash from day 11, "
              "-11.98% and VIX 82.69 on day 28, trough day 33",
              vix0=CRASH_2020[0][1], theta=0.17**2, theta_q=0.22**2,
-             anchors=_replay(CRASH_2020, 0, CRASH_2020_OPENS), divergences=((0, 11),)),
+             anchors=_replay(CRASH_2020, 0, CRASH_2020_OPENS), divergences=((0, 11),),
+             r=0.015, q=0.019),
     Scenario("volmageddon_2018", "Jan-Feb 2018 replay: VIX 17.31 -> 37.32 (+116%) and SPX "
              "-4.1% on day 14 (Feb 5 2018)",
              vix0=VOLMAGEDDON_2018[0][1], theta=0.12**2, theta_q=0.17**2,
-             anchors=_replay(VOLMAGEDDON_2018, 0)),
+             anchors=_replay(VOLMAGEDDON_2018, 0), r=0.014, q=0.018),
     Scenario("gap_down", f"calm, then a -7.5% overnight gap at the open of day {GAP_DAY} "
              "(VIX to 45), through a 16-delta short put entered on day 0",
              anchors=GAP_DOWN),
@@ -173,7 +193,8 @@ REPLAY_PREFIX = "replay:"
 
 
 def load_csv(path: str | Path) -> Scenario:
-    """A replay scenario from a CSV of daily SPX and VIX closes (see the module docstring)."""
+    """A replay scenario from a CSV of daily SPX and VIX closes (see the module docstring);
+    ValueError naming the file, line and value of the first bad row."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -183,23 +204,60 @@ def load_csv(path: str | Path) -> Scenario:
     names = {n.strip().lower(): n for n in (reader.fieldnames or [])}
     spx_col = next((names[n] for n in ("spx", "close", "spx_close") if n in names), None)
     vix_col = next((names[n] for n in ("vix", "vix_close") if n in names), None)
-    if spx_col is None or vix_col is None:
-        raise ValueError(f"replay CSV {p} needs columns spx (or close) and vix; "
+    if spx_col is None or vix_col is None or "date" not in names:
+        raise ValueError(f"replay CSV {p} needs columns date, spx (or close) and vix; "
                          f"found {reader.fieldnames}")
-    rows = []
+    rows: list[tuple[float, float]] = []
+    days: list[date] = []
     for n, rec in enumerate(reader, start=2):
+        days.append(_row_date(p, n, rec[names["date"]], days[-1] if days else None))
         try:
             spx, vix = float(rec[spx_col]), float(rec[vix_col])
         except (TypeError, ValueError):
-            raise ValueError(f"replay CSV {p} line {n}: bad number in {rec}") from None
+            raise ValueError(f"replay CSV {p} line {n} ({days[-1]}): missing or bad price "
+                             f"(spx {rec[spx_col]!r}, vix {rec[vix_col]!r})") from None
         if not (spx > 0 and 0 < vix < 200):
-            raise ValueError(f"replay CSV {p} line {n}: spx must be > 0 and vix in (0, 200)")
+            raise ValueError(f"replay CSV {p} line {n} ({days[-1]}): spx must be > 0 and vix "
+                             f"in (0, 200), got spx {spx:g}, vix {vix:g}")
         rows.append((spx, vix))
     if len(rows) < 2:
         raise ValueError(f"replay CSV {p} needs at least two rows of closes")
     return replace(SCENARIOS["chop"], name=f"{REPLAY_PREFIX}{p}", revert=0.0, mu=0.05,
-                   summary=f"replay of {len(rows) - 1} daily closes from {p.name}",
-                   spx0=rows[0][0], vix0=rows[0][1], anchors=_replay(rows))
+                   summary=f"replay of {len(rows) - 1} daily closes from {p.name}, "
+                           f"{days[1]} to {days[-1]}",
+                   spx0=rows[0][0], vix0=rows[0][1], anchors=_replay(rows),
+                   dates=tuple(days[1:]))
+
+
+def _row_date(p: Path, n: int, text: str | None, prev: date | None) -> date:
+    """The date of CSV line n, checked: a session of the calendar, the one after `prev`."""
+    where = f"replay CSV {p} line {n}"
+    try:
+        d = date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ValueError(f"{where}: bad date {text!r} (want YYYY-MM-DD)") from None
+    if not xp.CALENDAR_START <= d <= xp.CALENDAR_END:
+        raise ValueError(f"{where}: {d} is outside the exchange calendar "
+                         f"({xp.CALENDAR_START}..{xp.CALENDAR_END})")
+    if xp.spx_option_session(d) is None:
+        raise ValueError(f"{where}: {d} is not an SPX trading day ({d:%A} or a holiday)")
+    if prev is not None:
+        if d <= prev:
+            raise ValueError(f"{where}: {d} does not follow {prev} (line {n - 1}): rows must "
+                             f"be in date order, one per trading day")
+        nxt = _next_session(prev)
+        if d != nxt:
+            raise ValueError(f"{where}: gap: no row for {nxt}, a trading day between {prev} "
+                             f"(line {n - 1}) and {d}")
+    return d
+
+
+def _next_session(d: date) -> date:
+    for k in range(1, 15):
+        c = d + timedelta(days=k)
+        if c > xp.CALENDAR_END or xp.spx_option_session(c) is not None:
+            return c
+    raise ValueError(f"no SPX session in the two weeks after {d}")
 
 
 def get(name: str) -> Scenario:
