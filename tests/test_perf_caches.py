@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from strategies import expiry as xp
-from strategies import layers
+from strategies import layers, signals
 from strategies.events import EventCalendar
 
 
@@ -26,3 +32,17 @@ def test_exchange_date_cache_is_per_instant() -> None:
     b = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
     d3, d4 = date(2025, 3, 3), date(2025, 3, 4)
     assert [xp.exchange_date(t) for t in (a, a, b, b, a)] == [d3, d3, d4, d4, d3]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 20),
+       st.lists(st.one_of(st.floats(-1e6, 1e6), st.floats(0, 5), st.just(0.0)), min_size=0,
+                max_size=300),
+       st.sampled_from([1 / 14, 2 / 13, 2 / 27, 0.2, 0.5, 1.0]))
+def test_ewm_is_pandas_ewm_bit_for_bit(lead: int, vals: list[float], alpha: float) -> None:
+    xs = [math.nan] * lead + vals
+    ours = np.array(signals._ewm(xs, alpha), dtype=float)
+    theirs = pd.Series(xs, dtype=float).ewm(alpha=alpha, adjust=False).mean().to_numpy()
+    assert ours.tobytes() == theirs.tobytes()
+    if vals:  # a gap after a value is left to pandas
+        assert signals._ewm([*xs, math.nan, 1.0], alpha) is None
