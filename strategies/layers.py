@@ -164,10 +164,21 @@ def _tail_signal(snap: Snapshot, h: HedgeParams) -> Event | None:
                       lambda b: _tail_from_bars(b, h))
 
 
+def _rsi14(bars: pd.DataFrame) -> pd.Series:
+    """RSI(14) of the daily closes, computed once per set of bars (the warning and its
+    re-arm check both read it)."""
+    return daily.memo(bars, ("rsi", 14), lambda b: signals.rsi(b["close"], 14))
+
+
+def _divergence(bars: pd.DataFrame, days: int) -> pd.Series:
+    """`signals.ad_divergence` of the daily closes and A/D line, once per set of bars."""
+    return daily.memo(bars, ("ad_divergence", days),
+                      lambda b: signals.ad_divergence(b["close"], b["ad_line"], days))
+
+
 def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
     """The tail-layer warning on the last daily bar, tagged with that bar's date."""
-    close = bars["close"]
-    r = signals.rsi(close, 14)
+    r = _rsi14(bars)
     now, before = float(r.iloc[-1]), float(r.iloc[-2])
     day = str(bars.index[-1])[:10]
     if before < h.rsi_high <= now:
@@ -177,7 +188,7 @@ def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
         return f"rsi_low:{day}", {"signal": "rsi_cross_down", "rsi": round(now, 2),
                                   "threshold": h.rsi_low}
     if "ad_line" in bars:
-        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
+        div = _divergence(bars, h.divergence_days)
         if len(div) and int(div.iloc[-1]) < 0:
             return f"ad_divergence:{day}", {"signal": "ad_divergence",
                                             "lookback_days": h.divergence_days}
@@ -196,15 +207,14 @@ def tail_holds(snap: Snapshot, h: HedgeParams) -> Event | None:
 
 
 def _holds_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
-    close = bars["close"]
-    now = float(signals.rsi(close, 14).iloc[-1])
+    now = float(_rsi14(bars).iloc[-1])
     day = str(bars.index[-1])[:10]
     if now >= h.rsi_high or now <= h.rsi_low:
         side = "rsi_high" if now >= h.rsi_high else "rsi_low"
         return f"rearm:{side}:{day}", {"signal": f"{side}_holds", "rsi": round(now, 2),
                                        "threshold": h.rsi_high if side == "rsi_high" else h.rsi_low}
     if "ad_line" in bars:
-        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
+        div = _divergence(bars, h.divergence_days)
         if len(div) and int(div.iloc[-1]) < 0:
             return f"rearm:ad_divergence:{day}", {"signal": "ad_divergence_holds",
                                                   "lookback_days": h.divergence_days}
