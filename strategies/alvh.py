@@ -104,8 +104,10 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
                 # attempted once: a layer refused or unfilled is not chased tick after tick
                 hedged = (hedged + (opened.tag,))[-50:]
             events.append(ev)
-    return Decision(replace(state, hedges=tuple(hedges), hedged=hedged), tuple(intents),
-                    tuple(events))
+    if hedged is not state.hedged or any(a is not b for a, b in zip(hedges, state.hedges)) \
+            or len(hedges) != len(state.hedges):
+        state = replace(state, hedges=tuple(hedges), hedged=hedged)  # else: nothing changed
+    return Decision(state, tuple(intents), tuple(events))
 
 
 def _value(layer: Layer, snap: Snapshot) -> float:

@@ -161,10 +161,22 @@ def vix_expiries(after: date, count: int) -> list[date]:
 # --------------------------------------------------------------------------- exchange time
 
 
+_LAST_DATE: tuple[datetime | None, date | None] = (None, None)  # (instant, its NY date)
+
+
 def exchange_date(ts: datetime) -> date:
-    """The calendar date in New York at instant ``ts`` (aware datetime, any zone)."""
+    """The calendar date in New York at instant ``ts`` (aware datetime, any zone).
+
+    A step asks this of the same clock instant a dozen times: the last answer is kept for
+    that very object (datetimes are immutable, so `is` is enough)."""
+    global _LAST_DATE
+    last = _LAST_DATE
+    if ts is last[0]:
+        return last[1]  # type: ignore[return-value]
     _require_aware(ts)
-    return ts.astimezone(NY).date()
+    d = ts.astimezone(NY).date()
+    _LAST_DATE = (ts, d)
+    return d
 
 
 def dte(expiry: date, now: datetime) -> int:

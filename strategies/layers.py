@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 
 from strategies import daily, signals
 from strategies.condor import combo_prices
+from strategies.events import Event as CalEvent
 from strategies.events import EventCalendar
 from strategies.expiry import dte, exchange_date
 from strategies.params import HedgeParams
@@ -122,7 +123,7 @@ def triggers(name: str, snap: Snapshot, h: HedgeParams,
             return None
         kinds = ("CPI", "PPI") if name == "event" else ("FOMC",)
         for kind in kinds:
-            ev = calendar.next_event(kind, snap.time)
+            ev = _next_event(calendar, kind, snap.time)
             if ev is None:
                 continue
             when = ev.when
@@ -134,6 +135,27 @@ def triggers(name: str, snap: Snapshot, h: HedgeParams,
     return _tail_signal(snap, h)
 
 
+# (id(calendar), kind) -> (calendar, asked at, its answer): the next event of a kind is the
+# same from one asking up to that event's time, so a tick between asks nothing of the calendar
+_NEXT: dict[tuple[int, str], tuple[EventCalendar, datetime, CalEvent | None]] = {}
+
+
+def _next_event(calendar: EventCalendar, kind: str, now: datetime) -> CalEvent | None:
+    """`calendar.next_event(kind, now)` (first event at or after `now`), remembered: equal for
+    any `now` from the time it was asked at up to the answer's own time (no event of that kind
+    lies between). The entry holds the calendar, so its id is not reused while it lives."""
+    key = (id(calendar), kind)
+    hit = _NEXT.get(key)
+    if hit is not None and hit[0] is calendar and hit[1] <= now \
+            and (hit[2] is None or now <= hit[2].when):
+        return hit[2]
+    ev = calendar.next_event(kind, now)
+    if len(_NEXT) > 64:
+        _NEXT.clear()
+    _NEXT[key] = (calendar, now, ev)
+    return ev
+
+
 def _tail_signal(snap: Snapshot, h: HedgeParams) -> Event | None:
     bars = snap.bars
     if bars is None or len(bars) < max(30, h.divergence_days + 2):
@@ -142,10 +164,21 @@ def _tail_signal(snap: Snapshot, h: HedgeParams) -> Event | None:
                       lambda b: _tail_from_bars(b, h))
 
 
+def _rsi14(bars: pd.DataFrame) -> pd.Series:
+    """RSI(14) of the daily closes, computed once per set of bars (the warning and its
+    re-arm check both read it)."""
+    return daily.memo(bars, ("rsi", 14), lambda b: signals.rsi(b["close"], 14))
+
+
+def _divergence(bars: pd.DataFrame, days: int) -> pd.Series:
+    """`signals.ad_divergence` of the daily closes and A/D line, once per set of bars."""
+    return daily.memo(bars, ("ad_divergence", days),
+                      lambda b: signals.ad_divergence(b["close"], b["ad_line"], days))
+
+
 def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
     """The tail-layer warning on the last daily bar, tagged with that bar's date."""
-    close = bars["close"]
-    r = signals.rsi(close, 14)
+    r = _rsi14(bars)
     now, before = float(r.iloc[-1]), float(r.iloc[-2])
     day = str(bars.index[-1])[:10]
     if before < h.rsi_high <= now:
@@ -155,7 +188,7 @@ def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
         return f"rsi_low:{day}", {"signal": "rsi_cross_down", "rsi": round(now, 2),
                                   "threshold": h.rsi_low}
     if "ad_line" in bars:
-        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
+        div = _divergence(bars, h.divergence_days)
         if len(div) and int(div.iloc[-1]) < 0:
             return f"ad_divergence:{day}", {"signal": "ad_divergence",
                                             "lookback_days": h.divergence_days}
@@ -174,15 +207,14 @@ def tail_holds(snap: Snapshot, h: HedgeParams) -> Event | None:
 
 
 def _holds_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
-    close = bars["close"]
-    now = float(signals.rsi(close, 14).iloc[-1])
+    now = float(_rsi14(bars).iloc[-1])
     day = str(bars.index[-1])[:10]
     if now >= h.rsi_high or now <= h.rsi_low:
         side = "rsi_high" if now >= h.rsi_high else "rsi_low"
         return f"rearm:{side}:{day}", {"signal": f"{side}_holds", "rsi": round(now, 2),
                                        "threshold": h.rsi_high if side == "rsi_high" else h.rsi_low}
     if "ad_line" in bars:
-        div = signals.ad_divergence(close, bars["ad_line"], h.divergence_days)
+        div = _divergence(bars, h.divergence_days)
         if len(div) and int(div.iloc[-1]) < 0:
             return f"rearm:ad_divergence:{day}", {"signal": "ad_divergence_holds",
                                                   "lookback_days": h.divergence_days}

@@ -30,6 +30,7 @@ unrealized gains (`strategies.harvest`, with `hedge.harvest_for_rolls`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -158,7 +159,7 @@ def _manage_open(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) 
     reason: dict[str, Any] | None = None
     if days <= p.exit_dte:
         reason = {"trigger": "time_exit", "dte": days, "threshold": p.exit_dte}
-    elif np.isfinite(mid):
+    elif math.isfinite(mid):
         profit = camp.credit - mid
         target = p.take_profit_pct * camp.credit
         if profit >= target:
@@ -167,7 +168,7 @@ def _manage_open(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) 
                       "close_cost": round(mid, 2)}
     if reason is None:
         return _maybe_roll(state, snap, p, ctx)
-    if not np.isfinite(mid):
+    if not math.isfinite(mid):
         return Decision(state, events=(("exit.deferred", {"campaign": camp.id, **reason,
                                                           "why": "bad_quote"}),))
     return _close(state, close_legs, mid, natural, reason)

@@ -164,14 +164,23 @@ class SimBroker:
                                for p in self._positions.values())
 
     def _account(self) -> Account:
-        value = self._value()
+        # one mark per position, shared by the value, the unrealized P&L and the margin (the
+        # same numbers, summed in the same order, as marking the positions three times)
+        pos = list(self._positions.values())
+        marks = [self._mark(p.contract) for p in pos]
+        value = self.cash + sum(p.qty * p.contract.multiplier * m for p, m in zip(pos, marks))
         today = xp.exchange_date(self.clock.now())
         if self._day != today:
             self._day, self._day_start_value = today, value
-        m = self._margin(self._positions)
+        by_id = {id(p.contract): m for p, m in zip(pos, marks)}
+
+        def mark(c: Contract) -> float:
+            m = by_id.get(id(c))
+            return self._mark(c) if m is None else m
+
+        m = mg.requirement(pos, mark, {"SPX": self.market.spx, "VIX": self.market.vix})
         excess = value - m.maint
-        unreal = sum(p.qty * p.contract.multiplier * (self._mark(p.contract) - p.avg_cost)
-                     for p in self._positions.values())
+        unreal = sum(p.qty * p.contract.multiplier * (mk - p.avg_cost) for p, mk in zip(pos, marks))
         return Account(net_liquidation=value, init_margin=m.init, maint_margin=m.maint,
                        excess_liquidity=excess, cushion=excess / value if value > 0 else 0.0,
                        realized_pnl_today=value - (self._day_start_value or value),
