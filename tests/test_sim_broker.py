@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 import numpy as np
 import pytest
 
-from bot.broker.base import BrokerError, OrderRequest
+from bot.broker.base import BrokerError, ErrorKind, OrderRequest, OrderStatus
 from bot.broker.sim import SimBroker
 from bot.clock import SimClock
 from bot.sim import margin as mg
@@ -168,10 +168,10 @@ async def test_marketable_combo_fills_at_natural_never_at_the_limit():
     natural = sum(leg.ratio * ch.quote(leg.contract.strike, leg.contract.right)[leg.ratio > 0]
                   for leg in legs)
     st = await b.place(OrderRequest("ic", legs, 2, round(natural - 0.5, 2)))
-    assert st.status == "Submitted" and st.filled == 0  # more credit than natural: rests
+    assert st.status is OrderStatus.WORKING and st.filled == 0  # more credit than natural: rests
     cash = b.cash
     st = await b.place(OrderRequest("ic", legs, 2, round(natural + 1.0, 2), order_id=st.order_id))
-    assert st.status == "Filled" and st.avg_price == pytest.approx(natural)
+    assert st.status is OrderStatus.FILLED and st.avg_price == pytest.approx(natural)
     assert b.cash - cash == pytest.approx(-natural * 100 * 2 - 8 * 0.65)
     pos = {p.contract.key: p.qty for p in await b.positions()}
     assert pos == {leg.contract.key: 2 * leg.ratio for leg in legs}
@@ -226,7 +226,7 @@ async def test_partial_fills_fill_a_share_of_the_remainder_each_minute():
         clock.advance(60)
         await b.orders()
         seen.append(st.filled)
-    assert seen == [2, 3, 4, 5] and st.status == "Filled"
+    assert seen == [2, 3, 4, 5] and st.status is OrderStatus.FILLED
     assert [f.qty for f in st.fills] == [2, 1, 1, 1]
     assert len({f.exec_id for f in st.fills}) == 4
     assert st.avg_price == pytest.approx(sum(f.qty * f.price for f in st.fills) / 5)
@@ -238,26 +238,32 @@ async def test_modify_in_place_cancel_and_ib_error_codes():
     legs = condor(FEB, 5550, 5600, 6300, 6350)
     with pytest.raises(BrokerError) as e:
         await b.place(OrderRequest("big", legs, 1, -10.0))  # needs 5,000 of margin
-    assert e.value.code == 201 and "INITIAL MARGIN" in e.value.message
+    assert e.value.kind is ErrorKind.REJECTED_MARGIN and e.value.code == 201
+    assert "INITIAL MARGIN" in e.value.message
     debit = (Leg(spx(FEB, 5600, "P"), 1), Leg(spx(FEB, 5550, "P"), -1))
     st = await b.place(OrderRequest("d", debit, 1, 0.05))  # too low to fill
     again = await b.place(OrderRequest("d", debit, 1, 0.10, order_id=st.order_id))
     assert again.order_id == st.order_id and again.limit == 0.10 and again.working
     await b.cancel(st.order_id)
-    assert st.status == "Cancelled"
+    assert st.status is OrderStatus.CANCELLED
     codes = []
     for bad in (OrderRequest("m", debit, 1, 0.2, order_id=st.order_id),
                 OrderRequest("q", debit, 0, 0.2), OrderRequest("q", debit, 501, 0.2),
+                OrderRequest("p", debit, 1, float("nan")),
                 OrderRequest("k", (Leg(spx(FEB, 5601, "P"), 1),), 1, 1.0),
                 OrderRequest("k", (Leg(vixf(date(2026, 1, 20)), 1),), 1, 15.0),
                 OrderRequest("k", (Leg(Contract("SPY", "OPT", FEB, 500.0, "P"), 1),), 1, 1.0)):
         with pytest.raises(BrokerError) as e:
             await b.place(bad)
-        codes.append(e.value.code)
-    assert codes == [104, 201, 201, 200, 200, 200]
+        codes.append((e.value.kind, e.value.code))
+    K = ErrorKind
+    assert codes == [(K.CANNOT_MODIFY, 104), (K.REJECTED, 201), (K.REJECTED, 201),
+                     (K.INVALID_PRICE, 201),
+                     (K.NO_SECURITY_DEFINITION, 200), (K.NO_SECURITY_DEFINITION, 200),
+                     (K.NO_SECURITY_DEFINITION, 200)]
     with pytest.raises(BrokerError) as e:
         await b.cancel(999)
-    assert e.value.code == 135
+    assert e.value.kind is ErrorKind.NOT_FOUND and e.value.code == 135
 
 
 async def test_calendars_diagonals_vix_options_and_futures_trade():
@@ -271,7 +277,7 @@ async def test_calendars_diagonals_vix_options_and_futures_trade():
     for key, legs in (("cal", cal), ("diag", diag), ("fut", fut)):
         wi = await b.what_if(OrderRequest(key, legs, 1, 0.0))
         st = await b.place(OrderRequest(key, legs, 1, 1_000.0))
-        assert st.status == "Filled", key
+        assert st.status is OrderStatus.FILLED, key
         if key != "fut":
             assert wi.init_margin_change == 0.0 and st.avg_price > 0  # debit, paid in full
     assert st.avg_price == pytest.approx(b.book.fut_quotes[f1][1])
@@ -289,7 +295,7 @@ async def test_orders_rest_while_the_market_is_closed():
     assert st.working
     clock.set(datetime(2026, 1, 6, 9, 30, tzinfo=xp.NY))
     await b.orders()
-    assert st.status == "Filled" and st.fills[0].time == clock.now()
+    assert st.status is OrderStatus.FILLED and st.fills[0].time == clock.now()
 
 
 async def test_cash_settlement_at_the_am_open_print():
@@ -301,7 +307,7 @@ async def test_cash_settlement_at_the_am_open_print():
     legs = [(Leg(spx(jan, k, "C"), 1), Leg(spx(jan, k - 50, "C"), -1)),
             (Leg(spx(jan, k, "P"), 2),), (Leg(vixo(fj, 14.0), 3),), (Leg(vixf(fj), 1),)]
     for i, lg in enumerate(legs):
-        assert (await b.place(OrderRequest(f"o{i}", lg, 1, 10_000.0))).status == "Filled"
+        assert (await b.place(OrderRequest(f"o{i}", lg, 1, 10_000.0))).status is OrderStatus.FILLED
     cash = b.cash
     clock.set(datetime(2026, 1, 16, 9, 40, tzinfo=xp.NY))
     await b.snapshot()

@@ -8,9 +8,10 @@ fill while SPX options trade, by the one fill model (`bot.sim.fills.FillModel`, 
 a limit at or through the combo's natural price (asks of bought legs minus bids of sold
 legs) fills at natural; one between mid and natural may fill at its limit, one draw per
 market minute; none fills at mid. The model sets commissions and partial fills too.
-`order_id` set modifies that working order in place. Rejections carry IB's codes: 200 no
-security definition, 201 order size / insufficient margin, 104 cannot modify, 135 unknown
-order id. Settlement: SPX options at the SPX opening print of expiry day (AM
+`order_id` set modifies that working order in place. Rejections carry an `ErrorKind` and,
+as `code`, the IB code TWS would send (the emulator forwards it): NO_SECURITY_DEFINITION 200,
+REJECTED 201 (order size, legs), REJECTED_MARGIN 201, INVALID_PRICE 201, CANNOT_MODIFY 104,
+NOT_FOUND 135. Settlement: SPX options at the SPX opening print of expiry day (AM
 SET); VIX options and futures at the VIX at the open of their expiry day (SOQ).
 """
 
@@ -23,7 +24,7 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING
 
 from bot import logs
-from bot.broker.base import BrokerError, OrderRequest, OrderState, WhatIf
+from bot.broker.base import BrokerError, ErrorKind, OrderRequest, OrderState, OrderStatus, WhatIf
 from bot.clock import SimClock
 from bot.sim import margin as mg
 from bot.sim import scenarios as scn
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 log = logs.get("bot.sim")
 
 def _no_def(c: Contract) -> BrokerError:
-    return BrokerError(200, f"No security definition has been found for the request: {c.key}")
+    return BrokerError(ErrorKind.NO_SECURITY_DEFINITION,
+                       f"No security definition has been found for the request: {c.key}", code=200)
 
 
 class SimBroker:
@@ -205,12 +207,15 @@ class SimBroker:
     # --- orders ----------------------------------------------------------------------------
     def _check(self, req: OrderRequest) -> None:
         if req.qty <= 0 or req.qty > self.max_order_qty:
-            raise BrokerError(201, f"Order rejected - reason:The order size {req.qty} is not "
-                                   f"allowed (1 to {self.max_order_qty} contracts)")
+            raise BrokerError(ErrorKind.REJECTED,
+                              f"Order rejected - reason:The order size {req.qty} is not "
+                              f"allowed (1 to {self.max_order_qty} contracts)", code=201)
         if not req.legs or any(leg.ratio == 0 for leg in req.legs):
-            raise BrokerError(201, "Order rejected - reason:Invalid combo legs")
+            raise BrokerError(ErrorKind.REJECTED, "Order rejected - reason:Invalid combo legs",
+                              code=201)
         if not math.isfinite(req.limit):
-            raise BrokerError(201, f"Order rejected - reason:Invalid limit price {req.limit}")
+            raise BrokerError(ErrorKind.INVALID_PRICE,
+                              f"Order rejected - reason:Invalid limit price {req.limit}", code=201)
         for leg in req.legs:
             self._quote(leg.contract)
 
@@ -259,10 +264,11 @@ class SimBroker:
         # equity after the trade: the half-spread paid to cross and the commission are lost
         equity = self._value() - (natural - mid) * m0 * qty - self._commission(req, qty)
         if after.init > equity:
-            raise BrokerError(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER "
-                                   f"TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE "
-                                   f"[{equity:.2f} USD] MUST EXCEED THE INITIAL MARGIN "
-                                   f"[{after.init:.2f} USD]")
+            raise BrokerError(ErrorKind.REJECTED_MARGIN,
+                              "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER "
+                              "TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE "
+                              f"[{equity:.2f} USD] MUST EXCEED THE INITIAL MARGIN "
+                              f"[{after.init:.2f} USD]", code=201)
 
     async def place(self, req: OrderRequest) -> OrderState:
         self._sync()
@@ -270,10 +276,14 @@ class SimBroker:
         if req.order_id is not None:  # modify in place, as IB does for a re-sent live id
             st = self._orders.get(req.order_id)
             if st is None or not st.working:
-                raise BrokerError(104, f"Cannot modify a filled order. orderId={req.order_id}")
+                raise BrokerError(ErrorKind.CANNOT_MODIFY,
+                                  f"Cannot modify a filled order. orderId={req.order_id}",
+                                  code=104)
             old = self._requests[st.order_id]
             if old.legs != req.legs:
-                raise BrokerError(201, "Order rejected - reason:Cannot change the legs of a combo")
+                raise BrokerError(ErrorKind.REJECTED,
+                                  "Order rejected - reason:Cannot change the legs of a combo",
+                                  code=201)
             self._check_margin(req, max(0, req.qty - st.filled))
             st.limit = req.limit
             st.qty = max(req.qty, st.filled)
@@ -281,7 +291,7 @@ class SimBroker:
         else:
             self._check_margin(req, req.qty)
             oid = next(self._ids)
-            st = OrderState(oid, req.order_ref, "Submitted", req.qty, limit=req.limit)
+            st = OrderState(oid, req.order_ref, OrderStatus.WORKING, req.qty, limit=req.limit)
             self._orders[oid] = st
             self._requests[oid] = req
         if self._open_now():
@@ -291,9 +301,10 @@ class SimBroker:
     async def cancel(self, order_id: int) -> None:
         st = self._orders.get(order_id)
         if st is None:
-            raise BrokerError(135, f"Can't find order with id = {order_id}")
+            raise BrokerError(ErrorKind.NOT_FOUND, f"Can't find order with id = {order_id}",
+                              code=135)
         if st.working:
-            st.status = "Cancelled"
+            st.status = OrderStatus.CANCELLED
             st.error = "Order Canceled - reason:"
 
     async def orders(self) -> list[OrderState]:
@@ -310,7 +321,7 @@ class SimBroker:
         try:
             natural, mid, legs = self._combo_prices(req)
         except BrokerError as e:
-            st.status, st.error = "Cancelled", e.message
+            st.status, st.error = OrderStatus.CANCELLED, e.message
             return
         key = f"{req.order_ref}#{st.order_id}@{self.market.time:%Y%m%dT%H%M}"
         price = self.fills.fill(st.limit, mid, natural, len(req.legs), key)
@@ -330,7 +341,7 @@ class SimBroker:
         st.filled += qty
         st.fills.append(fill)
         if st.remaining == 0:
-            st.status = "Filled"
+            st.status = OrderStatus.FILLED
 
     def _settle_expired(self, now: datetime) -> None:
         """Cash-settle options and futures whose AM settlement (09:30 New York) has passed."""
