@@ -13,6 +13,7 @@ from bot.broker.sim import SimBroker
 from bot.clock import SimClock
 from bot.sim import margin as mg
 from strategies import expiry as xp
+from strategies.instruments import to_tick
 from strategies.types import Contract, Leg, Position
 
 START = datetime(2026, 1, 5, 9, 45, tzinfo=xp.NY)
@@ -192,7 +193,7 @@ async def _resting_fills(seed: int, share: float) -> list[tuple[int, float]]:
         q = [s.chains[FEB].quote(leg.contract.strike, leg.contract.right) for leg in legs]
         nat = sum(leg.ratio * qq[leg.ratio > 0] for leg, qq in zip(legs, q))
         mid = sum(leg.ratio * (qq[0] + qq[1]) / 2 for leg, qq in zip(legs, q))
-        limit = mid + share * (nat - mid)
+        limit = to_tick(mid + share * (nat - mid), 0.05, down=True)  # on the grid, toward mid
         st = await b.place(OrderRequest(f"r{i}", legs, 1, limit))
         for waited in range(30):
             if not st.working:
@@ -264,6 +265,25 @@ async def test_modify_in_place_cancel_and_ib_error_codes():
     with pytest.raises(BrokerError) as e:
         await b.cancel(999)
     assert e.value.kind is ErrorKind.NOT_FOUND and e.value.code == 135
+
+
+async def test_a_limit_off_the_published_tick_grid_is_refused():
+    """Cboe: SPX options tick 0.05 below 3.00 else 0.10, SPX complex orders 0.05; VIX options
+    0.01 below 3.00 else 0.05, VIX complex orders 0.01 at any price (since November 2022);
+    VX futures 0.05 (CFE)."""
+    b, _ = make()
+    s = await b.snapshot()
+    f1 = next(iter(s.vix_futures))
+    for legs, limit in ((condor(FEB, 5550, 5600, 6300, 6350), -7.12),
+                        ((Leg(spx(FEB, 5600, "P"), 1),), 3.05),
+                        ((Leg(vixo(f1, 20), 1),), 3.47), ((Leg(vixf(f1), 1),), 15.02)):
+        with pytest.raises(BrokerError) as e:
+            await b.place(OrderRequest("off", legs, 1, limit))
+        assert e.value.kind is ErrorKind.INVALID_PRICE and e.value.code == 110, limit
+    for legs, limit in (((Leg(vixo(f1, 20), 1), Leg(vixo(f1, 25), -1)), 3.47),
+                        ((Leg(spx(FEB, 5600, "P"), 1),), 2.95),
+                        ((Leg(vixo(f1, 20), 1),), 2.97), ((Leg(vixf(f1), 1),), 15.05)):
+        assert (await b.place(OrderRequest("on", legs, 1, limit))).order_id > 0, limit
 
 
 async def test_calendars_diagonals_vix_options_and_futures_trade():

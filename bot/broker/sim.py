@@ -32,6 +32,7 @@ from bot.sim.chains import ChainBook
 from bot.sim.fills import FillModel
 from bot.sim.market import Market, settle_at
 from strategies import expiry as xp
+from strategies import instruments as ins
 from strategies.types import Account, Contract, Fill, Position, Snapshot
 
 if TYPE_CHECKING:
@@ -219,6 +220,16 @@ class SimBroker:
         for leg in req.legs:
             self._quote(leg.contract)
 
+    def _check_tick(self, req: OrderRequest) -> None:
+        """A limit off the instrument's tick grid (`strategies.instruments.combo_tick`) is
+        refused, as the exchange does. Orders only: `what_if` prices at any limit (the risk
+        guard asks at the unrounded mid)."""
+        tick = ins.combo_tick(req.legs, req.limit)
+        if not ins.on_grid(req.limit, tick):
+            raise BrokerError(ErrorKind.INVALID_PRICE,
+                              f"Order rejected - reason:The price {req.limit} does not conform to "
+                              f"the minimum price variation {tick} for this contract", code=110)
+
     def _commission(self, req: OrderRequest, qty: int) -> float:
         fut = sum(abs(leg.ratio) for leg in req.legs if leg.contract.sec_type == "FUT")
         opt = sum(abs(leg.ratio) for leg in req.legs) - fut
@@ -273,6 +284,7 @@ class SimBroker:
     async def place(self, req: OrderRequest) -> OrderState:
         self._sync()
         self._check(req)
+        self._check_tick(req)
         if req.order_id is not None:  # modify in place, as IB does for a re-sent live id
             st = self._orders.get(req.order_id)
             if st is None or not st.working:

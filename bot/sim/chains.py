@@ -2,13 +2,14 @@
 
 Listed: SPX standard monthlies (trading class SPX, the next `spx_expiries`; 5-point strikes
 from 75% to 120% of spot, 25-point ones out to 40% and 150%, 100-point ones to 20% and 200%,
-widening as spot moves: a listed strike stays listed), VIX monthly
-futures (the next `vix_expiries`, multiplier 1000, 0.05 tick) and VIX options on them (trading
-class VIX, multiplier 100). Chains are listed once per market grid minute (`ChainBook.build`)
-and priced from that minute's state when first read (`_LazyChain`): one closed-form Black-76
-pass gives price, delta and vega (puts follow by put-call parity); a step usually reads only a
-few strikes, and those are priced together ahead. Quotes: mid +- a half-spread that widens
-with VIX, rounded out to ticks (SPX 0.05 below 3.00 else 0.10; VIX options 0.01 / 0.05).
+widening as spot moves: a listed strike stays listed), VIX monthly futures (the next
+`vix_expiries`) and VIX options on them (trading class VIX). Chains are listed once per market
+grid minute (`ChainBook.build`) and priced from that minute's state when first read
+(`_LazyChain`): one closed-form Black-76 pass gives price, delta and vega (puts follow by
+put-call parity); a step usually reads only a few strikes, and those are priced together
+ahead. Quotes: mid +- a half-spread that widens with VIX, rounded out to the ticks of
+`strategies.instruments` (as are multipliers: SPX 0.05 below 3.00 else 0.10; VIX options
+0.01 / 0.05; VX futures 0.05, multiplier 1000).
 The broker (`bot.broker.sim`) trades against these quotes; nothing here knows about orders.
 
 `surface_vix` runs the Cboe VIX formula (`strategies.vix`) on the SPX Friday expiries
@@ -28,6 +29,7 @@ import numpy as np
 from bot.sim.market import Market, years_to
 from strategies import expiry as xp
 from strategies import vix as vx
+from strategies.instruments import INSTRUMENTS
 from strategies.pricing import black76_quote
 from strategies.types import Chain, Contract
 
@@ -37,11 +39,15 @@ VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
                     np.arange(50.0, 100.0, 5.0), np.arange(100.0, 160.0, 10.0)]
 
 
+_SPX, _VIX, _VX = INSTRUMENTS["SPX"], INSTRUMENTS["VIX"], INSTRUMENTS["VX"]
+
+
 def tick_round(price: np.ndarray | float, up: bool | None = None,
-               small: float | np.ndarray = 0.05, big: float | np.ndarray = 0.10) -> np.ndarray:
-    """Round to the option tick (`small` below 3.00, `big` at or above): nearest, or up/down."""
+               small: float | np.ndarray = _SPX.tick_small, big: float | np.ndarray = _SPX.tick_big,
+               brk: float | np.ndarray = _SPX.tick_break) -> np.ndarray:
+    """Round to the tick (`small` below `brk`, `big` at or above; SPX's): nearest, or up/down."""
     p = np.asarray(price, dtype=float)
-    tick = np.where(p < 3.0, small, big)
+    tick = np.where(p < brk, small, big)
     n = p / tick
     n = np.round(n) if up is None else (np.ceil(n - 1e-9) if up else np.floor(n + 1e-9))
     return np.round(n * tick, 2)
@@ -51,8 +57,9 @@ _ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta",
                      "call_iv", "put_iv", "call_vega", "put_vega"})
 _ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta", "call_vega",
         "put_vega")
-# (half-spread a + b x price, tick below 3.00, tick at or above) by option class
-_SPREAD = {"SPX": (0.05, 0.004, 0.05, 0.10), "VIX": (0.02, 0.015, 0.01, 0.05)}
+# (half-spread a + b x price, tick below the break, tick at or above, break) by option class
+_SPREAD = {sym: (a, b, i.tick_small, i.tick_big, i.tick_break)
+           for sym, a, b, i in (("SPX", 0.05, 0.004, _SPX), ("VIX", 0.02, 0.015, _VIX))}
 _SPREADS = np.array([_SPREAD["SPX"], _SPREAD["VIX"]] * 2)  # rows: call SPX, VIX, put SPX, VIX
 
 
@@ -90,14 +97,14 @@ def _price(state: tuple,
     df = np.exp(-r * T)
     px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
     if ns in (0, n):  # one class
-        a, b, small, big = _SPREAD["SPX" if ns else "VIX"]
+        a, b, small, big, brk = _SPREAD["SPX" if ns else "VIX"]
     else:
-        a, b, small, big = np.repeat(_SPREADS, [ns, n - ns, ns, n - ns], axis=0).T
+        a, b, small, big, brk = np.repeat(_SPREADS, [ns, n - ns, ns, n - ns], axis=0).T
     half = sf * (a + b * px)
     q = np.empty((2, 2 * n))  # bid, ask
     np.maximum(np.subtract(px, half, out=q[0]), 0.0, out=q[0])
     np.maximum(np.add(px, half, out=q[1]), small, out=q[1])
-    tick = np.where(q < 3.0, small, big)
+    tick = np.where(q < brk, small, big)
     q /= tick
     np.floor(np.add(q[0], 1e-9, out=q[0]), out=q[0])
     np.ceil(np.subtract(q[1], 1e-9, out=q[1]), out=q[1])
@@ -177,8 +184,8 @@ class _LazyChain(Chain):
         """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead."""
         ch = object.__new__(cls)
         ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
-                           multiplier=100, as_of=None, _lazy=build, _hot=hot, _asked=set(),
-                           _q={}, _t_at=t_at, _fwd=fwd)
+                           multiplier=INSTRUMENTS[sym].multiplier, as_of=None, _lazy=build,
+                           _hot=hot, _asked=set(), _q={}, _t_at=t_at, _fwd=fwd)
         build.chains.append(ch)
         return ch
 
@@ -312,9 +319,10 @@ class ChainBook:
 
     def fut_quote(self, F: float) -> tuple[float, float]:
         """(bid, ask) of a VIX future at F: `_fut_ticks` half ticks either side, out to ticks."""
-        k = self._fut_ticks
-        return (round(math.floor((F - 0.025 * k) / 0.05 + 1e-9) * 0.05, 2),
-                round(math.ceil((F + 0.025 * k) / 0.05 - 1e-9) * 0.05, 2))
+        tick = _VX.tick(F)
+        half = tick / 2 * self._fut_ticks
+        return (round(math.floor((F - half) / tick + 1e-9) * tick, 2),
+                round(math.ceil((F + half) / tick - 1e-9) * tick, 2))
 
     @property
     def fut_quotes(self) -> dict[date, tuple[float, float]]:

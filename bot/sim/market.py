@@ -26,9 +26,9 @@ kappa_q(vq) to a long-run theta_q above the usual level (the futures curve heads
 Bid/ask half-spreads scale with `spread_factor` = VIX/15 (clipped 0.8..6).
 A/D line: each day adds 2800 tanh(r/1.2%) + noise (r = SPX return); during a divergence
 episode (random, `divergence_rate` a year, 10-25 days; or scheduled) breadth follows returns
-at 30% strength and drifts down 350 a day, so SPX highs go unconfirmed.
-Anchored days (scenarios.Anchor) replace the free step by a Brownian bridge in ln S and ln v
-that lands on the anchored close/open and the variance whose VIX is the anchored VIX.
+at 30% strength and drifts down 350 a day, so SPX highs go unconfirmed. Anchored days
+(scenarios.Anchor) replace the free step by a Brownian bridge in ln S and ln v that lands on
+the anchored close/open and the variance whose VIX is the anchored VIX.
 A year of daily bars (`history_days`) precedes the start, ending at the starting levels.
 """
 
@@ -43,6 +43,7 @@ import pandas as pd
 from bot.sim import scenarios as scn
 from bot.sim import surface
 from strategies import expiry as xp
+from strategies.instruments import INSTRUMENTS
 
 YEAR_DAYS = 252.0
 OVERNIGHT = 0.2  # share of a session's variance in the opening gap
@@ -151,7 +152,7 @@ class Market:
         return 100.0 * np.sqrt(self._q_var(TAU30, ev))
 
     def vix_futures(self, when: datetime | None = None, count: int = 7) -> dict[date, float]:
-        """Listed VIX monthly futures (expiry -> price, 0.05 tick) as of `when` (state time)."""
+        """Listed VIX monthly futures (expiry -> price, VX tick) as of `when` (state time)."""
         return self.vix_curve(when, count)[0]
 
     def vix_curve(self, when: datetime | None = None,
@@ -166,8 +167,8 @@ class Market:
         exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
             return {}, []
-        px = self.vix_future(np.array(tv))
-        return {e: round(round(float(p) / 0.05) * 0.05, 2) for e, p in zip(exps, px)}, tv
+        px, tick = self.vix_future(np.array(tv)), INSTRUMENTS["VX"].tick_small
+        return {e: round(round(float(p) / tick) * tick, 2) for e, p in zip(exps, px)}, tv
 
     @property
     def spread_factor(self) -> float:
