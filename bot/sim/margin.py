@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 
 from strategies.types import Contract, Position
 
@@ -44,6 +45,18 @@ FUT_INIT_MULT = 1.10
 class Margin:
     init: float
     maint: float
+
+
+UnitKey = tuple[str, str, date, date]  # (symbol, trading class, short expiry, long expiry)
+Unit = tuple[UnitKey, str, float, int]  # (condor key, right, cost per unit, count)
+
+
+@dataclass
+class _Lot:
+    """A position's contracts not yet paired: `left` of them (a short's count is positive)."""
+
+    contract: Contract
+    left: int
 
 
 def _pair_cost(short: Contract, long: Contract) -> float:
@@ -63,36 +76,36 @@ def naked(c: Contract, value: float, underlying: float) -> float:
 
 
 def _options(group: list[Position], mark: Callable[[Contract], float],
-             underlying: Mapping[str, float]) -> tuple[float, list[tuple[tuple, str, float, int]]]:
+             underlying: Mapping[str, float]) -> tuple[float, list[Unit]]:
     """(naked requirement, spread units [(condor key, right, cost per unit, count)])."""
     right = group[0].contract.right
-    shorts = [[p.contract, -p.qty] for p in group if p.qty < 0]
-    longs = [[p.contract, p.qty] for p in group if p.qty > 0]
-    shorts.sort(key=lambda s: s[0].strike, reverse=(right == "P"))
-    units: list[tuple[tuple, str, float, int]] = []
+    shorts = [_Lot(p.contract, -p.qty) for p in group if p.qty < 0]
+    longs = [_Lot(p.contract, p.qty) for p in group if p.qty > 0]
+    shorts.sort(key=lambda s: s.contract.strike, reverse=(right == "P"))
+    units: list[Unit] = []
     naked_total = 0.0
     for s in shorts:
-        sc: Contract = s[0]
-        while s[1] > 0:
-            cands = [lg for lg in longs if lg[1] > 0 and lg[0].expiry >= sc.expiry]
+        sc = s.contract
+        while s.left > 0:
+            cands = [lg for lg in longs if lg.left > 0 and lg.contract.expiry >= sc.expiry]
             if not cands:
                 u = underlying.get(sc.symbol, sc.strike)
-                naked_total += naked(sc, mark(sc), u) * sc.multiplier * s[1]
-                s[1] = 0
+                naked_total += naked(sc, mark(sc), u) * sc.multiplier * s.left
+                s.left = 0
                 break
-            best = min(cands, key=lambda lg: (_pair_cost(sc, lg[0]), lg[0].expiry,
-                                              abs(lg[0].strike - sc.strike)))
-            n = min(s[1], best[1])
-            key = (sc.symbol, sc.trading_class, sc.expiry, best[0].expiry)
-            units.append((key, right, _pair_cost(sc, best[0]) * sc.multiplier, n))
-            s[1] -= n
-            best[1] -= n
+            best = min(cands, key=lambda lg: (_pair_cost(sc, lg.contract), lg.contract.expiry,
+                                              abs(lg.contract.strike - sc.strike)))
+            n = min(s.left, best.left)
+            key = (sc.symbol, sc.trading_class, sc.expiry, best.contract.expiry)
+            units.append((key, right, _pair_cost(sc, best.contract) * sc.multiplier, n))
+            s.left -= n
+            best.left -= n
     return naked_total, units
 
 
-def _condors(units: list[tuple[tuple, str, float, int]]) -> float:
+def _condors(units: list[Unit]) -> float:
     """Rule 3: pair put and call spread units of the same key; each pair costs the max."""
-    by_key: dict[tuple, dict[str, list[float]]] = {}
+    by_key: dict[UnitKey, dict[str, list[float]]] = {}
     for key, right, cost, n in units:
         by_key.setdefault(key, {"P": [], "C": []})[right].extend([cost] * n)
     total = 0.0
@@ -120,7 +133,7 @@ def requirement(positions: Iterable[Position], mark: Callable[[Contract], float]
     `mark(contract)` gives the current price per unit (option mid, future price);
     `underlying` maps "SPX"/"VIX" to the index level (for uncovered shorts).
     """
-    groups: dict[tuple, list[Position]] = {}
+    groups: dict[tuple[str, str, str], list[Position]] = {}
     futs: list[Position] = []
     for p in positions:
         if p.qty == 0:
@@ -130,7 +143,8 @@ def requirement(positions: Iterable[Position], mark: Callable[[Contract], float]
             futs.append(p)
         else:
             groups.setdefault((c.symbol, c.trading_class, c.right), []).append(p)
-    options, units = 0.0, []
+    options = 0.0
+    units: list[Unit] = []
     for group in groups.values():
         n, u = _options(group, mark, underlying)
         options += n
