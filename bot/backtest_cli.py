@@ -168,21 +168,21 @@ def run_sweep(base: cfg.Settings, out: Path, specs: list[str], kw: dict[str, Any
     from bot.backtest import backtest_settings
 
     for p in points:  # bad keys or values fail here, before any process starts
-        backtest_settings(base, out, overrides=p, **{k: kw[k] for k in ("scenario", "seed", "days",
-                                                                         "tick")})
+        backtest_settings(base, out, overrides=p,
+                          **{k: kw[k] for k in ("scenario", "seed", "days", "tick")})
     jobs = [(base, out / "sweep" / point_name(p).replace("/", "_"), kw, p) for p in points]
     ctx = mp.get_context(start_method or ("fork" if "fork" in mp.get_all_start_methods()
                                           else "spawn"))
     rows: dict[int, dict[str, Any]] = {}
     with cf.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futs = {pool.submit(_sweep_job, j): i for i, j in enumerate(jobs)}
-        for n, f in enumerate(cf.as_completed(futs), start=1):
-            i = futs[f]
-            rows[i] = sweep_row(point_name(points[i]), f.result())
+        for n, done in enumerate(cf.as_completed(futs), start=1):
+            i = futs[done]
+            rows[i] = sweep_row(point_name(points[i]), done.result())
             print(f"sweep: {n}/{len(jobs)} done ({rows[i]['point']})", file=sys.stderr)
     table = [rows[i] for i in range(len(jobs))]
-    with open(out / "sweep.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=SWEEP_COLUMNS)
+    with open(out / "sweep.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=SWEEP_COLUMNS)
         w.writeheader()
         w.writerows(table)
     return table
