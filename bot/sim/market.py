@@ -65,8 +65,7 @@ def settle_at(expiry: date) -> datetime:
 
 
 def years_to(expiry: date, when: datetime) -> float:
-    """`expiry.year_fraction(expiry, when)` by the same arithmetic, the settlement instant
-    cached; `when` must be timezone-aware."""
+    """`expiry.year_fraction(expiry, when)`, same arithmetic, settlement cached; `when` aware."""
     return max((settle_at(expiry) - when).total_seconds(), 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
 
 
