@@ -45,8 +45,11 @@ class Daemon:
         self.state: tvm.State = store.get("strategy_state") or tvm.State()
         h = settings.hedge
         any_layer = h.event_layer or h.fomc_layer or h.tail_layer
+        o = settings.orders
         self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
-                               combo_roll=broker.supports_combo_roll)
+                               combo_roll=broker.supports_combo_roll, walk_steps=o.walk_steps,
+                               max_slippage=o.max_slippage,
+                               max_campaign_loss_pct=settings.risk.max_campaign_loss_pct)
         since = store.get("state_since_ns")
         try:
             saved_guard = store.get("guard")
@@ -233,11 +236,6 @@ class Daemon:
         # quote age in wall seconds since the snapshot (an accelerated broker clock would
         # otherwise age every quote by speed x the time it takes to decide)
         age_now = snap.time + timedelta(seconds=time.monotonic() - self._snap_mono)
-        # h-risk: with its guard merged this call becomes
-        #   self.guard.check(intent, snap, what_if, age_now,
-        #                    working=list(self.executor.working.values()),
-        #                    limit=walk_price(intent, 0, walk_steps, max_slippage))
-        # (Working has .intent and .filled, as its `working` argument reads them)
         verdict = self.guard.check(intent, snap, what_if, age_now)
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,

@@ -98,3 +98,17 @@ async def test_live_schedule_ticks_every_tick_seconds_when_idle(settings_factory
     s = s.model_copy(update={"strategy": s.strategy.model_copy(update={"vix_max": 1.0})})
     d, start, steps = await _live_schedule(s, lambda d: False, max_steps=5)
     assert [(t - start).total_seconds() for t in steps] == [0.0, 120.0, 240.0, 360.0, 480.0]
+
+
+def test_decisions_see_the_executors_walk_and_the_campaign_loss_cap(settings_factory, log_file):
+    # a roll is funded at the walk's last limit and checked against the running-loss cap
+    # (#12 item 3): decide must get the settings the executor and the guard use
+    s = settings_factory(orders={"walk_steps": 6, "max_slippage": 0.5},
+                         risk={"max_campaign_loss_pct": 0.07})
+    d = build(s)
+    try:
+        assert (d.ctx.walk_steps, d.ctx.max_slippage, d.ctx.max_campaign_loss_pct) == (6, 0.5,
+                                                                                       0.07)
+    finally:
+        d.store.close()
+
