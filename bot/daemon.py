@@ -22,7 +22,7 @@ from bot import cadence, control, logs, recovery
 from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest
 from bot.clock import JumpDetector
 from bot.config import Settings
-from bot.orders import Done, Executor
+from bot.orders import Done, Executor, walk_price
 from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
 from bot.store import Store
 from strategies import events, tvm
@@ -236,7 +236,12 @@ class Daemon:
         # quote age in wall seconds since the snapshot (an accelerated broker clock would
         # otherwise age every quote by speed x the time it takes to decide)
         age_now = snap.time + timedelta(seconds=time.monotonic() - self._snap_mono)
-        verdict = self.guard.check(intent, snap, what_if, age_now)
+        # exposure is what is held plus every working order (#14 item 4); the max loss is
+        # taken at the first limit the executor will send (item 5)
+        o = self.s.orders
+        verdict = self.guard.check(intent, snap, what_if, age_now,
+                                   working=list(self.executor.working.values()),
+                                   limit=walk_price(intent, 0, o.walk_steps, o.max_slippage))
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                         code=verdict.code, **verdict.numbers)

@@ -3,6 +3,8 @@
 import asyncio
 from datetime import datetime
 
+from bot.orders import walk_price
+from bot.risk import RiskGuard
 from strategies.tvm import Status
 from tests.conftest import read_events
 from tests.simrun import build, run
@@ -112,3 +114,27 @@ def test_decisions_see_the_executors_walk_and_the_campaign_loss_cap(settings_fac
     finally:
         d.store.close()
 
+
+async def test_the_guard_counts_working_orders_and_takes_max_loss_at_the_limit(settings_factory,
+                                                                               log_file):
+    # #14 items 4-5: every check gets the executor's working orders and the first limit sent
+    s = settings_factory(sim={"speed": "max", "days": 8, "seed": 3}, tick_seconds=300)
+    d = build(s)
+    calls: list[tuple] = []
+
+    class Recording(RiskGuard):
+        def check(self, intent, snap, what_if=None, now=None, working=(), limit=None):
+            calls.append((intent, working, limit))
+            return super().check(intent, snap, what_if, now, working, limit)
+
+    g = Recording(s.risk, s.strategy.max_steps)
+    g.state = d.guard.state
+    d.guard = d.executor.guard = g
+    try:
+        await d.run()
+    finally:
+        d.store.close()
+    assert calls
+    for intent, working, limit in calls:
+        assert isinstance(working, list) and limit is not None
+        assert limit == walk_price(intent, 0, s.orders.walk_steps, s.orders.max_slippage)
