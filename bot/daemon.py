@@ -348,9 +348,9 @@ class Daemon:
         """Recovery, the store or the operator sets the state (stamped even when unchanged:
         a resume issued before this is not one issued after it)."""
         before = self.guard.state
-        if state != before:
-            log.info("risk.state", previous=before, state=state, why=why)
-            self.guard.state = state
+        # always set, even when the state shows it already: a REDUCING from the daily-loss
+        # rule ends with the day, the operator's (or recovery's) lasts until a resume
+        self._log_events(self.guard.set_state(state, why))
         self.control.note(before, state, force=True)
 
     async def heartbeat(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from bot import codec, logs
 from bot.broker.base import Broker, OrderState
 from bot.orders import Done, Executor
-from bot.risk import ACTIVE, HALTED, REDUCING
+from bot.risk import HALTED, REDUCING
 from bot.store import Store
 from strategies.types import Fill, Intent
 
@@ -167,8 +167,7 @@ async def recover(d: Any) -> None:
     if res.orphans:
         log.warning("reconcile.orphan", positions=res.orphans,
                     action="REDUCING; the positions are left alone")
-        if d.guard.state == ACTIVE:
-            d._set_trading_state(REDUCING, "orphan_position")
+        d._set_trading_state(REDUCING, "orphan_position")  # sticky, whatever shows now
     if res.mismatches:
         log.error("reconcile.mismatch", differences=res.mismatches,
                   action="HALTED until an operator resumes")

@@ -189,6 +189,25 @@ async def test_daily_loss_reduce_survives_a_restart_with_run_on_disk(settings_fa
     d.store.close()
 
 
+async def test_operator_reduce_on_a_daily_loss_outlasts_the_trading_day(settings_factory,
+                                                                          log_file):
+    # #14 item 6: the daily-loss REDUCING ends at the next trading day; an operator reduce
+    # issued while it held lasts until a resume
+    s = settings_factory()
+    d = await _restart(s)
+    await d.step()
+    d.broker.cash -= 0.04 * s.sim.initial_cash  # past the 3% reduce limit
+    d.clock.advance(60)
+    await d.step()
+    assert d.guard.state == REDUCING
+    await d.apply_control("reduce")
+    d.clock.advance(24 * 3600)
+    await d.step()
+    assert [e["why"] for e in _events(log_file, "risk.state")][-1:] != ["new_trading_day"]
+    assert d.guard.state == REDUCING
+    d.store.close()
+
+
 async def test_bad_trading_state_in_store_needs_a_new_resume(settings_factory, log_file):
     s = settings_factory()
     control.write(s.control_file, "run")
