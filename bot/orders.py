@@ -22,6 +22,7 @@ from bot.store import Store
 from strategies.types import Intent, Snapshot
 
 log = logs.get("bot.orders")
+PACED = ("orders_per_minute",)  # walk refusals that pass with time
 
 
 def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
@@ -231,14 +232,16 @@ class Executor:
                 await self._cancel(w, now, bad.code)
                 continue
             price = walk_price(w.intent, w.step + 1, self.s.walk_steps, self.s.max_slippage)
-            # h-risk: the guard's max-loss check at the walk price belongs here, before the
-            # modification (RiskGuard.check_modify, or its max-loss call once it lands)
-            if self.guard is not None:
+            if self.guard is not None:  # state, pace, price and max loss at the new price
                 v = self.guard.check_modify(w.intent, price, now)
                 if not v.approved:
+                    # only the pace passes: the step is retried next time. Any other refusal
+                    # (a price the guard will not send, halted, reducing) is one every later
+                    # step would meet too: the order is cancelled, not left at its old price
+                    retry = v.code in PACED
                     log.warning("order.walk_refused", key=key, order_id=w.order_id, code=v.code,
-                                **v.numbers)
-                    if v.code in ("halted", "reducing_only_closing"):
+                                action="retry next step" if retry else "cancel", **v.numbers)
+                    if not retry:
                         await self._cancel(w, now, v.code)
                     continue
             w.step += 1

@@ -82,6 +82,26 @@ async def test_cancel_on_timeout_when_nothing_fills(settings_factory, log_file):
     d.store.close()
 
 
+async def test_a_walk_step_the_guard_refuses_cancels_the_order(settings_factory, log_file):
+    # the max loss at the next walk price breaks the cap: the order is cancelled, not left
+    # at its old price with the walk retried (and refused) every step for ever
+    d = await _working(settings_factory(orders={"max_slippage": 0.0}))
+    key = next(iter(d.executor.working))
+    opening, base, _ = d.guard._approved[key]
+    d.guard._approved[key] = (opening, base, 0.0)  # the cap as if net liq had collapsed
+    for _ in range(12):
+        d.clock.advance(10)
+        await d.step()
+        if key not in d.executor.working:
+            break
+    ev = read_events(log_file)
+    assert [e for e in ev if e["event"] == "order.walk_refused"][0]["code"] == "campaign_max_loss"
+    assert [e["why"] for e in ev if e["event"] == "order.cancel_requested"
+            and e["key"] == key] == ["campaign_max_loss"]
+    assert key not in d.executor.working and d.store.intent(key)["status"] == "cancelled"
+    d.store.close()
+
+
 async def test_partial_fills_are_tracked_and_folded(settings_factory, log_file):
     s = settings_factory(sim={"fill_ratio": 0.5}, strategy={"base_qty": 4})
     d = await _working(s)
