@@ -125,6 +125,7 @@ class Daemon:
                  trading_state=self.guard.state, scenario=self.s.sim.scenario if sim else None,
                  speed=self.s.sim.speed if sim else None)
         await self.recover()
+        await recovery.store_reset(self)  # a rebuilt or missing store: REDUCING until resumed
         await self.poll_control()
 
     async def recover(self) -> None:

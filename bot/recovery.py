@@ -23,7 +23,7 @@ from bot import codec, logs
 from bot.broker.base import Broker, OrderState
 from bot.orders import Done, Executor
 from bot.risk import HALTED, REDUCING
-from bot.store import Store
+from bot.store import RESET_KEY, Store
 from strategies.types import Fill, Intent
 
 log = logs.get("bot.recovery")
@@ -190,3 +190,28 @@ def fold_unsent(d: Any, now: datetime) -> None:
             filled = row["filled"] if row else 0
             avg = row["avg_price"] if row else 0.0
             d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0, "NotSent"), now)
+
+
+async def store_reset(d: Any) -> None:
+    """At start, after reconciliation: a store rebuilt by `condorbot reset-store`
+    (`RESET_KEY`), or one that was missing while the broker holds positions, knows nothing
+    of what the bot did before: REDUCING (sticky, stamped now: only a resume issued after
+    this lifts it) until an operator has looked. The reset mark is then recorded as handled,
+    so a later restart goes by the persisted trading state instead."""
+    now = d.clock.now()
+    reset = d.store.get(RESET_KEY)
+    if isinstance(reset, dict) and not reset.get("handled_at"):
+        log.warning("store.reset_found", set_aside=reset.get("set_aside"),
+                    reset_at=reset.get("at"), detail=reset.get("detail") or None,
+                    action="REDUCING until condorbot resume")
+        d._set_trading_state(REDUCING, "store_reset")
+        d._persist(now, force=True)
+        d.store.put(RESET_KEY, {**reset, "handled_at": now.isoformat()})
+        return
+    if d.store.fresh and not isinstance(reset, dict):
+        held = [p.contract.key for p in await d.broker.positions() if p.qty]
+        if held:
+            log.warning("store.missing", path=str(d.store.path), positions=held,
+                        action="REDUCING until condorbot resume")
+            d._set_trading_state(REDUCING, "store_missing")
+            d._persist(now, force=True)

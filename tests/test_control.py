@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from bot import control
 from bot.risk import ACTIVE, HALTED, REDUCING
+from bot.store import Store, set_aside
 from strategies.tvm import Status
 from tests.conftest import read_events
 from tests.procs import Proc
@@ -142,11 +144,9 @@ async def test_flatten_closes_the_condor_then_pauses(settings_factory, log_file)
 # --- sticky start-up states (#14 item 1) ------------------------------------------------------
 async def _restart(settings):
     """A new daemon on the same store, started as `Daemon.run` starts one: connect,
-    reconcile, then read the control file."""
+    reconcile (and a reset store's REDUCING), then read the control file."""
     d = build(settings)
-    await d.broker.connect()
-    await d.recover()
-    await d.poll_control()
+    await d.start()
     return d
 
 
@@ -205,6 +205,28 @@ async def test_operator_reduce_on_a_daily_loss_outlasts_the_trading_day(settings
     await d.step()
     assert [e["why"] for e in _events(log_file, "risk.state")][-1:] != ["new_trading_day"]
     assert d.guard.state == REDUCING
+    d.store.close()
+
+
+async def test_a_reset_store_reduces_until_a_resume_issued_after_it(settings_factory,
+                                                                     log_file):
+    # #14 item 8: `condorbot reset-store` set the damaged file aside; the rebuilt store
+    # knows nothing of the bot's past, so the daemon only reduces until resumed
+    s = settings_factory()
+    Store(s.store_path).close()
+    control.write(s.control_file, "run")  # a resume from before the reset, still on disk
+    aside = set_aside(s.store_path, datetime(2026, 1, 5, 15, 0), "test damage")
+    d = await _restart(s)
+    assert d.guard.state == REDUCING
+    found = _events(log_file, "store.reset_found")
+    assert found and found[0]["set_aside"] == str(aside)
+    assert _events(log_file, "risk.state")[-1]["why"] == "store_reset"
+    control.write(s.control_file, "run")  # a resume issued after it lifts it
+    await d.poll_control()
+    assert d.guard.state == ACTIVE
+    d.store.close()
+    d = await _restart(s)  # the reset was handled: a restart keeps the resumed state
+    assert d.guard.state == ACTIVE and len(_events(log_file, "store.reset_found")) == 1
     d.store.close()
 
 
