@@ -262,7 +262,7 @@ Decide = Callable[..., Any]
 
 def plain_decide(stop_mult: float, base: Decide | None = None) -> Decide:
     """A decide(state, snap, params, ctx) for the plain condor, wrapping `base` (default
-    `strategies.tvm.decide`, read now, so a later swap of tvm.decide cannot recurse)."""
+    `strategies.tvm.decide`)."""
     from strategies import tvm
     from strategies.condor import combo_prices, reverse
     from strategies.expiry import dte

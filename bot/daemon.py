@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +35,11 @@ STOP_GRACE = 10.0  # wall seconds a stopping schedule has to finish its step
 
 
 class Daemon:
-    def __init__(self, settings: Settings, broker: Broker, clock: Any, store: Store) -> None:
+    def __init__(self, settings: Settings, broker: Broker, clock: Any, store: Store,
+                 decide: Callable[..., tvm.Decision] | None = None) -> None:
         self.s = settings
+        # decide(state, snap, params, ctx): the strategy (a backtest's plain twin passes its own)
+        self.decide = decide or tvm.decide
         self.broker = broker
         self.clock = clock
         logs.use_clock(clock)
@@ -214,7 +218,7 @@ class Daemon:
             self._log_events([("entry.skipped", {"reason": "reducing",
                                                  "why": "closing orders only; nothing held"})])
         elif decide and self.mode in ("run", "reduce") and self.guard.state != HALTED:
-            decision = tvm.decide(self.state, snap, self.s.strategy, self.ctx)
+            decision = self.decide(self.state, snap, self.s.strategy, self.ctx)
             self.state = decision.state
             self._log_events(decision.events)
             for intent in decision.intents:
@@ -280,7 +284,7 @@ class Daemon:
 
     async def _flatten(self, snap: Snapshot) -> None:
         """Close the condor and every hedge layer, open nothing; then pause."""
-        decision = tvm.decide(self.state, snap, self.s.strategy, replace(self.ctx, flatten=True))
+        decision = self.decide(self.state, snap, self.s.strategy, replace(self.ctx, flatten=True))
         self.state = decision.state
         self._log_events(decision.events)
         for intent in decision.intents:

@@ -138,3 +138,26 @@ async def test_the_guard_counts_working_orders_and_takes_max_loss_at_the_limit(s
     for intent, working, limit in calls:
         assert isinstance(working, list) and limit is not None
         assert limit == walk_price(intent, 0, s.orders.walk_steps, s.orders.max_slippage)
+
+
+async def test_the_daemon_decides_with_the_function_it_is_given(settings_factory, log_file):
+    # the backtest's plain twin passes its decide to the Daemon: no global tvm.decide swap
+    from bot.broker.sim import make_sim_broker
+    from bot.daemon import Daemon
+    from bot.store import Store
+    from strategies import tvm
+
+    seen = []
+
+    def decide(state, snap, p, ctx):
+        seen.append(snap.time)
+        return tvm.decide(state, snap, p, ctx)
+
+    s = settings_factory(sim={"speed": "max", "days": 3, "seed": 3}, tick_seconds=300)
+    broker, clock = make_sim_broker(s)
+    store = Store(s.store_path)
+    try:
+        assert await Daemon(s, broker, clock, store, decide=decide).run() == 0
+    finally:
+        store.close()
+    assert seen and tvm.decide is not decide
