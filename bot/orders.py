@@ -8,7 +8,6 @@ returns the intents whose orders are done, with their filled quantity and averag
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from bot import logs
 from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
 from bot.config import OrderSettings
 from bot.store import Store
+from strategies import instruments, walk
 from strategies.types import Intent, Snapshot
 
 log = logs.get("bot.orders")
@@ -47,40 +47,12 @@ def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
     return True
 
 
-def tick_for(symbol: str, price: float) -> float:
-    """Minimum increment of a combo (complex order) price.
-
-    SPX complex orders trade in 0.05 at any price (single SPX options: 0.05 below 3.00, 0.10
-    above — the leg quotes, so a combo's natural price always lies on the 0.05 grid).
-    VIX: 0.01 below 3.00, 0.05 at or above.
-    """
-    if symbol == "VIX":
-        return 0.01 if abs(price) < 3.0 else 0.05
-    return 0.05
-
-
-def to_tick(price: float, tick: float, down: bool) -> float:
-    """Round to a multiple of `tick`, down (floor) or up (ceil)."""
-    n = price / tick
-    n = math.floor(n + 1e-9) if down else math.ceil(n - 1e-9)
-    return round(n * tick, 2)
-
-
 def walk_price(intent: Intent, step: int, steps: int, max_slippage: float) -> float:
-    """The limit for walk step `step` (0-based): mid, then toward natural, capped.
-
-    Prices are rounded to the combo's tick toward mid, except the last step, which rounds
-    toward natural: a natural off the combo grid (VIX legs quote in 0.01, VIX combos above
-    3.00 in 0.05) must still be reachable, at most one tick through it.
-    """
-    last = step >= steps - 1
-    frac = 0.0 if steps <= 1 else min(1.0, step / (steps - 1)) * max_slippage
-    raw = intent.mid + (intent.natural - intent.mid) * frac
-    tick = tick_for(intent.legs[0].contract.symbol, raw)
-    buying = intent.natural >= intent.mid  # a higher limit is more aggressive
-    toward_natural = last and max_slippage >= 1.0
-    # a buyer rounds down to stay passive (up on the last step); a seller the other way
-    return to_tick(raw, tick, down=buying != toward_natural)
+    """The limit for walk step `step` (0-based): mid, then toward natural, capped
+    (`strategies.walk.limit`), on the order's own tick grid: a single leg's tick at the
+    natural price, a complex order's net-price tick (SPX 0.05, VIX 0.01 at any price)."""
+    tick = instruments.combo_tick(intent.legs, intent.natural)
+    return walk.limit(intent.mid, intent.natural, step, steps, max_slippage, tick)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 
 import pytest
 
-from bot.orders import tick_for, walk_price
+from bot.orders import walk_price
+from strategies.instruments import combo_tick, on_grid
 from strategies.types import Contract, Intent, Leg
 from tests.conftest import read_events
 from tests.simrun import build
@@ -14,9 +15,15 @@ def _intent(mid, natural, symbol="SPX", key="K"):
     return Intent(key, "C0001", "open", (Leg(c, 1),), 1, mid, natural)
 
 
-def test_ticks_differ_for_spx_and_vix():
-    assert tick_for("SPX", 1.0) == tick_for("SPX", 12.0) == 0.05
-    assert tick_for("VIX", 1.0) == 0.01 and tick_for("VIX", 3.2) == 0.05
+def test_a_vix_combo_above_3_walks_in_cents():
+    # Cboe: VIX complex orders trade in 0.01 at any net price (single legs: 0.05 from 3.00)
+    d = __import__("datetime").date(2026, 3, 18)
+    spread = (Leg(Contract("VIX", "OPT", d, 20.0, "C", "VIX"), 1),
+              Leg(Contract("VIX", "OPT", d, 30.0, "C", "VIX"), -1))
+    it = Intent("K", "C0001", "hedge_open", spread, 1, 3.27, 3.41)
+    assert [walk_price(it, i, 4, 1.0) for i in range(4)] == [3.27, 3.31, 3.36, 3.41]
+    single = _intent(3.27, 3.41, "VIX")  # one leg: its own tick, 0.05 above 3.00
+    assert [walk_price(single, i, 4, 1.0) for i in range(4)] == [3.25, 3.30, 3.35, 3.45]
 
 
 @pytest.mark.parametrize("mid, natural, symbol", [
@@ -30,7 +37,8 @@ def test_ladder_starts_at_mid_and_ends_marketable(mid, natural, symbol):
     prices = [walk_price(it, i, 4, 1.0) for i in range(4)]
     buying = natural >= mid
     sign = 1 if buying else -1
-    tick = max(tick_for(symbol, p) for p in prices)
+    tick = combo_tick(it.legs, natural)
+    assert all(on_grid(p, tick) for p in prices)
     assert abs(prices[0] - mid) <= tick + 1e-9
     assert all(sign * (b - a) >= -1e-9 for a, b in zip(prices, prices[1:]))  # monotone
     assert sign * (prices[-1] - natural) >= -1e-9  # the last price reaches natural...
