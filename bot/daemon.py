@@ -20,7 +20,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import cadence, control, logs, recovery
-from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest
+from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest, OrderStatus
 from bot.clock import JumpDetector
 from bot.config import Settings
 from bot.orders import Done, Executor, walk_price
@@ -187,7 +187,7 @@ class Daemon:
                 log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
                 self.stop(3)
             except BrokerError as e:
-                log.error("tick.broker_error", code=e.code, error=e.message)
+                log.error("tick.broker_error", code=e.code, kind=e.kind.value, error=e.message)
             except Exception as e:  # a bad tick must never kill the daemon
                 log.exception("tick.failed", error=str(e))
 
@@ -209,6 +209,10 @@ class Daemon:
             await self.executor.cancel_all(now, "halted")
         for done in await self.executor.process(now, snap):
             self._fold(done, now)
+        if self.executor.reconcile_due:  # the broker refused to modify a working order
+            why, self.executor.reconcile_due = self.executor.reconcile_due, None
+            log.warning("order.reconcile", why=why, action="reconcile before deciding")
+            await self.recover()
         self._store_check()
         self._reconcile_pending(now)
         if self.mode == "flatten":
@@ -235,8 +239,9 @@ class Daemon:
                 what_if = await self.broker.what_if(
                     OrderRequest(intent.key, intent.legs, intent.qty, intent.mid))
             except BrokerError as e:
-                log.error("risk.what_if_failed", key=intent.key, code=e.code, error=e.message)
-                self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", e.message), snap.time)
+                log.error("risk.what_if_failed", key=intent.key, code=e.code, kind=e.kind.value,
+                          error=e.message)
+                self._fold(Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, e.message), snap.time)
                 return
         # quote age in wall seconds since the snapshot (an accelerated broker clock would
         # otherwise age every quote by speed x the time it takes to decide)
@@ -250,7 +255,7 @@ class Daemon:
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                         code=verdict.code, **verdict.numbers)
-            self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", verdict.code), snap.time)
+            self._fold(Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, verdict.code), snap.time)
             return
         log.info("risk.approved", key=intent.key, campaign=intent.campaign_id,
                  margin_after=round(what_if.init_margin_after, 2) if what_if else None)

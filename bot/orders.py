@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import logs
-from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
+from bot.broker.base import Broker, BrokerError, ErrorKind, OrderRequest, OrderState, OrderStatus
 from bot.config import OrderSettings
 from bot.store import Store
 from strategies import instruments, walk
@@ -23,6 +23,11 @@ from strategies.types import Intent, Snapshot
 
 log = logs.get("bot.orders")
 PACED = ("orders_per_minute",)  # walk refusals that pass with time
+# a failed modification: the order is done or gone at the broker (stop walking, reconcile);
+# no answer in time (the outcome is unknown: reconcile); anything else (disconnected,
+# pacing...): keep tracking it, the next step tries again
+STOP_WALKING = (ErrorKind.CANNOT_MODIFY, ErrorKind.NOT_FOUND)
+RECONCILE = (*STOP_WALKING, ErrorKind.TIMEOUT)
 
 
 def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
@@ -65,6 +70,7 @@ class Working:
     unsaved: dict[str, Any] = field(default_factory=dict)  # store columns not yet written
     new_row: bool = False  # a close sent while its intent row could not be written
     filled: int = 0  # contracts of it filled so far (the positions hold them)
+    walking: bool = True  # False: the broker refused a modification; reconciliation decides
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ class Done:
     filled: int
     avg_price: float
     commission: float
-    status: str
+    status: OrderStatus
     error: str = ""
 
 
@@ -86,6 +92,7 @@ class Executor:
         self.guard = guard  # the risk guard checks every price sent, placement or walk step
         self.working: dict[str, Working] = {}
         self.store_failed: str | None = None  # the last store write error (daemon: REDUCING)
+        self.reconcile_due: str | None = None  # why the broker's view must be read again
 
     @property
     def busy(self) -> bool:
@@ -94,7 +101,7 @@ class Executor:
     def next_due(self) -> datetime | None:
         """When the next walk step (or the cancel after the last) is due, broker-clock time."""
         return min((w.placed_at + timedelta(seconds=(w.step + 1) * self.s.walk_seconds)
-                    for w in self.working.values()), default=None)
+                    for w in self.working.values() if w.walking), default=None)
 
     def due(self, now: datetime) -> bool:
         nxt = self.next_due()
@@ -108,7 +115,7 @@ class Executor:
         written = self._write(intent.key, "intent", lambda: self.store.add_intent(intent, now))
         if not written and not intent.closing:
             # write-ahead: an opening order is never sent before its intent is on disk
-            return Done(intent, 0, 0.0, 0.0, "Rejected", "store.write_failed")
+            return Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, "store.write_failed")
         # a close goes out even on a full disk (it only reduces risk); its row follows later
         price = walk_price(intent, 0, self.s.walk_steps, self.s.max_slippage)
         if self.guard is not None:
@@ -118,7 +125,7 @@ class Executor:
                     intent.key, now, status="rejected", error=v.code))
                 log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                             code=v.code, **v.numbers)
-                return Done(intent, 0, 0.0, 0.0, "Rejected", v.code)
+                return Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, v.code)
         req = OrderRequest(intent.key, intent.legs, intent.qty, price)
         try:
             st = await self.broker.place(req)
@@ -127,8 +134,8 @@ class Executor:
             self._write(intent.key, "intent_update", lambda: self.store.update_intent(
                 intent.key, now, status="rejected", error=err))
             log.error("order.rejected", key=intent.key, campaign=intent.campaign_id, code=e.code,
-                      error=e.message)
-            return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
+                      kind=e.kind.value, error=e.message)
+            return Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, e.message)
         if self.guard is not None:
             self.guard.record_order(now)
         # tracked in memory first: the order is at the broker whatever the disk says next
@@ -192,7 +199,7 @@ class Executor:
                     done.append(fin)
                 continue
             due = (now - w.placed_at).total_seconds() >= (w.step + 1) * self.s.walk_seconds
-            if not due:
+            if not due or not w.walking:
                 continue
             if w.step + 1 >= self.s.walk_steps:
                 await self._cancel(w, now)
@@ -221,8 +228,15 @@ class Executor:
             try:
                 st = await self.broker.place(req)
             except BrokerError as e:
+                stop, again = e.kind in STOP_WALKING, e.kind in RECONCILE
                 log.warning("order.modify_failed", key=key, order_id=w.order_id, code=e.code,
-                            error=e.message)
+                            kind=e.kind.value, error=e.message,
+                            action="stop walking; reconcile" if stop
+                            else "reconcile" if again else "keep tracking")
+                if stop:
+                    w.walking = False
+                if again:
+                    self.reconcile_due = f"{key}: modify {e.kind.value}"
                 continue
             if self.guard is not None:
                 self.guard.record_order(now)
@@ -253,7 +267,7 @@ class Executor:
             log.info("order.cancel_requested", key=w.intent.key, order_id=w.order_id, why=why)
         except BrokerError as e:
             log.warning("order.cancel_failed", key=w.intent.key, order_id=w.order_id,
-                        code=e.code, error=e.message)
+                        code=e.code, kind=e.kind.value, error=e.message)
 
     def _record_fills(self, w: Working, st: OrderState, now: datetime) -> bool:
         """Store the order's new fills; False while the store cannot take them."""
@@ -280,7 +294,7 @@ class Executor:
 
     def _finish(self, w: Working, st: OrderState, now: datetime) -> Done | None:
         """The order is done: once its final row is on disk, stop tracking it (None until)."""
-        status = "filled" if st.status == "Filled" else "cancelled"
+        status = "filled" if st.status is OrderStatus.FILLED else "cancelled"
         w.unsaved.update(status=status, error=st.error)
         if not self._save(w, now):
             return None

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import codec, logs
-from bot.broker.base import Broker, OrderState
+from bot.broker.base import Broker, OrderState, OrderStatus
 from bot.orders import Done, Executor
 from bot.risk import HALTED, REDUCING
 from bot.store import RESET_KEY, Store
@@ -78,12 +78,14 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
                         price=price, order_id=row["order_id"],
                         why="order unknown to the broker; its legs are held",
                         action="fill assumed at the order's limit; commission unknown")
-            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0, "Filled"))
+            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0,
+                                 OrderStatus.FILLED))
             continue
         if st is None:
             store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
             log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
-            out.done.append(Done(intent, 0, 0.0, 0.0, "NotSent", "never reached broker"))
+            out.done.append(Done(intent, 0, 0.0, 0.0, OrderStatus.CANCELLED,
+                                 "never reached broker"))
             continue
         for f in st.fills:
             fill = Fill(intent.key, f.qty, f.price, f.commission, f.time, f.exec_id)
@@ -96,7 +98,7 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             log.info("reconcile.adopted", key=intent.key, order_id=st.order_id,
                      filled=st.filled, status=st.status)
         else:
-            status = "filled" if st.status == "Filled" else "cancelled"
+            status = "filled" if st.status is OrderStatus.FILLED else "cancelled"
             comm = sum(f.commission for f in st.fills)
             store.update_intent(intent.key, now, status=status, order_id=st.order_id,
                                 filled=st.filled, avg_price=st.avg_price, commission=comm)
@@ -189,7 +191,8 @@ def fold_unsent(d: Any, now: datetime) -> None:
             log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
             filled = row["filled"] if row else 0
             avg = row["avg_price"] if row else 0.0
-            d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0, "NotSent"), now)
+            d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
+                         OrderStatus.CANCELLED, "never sent"), now)
 
 
 async def store_reset(d: Any) -> None:

@@ -3,6 +3,7 @@
 
 import pytest
 
+from bot.broker.base import BrokerError, ErrorKind
 from bot.orders import walk_price
 from strategies.instruments import combo_tick, on_grid
 from strategies.types import Contract, Intent, Leg
@@ -107,6 +108,40 @@ async def test_a_walk_step_the_guard_refuses_cancels_the_order(settings_factory,
     assert [e["why"] for e in ev if e["event"] == "order.cancel_requested"
             and e["key"] == key] == ["campaign_max_loss"]
     assert key not in d.executor.working and d.store.intent(key)["status"] == "cancelled"
+    d.store.close()
+
+
+@pytest.mark.parametrize("kind, reconciled", [(ErrorKind.CANNOT_MODIFY, True),
+                                               (ErrorKind.NOT_FOUND, True),
+                                               (ErrorKind.DISCONNECTED, False)])
+async def test_a_failed_walk_step_acts_on_the_kind(settings_factory, log_file, kind,
+                                                   reconciled):
+    # the order is done or gone: stop walking it and read the broker again; the link is
+    # down: keep tracking it (the next step tries again)
+    d = await _working(settings_factory(orders={"max_slippage": 0.0}))
+    key = next(iter(d.executor.working))
+    place = d.broker.place
+    fail = [True]
+
+    async def refusing(req):
+        if req.order_id is not None and fail[0]:
+            raise BrokerError(kind, "modify refused by the test")
+        return await place(req)
+
+    d.broker.place = refusing
+    d.clock.advance(10)
+    await d.step()  # walk step 1: refused
+    ev = read_events(log_file)
+    failed = [e for e in ev if e["event"] == "order.modify_failed"]
+    assert [e["kind"] for e in failed] == [kind.value]
+    names = [e["event"] for e in ev]
+    after = names[names.index("order.modify_failed"):]
+    assert ("reconcile.done" in after) is reconciled
+    fail[0] = False
+    d.clock.advance(10)
+    await d.step()
+    walked = [e for e in read_events(log_file) if e["event"] == "order.walked" and e["key"] == key]
+    assert bool(walked) is not reconciled  # adopted at its last step: no more walking
     d.store.close()
 
 
