@@ -219,7 +219,7 @@ class Executor:
                     # step would meet too: the order is cancelled, not left at its old price
                     retry = v.code in PACED
                     log.warning("order.walk_refused", key=key, order_id=w.order_id, code=v.code,
-                                action="retry next step" if retry else "cancel", **v.numbers)
+                                then="retry next step" if retry else "cancel", **v.numbers)
                     if not retry:
                         await self._cancel(w, now, v.code)
                     continue
