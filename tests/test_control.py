@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bot import control
+from bot.daemon import Daemon
 from bot.risk import ACTIVE, HALTED, REDUCING
 from bot.store import Store, set_aside
 from strategies.tvm import Status
@@ -228,6 +229,22 @@ async def test_a_reset_store_reduces_until_a_resume_issued_after_it(settings_fac
     d = await _restart(s)  # the reset was handled: a restart keeps the resumed state
     assert d.guard.state == ACTIVE and len(_events(log_file, "store.reset_found")) == 1
     d.store.close()
+
+
+async def test_a_missing_store_beside_held_positions_reduces(settings_factory, log_file):
+    s = settings_factory()
+    d = await _daemon_with_working_entry(s)
+    while d.state.status is not Status.OPEN:
+        d.clock.advance(10)
+        await d.step()
+    d.store.close()
+    s.store_path.unlink()  # lost: the broker still holds the condor
+    again = Daemon(s, d.broker, d.clock, Store(s.store_path))
+    await again.start()
+    # reconciliation finds the condor an orphan (REDUCING); the store's loss is named too
+    assert again.guard.state == REDUCING and again.guard.flags["operator"] == REDUCING
+    assert len(_events(log_file, "store.missing")[0]["positions"]) == 4
+    again.store.close()
 
 
 async def test_bad_trading_state_in_store_needs_a_new_resume(settings_factory, log_file):
