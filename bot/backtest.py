@@ -125,7 +125,8 @@ def isolated_logs(settings: cfg.Settings) -> Iterator[None]:
 
 
 # --- one run -------------------------------------------------------------------------------------
-async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
+async def _drive(settings: cfg.Settings, rec: Recorder,
+                 decide: Callable[..., Any] | None = None) -> tuple[int, Any]:
     from bot.broker.sim import make_sim_broker  # the daemon's own sim wiring
     from bot.daemon import Daemon
     from bot.store import Store
@@ -133,7 +134,7 @@ async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
     broker, clock = make_sim_broker(settings)
     store = Store(settings.store_path, exclusive=True, reset=True)
     try:
-        d = Daemon(settings, broker, clock, store)
+        d = Daemon(settings, broker, clock, store, decide=decide)
         rec.daemon = d
         d.step_hooks.append(rec.hook)
         code = await d.run()
@@ -142,36 +143,17 @@ async def _drive(settings: cfg.Settings, rec: Recorder) -> tuple[int, Any]:
     return code, d
 
 
-@contextmanager
-def decisions(decide: Callable[..., Any] | None) -> Iterator[None]:
-    """Run the daemon on `decide` instead of `strategies.tvm.decide` (None: unchanged).
-
-    The daemon calls `tvm.decide` by module attribute, so the swap lasts exactly this block
-    (one run at a time per process; the plain twin runs in its own worker). A Daemon taking
-    a `decide` argument would make this unnecessary."""
-    from strategies import tvm
-
-    if decide is None:
-        yield
-        return
-    saved = tvm.decide
-    tvm.decide = decide
-    try:
-        yield
-    finally:
-        tvm.decide = saved
-
-
 def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None = None,
                 extra_hooks: list[Any] | None = None,
                 decide: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Run one daemon to the end of `settings.sim.days`; return what it did as plain data.
-    `decide`: the decision function in place of `tvm.decide` (the plain condor's)."""
+    `decide`: the daemon's decision function in place of `tvm.decide` (the plain condor's),
+    passed to the Daemon: nothing global is swapped."""
     rec = Recorder(progress=progress, extra_hooks=list(extra_hooks or []))
     t0, c0 = time.perf_counter(), time.process_time()
-    with isolated_logs(settings), decisions(decide):
+    with isolated_logs(settings):
         logs.add_listener(rec.listen)
-        code, d = asyncio.run(_drive(settings, rec))
+        code, d = asyncio.run(_drive(settings, rec, decide))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = d.state
     return {

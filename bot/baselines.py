@@ -193,17 +193,16 @@ class Cndr:
         fm = self.fill_model
         if fm is None:
             return mid
-        from bot.orders import tick_for, to_tick
+        from strategies import walk
+        from strategies.instruments import INSTRUMENTS
 
+        tick = INSTRUMENTS["SPXW"].complex_tick  # a condor: the complex order's net tick
         lp, sp, sc, lc = strikes
         natural = (chain.quote(lp, "P")[1] - chain.quote(sp, "P")[0]
                    - chain.quote(sc, "C")[0] + chain.quote(lc, "C")[1])
         n = self.walk_steps
         for step in range(n):
-            frac = 0.0 if n <= 1 else min(1.0, step / (n - 1)) * self.max_slippage
-            raw = mid + (natural - mid) * frac
-            last = step == n - 1 and self.max_slippage >= 1.0
-            limit = to_tick(raw, tick_for("SPX", raw), down=not last)
+            limit = walk.limit(mid, natural, step, n, self.max_slippage, tick)
             got = fm.fill(limit, mid, natural, 4, f"{key}:{step}")
             if got is not None:
                 return got
@@ -262,7 +261,7 @@ Decide = Callable[..., Any]
 
 def plain_decide(stop_mult: float, base: Decide | None = None) -> Decide:
     """A decide(state, snap, params, ctx) for the plain condor, wrapping `base` (default
-    `strategies.tvm.decide`, read now, so a later swap of tvm.decide cannot recurse)."""
+    `strategies.tvm.decide`)."""
     from strategies import tvm
     from strategies.condor import combo_prices, reverse
     from strategies.expiry import dte

@@ -184,8 +184,7 @@ class Controller:
                 self.set_mode("pause", "operator")
                 await d.executor.cancel_all(now, "paused")
         elif word == "reduce":
-            if d.guard.state == ACTIVE:
-                d._set_trading_state(REDUCING, "operator_reduce")
+            d._set_trading_state(REDUCING, "operator_reduce")  # sticky, whatever shows now
             self.set_mode("reduce", "operator")
         elif word == "flatten":
             if d.mode != "flatten":

@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,10 +20,10 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import cadence, control, logs, recovery
-from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest
+from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest, OrderStatus
 from bot.clock import JumpDetector
 from bot.config import Settings
-from bot.orders import Done, Executor
+from bot.orders import Done, Executor, walk_price
 from bot.risk import ACTIVE, HALTED, REDUCING, RiskGuard
 from bot.store import Store
 from strategies import events, tvm
@@ -34,8 +35,11 @@ STOP_GRACE = 10.0  # wall seconds a stopping schedule has to finish its step
 
 
 class Daemon:
-    def __init__(self, settings: Settings, broker: Broker, clock: Any, store: Store) -> None:
+    def __init__(self, settings: Settings, broker: Broker, clock: Any, store: Store,
+                 decide: Callable[..., tvm.Decision] | None = None) -> None:
         self.s = settings
+        # decide(state, snap, params, ctx): the strategy (a backtest's plain twin passes its own)
+        self.decide = decide or tvm.decide
         self.broker = broker
         self.clock = clock
         logs.use_clock(clock)
@@ -45,8 +49,11 @@ class Daemon:
         self.state: tvm.State = store.get("strategy_state") or tvm.State()
         h = settings.hedge
         any_layer = h.event_layer or h.fomc_layer or h.tail_layer
+        o = settings.orders
         self.ctx = tvm.Context(hedge=h if any_layer else None, calendar=events.default_calendar(),
-                               combo_roll=broker.supports_combo_roll)
+                               combo_roll=broker.supports_combo_roll, walk_steps=o.walk_steps,
+                               max_slippage=o.max_slippage,
+                               max_campaign_loss_pct=settings.risk.max_campaign_loss_pct)
         since = store.get("state_since_ns")
         try:
             saved_guard = store.get("guard")
@@ -122,6 +129,7 @@ class Daemon:
                  trading_state=self.guard.state, scenario=self.s.sim.scenario if sim else None,
                  speed=self.s.sim.speed if sim else None)
         await self.recover()
+        await recovery.store_reset(self)  # a rebuilt or missing store: REDUCING until resumed
         await self.poll_control()
 
     async def recover(self) -> None:
@@ -179,7 +187,7 @@ class Daemon:
                 log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
                 self.stop(3)
             except BrokerError as e:
-                log.error("tick.broker_error", code=e.code, error=e.message)
+                log.error("tick.broker_error", code=e.code, kind=e.kind.value, error=e.message)
             except Exception as e:  # a bad tick must never kill the daemon
                 log.exception("tick.failed", error=str(e))
 
@@ -201,6 +209,10 @@ class Daemon:
             await self.executor.cancel_all(now, "halted")
         for done in await self.executor.process(now, snap):
             self._fold(done, now)
+        if self.executor.reconcile_due:  # the broker refused to modify a working order
+            why, self.executor.reconcile_due = self.executor.reconcile_due, None
+            log.warning("order.reconcile", why=why, action="reconcile before deciding")
+            await self.recover()
         self._store_check()
         self._reconcile_pending(now)
         if self.mode == "flatten":
@@ -210,7 +222,7 @@ class Daemon:
             self._log_events([("entry.skipped", {"reason": "reducing",
                                                  "why": "closing orders only; nothing held"})])
         elif decide and self.mode in ("run", "reduce") and self.guard.state != HALTED:
-            decision = tvm.decide(self.state, snap, self.s.strategy, self.ctx)
+            decision = self.decide(self.state, snap, self.s.strategy, self.ctx)
             self.state = decision.state
             self._log_events(decision.events)
             for intent in decision.intents:
@@ -227,22 +239,23 @@ class Daemon:
                 what_if = await self.broker.what_if(
                     OrderRequest(intent.key, intent.legs, intent.qty, intent.mid))
             except BrokerError as e:
-                log.error("risk.what_if_failed", key=intent.key, code=e.code, error=e.message)
-                self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", e.message), snap.time)
+                log.error("risk.what_if_failed", key=intent.key, code=e.code, kind=e.kind.value,
+                          error=e.message)
+                self._fold(Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, e.message), snap.time)
                 return
         # quote age in wall seconds since the snapshot (an accelerated broker clock would
         # otherwise age every quote by speed x the time it takes to decide)
         age_now = snap.time + timedelta(seconds=time.monotonic() - self._snap_mono)
-        # h-risk: with its guard merged this call becomes
-        #   self.guard.check(intent, snap, what_if, age_now,
-        #                    working=list(self.executor.working.values()),
-        #                    limit=walk_price(intent, 0, walk_steps, max_slippage))
-        # (Working has .intent and .filled, as its `working` argument reads them)
-        verdict = self.guard.check(intent, snap, what_if, age_now)
+        # exposure is what is held plus every working order (#14 item 4); the max loss is
+        # taken at the first limit the executor will send (item 5)
+        o = self.s.orders
+        verdict = self.guard.check(intent, snap, what_if, age_now,
+                                   working=list(self.executor.working.values()),
+                                   limit=walk_price(intent, 0, o.walk_steps, o.max_slippage))
         if not verdict.approved:
             log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                         code=verdict.code, **verdict.numbers)
-            self._fold(Done(intent, 0, 0.0, 0.0, "Rejected", verdict.code), snap.time)
+            self._fold(Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, verdict.code), snap.time)
             return
         log.info("risk.approved", key=intent.key, campaign=intent.campaign_id,
                  margin_after=round(what_if.init_margin_after, 2) if what_if else None)
@@ -276,7 +289,7 @@ class Daemon:
 
     async def _flatten(self, snap: Snapshot) -> None:
         """Close the condor and every hedge layer, open nothing; then pause."""
-        decision = tvm.decide(self.state, snap, self.s.strategy, replace(self.ctx, flatten=True))
+        decision = self.decide(self.state, snap, self.s.strategy, replace(self.ctx, flatten=True))
         self.state = decision.state
         self._log_events(decision.events)
         for intent in decision.intents:
@@ -345,9 +358,9 @@ class Daemon:
         """Recovery, the store or the operator sets the state (stamped even when unchanged:
         a resume issued before this is not one issued after it)."""
         before = self.guard.state
-        if state != before:
-            log.info("risk.state", previous=before, state=state, why=why)
-            self.guard.state = state
+        # always set, even when the state shows it already: a REDUCING from the daily-loss
+        # rule ends with the day, the operator's (or recovery's) lasts until a resume
+        self._log_events(self.guard.set_state(state, why))
         self.control.note(before, state, force=True)
 
     async def heartbeat(self) -> None:

@@ -8,7 +8,6 @@ returns the intents whose orders are done, with their filled quantity and averag
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,12 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import logs
-from bot.broker.base import Broker, BrokerError, OrderRequest, OrderState
+from bot.broker.base import Broker, BrokerError, ErrorKind, OrderRequest, OrderState, OrderStatus
 from bot.config import OrderSettings
 from bot.store import Store
+from strategies import instruments, walk
 from strategies.types import Intent, Snapshot
 
 log = logs.get("bot.orders")
+PACED = ("orders_per_minute",)  # walk refusals that pass with time
+# a failed modification: the order is done or gone at the broker (stop walking, reconcile);
+# no answer in time (the outcome is unknown: reconcile); anything else (disconnected,
+# pacing...): keep tracking it, the next step tries again
+STOP_WALKING = (ErrorKind.CANNOT_MODIFY, ErrorKind.NOT_FOUND)
+RECONCILE = (*STOP_WALKING, ErrorKind.TIMEOUT)
 
 
 def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
@@ -46,40 +52,12 @@ def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
     return True
 
 
-def tick_for(symbol: str, price: float) -> float:
-    """Minimum increment of a combo (complex order) price.
-
-    SPX complex orders trade in 0.05 at any price (single SPX options: 0.05 below 3.00, 0.10
-    above — the leg quotes, so a combo's natural price always lies on the 0.05 grid).
-    VIX: 0.01 below 3.00, 0.05 at or above.
-    """
-    if symbol == "VIX":
-        return 0.01 if abs(price) < 3.0 else 0.05
-    return 0.05
-
-
-def to_tick(price: float, tick: float, down: bool) -> float:
-    """Round to a multiple of `tick`, down (floor) or up (ceil)."""
-    n = price / tick
-    n = math.floor(n + 1e-9) if down else math.ceil(n - 1e-9)
-    return round(n * tick, 2)
-
-
 def walk_price(intent: Intent, step: int, steps: int, max_slippage: float) -> float:
-    """The limit for walk step `step` (0-based): mid, then toward natural, capped.
-
-    Prices are rounded to the combo's tick toward mid, except the last step, which rounds
-    toward natural: a natural off the combo grid (VIX legs quote in 0.01, VIX combos above
-    3.00 in 0.05) must still be reachable, at most one tick through it.
-    """
-    last = step >= steps - 1
-    frac = 0.0 if steps <= 1 else min(1.0, step / (steps - 1)) * max_slippage
-    raw = intent.mid + (intent.natural - intent.mid) * frac
-    tick = tick_for(intent.legs[0].contract.symbol, raw)
-    buying = intent.natural >= intent.mid  # a higher limit is more aggressive
-    toward_natural = last and max_slippage >= 1.0
-    # a buyer rounds down to stay passive (up on the last step); a seller the other way
-    return to_tick(raw, tick, down=buying != toward_natural)
+    """The limit for walk step `step` (0-based): mid, then toward natural, capped
+    (`strategies.walk.limit`), on the order's own tick grid: a single leg's tick at the
+    natural price, a complex order's net-price tick (SPX 0.05, VIX 0.01 at any price)."""
+    tick = instruments.combo_tick(intent.legs, intent.natural)
+    return walk.limit(intent.mid, intent.natural, step, steps, max_slippage, tick)
 
 
 @dataclass
@@ -92,6 +70,7 @@ class Working:
     unsaved: dict[str, Any] = field(default_factory=dict)  # store columns not yet written
     new_row: bool = False  # a close sent while its intent row could not be written
     filled: int = 0  # contracts of it filled so far (the positions hold them)
+    walking: bool = True  # False: the broker refused a modification; reconciliation decides
 
 
 @dataclass(frozen=True)
@@ -100,7 +79,7 @@ class Done:
     filled: int
     avg_price: float
     commission: float
-    status: str
+    status: OrderStatus
     error: str = ""
 
 
@@ -113,6 +92,7 @@ class Executor:
         self.guard = guard  # the risk guard checks every price sent, placement or walk step
         self.working: dict[str, Working] = {}
         self.store_failed: str | None = None  # the last store write error (daemon: REDUCING)
+        self.reconcile_due: str | None = None  # why the broker's view must be read again
 
     @property
     def busy(self) -> bool:
@@ -121,7 +101,7 @@ class Executor:
     def next_due(self) -> datetime | None:
         """When the next walk step (or the cancel after the last) is due, broker-clock time."""
         return min((w.placed_at + timedelta(seconds=(w.step + 1) * self.s.walk_seconds)
-                    for w in self.working.values()), default=None)
+                    for w in self.working.values() if w.walking), default=None)
 
     def due(self, now: datetime) -> bool:
         nxt = self.next_due()
@@ -135,7 +115,7 @@ class Executor:
         written = self._write(intent.key, "intent", lambda: self.store.add_intent(intent, now))
         if not written and not intent.closing:
             # write-ahead: an opening order is never sent before its intent is on disk
-            return Done(intent, 0, 0.0, 0.0, "Rejected", "store.write_failed")
+            return Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, "store.write_failed")
         # a close goes out even on a full disk (it only reduces risk); its row follows later
         price = walk_price(intent, 0, self.s.walk_steps, self.s.max_slippage)
         if self.guard is not None:
@@ -145,7 +125,7 @@ class Executor:
                     intent.key, now, status="rejected", error=v.code))
                 log.warning("risk.rejected", key=intent.key, campaign=intent.campaign_id,
                             code=v.code, **v.numbers)
-                return Done(intent, 0, 0.0, 0.0, "Rejected", v.code)
+                return Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, v.code)
         req = OrderRequest(intent.key, intent.legs, intent.qty, price)
         try:
             st = await self.broker.place(req)
@@ -154,8 +134,8 @@ class Executor:
             self._write(intent.key, "intent_update", lambda: self.store.update_intent(
                 intent.key, now, status="rejected", error=err))
             log.error("order.rejected", key=intent.key, campaign=intent.campaign_id, code=e.code,
-                      error=e.message)
-            return Done(intent, 0, 0.0, 0.0, "Rejected", e.message)
+                      kind=e.kind.value, error=e.message)
+            return Done(intent, 0, 0.0, 0.0, OrderStatus.REJECTED, e.message)
         if self.guard is not None:
             self.guard.record_order(now)
         # tracked in memory first: the order is at the broker whatever the disk says next
@@ -219,7 +199,7 @@ class Executor:
                     done.append(fin)
                 continue
             due = (now - w.placed_at).total_seconds() >= (w.step + 1) * self.s.walk_seconds
-            if not due:
+            if not due or not w.walking:
                 continue
             if w.step + 1 >= self.s.walk_steps:
                 await self._cancel(w, now)
@@ -231,14 +211,16 @@ class Executor:
                 await self._cancel(w, now, bad.code)
                 continue
             price = walk_price(w.intent, w.step + 1, self.s.walk_steps, self.s.max_slippage)
-            # h-risk: the guard's max-loss check at the walk price belongs here, before the
-            # modification (RiskGuard.check_modify, or its max-loss call once it lands)
-            if self.guard is not None:
+            if self.guard is not None:  # state, pace, price and max loss at the new price
                 v = self.guard.check_modify(w.intent, price, now)
                 if not v.approved:
+                    # only the pace passes: the step is retried next time. Any other refusal
+                    # (a price the guard will not send, halted, reducing) is one every later
+                    # step would meet too: the order is cancelled, not left at its old price
+                    retry = v.code in PACED
                     log.warning("order.walk_refused", key=key, order_id=w.order_id, code=v.code,
-                                **v.numbers)
-                    if v.code in ("halted", "reducing_only_closing"):
+                                then="retry next step" if retry else "cancel", **v.numbers)
+                    if not retry:
                         await self._cancel(w, now, v.code)
                     continue
             w.step += 1
@@ -246,8 +228,15 @@ class Executor:
             try:
                 st = await self.broker.place(req)
             except BrokerError as e:
+                stop, again = e.kind in STOP_WALKING, e.kind in RECONCILE
                 log.warning("order.modify_failed", key=key, order_id=w.order_id, code=e.code,
-                            error=e.message)
+                            kind=e.kind.value, error=e.message,
+                            action="stop walking; reconcile" if stop
+                            else "reconcile" if again else "keep tracking")
+                if stop:
+                    w.walking = False
+                if again:
+                    self.reconcile_due = f"{key}: modify {e.kind.value}"
                 continue
             if self.guard is not None:
                 self.guard.record_order(now)
@@ -278,7 +267,7 @@ class Executor:
             log.info("order.cancel_requested", key=w.intent.key, order_id=w.order_id, why=why)
         except BrokerError as e:
             log.warning("order.cancel_failed", key=w.intent.key, order_id=w.order_id,
-                        code=e.code, error=e.message)
+                        code=e.code, kind=e.kind.value, error=e.message)
 
     def _record_fills(self, w: Working, st: OrderState, now: datetime) -> bool:
         """Store the order's new fills; False while the store cannot take them."""
@@ -305,7 +294,7 @@ class Executor:
 
     def _finish(self, w: Working, st: OrderState, now: datetime) -> Done | None:
         """The order is done: once its final row is on disk, stop tracking it (None until)."""
-        status = "filled" if st.status == "Filled" else "cancelled"
+        status = "filled" if st.status is OrderStatus.FILLED else "cancelled"
         w.unsaved.update(status=status, error=st.error)
         if not self._save(w, now):
             return None

@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from bot import codec, logs
-from bot.broker.base import Broker, OrderState
+from bot.broker.base import Broker, OrderState, OrderStatus
 from bot.orders import Done, Executor
-from bot.risk import ACTIVE, HALTED, REDUCING
-from bot.store import Store
+from bot.risk import HALTED, REDUCING
+from bot.store import RESET_KEY, Store
 from strategies.types import Fill, Intent
 
 log = logs.get("bot.recovery")
@@ -78,12 +78,14 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
                         price=price, order_id=row["order_id"],
                         why="order unknown to the broker; its legs are held",
                         action="fill assumed at the order's limit; commission unknown")
-            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0, "Filled"))
+            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0,
+                                 OrderStatus.FILLED))
             continue
         if st is None:
             store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
             log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
-            out.done.append(Done(intent, 0, 0.0, 0.0, "NotSent", "never reached broker"))
+            out.done.append(Done(intent, 0, 0.0, 0.0, OrderStatus.CANCELLED,
+                                 "never reached broker"))
             continue
         for f in st.fills:
             fill = Fill(intent.key, f.qty, f.price, f.commission, f.time, f.exec_id)
@@ -96,7 +98,7 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             log.info("reconcile.adopted", key=intent.key, order_id=st.order_id,
                      filled=st.filled, status=st.status)
         else:
-            status = "filled" if st.status == "Filled" else "cancelled"
+            status = "filled" if st.status is OrderStatus.FILLED else "cancelled"
             comm = sum(f.commission for f in st.fills)
             store.update_intent(intent.key, now, status=status, order_id=st.order_id,
                                 filled=st.filled, avg_price=st.avg_price, commission=comm)
@@ -167,8 +169,7 @@ async def recover(d: Any) -> None:
     if res.orphans:
         log.warning("reconcile.orphan", positions=res.orphans,
                     action="REDUCING; the positions are left alone")
-        if d.guard.state == ACTIVE:
-            d._set_trading_state(REDUCING, "orphan_position")
+        d._set_trading_state(REDUCING, "orphan_position")  # sticky, whatever shows now
     if res.mismatches:
         log.error("reconcile.mismatch", differences=res.mismatches,
                   action="HALTED until an operator resumes")
@@ -190,4 +191,30 @@ def fold_unsent(d: Any, now: datetime) -> None:
             log.warning("intent.not_sent", key=intent.key, stored=row["status"] if row else None)
             filled = row["filled"] if row else 0
             avg = row["avg_price"] if row else 0.0
-            d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0, "NotSent"), now)
+            d._fold(Done(intent, filled, avg, row["commission"] if row else 0.0,
+                         OrderStatus.CANCELLED, "never sent"), now)
+
+
+async def store_reset(d: Any) -> None:
+    """At start, after reconciliation: a store rebuilt by `condorbot reset-store`
+    (`RESET_KEY`), or one that was missing while the broker holds positions, knows nothing
+    of what the bot did before: REDUCING (sticky, stamped now: only a resume issued after
+    this lifts it) until an operator has looked. The reset mark is then recorded as handled,
+    so a later restart goes by the persisted trading state instead."""
+    now = d.clock.now()
+    reset = d.store.get(RESET_KEY)
+    if isinstance(reset, dict) and not reset.get("handled_at"):
+        log.warning("store.reset_found", set_aside=reset.get("set_aside"),
+                    reset_at=reset.get("at"), detail=reset.get("detail") or None,
+                    action="REDUCING until condorbot resume")
+        d._set_trading_state(REDUCING, "store_reset")
+        d._persist(now, force=True)
+        d.store.put(RESET_KEY, {**reset, "handled_at": now.isoformat()})
+        return
+    if d.store.fresh and not isinstance(reset, dict):
+        held = [p.contract.key for p in await d.broker.positions() if p.qty]
+        if held:
+            log.warning("store.missing", path=str(d.store.path), positions=held,
+                        action="REDUCING until condorbot resume")
+            d._set_trading_state(REDUCING, "store_missing")
+            d._persist(now, force=True)

@@ -26,6 +26,7 @@ from typing import Any
 from bot.broker.base import WhatIf
 from bot.config import RiskSettings
 from bot.risk_state import ACTIVE, HALTED, REDUCING, STATES, TradingState, _finite, _num
+from strategies import instruments
 from strategies.params import StrategyParams
 from strategies.payoff import (
     Trade,
@@ -229,14 +230,21 @@ class RiskGuard(TradingState):
         return mids, None
 
     def check_price(self, intent: Intent, limit: float) -> Verdict:
-        """A limit must lie between mid and natural, widened by `price_tolerance` (signed
-        per-unit combo prices); an opening credit is never sent at a debit; an intent this
-        guard approved keeps its max loss within the cap at this price."""
+        """A limit must lie on the order's tick grid (`strategies.instruments`) and between
+        mid and natural, widened by `price_tolerance` (signed per-unit combo prices); an
+        opening credit is never sent at a debit; an intent this guard approved keeps its max
+        loss within the cap at this price."""
         tol = self.s.price_tolerance
         mid, nat = intent.mid, intent.natural
         if not _finite(limit, mid, nat):
             return Verdict(False, "price_not_finite",
                            {"limit": _num(limit), "mid": _num(mid), "natural": _num(nat)})
+        try:
+            tick = instruments.combo_tick(intent.legs, limit)
+        except ValueError as e:  # a contract condorbot has no rules for
+            return Verdict(False, "bad_intent", {"problem": str(e)})
+        if not instruments.on_grid(limit, tick):  # the exchange would refuse it
+            return Verdict(False, "price_off_tick", {"limit": limit, "tick": tick})
         if not intent.closing and mid < 0 and limit > 0:
             return Verdict(False, "credit_at_debit", {"limit": limit, "mid": mid})
         lo, hi = min(mid, nat) - tol, max(mid, nat) + tol
@@ -294,6 +302,13 @@ def _malformed(intent: Intent) -> str:
             return f"bad option {c.key}"
         if c.sec_type not in ("OPT", "FUT") or c.multiplier <= 0:
             return f"unsupported contract {c.key}"
+        try:
+            inst = instruments.for_contract(c)
+        except ValueError as e:
+            return str(e)
+        if c.multiplier != inst.multiplier:
+            return (f"multiplier {c.multiplier:g} of {c.key}: {inst.trading_class} "
+                    f"is {inst.multiplier}")
     return ""
 
 

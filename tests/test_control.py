@@ -3,13 +3,16 @@
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot import control
+from bot.daemon import Daemon
 from bot.risk import ACTIVE, HALTED, REDUCING
+from bot.store import Store, set_aside
 from strategies.tvm import Status
 from tests.conftest import read_events
 from tests.procs import Proc
@@ -142,11 +145,9 @@ async def test_flatten_closes_the_condor_then_pauses(settings_factory, log_file)
 # --- sticky start-up states (#14 item 1) ------------------------------------------------------
 async def _restart(settings):
     """A new daemon on the same store, started as `Daemon.run` starts one: connect,
-    reconcile, then read the control file."""
+    reconcile (and a reset store's REDUCING), then read the control file."""
     d = build(settings)
-    await d.broker.connect()
-    await d.recover()
-    await d.poll_control()
+    await d.start()
     return d
 
 
@@ -187,6 +188,63 @@ async def test_daily_loss_reduce_survives_a_restart_with_run_on_disk(settings_fa
     d = await _restart(s)  # SIGKILL and restart: same store, same control file
     assert d.guard.state == REDUCING
     d.store.close()
+
+
+async def test_operator_reduce_on_a_daily_loss_outlasts_the_trading_day(settings_factory,
+                                                                          log_file):
+    # #14 item 6: the daily-loss REDUCING ends at the next trading day; an operator reduce
+    # issued while it held lasts until a resume
+    s = settings_factory()
+    d = await _restart(s)
+    await d.step()
+    d.broker.cash -= 0.04 * s.sim.initial_cash  # past the 3% reduce limit
+    d.clock.advance(60)
+    await d.step()
+    assert d.guard.state == REDUCING
+    await d.apply_control("reduce")
+    d.clock.advance(24 * 3600)
+    await d.step()
+    assert [e["why"] for e in _events(log_file, "risk.state")][-1:] != ["new_trading_day"]
+    assert d.guard.state == REDUCING
+    d.store.close()
+
+
+async def test_a_reset_store_reduces_until_a_resume_issued_after_it(settings_factory,
+                                                                     log_file):
+    # #14 item 8: `condorbot reset-store` set the damaged file aside; the rebuilt store
+    # knows nothing of the bot's past, so the daemon only reduces until resumed
+    s = settings_factory()
+    Store(s.store_path).close()
+    control.write(s.control_file, "run")  # a resume from before the reset, still on disk
+    aside = set_aside(s.store_path, datetime(2026, 1, 5, 15, 0), "test damage")
+    d = await _restart(s)
+    assert d.guard.state == REDUCING
+    found = _events(log_file, "store.reset_found")
+    assert found and found[0]["set_aside"] == str(aside)
+    assert _events(log_file, "risk.state")[-1]["why"] == "store_reset"
+    control.write(s.control_file, "run")  # a resume issued after it lifts it
+    await d.poll_control()
+    assert d.guard.state == ACTIVE
+    d.store.close()
+    d = await _restart(s)  # the reset was handled: a restart keeps the resumed state
+    assert d.guard.state == ACTIVE and len(_events(log_file, "store.reset_found")) == 1
+    d.store.close()
+
+
+async def test_a_missing_store_beside_held_positions_reduces(settings_factory, log_file):
+    s = settings_factory()
+    d = await _daemon_with_working_entry(s)
+    while d.state.status is not Status.OPEN:
+        d.clock.advance(10)
+        await d.step()
+    d.store.close()
+    s.store_path.unlink()  # lost: the broker still holds the condor
+    again = Daemon(s, d.broker, d.clock, Store(s.store_path))
+    await again.start()
+    # reconciliation finds the condor an orphan (REDUCING); the store's loss is named too
+    assert again.guard.state == REDUCING and again.guard.flags["operator"] == REDUCING
+    assert len(_events(log_file, "store.missing")[0]["positions"]) == 4
+    again.store.close()
 
 
 async def test_bad_trading_state_in_store_needs_a_new_resume(settings_factory, log_file):

@@ -3,6 +3,8 @@
 import asyncio
 from datetime import datetime
 
+from bot.orders import walk_price
+from bot.risk import RiskGuard
 from strategies.tvm import Status
 from tests.conftest import read_events
 from tests.simrun import build, run
@@ -98,3 +100,64 @@ async def test_live_schedule_ticks_every_tick_seconds_when_idle(settings_factory
     s = s.model_copy(update={"strategy": s.strategy.model_copy(update={"vix_max": 1.0})})
     d, start, steps = await _live_schedule(s, lambda d: False, max_steps=5)
     assert [(t - start).total_seconds() for t in steps] == [0.0, 120.0, 240.0, 360.0, 480.0]
+
+
+def test_decisions_see_the_executors_walk_and_the_campaign_loss_cap(settings_factory, log_file):
+    # a roll is funded at the walk's last limit and checked against the running-loss cap
+    # (#12 item 3): decide must get the settings the executor and the guard use
+    s = settings_factory(orders={"walk_steps": 6, "max_slippage": 0.5},
+                         risk={"max_campaign_loss_pct": 0.07})
+    d = build(s)
+    try:
+        assert (d.ctx.walk_steps, d.ctx.max_slippage, d.ctx.max_campaign_loss_pct) == (6, 0.5,
+                                                                                       0.07)
+    finally:
+        d.store.close()
+
+
+async def test_the_guard_counts_working_orders_and_takes_max_loss_at_the_limit(settings_factory,
+                                                                               log_file):
+    # #14 items 4-5: every check gets the executor's working orders and the first limit sent
+    s = settings_factory(sim={"speed": "max", "days": 8, "seed": 3}, tick_seconds=300)
+    d = build(s)
+    calls: list[tuple] = []
+
+    class Recording(RiskGuard):
+        def check(self, intent, snap, what_if=None, now=None, working=(), limit=None):
+            calls.append((intent, working, limit))
+            return super().check(intent, snap, what_if, now, working, limit)
+
+    g = Recording(s.risk, s.strategy.max_steps)
+    g.state = d.guard.state
+    d.guard = d.executor.guard = g
+    try:
+        await d.run()
+    finally:
+        d.store.close()
+    assert calls
+    for intent, working, limit in calls:
+        assert isinstance(working, list) and limit is not None
+        assert limit == walk_price(intent, 0, s.orders.walk_steps, s.orders.max_slippage)
+
+
+async def test_the_daemon_decides_with_the_function_it_is_given(settings_factory, log_file):
+    # the backtest's plain twin passes its decide to the Daemon: no global tvm.decide swap
+    from bot.broker.sim import make_sim_broker
+    from bot.daemon import Daemon
+    from bot.store import Store
+    from strategies import tvm
+
+    seen = []
+
+    def decide(state, snap, p, ctx):
+        seen.append(snap.time)
+        return tvm.decide(state, snap, p, ctx)
+
+    s = settings_factory(sim={"speed": "max", "days": 3, "seed": 3}, tick_seconds=300)
+    broker, clock = make_sim_broker(s)
+    store = Store(s.store_path)
+    try:
+        assert await Daemon(s, broker, clock, store, decide=decide).run() == 0
+    finally:
+        store.close()
+    assert seen and tvm.decide is not decide

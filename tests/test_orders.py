@@ -3,7 +3,9 @@
 
 import pytest
 
-from bot.orders import tick_for, walk_price
+from bot.broker.base import BrokerError, ErrorKind
+from bot.orders import walk_price
+from strategies.instruments import combo_tick, on_grid
 from strategies.types import Contract, Intent, Leg
 from tests.conftest import read_events
 from tests.simrun import build
@@ -14,9 +16,15 @@ def _intent(mid, natural, symbol="SPX", key="K"):
     return Intent(key, "C0001", "open", (Leg(c, 1),), 1, mid, natural)
 
 
-def test_ticks_differ_for_spx_and_vix():
-    assert tick_for("SPX", 1.0) == tick_for("SPX", 12.0) == 0.05
-    assert tick_for("VIX", 1.0) == 0.01 and tick_for("VIX", 3.2) == 0.05
+def test_a_vix_combo_above_3_walks_in_cents():
+    # Cboe: VIX complex orders trade in 0.01 at any net price (single legs: 0.05 from 3.00)
+    d = __import__("datetime").date(2026, 3, 18)
+    spread = (Leg(Contract("VIX", "OPT", d, 20.0, "C", "VIX"), 1),
+              Leg(Contract("VIX", "OPT", d, 30.0, "C", "VIX"), -1))
+    it = Intent("K", "C0001", "hedge_open", spread, 1, 3.27, 3.41)
+    assert [walk_price(it, i, 4, 1.0) for i in range(4)] == [3.27, 3.31, 3.36, 3.41]
+    single = _intent(3.27, 3.41, "VIX")  # one leg: its own tick, 0.05 above 3.00
+    assert [walk_price(single, i, 4, 1.0) for i in range(4)] == [3.25, 3.30, 3.35, 3.45]
 
 
 @pytest.mark.parametrize("mid, natural, symbol", [
@@ -30,7 +38,8 @@ def test_ladder_starts_at_mid_and_ends_marketable(mid, natural, symbol):
     prices = [walk_price(it, i, 4, 1.0) for i in range(4)]
     buying = natural >= mid
     sign = 1 if buying else -1
-    tick = max(tick_for(symbol, p) for p in prices)
+    tick = combo_tick(it.legs, natural)
+    assert all(on_grid(p, tick) for p in prices)
     assert abs(prices[0] - mid) <= tick + 1e-9
     assert all(sign * (b - a) >= -1e-9 for a, b in zip(prices, prices[1:]))  # monotone
     assert sign * (prices[-1] - natural) >= -1e-9  # the last price reaches natural...
@@ -79,6 +88,60 @@ async def test_cancel_on_timeout_when_nothing_fills(settings_factory, log_file):
             if e["event"] == "order.cancel_requested" and e["why"] == "walk_exhausted"]
     row = d.store.intent([e for e in ev if e["event"] == "order.submitted"][0]["key"])
     assert row["status"] == "cancelled" and row["filled"] == 0
+    d.store.close()
+
+
+async def test_a_walk_step_the_guard_refuses_cancels_the_order(settings_factory, log_file):
+    # the max loss at the next walk price breaks the cap: the order is cancelled, not left
+    # at its old price with the walk retried (and refused) every step for ever
+    d = await _working(settings_factory(orders={"max_slippage": 0.0}))
+    key = next(iter(d.executor.working))
+    opening, base, _ = d.guard._approved[key]
+    d.guard._approved[key] = (opening, base, 0.0)  # the cap as if net liq had collapsed
+    for _ in range(12):
+        d.clock.advance(10)
+        await d.step()
+        if key not in d.executor.working:
+            break
+    ev = read_events(log_file)
+    assert [e for e in ev if e["event"] == "order.walk_refused"][0]["code"] == "campaign_max_loss"
+    assert [e["why"] for e in ev if e["event"] == "order.cancel_requested"
+            and e["key"] == key] == ["campaign_max_loss"]
+    assert key not in d.executor.working and d.store.intent(key)["status"] == "cancelled"
+    d.store.close()
+
+
+@pytest.mark.parametrize("kind, reconciled", [(ErrorKind.CANNOT_MODIFY, True),
+                                               (ErrorKind.NOT_FOUND, True),
+                                               (ErrorKind.DISCONNECTED, False)])
+async def test_a_failed_walk_step_acts_on_the_kind(settings_factory, log_file, kind,
+                                                   reconciled):
+    # the order is done or gone: stop walking it and read the broker again; the link is
+    # down: keep tracking it (the next step tries again)
+    d = await _working(settings_factory(orders={"max_slippage": 0.0}))
+    key = next(iter(d.executor.working))
+    place = d.broker.place
+    fail = [True]
+
+    async def refusing(req):
+        if req.order_id is not None and fail[0]:
+            raise BrokerError(kind, "modify refused by the test")
+        return await place(req)
+
+    d.broker.place = refusing
+    d.clock.advance(10)
+    await d.step()  # walk step 1: refused
+    ev = read_events(log_file)
+    failed = [e for e in ev if e["event"] == "order.modify_failed"]
+    assert [e["kind"] for e in failed] == [kind.value]
+    names = [e["event"] for e in ev]
+    after = names[names.index("order.modify_failed"):]
+    assert ("reconcile.done" in after) is reconciled
+    fail[0] = False
+    d.clock.advance(10)
+    await d.step()
+    walked = [e for e in read_events(log_file) if e["event"] == "order.walked" and e["key"] == key]
+    assert bool(walked) is not reconciled  # adopted at its last step: no more walking
     d.store.close()
 
 

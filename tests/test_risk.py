@@ -343,9 +343,9 @@ def test_check_price():
     it = intent()  # mid -4.20, natural -3.80
     for limit in (-4.30, -4.20, -4.00, -3.80, -3.70):
         assert g.check_price(it, limit).approved, limit
-    v = g.check_price(it, -3.69)
+    v = g.check_price(it, -3.65)
     assert (v.code, v.numbers["low"], v.numbers["high"]) == ("price_out_of_range", -4.3, -3.7)
-    assert g.check_price(it, -4.31).code == "price_out_of_range"
+    assert g.check_price(it, -4.35).code == "price_out_of_range"
     assert g.check_price(it, float("nan")).code == "price_not_finite"
     # a small credit whose natural is a debit: never sent at a debit, even within tolerance
     thin = intent(mid=-0.05, natural=0.05)
@@ -353,4 +353,19 @@ def test_check_price():
     assert g.check_price(thin, 0.05).code == "credit_at_debit"
     # closing a condor is a debit: mid 4.20, natural 4.60
     close = intent(condor_legs(sign=-1), mid=4.2, natural=4.6, action="close")
-    assert g.check_price(close, 4.7).approved and not g.check_price(close, 4.71).approved
+    assert g.check_price(close, 4.7).approved and not g.check_price(close, 4.75).approved
+
+
+def test_limits_off_the_tick_grid_and_contracts_without_rules_are_refused():
+    g = guard(price_tolerance=0.10)
+    v = g.check_price(intent(), -4.03)  # an SPX condor trades in 0.05
+    assert (v.code, v.numbers) == ("price_off_tick", {"limit": -4.03, "tick": 0.05})
+    vix = (Leg(opt(25, "C", VEXP, "VIX"), 1), Leg(opt(30, "C", VEXP, "VIX"), -1))
+    assert g.check_price(intent(vix, mid=3.27, natural=3.41), 3.33).approved  # 0.01
+    spy = (Leg(Contract("SPY", "OPT", EXP, 500.0, "C", "SPY", 100), 1),)
+    assert g.check(intent(spy, mid=1.0, natural=1.1), snap(), wi(), T0).code == "bad_intent"
+    assert g.check_price(intent(spy, mid=1.0, natural=1.1), 1.05).code == "bad_intent"
+    mini = tuple(Leg(Contract(c.symbol, "OPT", c.expiry, c.strike, c.right, "SPX", 10), lg.ratio)
+                 for lg in condor_legs() for c in (lg.contract,))
+    v = g.check(intent(mini), snap(), wi(), T0)
+    assert v.code == "bad_intent" and "multiplier 10" in v.numbers["problem"]

@@ -39,6 +39,7 @@ from test_risk_world import (
 
 from bot.broker.base import WhatIf
 from bot.risk import ACTIVE, HALTED, REDUCING, STATES, RiskGuard
+from strategies.instruments import combo_tick
 from strategies.types import Intent
 
 
@@ -293,6 +294,8 @@ class GuardMachine(World):
         lo, hi = sorted((intent.mid, intent.natural))
         price = data.draw(st.floats(lo - tol, hi + tol) | st.sampled_from([intent.natural,
                                                                              hi + tol]))
+        tick = combo_tick(intent.legs, price)  # the executor sends prices on the grid
+        price = round(round(price / tick) * tick, 2)
         v = self.guard.check_modify(intent, price, self.now)
         SEEN["walk", v.code] += 1
         if self.guard.state == HALTED or (self.guard.state == REDUCING and not intent.closing):
