@@ -39,7 +39,10 @@ def _config(tmp_path, port):
     cfg = {"broker": "ib", "tick_seconds": 1200, "clock_jump_seconds": 1.0e9,
            "heartbeat_seconds": 1200, "ib": {"port": port, "client_id": 17, "timeout": 5},
            "orders": {"walk_steps": 3, "walk_seconds": 1200},
-           "strategy": {"roll_delta": 0.10, "roll_delta_hard": 0.12, "macd_max_wait_minutes": 0,
+           # roll_funding any: with the hedge layers off no hedge gain could ever fund a roll
+           # under the default rule, and this test needs rolls to kill the bot inside one
+           "strategy": {"roll_funding": "any",
+                        "roll_delta": 0.10, "roll_delta_hard": 0.12, "macd_max_wait_minutes": 0,
                         "cooldown_days": 0, "take_profit_pct": 0.2,
                         # entry filters wide open: calm's VIX dips under 12, and a 45-60 DTE
                         # window has days without a monthly in it
