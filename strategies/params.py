@@ -76,8 +76,8 @@ class HedgeParams(_Frozen):
     fomc_layer: bool = Field(True, description="layer 2: SPX ATM calendar around FOMC")
     tail_layer: bool = Field(True, description="layer 3: VIX call spread on RSI / A/D warnings")
     event_lead_days: float = Field(2.0, ge=0, le=30, description="open layer 1 this early")
-    hedge_ratio: float = Field(0.3, ge=0, le=2, description="hedge vega / condor |vega|")
-    hedge_budget_pct: float = Field(0.25, ge=0, le=1, description="budget: share of premium")
+    hedge_ratio: float = Field(1.0, ge=0, le=2, description="hedge vega / condor |vega|")
+    hedge_budget_pct: float = Field(0.5, ge=0, le=1, description="budget: share of premium")
     take_profit_pct: float = Field(0.5, gt=0, description="close a layer at this gain")
     tail_take_profit_pct: float = Field(0.5, gt=0, description="monetize on this VIX spike")
     tail_exit: Literal["trail", "fixed"] = Field(
