@@ -121,12 +121,17 @@ async def test_stop_exits_zero_and_cancels(settings_factory, log_file):
     d.store.close()
 
 
-async def test_flatten_closes_the_condor_then_pauses(settings_factory, log_file):
-    s = settings_factory()
+async def _daemon_with_open_condor(s):
     d = await _daemon_with_working_entry(s)
     while d.state.status is not Status.OPEN:
         d.clock.advance(10)
         await d.step()
+    return d
+
+
+async def test_flatten_closes_the_condor_then_pauses(settings_factory, log_file):
+    s = settings_factory()
+    d = await _daemon_with_open_condor(s)
     control.write(s.control_file, "flatten")
     await d.poll_control()
     for _ in range(20):
@@ -153,10 +158,7 @@ async def _restart(settings):
 
 async def test_leftover_run_does_not_lift_a_halt_found_at_start(settings_factory, log_file):
     s = settings_factory()
-    d = await _daemon_with_working_entry(s)
-    while d.state.status is not Status.OPEN:
-        d.clock.advance(10)
-        await d.step()
+    d = await _daemon_with_open_condor(s)
     d.store.close()
     control.write(s.control_file, "run")  # an earlier `condorbot resume`, still on disk
     # the embedded broker restarts flat: the store's condor is not at the broker -> mismatch
@@ -233,10 +235,7 @@ async def test_a_reset_store_reduces_until_a_resume_issued_after_it(settings_fac
 
 async def test_a_missing_store_beside_held_positions_reduces(settings_factory, log_file):
     s = settings_factory()
-    d = await _daemon_with_working_entry(s)
-    while d.state.status is not Status.OPEN:
-        d.clock.advance(10)
-        await d.step()
+    d = await _daemon_with_open_condor(s)
     d.store.close()
     s.store_path.unlink()  # lost: the broker still holds the condor
     again = Daemon(s, d.broker, d.clock, Store(s.store_path))
