@@ -319,9 +319,10 @@ class IBBroker(Trading):
     # --- time ----------------------------------------------------------------------------------
     async def _sync_clock(self) -> datetime:
         t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.s.timeout)
+        guessed = not self.clock.measured  # ticks since the last read were dated at 1x
         self.clock.observe(t)
         now = self.clock.now()
-        self.market.times.clock_synced(now if self.clock.jumped else None)
+        self.market.times.clock_synced(now if self.clock.jumped or guessed else None)
         return now
 
     async def server_time(self) -> datetime:

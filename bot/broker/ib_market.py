@@ -266,17 +266,23 @@ class MarketBook:
         def ready(t: Ticker) -> bool:
             return not (math.isnan(t.bid) and math.isnan(t.ask) and math.isnan(t.last))
 
-        while tickers and not all(ready(t) for t in tickers):
-            left = deadline - loop.time()
-            if left <= 0 or not self.ib.isConnected():
-                return
-            try:
-                await asyncio.wait_for(next_emit(self.ib.pendingTickersEvent), left)
-            except TimeoutError:
-                return
+        try:
+            while tickers and not all(ready(t) for t in tickers):
+                left = deadline - loop.time()
+                if left <= 0 or not self.ib.isConnected():
+                    return
+                try:
+                    await asyncio.wait_for(next_emit(self.ib.pendingTickersEvent), left)
+                except TimeoutError:
+                    return
+        finally:  # a line whose first bid/ask is in: its later bid/ask ticks are updates
+            self.times.settle(t for t in tickers
+                              if not (math.isnan(t.bid) and math.isnan(t.ask)))
 
     # --- chains ----------------------------------------------------------------------------------
-    def chains(self, now: datetime, md_type: int) -> tuple[dict[date, Chain], dict[date, Chain]]:
+    def chains(self, now: datetime, md_type: int, only: set[tuple[str, date]] | None = None
+               ) -> tuple[dict[date, Chain], dict[date, Chain]]:
+        """SPX and VIX chains by expiry (only the (symbol, expiry) pairs in `only`, if given)."""
         S = self.index("SPX")
         self.flagged.clear()
         out: dict[str, dict[date, Chain]] = {"SPX": {}, "VIX": {}}

@@ -1,0 +1,37 @@
+"""IBBroker's quote times and order events against the emulator, through real ib_async over
+127.0.0.1: a fast (manual) emulator clock still dates the bid/asks that moved at the time
+they moved; order listeners hear every order event after the book has it.
+
+The emulator's clock is manual (it moves only in `gw.advance`); a request/answer round trip is
+the barrier.
+"""
+
+from __future__ import annotations
+
+from ib_helpers import (  # noqa: F401
+    broker,
+    entry_condor,
+    gateway,
+    ib_errors,
+)
+
+
+async def test_quotes_that_moved_stay_fresh_however_fast_market_time_runs(ib_errors):
+    """An hour of market time inside one wall second: the lines whose bid/ask moved are
+    updates (not a subscription's first, cached, quotes), so the chain is as of now; before,
+    they counted as first quotes and the chain kept the subscription's time. A line that did
+    not change (IB re-sends nothing for it) does not age an expiry whose other lines moved."""
+    async with gateway() as gw, broker(gw) as b:
+        snap = await b.snapshot()
+        expiry = entry_condor(snap).expiry
+        lines = {k: (t.bid, t.ask) for k, (c, t) in b.market.lines.items()
+                 if getattr(c, "expiry", None) == expiry}
+        quiet = next(iter(lines))  # one line the emulator does not re-send (unchanged)
+        gw.faults.quotes[quiet] = lines[quiet]
+        await gw.advance(3600)
+        snap = await b.snapshot()
+        moved = [k for k, (c, t) in b.market.lines.items()
+                 if k in lines and (t.bid, t.ask) != lines[k]]
+        assert moved, "the market did not move in an hour"
+        assert (snap.time - snap.chains[expiry].as_of).total_seconds() < 60
+
