@@ -9,11 +9,15 @@ the barrier.
 from __future__ import annotations
 
 from ib_helpers import (  # noqa: F401
+    barrier,
     broker,
+    condor_order,
     entry_condor,
     gateway,
     ib_errors,
 )
+
+from bot.broker.base import OrderStatus
 
 
 async def test_quotes_that_moved_stay_fresh_however_fast_market_time_runs(ib_errors):
@@ -35,3 +39,18 @@ async def test_quotes_that_moved_stay_fresh_however_fast_market_time_runs(ib_err
         assert moved, "the market did not move in an hour"
         assert (snap.time - snap.chains[expiry].as_of).total_seconds() < 60
 
+
+async def test_order_listeners_run_after_the_book_has_the_event():
+    async with gateway() as gw, broker(gw) as b:
+        condor = entry_condor(await b.snapshot())
+        seen: list[tuple[OrderStatus, int]] = []
+
+        def heard() -> None:
+            o = next(iter(b.book.orders.values()))
+            seen.append((o.status, len(o.execs)))
+
+        b.add_order_listener(heard)
+        st = await b.place(condor_order(condor, "L1", "natural"))
+        await barrier(b)
+        assert seen and seen[-1] == (OrderStatus.FILLED, 1 + len(condor.legs))
+        assert (await b.orders())[0].status is OrderStatus.FILLED and st.order_id

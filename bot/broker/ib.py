@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +37,7 @@ from bot import logs
 from bot.broker.base import BrokerError, ErrorKind, LiveAccountRefused
 from bot.broker.ib_accounts import account_values, not_paper
 from bot.broker.ib_contracts import Contracts
-from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning
+from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning, quiet_ib_async
 from bot.broker.ib_market import MarketBook, Plan
 from bot.broker.ib_orders import OrderBook
 from bot.broker.ib_pacing import BrokerClock, Pacer
@@ -58,25 +57,6 @@ def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
     p = strategy or StrategyParams()
     widths = tuple(dict.fromkeys((float(p.wing_width), float(p.wing_width * p.wing_mult))))
     return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
-
-
-class _Echoes(logging.Filter):
-    """Drops ib_async's own lines for order cancellations (code 202), which it logs as errors;
-    IBBroker logs every code itself, with its meaning (`broker.error` / `broker.info`)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        return not (msg.startswith("Error 202,") or
-                    (msg.startswith("Canceled order:") and "Error 202," in msg))
-
-
-def _quiet_ib_async() -> None:
-    ib_log = logging.getLogger("ib_async")
-    if ib_log.level == logging.NOTSET:
-        ib_log.setLevel(logging.WARNING)  # its INFO lines would flood our JSON log
-    wrapper = logging.getLogger("ib_async.wrapper")
-    if not any(isinstance(f, _Echoes) for f in wrapper.filters):
-        wrapper.addFilter(_Echoes())
 
 
 class IBBroker(Trading):
@@ -112,7 +92,7 @@ class IBBroker(Trading):
         self._reconnect_task: asyncio.Task | None = None
         self._flagged: dict[str, int] = {}
         self.handler_errors: list[str] = []
-        _quiet_ib_async()
+        quiet_ib_async()
         ev, safe = self.ib, self._safe
         ev.errorEvent += safe(self._on_error)
         ev.disconnectedEvent += safe(self._on_disconnected)
@@ -122,6 +102,8 @@ class IBBroker(Trading):
         ev.commissionReportEvent += safe(
             lambda trade, fill, rep: self.book.on_commission(fill, rep))
         ev.pendingTickersEvent += safe(self.market.on_ticks)
+        for event in (ev.orderStatusEvent, ev.execDetailsEvent, ev.commissionReportEvent):
+            event += safe(self.book.notify)  # after the book's own handler: it has the event
 
     def _watch_accounts(self) -> None:
         """Keep TWS's managed-accounts message as sent: ib_async never completes a connect
@@ -152,6 +134,11 @@ class IBBroker(Trading):
                 log.exception("broker.handler_failed", handler=getattr(fn, "__name__", "?"),
                               error=repr(e))
         return run
+
+    def add_order_listener(self, fn: Callable[[], None]) -> None:
+        """`fn()` after every order status, execution and commission report, once the order
+        book has folded it in (a fill is complete with its last commission report)."""
+        self.book.listeners.append(fn)
 
     # --- connection ------------------------------------------------------------------------------
     @property
