@@ -8,6 +8,9 @@ the barrier.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from ib_helpers import (  # noqa: F401
     barrier,
     broker,
@@ -38,6 +41,24 @@ async def test_quotes_that_moved_stay_fresh_however_fast_market_time_runs(ib_err
                  if k in lines and (t.bid, t.ask) != lines[k]]
         assert moved, "the market did not move in an hour"
         assert (snap.time - snap.chains[expiry].as_of).total_seconds() < 60
+
+
+async def test_quote_snapshot_reads_the_legs_lines_as_they_are_now():
+    """A walk step's read: the legs' current quotes at the broker's current time, without
+    re-centring the book (nothing subscribed or released) even after the market moved."""
+    async with gateway() as gw, broker(gw) as b:
+        condor = entry_condor(await b.snapshot())
+        counts = (b.market.subscribed, b.market.released)
+        await gw.advance(1800)
+        q = await b.quote_snapshot(condor.legs)
+        assert (b.market.subscribed, b.market.released) == counts
+        assert q.time >= gw.snap.time - timedelta(seconds=1) and set(q.chains) == {condor.expiry}
+        sim_chain = gw.snap.chains[condor.expiry]
+        for leg in condor.legs:
+            c = leg.contract
+            assert q.chains[c.expiry].quote(c.strike, c.right) == pytest.approx(
+                sim_chain.quote(c.strike, c.right), abs=1e-9)
+        assert (q.time - q.chains[condor.expiry].as_of).total_seconds() < 60
 
 
 async def test_order_listeners_run_after_the_book_has_the_event():

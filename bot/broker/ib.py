@@ -46,7 +46,7 @@ from bot.broker.ib_vix import VixCheck
 from bot.config import IBSettings
 from strategies import expiry as xp
 from strategies.params import StrategyParams
-from strategies.types import Account, Contract, Position, Snapshot
+from strategies.types import Account, Contract, Leg, Position, Snapshot
 
 log = logs.get("bot.broker.ib")
 IB_LINES = 100  # IB's default of simultaneous market data lines per login
@@ -347,8 +347,7 @@ class IBBroker(Trading):
             self._flagged = flagged
             if flagged:
                 log.warning("market.quotes_flagged", counts=flagged, action="NaN in the chain")
-        session = xp.spx_option_session(xp.exchange_date(now))
-        opened = session[0] if session is not None and session[0] <= now < session[1] else None
+        opened = _opened(now)
         spx_listing = self.cx.listings.get("SPX")
         if (opened is not None and spx_listing is not None and self.vix_check.due(now)
                 and (now - opened).total_seconds() >= VIX_CHECK_AFTER * 60):
@@ -358,6 +357,22 @@ class IBBroker(Trading):
             time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
             account=self._account(), positions=tuple(self._positions()),
             vix_futures=self.market.vix_futures(), vix_chains=vix_chains, bars=bars,
+            minutes_since_open=(now - opened).total_seconds() / 60 if opened else 0.0,
+            market_open=opened is not None)
+
+    async def quote_snapshot(self, legs: Sequence[Leg]) -> Snapshot:
+        """A walk step's cheap read: the broker time (one round trip) and the chains of the
+        legs' expiries from the lines already held, as last sent; no line is subscribed or
+        released and no bars are read (`snapshot` does that, each decision)."""
+        self._require()
+        now = await self.server_time()
+        only = {(leg.contract.symbol, leg.contract.expiry) for leg in legs}
+        chains, vix_chains = self.market.chains(now, self.s.market_data_type, only)
+        opened = _opened(now)
+        return Snapshot(
+            time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
+            account=self._account(), positions=tuple(self._positions()),
+            vix_futures=self.market.vix_futures(), vix_chains=vix_chains,
             minutes_since_open=(now - opened).total_seconds() / 60 if opened else 0.0,
             market_open=opened is not None)
 
@@ -376,3 +391,9 @@ class IBBroker(Trading):
     async def positions(self) -> list[Position]:
         self._require()
         return self._positions()
+
+
+def _opened(now: datetime) -> datetime | None:
+    """The open of the SPX option session `now` is in, or None outside one."""
+    session = xp.spx_option_session(xp.exchange_date(now))
+    return session[0] if session is not None and session[0] <= now < session[1] else None

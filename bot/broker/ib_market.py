@@ -295,6 +295,8 @@ class MarketBook:
             if sym == "SPX" and S > 0:
                 ks = ks[(ks >= 0.5 * S) & (ks <= 1.5 * S)]
             for e in listing.expiries:
+                if only is not None and (sym, e) not in only:
+                    continue
                 t_years = xp.year_fraction(e, now)
                 if t_years <= 0 or xp.dte(e, now) > 400:
                     continue
