@@ -75,3 +75,25 @@ async def test_order_listeners_run_after_the_book_has_the_event():
         await barrier(b)
         assert seen and seen[-1] == (OrderStatus.FILLED, 1 + len(condor.legs))
         assert (await b.orders())[0].status is OrderStatus.FILLED and st.order_id
+
+
+async def test_a_held_condors_roll_target_outranks_new_entries_for_lines(ib_errors):
+    """With too few lines for everything, the expiry a held condor rolls to is covered
+    before entry expiries: after entering, its next expiry still has a condor in the short
+    delta band (the parity test's `no_short_strike_in_delta_band` after a roll)."""
+    from ib_helpers import SMALL
+
+    from bot.broker.ib_market import Plan
+    from strategies.condor import build_condor
+
+    # room for the fixed lines, the held legs and about one expiry's candidates
+    plan = Plan(entry_dte=(40, 50), per_side=3, widths=(50.0,), vix_expiries=0,
+                quote_wait=SMALL.quote_wait, max_lines=60)
+    async with gateway() as gw, broker(gw, plan=plan) as b:
+        condor = entry_condor(await b.snapshot())
+        st = await b.place(condor_order(condor, "R1", "natural"))
+        assert st.status is OrderStatus.FILLED
+        snap = await b.snapshot()
+        target = min(e for e in snap.chains if e > condor.expiry)
+        rolled, why = build_condor(snap.chains[target], 0.16, 0.15, 0.20, 50.0)
+        assert rolled is not None, why

@@ -2,13 +2,14 @@
 
 IB allows about 100 simultaneous market data lines, so the book subscribes only what a
 decision can use: the underlyings (SPX, VIX, AD-NYSE) and the front VIX futures; every held
-option; on the entry expiry and on the expiry after each held SPX expiry (the roll target),
-the `per_side` puts and calls whose estimated |delta| is nearest the short target plus their
-wings at each planned width; at-the-money calls on the two front expiries (calendar layer);
-calls near the VIX future on the front VIX expiries (hedge layers). Deltas are estimated with
-Black-Scholes on the implied vols already seen on that expiry (VIX/100 before any), so the
-set re-centres as quotes arrive. Each snapshot diffs the wanted set against what is held:
-new lines are subscribed, lines no longer wanted are cancelled (released).
+option; on the expiry after each held SPX expiry (the roll target), then on the entry
+expiries, the `per_side` puts and calls whose estimated |delta| is nearest the short target
+plus their wings at each planned width; at-the-money calls on the two front expiries
+(calendar layer); calls near the VIX future on the front VIX expiries (hedge layers).
+Deltas are estimated with Black-Scholes on the implied vols already seen on that expiry
+(VIX/100 before any), so the set re-centres as quotes arrive. Each snapshot diffs the
+wanted set against what is held: new lines are subscribed, lines no longer wanted are
+cancelled (released).
 
 Chains span every listed strike (SPX: 50%-150% of spot); quotes are NaN except on held
 lines. A quote that is missing, zero/negative or crossed (bid > ask) is NaN in the arrays
@@ -37,6 +38,7 @@ import pandas as pd
 from ib_async import IB, Ticker
 
 from bot.broker.ib_contracts import Contracts
+from bot.broker.ib_lines import pick_strikes
 from bot.broker.ib_quotes import QuoteTimes
 from strategies import expiry as xp
 from strategies import pricing
@@ -81,30 +83,6 @@ def sane_quote(bid: Any, ask: Any) -> tuple[float, float, str]:
     if not (math.isnan(b) or math.isnan(a)) and b > a:
         b, a, problem = math.nan, math.nan, "crossed"
     return b, a, problem
-
-
-def pick_strikes(strikes: np.ndarray, S: float, t: float, r: float, sigma: np.ndarray,
-                 plan: Plan, keep: frozenset[tuple[float, str]] = frozenset()
-                 ) -> list[tuple[float, str]]:
-    """Short candidates by estimated delta on each side, then their wings. A strike in `keep`
-    (already subscribed) stays while it ranks within two places of the cut (hysteresis)."""
-    if not (S > 0 and t > 0) or strikes.size == 0:
-        return []
-    out: list[tuple[float, str]] = []
-    for right in ("P", "C"):
-        d = np.abs(pricing.greeks(right.lower(), S, strikes, t, r, sigma)["delta"])
-        dist = np.where(np.isfinite(d), np.abs(d - plan.short_delta), np.inf)
-        ranked = [i for i in np.argsort(dist) if np.isfinite(dist[i])]
-        shorts = [float(strikes[i]) for n, i in enumerate(ranked[:plan.per_side + 2])
-                  if n < plan.per_side or (float(strikes[i]), right) in keep]
-        out += [(k, right) for k in shorts]
-        for w in plan.widths:
-            for k in shorts:
-                beyond = (strikes[strikes <= k - w + 1e-9] if right == "P"
-                          else strikes[strikes >= k + w - 1e-9])
-                if beyond.size:
-                    out.append((float(beyond.max() if right == "P" else beyond.min()), right))
-    return list(dict.fromkeys(out))
 
 
 class MarketBook:
@@ -180,6 +158,19 @@ class MarketBook:
                     out.append((target, iv))
         return out
 
+    def _deltas(self, expiry: date) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """|delta| from IB's model ticks on this SPX expiry's lines: right -> (strikes, |delta|)."""
+        pts: dict[str, list[tuple[float, float]]] = {}
+        for target, t in self.lines.values():
+            if (isinstance(target, Contract) and target.sec_type == "OPT"
+                    and target.symbol == "SPX" and target.expiry == expiry):
+                g = t.modelGreeks
+                d = abs(_num(g.delta)) if g is not None else math.nan
+                if d > 0:
+                    pts.setdefault(target.right, []).append((target.strike, d))
+        return {r: tuple(np.array(v, dtype=float) for v in zip(*sorted(p)))  # type: ignore[misc]
+                for r, p in pts.items()}
+
     def wanted(self, now: datetime, held: list[Contract]) -> list[Contract | str]:
         """Every line the next decision may use, most important first."""
         fixed: list[Contract | str] = list(self.cx.indexes)
@@ -190,15 +181,17 @@ class MarketBook:
         if spx is not None and S > 0:
             ks = spx.strikes[(spx.strikes >= 0.5 * S) & (spx.strikes <= 1.5 * S)]
             lo, hi = self.plan.entry_dte
-            exps = [e for e in spx.expiries if lo <= xp.dte(e, now) <= hi]
+            exps = []  # roll targets first: a held condor's next step outranks a new entry
             for e in sorted({c.expiry for c in held if c.symbol == "SPX"}):
                 exps += [x for x in spx.expiries if x > e][:1]
+            exps += [e for e in spx.expiries if lo <= xp.dte(e, now) <= hi]
             for e in dict.fromkeys(exps):
                 t = xp.year_fraction(e, now)
                 have = frozenset((c.strike, c.right) for c, _ in self.lines.values()
                                  if isinstance(c, Contract) and c.symbol == "SPX" and c.expiry == e)
                 sigma = self._sigma(e, ks, vix, S, t)
-                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, self.plan, have):
+                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, self.plan, have,
+                                         self._deltas(e)):
                     want.append(Contract("SPX", "OPT", e, k, r, "SPX"))
             if ks.size:
                 atm = float(ks[np.argmin(np.abs(ks - S))])
