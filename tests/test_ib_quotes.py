@@ -80,11 +80,13 @@ async def test_order_listeners_run_after_the_book_has_the_event():
 async def test_a_held_condors_roll_target_outranks_new_entries_for_lines(ib_errors):
     """With too few lines for everything, the expiry a held condor rolls to is covered
     before entry expiries: after entering, its next expiry still has a condor in the short
-    delta band (the parity test's `no_short_strike_in_delta_band` after a roll)."""
+    delta band (the parity test's `no_short_strike_in_delta_band` after a roll); and still
+    once the condor is closed the same day (a roll closes it before opening the next)."""
     from ib_helpers import SMALL
 
+    from bot.broker.base import OrderRequest
     from bot.broker.ib_market import Plan
-    from strategies.condor import build_condor
+    from strategies.condor import build_condor, reverse
 
     # room for the fixed lines, the held legs and about one expiry's candidates
     plan = Plan(entry_dte=(40, 50), per_side=3, widths=(50.0,), vix_expiries=0,
@@ -95,5 +97,11 @@ async def test_a_held_condors_roll_target_outranks_new_entries_for_lines(ib_erro
         assert st.status is OrderStatus.FILLED
         snap = await b.snapshot()
         target = min(e for e in snap.chains if e > condor.expiry)
+        rolled, why = build_condor(snap.chains[target], 0.16, 0.15, 0.20, 50.0)
+        assert rolled is not None, why
+        close = OrderRequest("R2", reverse(condor.legs), 1, round(-condor.mid + 5.0, 2))
+        assert (await b.place(close)).status is OrderStatus.FILLED
+        snap = await b.snapshot()
+        assert not snap.positions
         rolled, why = build_condor(snap.chains[target], 0.16, 0.15, 0.20, 50.0)
         assert rolled is not None, why

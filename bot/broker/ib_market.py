@@ -2,7 +2,7 @@
 
 IB allows about 100 simultaneous market data lines, so the book subscribes only what a
 decision can use: the underlyings (SPX, VIX, AD-NYSE) and the front VIX futures; every held
-option; on the expiry after each held SPX expiry (the roll target), then on the entry
+option; on the expiry after each SPX expiry held today (the roll target), then on the entry
 expiries, the `per_side` puts and calls whose estimated |delta| is nearest the short target
 plus their wings at each planned width; at-the-money calls on the two front expiries
 (calendar layer); calls near the VIX future on the front VIX expiries (hedge layers).
@@ -95,6 +95,7 @@ class MarketBook:
         self.flagged: Counter[str] = Counter()
         self.subscribed = self.released = 0
         self._bars: tuple[date, pd.DataFrame | None] | None = None
+        self._held_on: dict[date, date] = {}  # SPX expiry -> exchange date it was last held
         self.pace_delay: Any = lambda: 0.0  # seconds until queued requests are sent (IBBroker)
 
     def reset(self) -> None:
@@ -182,7 +183,10 @@ class MarketBook:
             ks = spx.strikes[(spx.strikes >= 0.5 * S) & (spx.strikes <= 1.5 * S)]
             lo, hi = self.plan.entry_dte
             exps = []  # roll targets first: a held condor's next step outranks a new entry
-            for e in sorted({c.expiry for c in held if c.symbol == "SPX"}):
+            today = xp.exchange_date(now)
+            self._held_on.update({c.expiry: today for c in held if c.symbol == "SPX"})
+            # held today counts: a roll closes the old condor before it opens the new one
+            for e in sorted(e for e, d in self._held_on.items() if d == today):
                 exps += [x for x in spx.expiries if x > e][:1]
             exps += [e for e in spx.expiries if lo <= xp.dte(e, now) <= hi]
             for e in dict.fromkeys(exps):
