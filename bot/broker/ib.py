@@ -56,7 +56,8 @@ VIX_CHECK_AFTER = 60.0  # minutes after the open: the session's VIX check (ib_vi
 def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
     p = strategy or StrategyParams()
     widths = tuple(dict.fromkeys((float(p.wing_width), float(p.wing_width * p.wing_mult))))
-    return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
+    mults = tuple(dict.fromkeys((p.wing_mult, 1 + (p.wing_mult - 1) / 2, 1.0)))  # roll steps
+    return Plan((p.dte_min, p.dte_max), p.short_delta, widths, roll_wing_mults=mults, **kw)
 
 
 class IBBroker(Trading):

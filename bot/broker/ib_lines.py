@@ -3,11 +3,13 @@ the short candidates nearest the target delta on each side, then their wings."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from strategies import pricing
+from strategies.types import Contract
 
 if TYPE_CHECKING:
     from bot.broker.ib_market import Plan
@@ -43,3 +45,14 @@ def pick_strikes(strikes: np.ndarray, S: float, t: float, r: float, sigma: np.nd
                 if beyond.size:
                     out.append((float(beyond.max() if right == "P" else beyond.min()), right))
     return list(dict.fromkeys(out))
+
+def held_wings(held: list[Contract]) -> dict[date, float]:
+    """Wing width of the SPX condor held on each expiry (the widest side)."""
+    by: dict[tuple[date, str], list[float]] = {}
+    for c in held:
+        if c.symbol == "SPX" and c.sec_type == "OPT":
+            by.setdefault((c.expiry, c.right), []).append(c.strike)
+    out: dict[date, float] = {}
+    for (e, _), ks in by.items():
+        out[e] = max(out.get(e, 0.0), max(ks) - min(ks))
+    return {e: w for e, w in out.items() if w > 0}

@@ -29,7 +29,7 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ import pandas as pd
 from ib_async import IB, Ticker
 
 from bot.broker.ib_contracts import Contracts
-from bot.broker.ib_lines import pick_strikes
+from bot.broker.ib_lines import held_wings, pick_strikes
 from bot.broker.ib_quotes import QuoteTimes
 from strategies import expiry as xp
 from strategies import pricing
@@ -55,6 +55,7 @@ class Plan:
     rate: float = 0.04
     max_lines: int = 95
     quote_wait: float = 2.0  # seconds to wait for first quotes of new lines
+    roll_wing_mults: tuple[float, ...] = (1.5, 1.25, 1.0)  # a roll's wings / the held wings
 
 
 async def next_emit(event: Any) -> Any:
@@ -95,7 +96,7 @@ class MarketBook:
         self.flagged: Counter[str] = Counter()
         self.subscribed = self.released = 0
         self._bars: tuple[date, pd.DataFrame | None] | None = None
-        self._held_on: dict[date, date] = {}  # SPX expiry -> exchange date it was last held
+        self._held_on: dict[date, tuple[date, float]] = {}  # SPX expiry -> (day held, wings)
         self.pace_delay: Any = lambda: 0.0  # seconds until queued requests are sent (IBBroker)
 
     def reset(self) -> None:
@@ -182,19 +183,25 @@ class MarketBook:
         if spx is not None and S > 0:
             ks = spx.strikes[(spx.strikes >= 0.5 * S) & (spx.strikes <= 1.5 * S)]
             lo, hi = self.plan.entry_dte
-            exps = []  # roll targets first: a held condor's next step outranks a new entry
+            # roll targets first: a held condor's next step outranks a new entry; held today
+            # counts (a roll closes the old condor before it opens the new one); a target's
+            # wings are the held wings times each step the roll may take
+            exps: dict[date, tuple[float, ...]] = {}
             today = xp.exchange_date(now)
-            self._held_on.update({c.expiry: today for c in held if c.symbol == "SPX"})
-            # held today counts: a roll closes the old condor before it opens the new one
-            for e in sorted(e for e, d in self._held_on.items() if d == today):
-                exps += [x for x in spx.expiries if x > e][:1]
-            exps += [e for e in spx.expiries if lo <= xp.dte(e, now) <= hi]
-            for e in dict.fromkeys(exps):
+            self._held_on.update({e: (today, w) for e, w in held_wings(held).items()})
+            for e, (day, w) in sorted(self._held_on.items()):
+                for x in [x for x in spx.expiries if x > e][:1] if day == today else []:
+                    exps[x] = exps.get(x, ()) + tuple(w * m for m in self.plan.roll_wing_mults)
+            for e in spx.expiries:
+                if lo <= xp.dte(e, now) <= hi:
+                    exps[e] = exps.get(e, ()) + self.plan.widths
+            for e, widths in exps.items():
+                plan = replace(self.plan, widths=tuple(dict.fromkeys(widths)))
                 t = xp.year_fraction(e, now)
                 have = frozenset((c.strike, c.right) for c, _ in self.lines.values()
                                  if isinstance(c, Contract) and c.symbol == "SPX" and c.expiry == e)
                 sigma = self._sigma(e, ks, vix, S, t)
-                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, self.plan, have,
+                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, plan, have,
                                          self._deltas(e)):
                     want.append(Contract("SPX", "OPT", e, k, r, "SPX"))
             if ks.size:
@@ -388,3 +395,4 @@ class MarketBook:
             df = df.join((ad - ad.iloc[-1]).rename("ad_line"), how="left")
         self._bars = (today, df)
         return df
+
