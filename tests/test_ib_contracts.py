@@ -33,8 +33,6 @@ def test_options_keep_their_class_and_its_multiplier(tc):
     assert back is not None and (back.trading_class, back.multiplier) == (tc, 100)
 
 
-def test_an_instrument_condorbot_does_not_trade_is_refused():
-    with pytest.raises(ValueError, match="no instrument rules"):
-        to_ib(Contract("ES", "OPT", EXP, 5000.0, "P", "ES"))
+def test_a_blank_ib_multiplier_defaults_to_the_classs():
     fut = from_ib(Future("VIX", "20260218", exchange="CFE"))  # IB left the multiplier blank
     assert fut is not None and fut.multiplier == 1000

@@ -17,7 +17,7 @@ import numpy as np
 from ib_async import IB, Future, Index, Option
 from ib_async import Contract as IBContract
 
-from strategies.instruments import INSTRUMENTS, for_contract
+from strategies.instruments import INSTRUMENTS, Instrument, for_contract
 from strategies.types import Contract
 
 log = logging.getLogger("bot.broker.ib")
@@ -31,9 +31,13 @@ def _date(text: str) -> date:
 
 def to_ib(c: Contract) -> IBContract:
     """The ib_async contract for one of ours: trading class, listing exchange (futures) and
-    multiplier from `strategies.instruments` (options are SMART-routed); ValueError for a
-    contract condorbot does not trade."""
-    inst = for_contract(c)
+    multiplier from `strategies.instruments` (options are SMART-routed); a contract not in
+    the table goes as given (IB refuses it with 200, remembered as unknown)."""
+    try:
+        inst = for_contract(c)
+    except ValueError:  # not ours: asked of IB as given (it answers 200, remembered unknown)
+        inst = Instrument(c.trading_class or c.symbol, c.symbol, c.sec_type,
+                          "CFE" if c.sec_type == "FUT" else "SMART", c.multiplier, 0, 0, 0, 0, "")
     exp = f"{c.expiry:%Y%m%d}"
     if c.sec_type == "FUT":
         return Future(symbol=c.symbol, lastTradeDateOrContractMonth=exp, exchange=inst.exchange,
