@@ -137,7 +137,9 @@ def placed(gw: Gateway, ref: str) -> list[dict]:
 
 
 def write_config(tmp: Path, **over: Any) -> Path:
-    raw = {"broker": "ib", "tick_seconds": 1, "heartbeat_seconds": 5,
+    # intervals are broker-clock seconds (issue 13 item 3): against the emulator at 600x a
+    # decision every 5 market minutes is 0.5 s of wall time, walk steps (10 s) 1/60 s
+    raw = {"broker": "ib", "tick_seconds": 300, "heartbeat_seconds": 60,
            "clock_jump_seconds": 1.0e9,  # see docs/IB.md: the daemon's jump check and 600x
            "control_file": str(tmp / "control"), "store_path": str(tmp / "state" / "bot.db"),
            "log": {"dir": str(tmp / "logs")}, "ib": {"client_id": 9, "timeout": 10}}

@@ -222,3 +222,27 @@ def test_sim_gateway_process_closes_a_stalled_handshake(tmp_path):
             assert sock.recv(64) == b""  # EOF from the server, well before the 5 s timeout
     finally:
         gw.stop()
+
+
+async def test_a_sim_refusal_without_an_ib_code_is_reported_as_201(ib_errors):
+    """SimBroker refuses with a broker-neutral kind (no IB code): the client still gets an
+    error for the order, with IB's generic rejection code 201 and the sim's reason."""
+    from bot.broker.base import BrokerError, ErrorKind
+
+    ib_errors.allow("Error 201")
+    async with gateway() as gw:
+        async def refuse(req: object) -> None:
+            raise BrokerError(ErrorKind.REJECTED_MARGIN, "not enough equity")
+
+        gw.sim.place = refuse  # type: ignore[method-assign]
+        ib = await connect(gw)
+        try:
+            opts, natural = await condor_legs(ib, gw)
+            seen: list[tuple[int, str]] = []
+            ib.errorEvent += lambda _id, code, msg, _c: seen.append((code, msg))
+            trade = ib.placeOrder(bag(opts, BUY_SIDE), LimitOrder("BUY", 1, natural))
+            await ib.reqCurrentTimeAsync()
+            assert seen == [(201, "not enough equity")]
+            assert trade.orderStatus.status == "Cancelled"  # ib_async's reading of an error
+        finally:
+            ib.disconnect()

@@ -7,6 +7,7 @@ Implementations: `bot.broker.sim.SimBroker` (embedded) and `bot.broker.ib.IBBrok
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +27,7 @@ __all__ = [
     "Leg",
     "OrderRequest",
     "OrderState",
+    "OrderEvents",
     "OrderStatus",
     "Position",
     "Snapshot",
@@ -211,3 +213,13 @@ class Broker(Protocol):
     async def positions(self) -> list[Position]: ...
 
     async def server_time(self) -> datetime: ...
+
+
+@runtime_checkable
+class OrderEvents(Protocol):
+    """Optional Broker extension: a broker that pushes order events (IBBroker; SimBroker, whose
+    fills happen inside its own calls, need not). `fn()` is called after every order status
+    change or execution, once the broker's order record has it, so `orders()` inside `fn`
+    already shows the event."""
+
+    def add_order_listener(self, fn: Callable[[], None]) -> None: ...

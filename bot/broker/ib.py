@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +37,7 @@ from bot import logs
 from bot.broker.base import BrokerError, ErrorKind, LiveAccountRefused
 from bot.broker.ib_accounts import account_values, not_paper
 from bot.broker.ib_contracts import Contracts
-from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning
+from bot.broker.ib_errors import INFO, LINE_REFUSED, error_kind, meaning, quiet_ib_async
 from bot.broker.ib_market import MarketBook, Plan
 from bot.broker.ib_orders import OrderBook
 from bot.broker.ib_pacing import BrokerClock, Pacer
@@ -47,7 +46,7 @@ from bot.broker.ib_vix import VixCheck
 from bot.config import IBSettings
 from strategies import expiry as xp
 from strategies.params import StrategyParams
-from strategies.types import Account, Contract, Position, Snapshot
+from strategies.types import Account, Contract, Leg, Position, Snapshot
 
 log = logs.get("bot.broker.ib")
 IB_LINES = 100  # IB's default of simultaneous market data lines per login
@@ -57,26 +56,8 @@ VIX_CHECK_AFTER = 60.0  # minutes after the open: the session's VIX check (ib_vi
 def plan_for(strategy: StrategyParams | None, **kw: Any) -> Plan:
     p = strategy or StrategyParams()
     widths = tuple(dict.fromkeys((float(p.wing_width), float(p.wing_width * p.wing_mult))))
-    return Plan(entry_dte=(p.dte_min, p.dte_max), short_delta=p.short_delta, widths=widths, **kw)
-
-
-class _Echoes(logging.Filter):
-    """Drops ib_async's own lines for order cancellations (code 202), which it logs as errors;
-    IBBroker logs every code itself, with its meaning (`broker.error` / `broker.info`)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        return not (msg.startswith("Error 202,") or
-                    (msg.startswith("Canceled order:") and "Error 202," in msg))
-
-
-def _quiet_ib_async() -> None:
-    ib_log = logging.getLogger("ib_async")
-    if ib_log.level == logging.NOTSET:
-        ib_log.setLevel(logging.WARNING)  # its INFO lines would flood our JSON log
-    wrapper = logging.getLogger("ib_async.wrapper")
-    if not any(isinstance(f, _Echoes) for f in wrapper.filters):
-        wrapper.addFilter(_Echoes())
+    mults = tuple(dict.fromkeys((p.wing_mult, 1 + (p.wing_mult - 1) / 2, 1.0)))  # roll steps
+    return Plan((p.dte_min, p.dte_max), p.short_delta, widths, roll_wing_mults=mults, **kw)
 
 
 class IBBroker(Trading):
@@ -112,7 +93,7 @@ class IBBroker(Trading):
         self._reconnect_task: asyncio.Task | None = None
         self._flagged: dict[str, int] = {}
         self.handler_errors: list[str] = []
-        _quiet_ib_async()
+        quiet_ib_async()
         ev, safe = self.ib, self._safe
         ev.errorEvent += safe(self._on_error)
         ev.disconnectedEvent += safe(self._on_disconnected)
@@ -122,6 +103,8 @@ class IBBroker(Trading):
         ev.commissionReportEvent += safe(
             lambda trade, fill, rep: self.book.on_commission(fill, rep))
         ev.pendingTickersEvent += safe(self.market.on_ticks)
+        for event in (ev.orderStatusEvent, ev.execDetailsEvent, ev.commissionReportEvent):
+            event += safe(self.book.notify)  # after the book's own handler: it has the event
 
     def _watch_accounts(self) -> None:
         """Keep TWS's managed-accounts message as sent: ib_async never completes a connect
@@ -152,6 +135,11 @@ class IBBroker(Trading):
                 log.exception("broker.handler_failed", handler=getattr(fn, "__name__", "?"),
                               error=repr(e))
         return run
+
+    def add_order_listener(self, fn: Callable[[], None]) -> None:
+        """`fn()` after every order status, execution and commission report, once the order
+        book has folded it in (a fill is complete with its last commission report)."""
+        self.book.listeners.append(fn)
 
     # --- connection ------------------------------------------------------------------------------
     @property
@@ -319,9 +307,10 @@ class IBBroker(Trading):
     # --- time ----------------------------------------------------------------------------------
     async def _sync_clock(self) -> datetime:
         t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.s.timeout)
+        guessed = not self.clock.measured  # ticks since the last read were dated at 1x
         self.clock.observe(t)
         now = self.clock.now()
-        self.market.times.clock_synced(now if self.clock.jumped else None)
+        self.market.times.clock_synced(now if self.clock.jumped or guessed else None)
         return now
 
     async def server_time(self) -> datetime:
@@ -359,8 +348,7 @@ class IBBroker(Trading):
             self._flagged = flagged
             if flagged:
                 log.warning("market.quotes_flagged", counts=flagged, action="NaN in the chain")
-        session = xp.spx_option_session(xp.exchange_date(now))
-        opened = session[0] if session is not None and session[0] <= now < session[1] else None
+        opened = _opened(now)
         spx_listing = self.cx.listings.get("SPX")
         if (opened is not None and spx_listing is not None and self.vix_check.due(now)
                 and (now - opened).total_seconds() >= VIX_CHECK_AFTER * 60):
@@ -370,6 +358,22 @@ class IBBroker(Trading):
             time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
             account=self._account(), positions=tuple(self._positions()),
             vix_futures=self.market.vix_futures(), vix_chains=vix_chains, bars=bars,
+            minutes_since_open=(now - opened).total_seconds() / 60 if opened else 0.0,
+            market_open=opened is not None)
+
+    async def quote_snapshot(self, legs: Sequence[Leg]) -> Snapshot:
+        """A walk step's cheap read: the broker time (one round trip) and the chains of the
+        legs' expiries from the lines already held, as last sent; no line is subscribed or
+        released and no bars are read (`snapshot` does that, each decision)."""
+        self._require()
+        now = await self.server_time()
+        only = {(leg.contract.symbol, leg.contract.expiry) for leg in legs}
+        chains, vix_chains = self.market.chains(now, self.s.market_data_type, only)
+        opened = _opened(now)
+        return Snapshot(
+            time=now, spx=self.market.index("SPX"), vix=self.market.index("VIX"), chains=chains,
+            account=self._account(), positions=tuple(self._positions()),
+            vix_futures=self.market.vix_futures(), vix_chains=vix_chains,
             minutes_since_open=(now - opened).total_seconds() / 60 if opened else 0.0,
             market_open=opened is not None)
 
@@ -388,3 +392,9 @@ class IBBroker(Trading):
     async def positions(self) -> list[Position]:
         self._require()
         return self._positions()
+
+
+def _opened(now: datetime) -> datetime | None:
+    """The open of the SPX option session `now` is in, or None outside one."""
+    session = xp.spx_option_session(xp.exchange_date(now))
+    return session[0] if session is not None and session[0] <= now < session[1] else None

@@ -17,6 +17,7 @@ import numpy as np
 from ib_async import IB, Future, Index, Option
 from ib_async import Contract as IBContract
 
+from strategies.instruments import INSTRUMENTS, Instrument, for_contract
 from strategies.types import Contract
 
 log = logging.getLogger("bot.broker.ib")
@@ -29,13 +30,30 @@ def _date(text: str) -> date:
 
 
 def to_ib(c: Contract) -> IBContract:
+    """The ib_async contract for one of ours: trading class, listing exchange (futures) and
+    multiplier from `strategies.instruments` (options are SMART-routed); a contract not in
+    the table goes as given (IB refuses it with 200, remembered as unknown)."""
+    try:
+        inst = for_contract(c)
+    except ValueError:  # not ours: asked of IB as given (it answers 200, remembered unknown)
+        inst = Instrument(c.trading_class or c.symbol, c.symbol, c.sec_type,
+                          "CFE" if c.sec_type == "FUT" else "SMART", c.multiplier, 0, 0, 0, 0, "")
     exp = f"{c.expiry:%Y%m%d}"
     if c.sec_type == "FUT":
-        return Future(symbol=c.symbol, lastTradeDateOrContractMonth=exp, exchange="CFE",
-                      currency="USD", multiplier=str(c.multiplier), tradingClass="VX")
+        return Future(symbol=c.symbol, lastTradeDateOrContractMonth=exp, exchange=inst.exchange,
+                      currency="USD", multiplier=str(inst.multiplier),
+                      tradingClass=inst.trading_class)
     return Option(symbol=c.symbol, lastTradeDateOrContractMonth=exp, strike=float(c.strike),
-                  right=c.right, exchange="SMART", currency="USD", multiplier=str(c.multiplier),
-                  tradingClass=c.trading_class or c.symbol)
+                  right=c.right, exchange="SMART", currency="USD", multiplier=str(inst.multiplier),
+                  tradingClass=inst.trading_class)
+
+
+def _multiplier(ic: IBContract, trading_class: str) -> int:
+    """IB's multiplier, or the instrument table's when IB left it blank."""
+    if ic.multiplier:
+        return int(float(ic.multiplier))
+    inst = INSTRUMENTS.get(trading_class)
+    return inst.multiplier if inst is not None else 100
 
 
 def from_ib(ic: IBContract) -> Contract | None:
@@ -45,10 +63,11 @@ def from_ib(ic: IBContract) -> Contract | None:
     except ValueError:
         return None
     if ic.secType == "FUT":
-        return Contract(ic.symbol, "FUT", expiry, multiplier=int(float(ic.multiplier or 1000)))
+        return Contract(ic.symbol, "FUT", expiry, multiplier=_multiplier(ic, "VX"))
     if ic.secType == "OPT" and ic.right in ("C", "P"):
-        return Contract(ic.symbol, "OPT", expiry, float(ic.strike), ic.right,
-                        ic.tradingClass or ic.symbol, int(float(ic.multiplier or 100)))
+        tc = ic.tradingClass or ic.symbol
+        return Contract(ic.symbol, "OPT", expiry, float(ic.strike), ic.right, tc,
+                        _multiplier(ic, tc))
     return None
 
 

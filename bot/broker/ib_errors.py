@@ -14,6 +14,7 @@ interactivebrokers.com/php/apiUsersGuide/apiguide/tables/api_message_codes.htm, 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.broker.base import ErrorKind, OrderStatus
@@ -167,3 +168,23 @@ def is_order_failure(code: int) -> bool:
     """An error for an order id that means the request (place/modify/cancel) failed."""
     m = meaning(code)
     return code not in ORDER_HARMLESS and m.level != INFO and m.category != "info"
+
+
+class _Echoes(logging.Filter):
+    """Drops ib_async's own lines for order cancellations (code 202), which it logs as errors;
+    IBBroker logs every code itself, with its meaning (`broker.error` / `broker.info`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Error 202,") or
+                    (msg.startswith("Canceled order:") and "Error 202," in msg))
+
+
+def quiet_ib_async() -> None:
+    """ib_async's loggers at WARNING (unless set), without its echoes of code 202."""
+    ib_log = logging.getLogger("ib_async")
+    if ib_log.level == logging.NOTSET:
+        ib_log.setLevel(logging.WARNING)  # its INFO lines would flood our JSON log
+    wrapper = logging.getLogger("ib_async.wrapper")
+    if not any(isinstance(f, _Echoes) for f in wrapper.filters):
+        wrapper.addFilter(_Echoes())

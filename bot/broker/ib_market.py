@@ -2,13 +2,14 @@
 
 IB allows about 100 simultaneous market data lines, so the book subscribes only what a
 decision can use: the underlyings (SPX, VIX, AD-NYSE) and the front VIX futures; every held
-option; on the entry expiry and on the expiry after each held SPX expiry (the roll target),
-the `per_side` puts and calls whose estimated |delta| is nearest the short target plus their
-wings at each planned width; at-the-money calls on the two front expiries (calendar layer);
-calls near the VIX future on the front VIX expiries (hedge layers). Deltas are estimated with
-Black-Scholes on the implied vols already seen on that expiry (VIX/100 before any), so the
-set re-centres as quotes arrive. Each snapshot diffs the wanted set against what is held:
-new lines are subscribed, lines no longer wanted are cancelled (released).
+option; on the expiry after each SPX expiry held today (the roll target), then on the entry
+expiries, the `per_side` puts and calls whose estimated |delta| is nearest the short target
+plus their wings at each planned width; at-the-money calls on the two front expiries
+(calendar layer); calls near the VIX future on the front VIX expiries (hedge layers).
+Deltas are estimated with Black-Scholes on the implied vols already seen on that expiry
+(VIX/100 before any), so the set re-centres as quotes arrive. Each snapshot diffs the
+wanted set against what is held: new lines are subscribed, lines no longer wanted are
+cancelled (released).
 
 Chains span every listed strike (SPX: 50%-150% of spot); quotes are NaN except on held
 lines. A quote that is missing, zero/negative or crossed (bid > ask) is NaN in the arrays
@@ -28,7 +29,7 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ import pandas as pd
 from ib_async import IB, Ticker
 
 from bot.broker.ib_contracts import Contracts
+from bot.broker.ib_lines import held_wings, pick_strikes
 from bot.broker.ib_quotes import QuoteTimes
 from strategies import expiry as xp
 from strategies import pricing
@@ -53,6 +55,7 @@ class Plan:
     rate: float = 0.04
     max_lines: int = 95
     quote_wait: float = 2.0  # seconds to wait for first quotes of new lines
+    roll_wing_mults: tuple[float, ...] = (1.5, 1.25, 1.0)  # a roll's wings / the held wings
 
 
 async def next_emit(event: Any) -> Any:
@@ -83,30 +86,6 @@ def sane_quote(bid: Any, ask: Any) -> tuple[float, float, str]:
     return b, a, problem
 
 
-def pick_strikes(strikes: np.ndarray, S: float, t: float, r: float, sigma: np.ndarray,
-                 plan: Plan, keep: frozenset[tuple[float, str]] = frozenset()
-                 ) -> list[tuple[float, str]]:
-    """Short candidates by estimated delta on each side, then their wings. A strike in `keep`
-    (already subscribed) stays while it ranks within two places of the cut (hysteresis)."""
-    if not (S > 0 and t > 0) or strikes.size == 0:
-        return []
-    out: list[tuple[float, str]] = []
-    for right in ("P", "C"):
-        d = np.abs(pricing.greeks(right.lower(), S, strikes, t, r, sigma)["delta"])
-        dist = np.where(np.isfinite(d), np.abs(d - plan.short_delta), np.inf)
-        ranked = [i for i in np.argsort(dist) if np.isfinite(dist[i])]
-        shorts = [float(strikes[i]) for n, i in enumerate(ranked[:plan.per_side + 2])
-                  if n < plan.per_side or (float(strikes[i]), right) in keep]
-        out += [(k, right) for k in shorts]
-        for w in plan.widths:
-            for k in shorts:
-                beyond = (strikes[strikes <= k - w + 1e-9] if right == "P"
-                          else strikes[strikes >= k + w - 1e-9])
-                if beyond.size:
-                    out.append((float(beyond.max() if right == "P" else beyond.min()), right))
-    return list(dict.fromkeys(out))
-
-
 class MarketBook:
     def __init__(self, ib: IB, contracts: Contracts, plan: Plan,
                  now: Callable[[], datetime] | None = None) -> None:
@@ -117,6 +96,7 @@ class MarketBook:
         self.flagged: Counter[str] = Counter()
         self.subscribed = self.released = 0
         self._bars: tuple[date, pd.DataFrame | None] | None = None
+        self._held_on: dict[date, tuple[date, float]] = {}  # SPX expiry -> (day held, wings)
         self.pace_delay: Any = lambda: 0.0  # seconds until queued requests are sent (IBBroker)
 
     def reset(self) -> None:
@@ -180,6 +160,19 @@ class MarketBook:
                     out.append((target, iv))
         return out
 
+    def _deltas(self, expiry: date) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """|delta| from IB's model ticks on this SPX expiry's lines: right -> (strikes, |delta|)."""
+        pts: dict[str, list[tuple[float, float]]] = {}
+        for target, t in self.lines.values():
+            if (isinstance(target, Contract) and target.sec_type == "OPT"
+                    and target.symbol == "SPX" and target.expiry == expiry):
+                g = t.modelGreeks
+                d = abs(_num(g.delta)) if g is not None else math.nan
+                if d > 0:
+                    pts.setdefault(target.right, []).append((target.strike, d))
+        return {r: tuple(np.array(v, dtype=float) for v in zip(*sorted(p)))  # type: ignore[misc]
+                for r, p in pts.items()}
+
     def wanted(self, now: datetime, held: list[Contract]) -> list[Contract | str]:
         """Every line the next decision may use, most important first."""
         fixed: list[Contract | str] = list(self.cx.indexes)
@@ -190,15 +183,26 @@ class MarketBook:
         if spx is not None and S > 0:
             ks = spx.strikes[(spx.strikes >= 0.5 * S) & (spx.strikes <= 1.5 * S)]
             lo, hi = self.plan.entry_dte
-            exps = [e for e in spx.expiries if lo <= xp.dte(e, now) <= hi]
-            for e in sorted({c.expiry for c in held if c.symbol == "SPX"}):
-                exps += [x for x in spx.expiries if x > e][:1]
-            for e in dict.fromkeys(exps):
+            # roll targets first: a held condor's next step outranks a new entry; held today
+            # counts (a roll closes the old condor before it opens the new one); a target's
+            # wings are the held wings times each step the roll may take
+            exps: dict[date, tuple[float, ...]] = {}
+            today = xp.exchange_date(now)
+            self._held_on.update({e: (today, w) for e, w in held_wings(held).items()})
+            for e, (day, w) in sorted(self._held_on.items()):
+                for x in [x for x in spx.expiries if x > e][:1] if day == today else []:
+                    exps[x] = exps.get(x, ()) + tuple(w * m for m in self.plan.roll_wing_mults)
+            for e in spx.expiries:
+                if lo <= xp.dte(e, now) <= hi:
+                    exps[e] = exps.get(e, ()) + self.plan.widths
+            for e, widths in exps.items():
+                plan = replace(self.plan, widths=tuple(dict.fromkeys(widths)))
                 t = xp.year_fraction(e, now)
                 have = frozenset((c.strike, c.right) for c, _ in self.lines.values()
                                  if isinstance(c, Contract) and c.symbol == "SPX" and c.expiry == e)
                 sigma = self._sigma(e, ks, vix, S, t)
-                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, self.plan, have):
+                for k, r in pick_strikes(ks, S, t, self.plan.rate, sigma, plan, have,
+                                         self._deltas(e)):
                     want.append(Contract("SPX", "OPT", e, k, r, "SPX"))
             if ks.size:
                 atm = float(ks[np.argmin(np.abs(ks - S))])
@@ -266,17 +270,23 @@ class MarketBook:
         def ready(t: Ticker) -> bool:
             return not (math.isnan(t.bid) and math.isnan(t.ask) and math.isnan(t.last))
 
-        while tickers and not all(ready(t) for t in tickers):
-            left = deadline - loop.time()
-            if left <= 0 or not self.ib.isConnected():
-                return
-            try:
-                await asyncio.wait_for(next_emit(self.ib.pendingTickersEvent), left)
-            except TimeoutError:
-                return
+        try:
+            while tickers and not all(ready(t) for t in tickers):
+                left = deadline - loop.time()
+                if left <= 0 or not self.ib.isConnected():
+                    return
+                try:
+                    await asyncio.wait_for(next_emit(self.ib.pendingTickersEvent), left)
+                except TimeoutError:
+                    return
+        finally:  # a line whose first bid/ask is in: its later bid/ask ticks are updates
+            self.times.settle(t for t in tickers
+                              if not (math.isnan(t.bid) and math.isnan(t.ask)))
 
     # --- chains ----------------------------------------------------------------------------------
-    def chains(self, now: datetime, md_type: int) -> tuple[dict[date, Chain], dict[date, Chain]]:
+    def chains(self, now: datetime, md_type: int, only: set[tuple[str, date]] | None = None
+               ) -> tuple[dict[date, Chain], dict[date, Chain]]:
+        """SPX and VIX chains by expiry (only the (symbol, expiry) pairs in `only`, if given)."""
         S = self.index("SPX")
         self.flagged.clear()
         out: dict[str, dict[date, Chain]] = {"SPX": {}, "VIX": {}}
@@ -289,6 +299,8 @@ class MarketBook:
             if sym == "SPX" and S > 0:
                 ks = ks[(ks >= 0.5 * S) & (ks <= 1.5 * S)]
             for e in listing.expiries:
+                if only is not None and (sym, e) not in only:
+                    continue
                 t_years = xp.year_fraction(e, now)
                 if t_years <= 0 or xp.dte(e, now) > 400:
                     continue
@@ -383,3 +395,4 @@ class MarketBook:
             df = df.join((ad - ad.iloc[-1]).rename("ad_line"), how="left")
         self._bars = (today, df)
         return df
+

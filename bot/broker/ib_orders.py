@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import monotonic
@@ -80,6 +81,7 @@ class OrderBook:
     def __init__(self) -> None:
         self.client_id = -1
         self.orders: dict[int, Tracked] = {}
+        self.listeners: list[Callable[[], None]] = []  # IBBroker.add_order_listener
         self._acks: dict[int, tuple[asyncio.Future, str]] = {}
 
     # --- placing -----------------------------------------------------------------------------
@@ -163,6 +165,18 @@ class OrderBook:
             o = self.orders.get(fill.execution.orderId)
         if o is not None and report.execId in o.execs:
             o.execs[report.execId].commission = float(report.commission)
+
+    def notify(self, *_: Any) -> None:
+        """An order event was folded in (registered after on_trade/on_exec/on_commission):
+        tell the listeners. One listener failing does not keep it from the others."""
+        failed: list[Exception] = []
+        for fn in list(self.listeners):
+            try:
+                fn()
+            except Exception as e:
+                failed.append(e)
+        if failed:
+            raise failed[0]
 
     def on_error(self, req_id: int, code: int, message: str) -> bool:
         """Judge an error for an order id. False if `req_id` is not one of our orders."""

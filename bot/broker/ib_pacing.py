@@ -99,6 +99,12 @@ class BrokerClock:
         return self.rate
 
     @property
+    def measured(self) -> bool:
+        """The rate has been measured (until then `now()` between reads is a guess at 1x and
+        a jump cannot be told from a fast clock)."""
+        return self._measured
+
+    @property
     def offset(self) -> timedelta:
         """Server time minus local wall time (RealClock's notion)."""
         return self.now() - datetime.now(UTC)

@@ -4,6 +4,12 @@ IB's tick messages carry no time, and ib_async's `Ticker.time` moves with any ti
 greeks too), so a frozen bid/ask behind a live model would look fresh by it. `QuoteTimes`
 stamps a line when a bid/ask tick (price or size) arrives for it, with the broker clock's
 time (`now`, IBBroker's BrokerClock: an accelerated emulator's market time).
+
+A subscription's first quotes are TWS's cached values, not an update: they count as `first`
+until the book has seen them (`settle`, once the new lines' first bid/ask are in) or for
+FIRST_QUOTE_WALL wall seconds, whichever ends first. A wall window alone misread a fast
+(manual or accelerated) emulator: an hour of market time can pass in under 0.5 wall seconds,
+so real updates counted as first quotes and the chain aged as if frozen.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class QuoteTimes:
         self.quoted: dict[Ticker, datetime] = {}  # line -> last bid/ask update
         self.first: dict[Ticker, tuple[float, datetime]] = {}  # line -> (wall, its first quote)
         self._since_sync: set[Ticker] = set()  # lines stamped since the last clock sync
+        self._settled: set[Ticker] = set()  # lines whose first quotes are in: ticks update
 
     def stamp(self, tickers: Iterable[Ticker], lines: set[Ticker]) -> None:
         """One packet's tickers (pendingTickersEvent): stamp those of `lines` whose bid or ask
@@ -38,9 +45,14 @@ class QuoteTimes:
             if t in lines and any(tk.tickType in QUOTE_TICKS for tk in t.ticks):
                 at = at or self.now()
                 born = self.first.setdefault(t, (mono, at))
-                if mono - born[0] > FIRST_QUOTE_WALL:
+                if t in self._settled or mono - born[0] > FIRST_QUOTE_WALL:
                     self.quoted[t] = at
                 self._since_sync.add(t)
+
+    def settle(self, tickers: Iterable[Ticker]) -> None:
+        """These lines' first quotes have arrived (they have a bid/ask): any later bid/ask
+        tick for them is an update."""
+        self._settled.update(t for t in tickers if t in self.first)
 
     def clock_synced(self, jumped_to: datetime | None) -> None:
         """The broker clock was read again. A server clock that jumped forward (an emulator's
@@ -66,11 +78,13 @@ class QuoteTimes:
         return t - DELAY if delayed else t
 
     def forget(self, t: Ticker) -> None:
+        self._settled.discard(t)
         self.quoted.pop(t, None)
         self.first.pop(t, None)
         self._since_sync.discard(t)
 
     def clear(self) -> None:
+        self._settled.clear()
         self.quoted.clear()
         self.first.clear()
         self._since_sync.clear()

@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.broker.base import BrokerError, OrderRequest, OrderState
+from bot.broker.base import BrokerError, OrderRequest, OrderState, OrderStatus
+from bot.broker.ib_errors import ib_status_name
 from bot.sim.gateway_book import BAG_CON_ID, Registry
 from bot.tws.encode_orders import (
     ExecutionSpec,
@@ -53,7 +54,7 @@ class GwOrder:
     parsed: ParsedOrder
     legs: tuple[Leg, ...]  # as bought per combo unit (a SELL order's legs are flipped)
     expires_at: datetime | None = None  # a DAY order: the close of its trading day
-    status: str = "Submitted"
+    status: OrderStatus = OrderStatus.WORKING  # as last reported to the client
     fills_sent: int = 0
     done_at: datetime | None = None  # when it was filled, cancelled or expired
 
@@ -147,7 +148,7 @@ class OrderDesk:
             legs, qty, limit = self._legs(p)
             w = await self.sim.what_if(OrderRequest(p.orderRef, legs, qty, limit))
         except (Refused, BrokerError) as e:
-            return [error_msg(p.orderId, e.code, e.message)]
+            return [error_msg(p.orderId, e.code or 201, e.message)]
         nl = snap.account.net_liquidation
         state = OrderStateSpec(
             "PreSubmitted", w.init_margin_after - w.init_margin_change,
@@ -168,7 +169,7 @@ class OrderDesk:
             req = OrderRequest(p.orderRef, legs, qty, limit, old.sim_id if old else None)
             st = await self.sim.place(req)
         except (Refused, BrokerError) as e:
-            return [error_msg(p.orderId, e.code, e.message)]
+            return [error_msg(p.orderId, e.code or 201, e.message)]
         if old is None:
             old = GwOrder(client_id, p.orderId, next(self._perm), st.order_id, p, legs,
                           expires_at=day_close(snap.time) if p.tif in ("", "DAY") else None)
@@ -176,7 +177,7 @@ class OrderDesk:
         old.parsed = p
         out = [open_order(p, OrderStateSpec("Submitted"), perm_id=old.perm_id,
                               client_id=client_id),
-               self._status(old, st, "Submitted", upto=old.fills_sent)]
+               self._status(old, st, OrderStatus.WORKING, upto=old.fills_sent)]
         out += self._progress(old, st, snap)
         return out
 
@@ -195,7 +196,7 @@ class OrderDesk:
             o.done_at = expired_at
             log.info("gateway.order_expired client_id=%s order_id=%s ref=%s", o.client_id,
                      o.order_id, o.parsed.orderRef)
-            self.send(o.client_id, self._status(o, st, "Cancelled"))
+            self.send(o.client_id, self._status(o, st, OrderStatus.CANCELLED))
 
     def next_expiry(self) -> datetime | None:
         """The earliest close at which a live DAY order expires."""
@@ -214,9 +215,9 @@ class OrderDesk:
             return [error_msg(order_id, 161, "Cancel attempted when order is not in a "
                                                  f"cancellable state. Order permId ={o.perm_id}")]
         await self.sim.cancel(o.sim_id)
-        o.status, o.done_at = "Cancelled", self.sim.clock.now()
+        o.status, o.done_at = OrderStatus.CANCELLED, self.sim.clock.now()
         return [error_msg(order_id, 202, "Order Canceled - reason:"),
-                self._status(o, st, "Cancelled")]
+                self._status(o, st, OrderStatus.CANCELLED)]
 
     def open_orders(self, client_id: int | None, states: dict[int, OrderState]) -> list[bytes]:
         out = []
@@ -224,8 +225,8 @@ class OrderDesk:
             st = states.get(o.sim_id)
             if st is None or not st.working or (client_id is not None and o.client_id != client_id):
                 continue
-            out.append(open_order(o.parsed, OrderStateSpec(st.status), perm_id=o.perm_id,
-                                      client_id=o.client_id))
+            out.append(open_order(o.parsed, OrderStateSpec(ib_status_name(st.status)),
+                                  perm_id=o.perm_id, client_id=o.client_id))
             out.append(self._status(o, st, st.status))
         return out
 
@@ -240,7 +241,7 @@ class OrderDesk:
                 continue
             if xp.exchange_date(o.done_at) != today:
                 continue
-            out.append(completed_order(o.parsed, st.status, perm_id=o.perm_id,
+            out.append(completed_order(o.parsed, ib_status_name(st.status), perm_id=o.perm_id,
                                        filled=st.filled, completed_time=o.done_at))
         return out
 
@@ -269,8 +270,8 @@ class OrderDesk:
             msgs = self._progress(o, st, snap)
             if st.done and o.done_at is None:
                 o.done_at = snap.time
-            if st.status != o.status and not msgs:
-                if st.status == "Cancelled" and st.error:
+            if st.status is not o.status and not msgs:
+                if st.status is OrderStatus.CANCELLED and st.error:
                     msgs.append(error_msg(o.order_id, 202, f"Order Canceled - reason:{st.error}"))
                 msgs.append(self._status(o, st, st.status))
             if msgs:
@@ -278,15 +279,17 @@ class OrderDesk:
                 self.send(o.client_id, b"".join(msgs))
         return changed
 
-    def _status(self, o: GwOrder, st: OrderState, status: str, upto: int | None = None) -> bytes:
-        """orderStatus as of the first `upto` fills (all by default)."""
+    def _status(self, o: GwOrder, st: OrderState, status: OrderStatus,
+                upto: int | None = None) -> bytes:
+        """orderStatus as of the first `upto` fills (all by default), `status` under IB's
+        name for it."""
         o.status = status
         fills = st.fills[:upto] if upto is not None else st.fills
         filled = sum(f.qty for f in fills)
         avg = o.sign * sum(f.qty * f.price for f in fills) / filled if filled else 0.0
         last = o.sign * fills[-1].price if fills else 0.0
-        return order_status(o.order_id, status, filled, st.qty - filled, round(avg, 6),
-                                o.perm_id, 0, round(last, 6), o.client_id)
+        return order_status(o.order_id, ib_status_name(status), filled, st.qty - filled,
+                            round(avg, 6), o.perm_id, 0, round(last, 6), o.client_id)
 
     def _progress(self, o: GwOrder, st: OrderState, snap: Snapshot) -> list[bytes]:
         new = st.fills[o.fills_sent:]
