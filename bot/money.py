@@ -6,7 +6,8 @@ collateral and margin included (a broker pays interest on the cash that backs a 
 requirement), compounded per session over calendar days (`with_interest`); buy-and-hold
 holds no cash and earns the dividend yield instead. The short rate is the scenario's
 `short_rate` (else its `r`, the rate the option surface prices with); the dividend yield is
-the scenario's `dividend_yield` (else DIVIDEND_YIELD).
+the scenario's `dividend_yield` (else its `q`, the yield the surface's forward uses; else
+DIVIDEND_YIELD).
 
 `frame` builds every column's daily closing equity under those rules; `comparison` gives the
 report's figures per column: on the account (interest included) and on the capital the
@@ -59,6 +60,8 @@ def money_rules(scenario: Any) -> MoneyRules:
     if rate is None:
         rate, rsrc = float(scenario.r), f"scenario {name} r (the surface's rate)"
     qsrc = f"scenario {name} dividend_yield"
+    if q is None and getattr(scenario, "q", None) is not None:
+        q, qsrc = scenario.q, f"scenario {name} q (the surface's dividend yield)"
     if q is None:
         q, qsrc = DIVIDEND_YIELD, "baselines.DIVIDEND_YIELD constant"
     return MoneyRules(float(rate), float(q), rsrc, qsrc)

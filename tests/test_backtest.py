@@ -211,9 +211,10 @@ def test_interest_compounds_per_session_on_the_closing_equity():
     assert total[date(2026, 1, 6)] == pytest.approx(90.0 + i1 + i2)
     from bot.sim import scenarios
 
-    r = money.money_rules(scenarios.get("chop"))  # no short_rate / dividend_yield yet: r, const
-    assert r.short_rate == scenarios.get("chop").r
-    assert r.dividend_yield == money.DIVIDEND_YIELD and "constant" in r.dividend_source
+    chop = scenarios.get("calm")  # its own rate and dividend yield (the surface's): q 1.3%
+    r = money.money_rules(chop)
+    assert r.short_rate == chop.r and r.dividend_yield == chop.q
+    assert "constant" not in r.dividend_source
 
 
 # --- sweep and CLI ------------------------------------------------------------------------------
