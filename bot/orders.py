@@ -35,20 +35,13 @@ def listen_orders(broker: Any, fn: Callable[[], None]) -> bool:
     it reports none (the executor then runs on its timer alone).
 
     A broker offers this as `add_order_listener(fn)` (an optional extension of the Broker
-    protocol). IBBroker does not yet: until it does, ib_async's own orderStatusEvent and
-    execDetailsEvent on its `ib` are used — registered after the broker's order book, whose
-    handlers therefore have already folded the event in when `fn` runs.
+    protocol, `bot.broker.base.OrderEvents`): IBBroker calls `fn` after its order book has
+    folded the event in; SimBroker has none (its orders change only inside a step).
     """
     add = getattr(broker, "add_order_listener", None)
-    if callable(add):
-        add(fn)
-        return True
-    ib = getattr(broker, "ib", None)
-    status, execs = getattr(ib, "orderStatusEvent", None), getattr(ib, "execDetailsEvent", None)
-    if status is None or execs is None:
+    if not callable(add):
         return False
-    status += lambda *_: fn()
-    execs += lambda *_: fn()
+    add(fn)
     return True
 
 
