@@ -91,22 +91,11 @@ class ErrorKind(StrEnum):
     OTHER = "other"
 
 
-def _legacy_kind(code: int, message: str) -> ErrorKind:
-    from bot.broker.ib_errors import error_kind  # LEGACY (migration) only
-
-    return error_kind(code, message)
-
-
 class BrokerError(Exception):
     """A broker refused or failed a request. `kind` says why (act on it); `code` is the
-    broker's own error code where there is one (IB's, for logs).
+    broker's own error code where there is one (IB's, for logs)."""
 
-    LEGACY (migration): `BrokerError(201, "...")` (an IB code first, as SimBroker still raises
-    it) is read as `BrokerError(<kind of IB 201>, "...", code=201)`."""
-
-    def __init__(self, kind: ErrorKind | int, message: str, code: int | None = None) -> None:
-        if not isinstance(kind, ErrorKind):
-            code, kind = int(kind), _legacy_kind(int(kind), message)
+    def __init__(self, kind: ErrorKind, message: str, code: int | None = None) -> None:
         super().__init__(f"[{code if code is not None else kind.value}] {message}")
         self.kind = kind
         self.code = code
