@@ -105,3 +105,23 @@ async def test_a_held_condors_roll_target_outranks_new_entries_for_lines(ib_erro
         assert not snap.positions
         rolled, why = build_condor(snap.chains[target], 0.16, 0.15, 0.20, 50.0)
         assert rolled is not None, why
+
+
+async def test_a_line_subscribed_again_is_not_quoted_at_what_it_showed_before():
+    """ib_async hands back the same Ticker for a contract subscribed again after
+    cancelMktData, still holding the old bid/ask: without emptying it, the snapshot read those
+    as the new line's quotes (seen in the parity run: strikes released at one SPX level and
+    subscribed again an hour later were quoted at the old level, and the roll picked another
+    strike than the in-process run)."""
+    async with gateway() as gw, broker(gw) as b:
+        snap = await b.snapshot()
+        expiry = entry_condor(snap).expiry
+        key, (c, t) = next((k, v) for k, v in b.market.lines.items()
+                           if getattr(v[0], "expiry", None) == expiry)
+        old = (t.bid, t.ask)
+        await b.market._sync_lines([w for k, (w, _) in b.market.lines.items() if k != key])
+        assert key not in b.market.lines  # released
+        gw.faults.quotes[key] = (old[0] + 5.0, old[1] + 5.0)  # the market there moved since
+        await b.market._sync_lines([*(w for w, _ in b.market.lines.values()), c])
+        assert b.market.lines[key][1] is t  # ib_async's own ticker, handed back
+        assert (t.bid, t.ask) == (old[0] + 5.0, old[1] + 5.0)

@@ -58,6 +58,27 @@ class Plan:
     roll_wing_mults: tuple[float, ...] = (1.5, 1.25, 1.0)  # a roll's wings / the held wings
 
 
+QUOTE_FIELDS = ("bid", "bidSize", "ask", "askSize", "last", "lastSize", "prevBid", "prevBidSize",
+                "prevAsk", "prevAskSize", "prevLast", "prevLastSize", "markPrice", "close")
+GREEK_FIELDS = ("bidGreeks", "askGreeks", "lastGreeks", "modelGreeks")
+
+
+def _fresh(t: Ticker) -> Ticker:
+    """A new subscription's ticker, emptied of what an earlier one left. ib_async keeps one
+    Ticker per contract across cancelMktData and hands the same object back on the next
+    reqMktData, still holding the old bid/ask and greeks: read before the new line's first
+    ticks arrive, they passed as fresh quotes (a strike released and subscribed again an hour
+    later was quoted at the old SPX level). No tick can arrive between reqMktData and this:
+    nothing awaits in between."""
+    nan = math.nan
+    for name in QUOTE_FIELDS:
+        setattr(t, name, nan)
+    for name in GREEK_FIELDS:
+        setattr(t, name, None)
+    t.ticks = []
+    return t
+
+
 async def next_emit(event: Any) -> Any:
     """The next value an eventkit Event emits."""
     return await event
@@ -257,7 +278,7 @@ class MarketBook:
                 self.cx.futures.get(w.expiry) if w.sec_type == "FUT" else self.cx.get(w))
             if ic is None:
                 continue
-            t = self.ib.reqMktData(ic, "", False, False)
+            t = _fresh(self.ib.reqMktData(ic, "", False, False))
             self.lines[w if isinstance(w, str) else w.key] = (w, t)
             self.subscribed += 1
             fresh.append(t)
