@@ -197,7 +197,17 @@ class Daemon:
             self._reconnects = reconnects
             log.info("broker.reconnected", reconnects=reconnects, action="reconcile")
             await self.recover()
-        snap = await self.broker.snapshot()
+        quick = getattr(self.broker, "quote_snapshot", None)
+        # a walk step or order event on IB reads the working legs' quotes only (a full
+        # snapshot re-centres the book and reads bars: seconds of market time at 60x, so walk
+        # steps came walk_seconds + ~14 s apart); a flatten decides, so it reads everything
+        walk_only = (not decide and quick is not None and bool(self.executor.working)
+                     and self.mode != "flatten")
+        if walk_only and quick is not None:
+            legs = [leg for w in self.executor.working.values() for leg in w.intent.legs]
+            snap = await quick(legs)
+        else:
+            snap = await self.broker.snapshot()
         self._snap_mono = time.monotonic()
         self._last_snap = snap
         now = snap.time
@@ -229,6 +239,8 @@ class Daemon:
                 await self._submit(intent, snap)
         self._persist(now)
         self._store_check()
+        if walk_only:
+            return  # hooks (metrics, recorder) see full snapshots only
         for hook in self.step_hooks:
             hook(self, snap)
 

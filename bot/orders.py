@@ -235,7 +235,10 @@ class Executor:
                 self.guard.record_order(now)
             w.unsaved["limit_price"] = price
             self._save(w, now)
-            log.info("order.walked", key=key, order_id=w.order_id, step=w.step, limit=price)
+            # late: how far behind its schedule (placed_at + step x walk_seconds) the step ran
+            late = (now - w.placed_at).total_seconds() - w.step * self.s.walk_seconds
+            log.info("order.walked", key=key, order_id=w.order_id, step=w.step, limit=price,
+                     late_seconds=round(late, 1))
             if self._record_fills(w, st, now) and st.done:
                 fin = self._finish(w, st, now)
                 if fin is not None:

@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+import yaml
 from ib_async import IB, Future, Index, LimitOrder, Option
 from ib_helpers import (
     ACCT,
@@ -233,6 +234,37 @@ def test_run_against_sim_gateway_enters_a_condor(tmp_path):
         for ref in refs:  # one order id per intent, modifications in place
             ids = {o["orderId"] for o in orders if o["orderRef"] == ref and not o["whatIf"]}
             assert len(ids) == 1
+    finally:
+        for p in (bot, gw):
+            if p is not None:
+                p.stop()
+
+
+def test_default_config_at_60x_enters_within_a_minute_walking_on_schedule(tmp_path):
+    """Issue 13's done-when, as a new user tries it: the repo's config.yaml (tick 60 s, walk
+    10 s) against `sim-gateway --speed 60`. Only paths and ports are moved into tmp. The
+    entry comes within 60 wall seconds of the bot's start, and each walk step runs on its
+    own schedule (placement + step x walk_seconds, in market time), not on the decision
+    tick: at 60x a step a tick late would be 60 s behind."""
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    raw.update(control_file=str(tmp_path / "control"), store_path=str(tmp_path / "bot.db"))
+    raw["log"]["dir"] = str(tmp_path / "logs")
+    raw["web"]["port"] = 0
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    gw = Proc(["sim-gateway", "--port", "0", "--speed", "60"], REPO)
+    bot = None
+    try:
+        port = gw.until(lambda e: e["event"] == "gateway.listening", 30)["port"]
+        bot = Proc(["run", "--broker", "ib", "--port", str(port), "--config", str(cfg)], tmp_path)
+        entered = bot.until(lambda e: e["event"] == "campaign.entered", 60)
+        walked = [e for e in bot.seen if e["event"] == "order.walked"
+                  and e["key"].startswith(entered["campaign"] + ":open")]
+        assert walked, "the entry filled at its first price: nothing walked"
+        assert [e["step"] for e in walked] == list(range(1, len(walked) + 1))
+        # behind schedule by less than one walk interval (at 60x, 0.1 wall seconds are 6
+        # market seconds; a step taking a full snapshot ran ~14 s late, one on the tick 60 s)
+        assert all(0 <= e["late_seconds"] < raw["orders"]["walk_seconds"] for e in walked), walked
     finally:
         for p in (bot, gw):
             if p is not None:

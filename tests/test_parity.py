@@ -74,7 +74,14 @@ async def test_sim_and_wire_take_the_same_decisions(settings_factory, log_file):
         await ib.server_time()  # a round trip: every tick it sent is in
         return await real_snapshot()
 
-    ib.snapshot = pumped_snapshot
+    real_quotes = ib.quote_snapshot
+
+    async def pumped_quotes(legs):
+        await gw.pump()  # a walk step reads the working legs' quotes, at the driver's time too
+        await ib.server_time()
+        return await real_quotes(legs)
+
+    ib.snapshot, ib.quote_snapshot = pumped_snapshot, pumped_quotes
     store = Store(s.store_path)
     try:
         assert await Daemon(s, ib, clock, store).run() == 0
