@@ -286,11 +286,18 @@ class Daemon:
 
     def _store_check(self) -> None:
         """A store write failed (disk full): REDUCING, once per failure, so a resume issued
-        after it is not undone while the store works again."""
+        after it is not undone while the store works again. Recorded whatever the state
+        shows: a REDUCING from the daily-loss rule ends with the day, this one only with a
+        resume issued after it; HALTED stays HALTED (the stricter flag wins)."""
         if self.executor.store_failed:
             self.executor.store_failed = None
-            if self.guard.state == ACTIVE:
-                self._set_trading_state(REDUCING, "store.write_failed")
+            if self.guard.flags["operator"] != ACTIVE:
+                return  # already held until a resume (none has come since it was set)
+            before = self.guard.state
+            self._set_trading_state(REDUCING, "store.write_failed")
+            if self.guard.state == before:  # no risk.state line: say what was recorded
+                log.warning("risk.flag_set", flag="operator", value=REDUCING,
+                            why="store.write_failed", state=before, until="resume")
 
     def _fold(self, done: Done, now: datetime) -> None:
         decision = tvm.on_order_done(self.state, done.intent, done.filled, done.avg_price,

@@ -57,14 +57,52 @@ _SHARED: list[Any] = [
 ]
 
 
-class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
+_lost = 0  # records a handler (or the logging pipeline) failed to write, since start
+_reported = False  # the first loss since `setup` went to stderr as `log.write_failed`
+
+
+def write_failures() -> int:
+    """How many records were lost to failed log writes (disk full, a raising handler)."""
+    return _lost
+
+
+def _lose(err: BaseException | None) -> None:
+    """Count a lost record; report the first one on stderr. Never raises: a log write that
+    fails must not reach the trading code that logged (a close on a full disk still goes
+    out), and stderr may sit on the same full disk (`condorbot run >> logs/out 2>&1`)."""
+    global _lost, _reported
+    _lost += 1
+    if _reported:
+        return
+    _reported = True
+    try:
+        line = {"event": "log.write_failed", "level": "error", "error": str(err),
+                "then": "records that cannot be written are counted and dropped"}
+        sys.stderr.write(json.dumps(line) + "\n")  # json: the error text may hold quotes
+        sys.stderr.flush()
+    except Exception:  # nowhere left to report it; the count keeps it
+        pass
+
+
+class _SafeHandler(logging.Handler):
+    """A handler whose write failures are counted and dropped (`_lose`), never raised."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # stdlib name
+        _lose(sys.exc_info()[1])
+
+
+class _SafeStreamHandler(_SafeHandler, logging.StreamHandler):  # type: ignore[type-arg]
+    """The console: stdout on a full disk loses records quietly (stdlib prints a traceback
+    per record)."""
+
+
+class _SafeRotatingHandler(_SafeHandler, logging.handlers.RotatingFileHandler):
     """A log file that cannot be written (read-only, disk full) must not crash the daemon.
 
     The first failure is reported once on stderr as a `log.write_failed` line; later records
     still reach the console handler.
     """
 
-    failed = False
     _memo: tuple[logging.LogRecord | None, str] = (None, "")
 
     def format(self, record: logging.LogRecord) -> str:
@@ -78,12 +116,19 @@ class _SafeRotatingHandler(logging.handlers.RotatingFileHandler):
         self._memo = (record, text)
         return text
 
-    def handleError(self, record: logging.LogRecord) -> None:  # stdlib name
-        if not self.failed:
-            self.failed = True
-            err = sys.exc_info()[1]
-            line = {"event": "log.write_failed", "level": "error", "error": str(err)}
-            sys.stderr.write(json.dumps(line) + "\n")  # json: the error text may hold quotes
+
+class _SafeBoundLogger(structlog.stdlib.BoundLogger):
+    """Every log call returns, whatever the pipeline below does (a listener or a handler
+    that raises): the failure is counted and reported once (`_lose`), never raised into
+    the trading code that logged. BaseException (a cancel, an interrupt) still passes."""
+
+    def _proxy_to_logger(self, method_name: str, event: str | None = None,
+                         *event_args: str, **event_kw: Any) -> Any:
+        try:
+            return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
+        except Exception as e:
+            _lose(e)
+            return None
 
 
 def setup(
@@ -95,6 +140,8 @@ def setup(
     console: bool | None = None,
 ) -> Path | None:
     """Configure structlog + stdlib logging. Returns the JSON log path (None if unwritable)."""
+    global _reported
+    _reported = False  # a new configuration reports its first lost record again
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -120,7 +167,7 @@ def setup(
                          f'"error": "{e.strerror}"}}\n')
         out = None
     tty = sys.stdout.isatty() if console is None else console
-    ch = logging.StreamHandler(sys.stdout)
+    ch = _SafeStreamHandler(sys.stdout)
     ch.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=structlog.dev.ConsoleRenderer(colors=tty)
@@ -145,7 +192,7 @@ def setup(
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_SafeBoundLogger,
         cache_logger_on_first_use=False,
     )
     return out

@@ -80,12 +80,14 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
                         action="fill assumed at the order's limit; commission unknown")
             out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0,
                                  OrderStatus.FILLED))
+            _untrack(executor, intent.key, "filled while down")
             continue
         if st is None:
             store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
             log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
             out.done.append(Done(intent, 0, 0.0, 0.0, OrderStatus.CANCELLED,
                                  "never reached broker"))
+            _untrack(executor, intent.key, "unknown to the broker")
             continue
         for f in st.fills:
             fill = Fill(intent.key, f.qty, f.price, f.commission, f.time, f.exec_id)
@@ -105,11 +107,22 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             log.info("reconcile.completed_while_down", key=intent.key, order_id=st.order_id,
                      status=st.status, filled=st.filled, avg_price=st.avg_price)
             out.done.append(Done(intent, st.filled, st.avg_price, comm, st.status, st.error))
+            _untrack(executor, intent.key, f"done at the broker ({st.status.value})")
     for st in orders:
         if st.working and OURS.match(st.order_ref or "") and st.order_ref not in open_keys:
             await broker.cancel(st.order_id)
             log.warning("reconcile.cancelled_unwanted", order_id=st.order_id, key=st.order_ref)
     return out
+
+
+def _untrack(executor: Executor, key: str, why: str) -> None:
+    """Reconciliation folded this intent (its final row is written): the executor, which
+    may still track it when recovery runs while trading (a reconnect, a clock jump, a
+    refused modification), stops walking it and never folds it a second time."""
+    w = executor.working.pop(key, None)
+    if w is not None:
+        log.warning("reconcile.untracked", key=key, order_id=w.order_id, why=why,
+                    action="no longer walked; folded by reconciliation")
 
 
 async def _surplus(broker: Broker, state: Any) -> dict[str, int]:

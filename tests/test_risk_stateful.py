@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from hypothesis import HealthCheck, settings
@@ -322,21 +324,43 @@ class GuardMachine(World):
         assert covered(list(self.held().items())), "a naked short reached the positions"
 
 
+@contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis mixes literals from every imported local module (its "local constants",
+    hypothesis.internal.conjecture.providers) into its draws, derandomized or not: the
+    machine's path then depends on which test modules the process has imported. Measured:
+    alone this run met campaign_max_loss 6 times (84 restarts); with every test module
+    collected first, as a full run's worker has, 0 times (19 restarts). The pool is pinned
+    empty here, so the run is the same wherever it runs (a no-op if Hypothesis moves it)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        real, cache, empty = (providers._get_local_constants, providers.CONSTANTS_CACHE,
+                              providers.Constants())
+    except (ImportError, AttributeError):
+        yield
+        return
+    cache.cache.clear()  # allowed constants computed with the import-dependent pool
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = real
+        cache.cache.clear()
+
+
 def test_guard_state_machine():
     SEEN.clear()
-    run_state_machine_as_test(GuardMachine, settings=settings(
-        max_examples=120, stateful_step_count=40, deadline=None, derandomize=True,
-        suppress_health_check=list(HealthCheck)))
+    with _no_local_constants():
+        run_state_machine_as_test(GuardMachine, settings=settings(
+            max_examples=120, stateful_step_count=40, deadline=None, derandomize=True,
+            suppress_health_check=list(HealthCheck)))
     # the run must have exercised approvals of each kind and the interesting rejections
     for action in ("open", "roll", "close", "hedge_open"):
         assert SEEN["approved", action] > 0, (action, SEEN)
     assert SEEN["filled", "open"] > 0 and SEEN["max_loss_checked"] > 0, SEEN
     codes = {k[0] for k in SEEN if isinstance(k, tuple)}
-    # campaign_max_loss is not required here: in a full xdist run of the suite the
-    # derandomized machine sometimes never reaches it (an order dependence not yet found);
-    # test_risk.py and test_risk_exposure.py pin that rejection on hand numbers
     for code in ("naked_short", "halted", "reducing_only_closing", "contracts_total",
-                 "orders_per_minute", "close_adds_exposure"):
+                 "campaign_max_loss", "orders_per_minute", "close_adds_exposure"):
         assert code in codes, (code, sorted(codes))
     assert SEEN["halted"] > 0 and SEEN["reduced"] > 0
     for seen in ("partial_fill", "cancelled", "restarts", "whole_close_approved",
