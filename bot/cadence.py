@@ -14,6 +14,7 @@ due or the broker reports an order event. Both paths walk orders through `Daemon
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,3 +113,30 @@ async def wait_until(d: Any, when: datetime) -> None:
             await d.broker.server_time()
         except BrokerError as e:
             log.warning("clock.resync_failed", code=e.code, error=e.message)
+
+
+async def heartbeat(d: Any) -> None:
+    """The beat: market, state and account into the store (status and the web page read it)
+    and the log; the daemon's state is written with it. A failed store write (disk full) is
+    logged and puts the guard in REDUCING; the schedule, and every close, goes on."""
+    snap = d._last_snap
+    beat = {
+        "wall_time": datetime.now().astimezone().isoformat(),
+        "market_time": d.clock.now().isoformat(),
+        "status": d.state.status.value,
+        "mode": d.mode,
+        "trading_state": d.guard.state,
+        "spx": round(snap.spx, 2) if snap else None,
+        "vix": round(snap.vix, 2) if snap else None,
+        "net_liquidation": round(snap.account.net_liquidation, 2) if snap else None,
+        "sessions": d.sessions,
+        "log_records_lost": logs.write_failures(),  # log disk full: the store still tells
+    }
+    try:
+        d.store.put("heartbeat", beat)
+    except sqlite3.Error as e:
+        log.error("store.write_failed", what="heartbeat", error=str(e), action="REDUCING")
+        d.executor.store_failed = str(e)
+    d._persist(d.clock.now(), force=True)
+    d._store_check()
+    log.info("heartbeat", **beat)

@@ -383,18 +383,4 @@ class Daemon:
         self.control.note(before, state, force=True)
 
     async def heartbeat(self) -> None:
-        snap = self._last_snap
-        beat = {
-            "wall_time": datetime.now().astimezone().isoformat(),
-            "market_time": self.clock.now().isoformat(),
-            "status": self.state.status.value,
-            "mode": self.mode,
-            "trading_state": self.guard.state,
-            "spx": round(snap.spx, 2) if snap else None,
-            "vix": round(snap.vix, 2) if snap else None,
-            "net_liquidation": round(snap.account.net_liquidation, 2) if snap else None,
-            "sessions": self.sessions,
-        }
-        self.store.put("heartbeat", beat)
-        self._persist(self.clock.now(), force=True)
-        log.info("heartbeat", **beat)
+        await cadence.heartbeat(self)

@@ -249,6 +249,8 @@ def render(store: Store, name: str = "") -> str:
                      [[store.get("trading_state", "?"), store.get("control", "?"),
                        state.status.value if state else "?", beat.get("wall_time", "-"),
                        beat.get("market_time", "-")]]))
+    if beat.get("log_records_lost"):
+        out.append(f"log records lost (log disk full?): {beat['log_records_lost']}")
     if beat:
         out.append(table(["SPX", "VIX", "net liquidation", "sessions"],
                          [[_num(beat.get("spx")), _num(beat.get("vix")),

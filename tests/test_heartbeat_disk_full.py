@@ -3,8 +3,8 @@ live schedule (the IB path): `Daemon.heartbeat` writes `store.put("heartbeat", .
 unguarded and `bot.cadence.live_loop` awaits it outside any step's error handling, so the
 driver task dies and no step (no close) runs again while `run()` waits for a stop.
 
-Strict xfail: it flips to a failure (XPASS) once `heartbeat` guards its write, e.g. as
-`_persist` does (log store.write_failed, flag the executor for REDUCING).
+`heartbeat` now guards its write as `_persist` does: store.write_failed is logged and the
+guard goes REDUCING (closing orders only), and the schedule goes on.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-import pytest
-
+from tests.conftest import read_events
 from tests.simrun import build
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.OperationalError,
-                   reason="Daemon.heartbeat's store write is unguarded (owner: daemon.py)")
 async def test_live_schedule_outlives_a_failed_heartbeat_write(settings_factory, log_file):
     s = settings_factory(tick_seconds=60, heartbeat_seconds=120)
     d = build(s)
@@ -45,3 +42,6 @@ async def test_live_schedule_outlives_a_failed_heartbeat_write(settings_factory,
     finally:
         d.store.close()
     assert len(steps) >= 30
+    assert d.guard.state == "REDUCING"
+    assert any(e["event"] == "store.write_failed" and e.get("what") == "heartbeat"
+               for e in read_events(log_file))

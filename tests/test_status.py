@@ -181,3 +181,13 @@ def test_vix_options_are_priced_off_their_future_not_spot(tmp_path):
     assert 0.5 < row["delta"] / 100 < 0.65  # at the money on F (about 0.2 on spot VIX)
     (g,) = mark(state, snap)["groups"]
     assert g["unrealized_mid"] == pytest.approx(1.5 * 100 - 150.0)
+
+
+def test_status_says_when_log_records_were_lost(tmp_path):
+    """A full log disk loses log lines, not the store: the heartbeat carries the count."""
+    st = _store(tmp_path)
+    assert "log records lost" not in render(st)
+    st.put("heartbeat", {**st.get("heartbeat"), "log_records_lost": 17})
+    text = render(st)
+    st.close()
+    assert "log records lost (log disk full?): 17" in text
