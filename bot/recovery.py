@@ -94,6 +94,14 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             if store.add_fill(fill):
                 log.info("reconcile.fill_adopted", key=intent.key, qty=f.qty, price=f.price,
                          exec_id=f.exec_id)
+        tracked = executor.working.get(intent.key)
+        if st.working and tracked is not None and tracked.order_id == st.order_id:
+            # recovery while trading (a reconnect, a clock jump): the executor's own record
+            # (walk step, schedule, columns not yet on disk) stands; re-adopting it at the last
+            # step cancelled the walk at its next due time
+            log.info("reconcile.still_working", key=intent.key, order_id=st.order_id,
+                     step=tracked.step, filled=st.filled)
+            continue
         if st.working:
             store.update_intent(intent.key, now, status="working", order_id=st.order_id)
             executor.adopt(intent, st.order_id, max(0, walk_steps - 1), now, st)

@@ -70,3 +70,20 @@ async def test_an_order_done_while_tracked_is_folded_once(settings_factory, log_
     await d.step(decide=False)
     assert folds.count(key) == 1
     d.store.close()
+
+
+async def test_an_order_still_working_keeps_its_walk_through_a_recovery(settings_factory,
+                                                                         log_file):
+    """Recovery while trading (a reconnect) finds the order working: the executor's record
+    stands. Re-adopted at the last walk step, the order was cancelled at its next due time
+    instead of walking on."""
+    d = await _working_entry(settings_factory(orders={"walk_steps": 4, "walk_seconds": 10}))
+    (key, w), = d.executor.working.items()
+    await d.recover()
+    assert d.executor.working[key] is w and w.step == 0
+    d.clock.advance(10)
+    await d.step(decide=False)
+    ev = read_events(log_file)
+    assert [e["step"] for e in ev if e["event"] == "order.walked" and e["key"] == key][:1] == [1]
+    assert not [e for e in ev if e["event"] == "order.cancel_requested" and e.get("key") == key]
+    d.store.close()
