@@ -47,6 +47,9 @@ EVENTS: dict[str, tuple[str, str, str]] = {
                      "only one daemon per store: stop the other one"),
     "store.bad_trading_state": ("risk.HALTED", "unreadable trading state: HALTED",
                                 "check `condorbot status`, then `condorbot resume`"),
+    "store.write_failed": ("store.write_failed", "state store write failed (disk full?)",
+                           "free disk space; the daemon retries each step and stays REDUCING "
+                           "until `condorbot resume`"),
     "daemon.crashed": ("daemon.crashed", "daemon crashed", "read the traceback in the log"),
     "tick.failed": ("tick.failed", "a tick failed", "read the traceback in the log"),
 }

@@ -255,6 +255,7 @@ def test_every_alert_is_driven_by_an_event_the_code_really_logs():
     ({"event": "broker.connect_failed", "attempt": 2}, None),  # one try of several
     ({"event": "broker.connect_failed", "code": 502}, "daemon.crashed"),
     ({"event": "order.filled"}, None),
+    ({"event": "store.write_failed", "what": "heartbeat"}, "store.write_failed"),
 ])
 def test_classify(ev, kind):
     from bot.alerts import classify
