@@ -53,9 +53,7 @@ def vol_exposure(snap: Snapshot, legs: tuple[Leg, ...], qty: int) -> float:
             return math.nan
         try:
             if c.symbol == "VIX":
-                i = chain.index(c.strike)
-                d = chain.call_delta[i] if c.right == "C" else chain.put_delta[i]
-                total += leg.ratio * float(d) * c.multiplier
+                total += leg.ratio * chain.delta(c.strike, c.right) * c.multiplier
             else:
                 total += leg.ratio * chain.vega(c.strike, c.right) * c.multiplier
         except KeyError:

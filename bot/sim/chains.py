@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from bot.sim.market import Market, years_to
+from bot.sim.prices import ROW as _ROW
+from bot.sim.prices import SessionRows, price_flat
 from strategies import expiry as xp
 from strategies import vix as vx
 from strategies.instruments import INSTRUMENTS
-from strategies.pricing import black76_quote
 from strategies.types import Chain, Contract
 
 STRIKE_STEP = 5.0  # near the money: 75% to 120% of spot
@@ -53,16 +54,9 @@ def tick_round(price: np.ndarray | float, up: bool | None = None,
     return np.round(n * tick, 2)
 
 
+ONE_BY_ONE = 4  # strikes a build prices alone (to the session's close) before a whole chain
 _ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
                      "call_iv", "put_iv", "call_vega", "put_vega"})
-_ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta", "call_vega",
-        "put_vega")
-# (half-spread a + b x price, tick below the break, tick at or above, break) by option class
-_SPREAD = {sym: (a, b, i.tick_small, i.tick_big, i.tick_break)
-           for sym, a, b, i in (("SPX", 0.05, 0.004, _SPX), ("VIX", 0.02, 0.015, _VIX))}
-_SPREADS = np.array([_SPREAD["SPX"], _SPREAD["VIX"]] * 2)  # rows: call SPX, VIX, put SPX, VIX
-
-
 def _price(state: tuple,
            parts: list[tuple[str, np.ndarray, float, float]]) -> list[dict[str, np.ndarray]]:
     """Quotes and greeks at the strikes of `parts` [(class, strikes, t, forward)], SPX parts
@@ -85,65 +79,57 @@ def _price(state: tuple,
         K = np.concatenate([ks for _, ks, _, _ in parts])
         T = np.repeat([t for _, _, t, _ in parts], sizes)
         F = np.repeat([f for _, _, _, f in parts], sizes)
-    n = K.size
-    if ns == n:
-        iv = mk.spx_iv(K, T, S, v)
-    elif ns == 0:
-        iv = mk.vix_iv_at(K, F, T, vix)
-    else:
-        iv = np.concatenate([mk.spx_iv(K[:ns], T[:ns], S, v),
-                             mk.vix_iv_at(K[ns:], F[ns:], T[ns:], vix)])
-    call, cd, vega = black76_quote("c", F, K, T, r, iv)
-    df = np.exp(-r * T)
-    px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
-    if ns in (0, n):  # one class
-        a, b, small, big, brk = _SPREAD["SPX" if ns else "VIX"]
-    else:
-        a, b, small, big, brk = np.repeat(_SPREADS, [ns, n - ns, ns, n - ns], axis=0).T
-    half = sf * (a + b * px)
-    q = np.empty((2, 2 * n))  # bid, ask
-    np.maximum(np.subtract(px, half, out=q[0]), 0.0, out=q[0])
-    np.maximum(np.add(px, half, out=q[1]), small, out=q[1])
-    tick = np.where(q < brk, small, big)
-    q /= tick
-    np.floor(np.add(q[0], 1e-9, out=q[0]), out=q[0])
-    np.ceil(np.subtract(q[1], 1e-9, out=q[1]), out=q[1])
-    q *= tick
-    np.round(q, 2, out=q)
-    # delta: SPX w.r.t. the index (Black-76 delta x e^((r-q)t)), VIX w.r.t. its future
-    if ns == n:
-        cd /= df
-        eq = np.exp(-dy * T)
-        pd_ = (cd - 1.0) * eq
-        cd *= eq
-    elif ns == 0:
-        pd_ = cd - df
-    else:
-        eq = np.exp(-dy * T[:ns])
-        cd[:ns] /= df[:ns]
-        pd_ = np.concatenate([(cd[:ns] - 1.0) * eq, cd[ns:] - df[ns:]])
-        cd[:ns] *= eq
-    out, lo = [], 0
-    for m in sizes:
-        sl, sp = slice(lo, lo + m), slice(n + lo, n + lo + m)
-        out.append({"call_bid": q[0, sl], "call_ask": q[1, sl], "put_bid": q[0, sp],
-                    "put_ask": q[1, sp], "call_delta": cd[sl], "put_delta": pd_[sl],
-                    "call_iv": iv[sl], "put_iv": iv[sl], "call_vega": vega[sl],
-                    "put_vega": vega[sl]})
-        lo += m
-    return out
+    return price_flat(mk, S, v, vix, r, dy, sf, K, T, F, ns, sizes)
 
 
 class _Build:
     """The market state one build lists its chains at; strike lookups of all its chains are
     priced together, ahead, at the strikes asked of each in the previous build."""
 
-    __slots__ = ("state", "chains", "joint")
+    __slots__ = ("state", "chains", "joint", "rows", "sess", "k", "fills")
 
-    def __init__(self, state: tuple) -> None:
+    def __init__(self, state: tuple, rows: SessionRows | None = None) -> None:
         self.state = state
         self.chains: list[_LazyChain] = []
         self.joint = False  # the joint pass ran
+        cur = rows.current() if rows is not None else None
+        # inside a session: rows come from (and missing ones go to) the session's cache
+        self.rows = rows if cur is not None else None
+        self.sess: dict | None = None
+        self.k = -1
+        if cur is not None:
+            self.sess, self.k = cur
+        self.fills = 0  # strikes priced one by one (to the close) after the joint pass
+
+    def session_rows(self, todo: list[tuple[_LazyChain, list[int]]]) -> None:
+        """The rows of `todo` [(chain, strike indices)] at this build's minute, from the
+        session cache; the ones missing are priced to the close first, in one pass."""
+        rows, k = self.rows, self.k
+        assert rows is not None
+        keys = [[(ch.symbol, ch.expiry, k_) for k_ in ch.strikes[idx].tolist()]
+                for ch, idx in todo]
+        missing = [key for ks in keys for key in ks if key not in rows.rows]
+        if missing:
+            rows.fill(self.sess, k, missing)
+        for (ch, idx), ks in zip(todo, keys):
+            got = ch.__dict__["_q"]
+            for j, key in zip(idx, ks):
+                got[j] = rows.get(key, k)
+
+    def one_row(self, ch: _LazyChain, i: int) -> bool:
+        """The row of strike `i` of `ch` from the session cache, priced to the close when
+        missing; False (nothing done) once ONE_BY_ONE strikes were priced so in this build:
+        a scan of the chain prices the whole chain once instead."""
+        rows = self.rows
+        assert rows is not None
+        key = (ch.symbol, ch.expiry, float(ch.strikes[i]))
+        if key not in rows.rows:
+            if self.fills >= ONE_BY_ONE:
+                return False
+            self.fills += 1
+            rows.fill(self.sess, self.k, [key])
+        ch.__dict__["_q"][i] = rows.get(key, self.k)
+        return True
 
     def price_joint(self, asking: _LazyChain, i: int) -> None:
         self.joint = True
@@ -157,6 +143,9 @@ class _Build:
                 idx = sorted([*idx, i])
             d["_hot"] = None
             todo.append((ch, idx))
+        if self.rows is not None:
+            self.session_rows(todo)
+            return
         todo.sort(key=lambda x: x[0].symbol != "SPX")
         done = _price(self.state, [(ch.symbol, ch.strikes[idx], ch._t_at, ch._fwd)
                                    for ch, idx in todo])
@@ -214,6 +203,10 @@ class _LazyChain(Chain):
         if row is None:
             if not build.joint:
                 build.price_joint(self, i)
+            elif build.rows is not None:  # a miss in a session: this strike, to the close
+                d["_hot"] = None
+                if not build.one_row(self, i):
+                    return None  # many misses: the caller reads (prices) the arrays
             elif d["_hot"] is not None:  # not in the joint pass: this strike alone
                 d["_hot"] = None
                 (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
@@ -262,6 +255,7 @@ class ChainBook:
         self._strikes = np.empty(0)
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
         self._quotes: dict[Contract, tuple[float, float]] = {}
+        self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
 
     def build(self, when: datetime) -> None:
         """SPX chains, VIX futures and VIX chains as of `when`.
@@ -289,7 +283,7 @@ class ChainBook:
         ts, tva = np.array([t for _, t in se]), np.array(tv)
         fs = mk.forward(ts)  # SPX forwards
         fv = np.array(list(self.futures.values()))
-        build = _Build(state(mk))
+        build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
         self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
                                           hot.get(("SPX", e), []))

@@ -116,7 +116,8 @@ class Market:
         kt = np.maximum(self._kq(vq) * np.maximum(np.asarray(t, dtype=float), 1e-9), 1e-12)
         return th + (vq - th) * (-np.expm1(-kt) / kt) + self._jv
 
-    def expected_var(self, t: float | np.ndarray, v: float | None = None) -> np.ndarray:
+    def expected_var(self, t: float | np.ndarray,
+                     v: float | np.ndarray | None = None) -> np.ndarray:
         """E_Q[average variance over the next t years] at (P) instantaneous variance v."""
         return self._q_var(t, self.scenario.vrp * (self.v if v is None else v))
 

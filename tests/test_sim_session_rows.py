@@ -1,0 +1,72 @@
+"""The session row cache (bot.sim.prices.SessionRows): a strike asked again later in the
+session reads the row of the minute it is asked at, bit for bit what pricing it fresh at that
+minute gives; rows never leak into the next session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from bot.broker.sim import SimBroker
+from bot.clock import SimClock
+from bot.sim import chains as ch_mod
+from strategies import expiry as xp
+
+START = datetime(2026, 1, 5, 9, 45, tzinfo=xp.NY)
+
+
+def fresh(b: SimBroker, ch, strike: float) -> tuple[float, ...]:
+    (p,) = ch_mod._price(ch_mod.state(b.market),
+                         [(ch.symbol, np.array([strike]), ch._t_at, ch._fwd)])
+    return tuple(p[c][0].item() for c in ch_mod._ROW)
+
+
+@pytest.mark.parametrize("scenario, tick", [("chop", 420), ("crash_2020", 60)])
+async def test_rows_are_those_of_the_minute_asked(scenario: str, tick: float) -> None:
+    b = SimBroker(SimClock(START), scenario, 7)
+    held: list[tuple[str, object, float]] = []
+    sessions, checked = set(), 0
+    for _ in range(150):
+        snap = await b.snapshot()
+        if not held:  # the same strikes all along, SPX and VIX, as a held position is
+            e = sorted(snap.chains)[1]
+            ks = snap.chains[e].strikes
+            i = int(ks.searchsorted(snap.spx))
+            held = [("SPX", e, float(ks[i - 8])), ("SPX", e, float(ks[i + 6]))]
+            ve = sorted(snap.vix_chains)[0]
+            held += [("VIX", ve, 20.0), ("VIX", ve, 30.0)]
+        for sym, e, k in held:
+            ch = (snap.chains if sym == "SPX" else snap.vix_chains)[e]
+            want = fresh(b, ch, k)
+            for right, (bid, ask, delta, vega) in (("C", (0, 1, 4, 6)), ("P", (2, 3, 5, 7))):
+                assert ch.quote(k, right) == (want[bid], want[ask])
+                assert ch.delta(k, right) == want[delta]
+                assert ch.vega(k, right) == want[vega]
+            checked += 1
+        cur = b.book._rows.current()
+        if cur is not None:
+            sessions.add(id(cur[0]))
+            for sym, e, k in held:  # served from the cache, filled at an earlier minute
+                k0, rows = b.book._rows.rows[(sym, e, k)]
+                assert k0 <= cur[1] and len(rows) == cur[0]["n"] + 1 - k0
+        b.clock.advance(tick)
+        if not xp.is_spx_open(b.clock.now()):
+            b.clock.set(xp.next_spx_open(b.clock.now()))
+    assert checked == 150 * len(held)
+    assert len(sessions) >= 2 if tick == 420 else len(sessions) == 1
+
+
+async def test_a_new_session_starts_empty() -> None:
+    b = SimBroker(SimClock(START), "calm", 7)
+    snap = await b.snapshot()
+    e = sorted(snap.chains)[0]
+    k = float(snap.chains[e].strikes[len(snap.chains[e].strikes) // 2])
+    snap.chains[e].quote(k, "C")
+    b.clock.advance(300)
+    await b.snapshot()  # the strike was asked: priced for the rest of the session
+    assert b.book._rows.rows
+    b.clock.set(xp.next_spx_open(b.clock.now()))
+    await b.snapshot()
+    assert b.book._rows.current() is not None and not b.book._rows.rows
