@@ -276,13 +276,20 @@ class ChainBook:
         exps = self._spx_exps.get(day)
         if exps is None:
             exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
-        se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+        g = mk.grid() if when == mk.time else None
+        if g is not None:  # in a session: its years to expiry and forwards, by minute
+            k = g["k"]
+            se = [(e, t) for e in exps if (t := float(mk.grid_years(g, e)[k])) > 0]
+            ts: Any = [t for _, t in se]
+            fs: Any = [float(mk.grid_forward(g, e)[k]) for e, _ in se]
+        else:
+            se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+            ts = np.array([t for _, t in se])
+            fs = mk.forward(ts)  # SPX forwards
         self.futures, tv = mk.vix_curve(when, self.n_vix)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract
-        ts, tva = np.array([t for _, t in se]), np.array(tv)
-        fs = mk.forward(ts)  # SPX forwards
-        fv = np.array(list(self.futures.values()))
+        tva, fv = tv, list(self.futures.values())
         build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
         self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],

@@ -163,12 +163,69 @@ class Market:
         exps = self._vix_exps.get((day, count))
         if exps is None:
             exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
+        s = self.grid()
+        if s is not None and when == self.time:  # the session's curve, priced at its open
+            k = s["k"]
+            curve = s["cache"].get(("curve", day, count))
+            if curve is None:
+                curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
+            got = [(e, ts[k], px[k]) for e, ts, px in curve]
+            return {e: p for e, t, p in got if t > 0}, [t for _, t, _ in got if t > 0]
         ts = [(e, years_to(e, when)) for e in exps]
         exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
             return {}, []
         px, tick = self.vix_future(np.array(tv)), INSTRUMENTS["VX"].tick_small
         return {e: round(round(float(p) / tick) * tick, 2) for e, p in zip(exps, px)}, tv
+
+    # --- the current session's grid: values at every minute, priced once -------------------
+    def grid(self) -> dict | None:
+        """The current session (its path and a cache of values by grid minute), or None
+        between sessions. `k` is the minute of the state now (`time` = open + k minutes)."""
+        s = self._sess
+        return s if s is not None and s["k"] >= 0 else None
+
+    def grid_path(self, s: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(SPX, variance) at every grid minute of session `s` (the market's values)."""
+        got = s["cache"].get("path")
+        if got is None:
+            got = s["cache"]["path"] = (np.array(s["spx"]), np.array(s["v"]))
+        return got
+
+    def grid_years(self, s: dict, e: date) -> np.ndarray:
+        """`years_to(e, t_k)` at every grid minute t_k of session `s` (whole seconds to the
+        settlement, exact in floats: the same values)."""
+        got = s["cache"].get(("years", e))
+        if got is None:
+            base = (settle_at(e) - s["open"]).total_seconds()
+            if base % 1.0 == 0.0:
+                kk = np.arange(s["n"] + 1, dtype=float)
+                got = np.maximum(base - STEP * kk, 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
+            else:  # (never for exchange times) minute by minute
+                got = np.array([years_to(e, s["open"] + timedelta(seconds=STEP * k))
+                                for k in range(s["n"] + 1)])
+            s["cache"][("years", e)] = got
+        return got
+
+    def grid_forward(self, s: dict, e: date) -> np.ndarray:
+        """`forward(years_to(e, t_k))` at every grid minute of session `s`."""
+        got = s["cache"].get(("fwd", e))
+        if got is None:
+            got = s["cache"][("fwd", e)] = (self.grid_path(s)[0]
+                                            * np.exp((self.r - self.q) * self.grid_years(s, e)))
+        return got
+
+    def _grid_curve(self, s: dict, exps: list[date]) -> list[tuple[date, list, list]]:
+        """(expiry, years to settlement, future price as `vix_curve` rounds it) at every grid
+        minute, for the futures `exps`: `vix_future` at each minute's variance."""
+        if not exps:
+            return []
+        T = np.maximum(np.array([self.grid_years(s, e) for e in exps]), 0.0)
+        th, vq = self.scenario.theta_q, self.scenario.vrp * self.grid_path(s)[1]
+        ev = th + (vq - th) * np.exp(-self._kq(vq) * T)
+        px, tick = 100.0 * np.sqrt(self._q_var(TAU30, ev)), INSTRUMENTS["VX"].tick_small
+        return [(e, ts, [round(round(p / tick) * tick, 2) for p in row])
+                for e, ts, row in zip(exps, T.tolist(), px.tolist())]
 
     @property
     def spread_factor(self) -> float:
@@ -257,7 +314,8 @@ class Market:
         ad = self.ad_line + _ad_move(ret, diverging, np.arange(n + 1) / n) + noise
         self._sess = {"date": d, "open": o, "close": c, "n": n, "k": -1, "spx": spx.tolist(),
                       "v": v.tolist(), "ad": ad.tolist(), "hi": np.maximum.accumulate(spx),
-                      "lo": np.minimum.accumulate(spx), "prev": self.spx, "div": diverging}
+                      "lo": np.minimum.accumulate(spx), "prev": self.spx, "div": diverging,
+                      "cache": {}}
         self._set(0)
         self.opens[d] = (self.spx, self.vix)
 

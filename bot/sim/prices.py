@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.sim.market import TAU30, settle_at
-from strategies import expiry as xp
+from bot.sim.market import TAU30
 from strategies.instruments import INSTRUMENTS
 from strategies.pricing import black76_quote
 
@@ -36,7 +35,6 @@ ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta", 
 SPREAD = {sym: (a, b, i.tick_small, i.tick_big, i.tick_break)
           for sym, a, b, i in (("SPX", 0.05, 0.004, _SPX), ("VIX", 0.02, 0.015, _VIX))}
 _SPREADS = np.array([SPREAD["SPX"], SPREAD["VIX"]] * 2)  # rows: call SPX, VIX, put SPX, VIX
-_YEAR_SECONDS = xp.DAYS_PER_YEAR * 86400.0
 
 
 def _head(x: Any, ns: int) -> Any:
@@ -111,65 +109,53 @@ class SessionRows:
     def __init__(self, mk: Market) -> None:
         self.mk = mk
         self.sess: dict | None = None  # the session the rows belong to
-        self.rows: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
-        self._minute: dict[int, tuple[np.ndarray, ...]] = {}  # k0 -> the path from k0 on
+        self.rows: dict[tuple[str, date, float], tuple[int, list[list[float]]]] = {}
 
     def current(self) -> tuple[dict, int] | None:
         """(session, minute) of the market's state now; None between sessions."""
-        s = self.mk._sess
-        if s is None or s["k"] < 0:
+        s = self.mk.grid()
+        if s is None:
             return None
         if s is not self.sess:
-            self.sess, self.rows, self._minute = s, {}, {}
+            self.sess, self.rows = s, {}
         return s, s["k"]
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
         got = self.rows.get(key)
-        return None if got is None else got[1][k - got[0]]
+        return None if got is None else tuple(got[1][k - got[0]])
 
-    def _path(self, s: dict, k0: int) -> tuple[np.ndarray, ...]:
-        """(minutes, spot, variance, VIX, spread factor) from minute k0 to the close, each as
-        the market computes it at that minute (`Market.vix`, `Market.spread_factor`)."""
-        got = self._minute.get(k0)
+    def _state(self, s: dict) -> tuple[np.ndarray, ...]:
+        """(spot, variance, VIX, spread factor) at every minute of session `s`, each as the
+        market computes it at that minute (`Market.vix`, `Market.spread_factor`)."""
+        got = s["cache"].get("state")
         if got is None:
-            mk = self.mk
-            kk = np.arange(k0, s["n"] + 1, dtype=float)
-            S, v = np.array(s["spx"][k0:]), np.array(s["v"][k0:])
-            vix = 100.0 * np.sqrt(mk.expected_var(TAU30, v))
+            S, v = self.mk.grid_path(s)
+            vix = 100.0 * np.sqrt(self.mk.expected_var(TAU30, v))
             sf = np.minimum(6.0, np.maximum(0.8, vix / 15.0))
-            got = self._minute[k0] = (kk, S, v, vix, sf)
+            got = s["cache"]["state"] = (S, v, vix, sf)
         return got
 
-    def _years(self, s: dict, kk: np.ndarray, e: date) -> np.ndarray:
-        """`market.years_to(e, time of minute k)` at each minute kk (whole seconds: exact)."""
-        base = (settle_at(e) - s["open"]).total_seconds()
-        return np.maximum(base - 60.0 * kk, 0.0) / _YEAR_SECONDS
+    def _vix_future(self, s: dict, e: date) -> np.ndarray:
+        """The VIX future of expiry `e` at every minute, as `Market.vix_curve` lists it."""
+        got = s["cache"].get(("vxf", e))
+        if got is None:
+            got = s["cache"][("vxf", e)] = np.array(self.mk._grid_curve(s, [e])[0][2])
+        return got
 
     def fill(self, s: dict | None, k0: int, keys: list[tuple[str, date, float]]) -> None:
         """Price `keys` (SPX ones first) from minute k0 to the close, in one pass."""
         mk = self.mk
         assert s is not None and s is self.sess
-        kk, S, v, vix, sf = self._path(s, k0)
-        m = kk.size
+        S, v, vix, sf = (x[k0:] for x in self._state(s))
+        m = S.size
         keys = sorted(keys, key=lambda x: x[0] != "SPX")
         ns = m * sum(1 for sym, _, _ in keys if sym == "SPX")
-        Ts, Fs = [], []
-        tick = INSTRUMENTS["VX"].tick_small
-        for sym, e, _ in keys:
-            T = self._years(s, kk, e)
-            if sym == "SPX":
-                F = S * np.exp((mk.r - mk.q) * T)  # Market.forward
-            else:  # the VIX future of that expiry as Market.vix_curve lists it
-                th, vq = mk.scenario.theta_q, mk.scenario.vrp * v
-                ev = th + (vq - th) * np.exp(-mk._kq(vq) * np.maximum(T, 0.0))
-                px = 100.0 * np.sqrt(mk._q_var(TAU30, ev))
-                F = np.array([round(round(float(p) / tick) * tick, 2) for p in px.tolist()])
-            Ts.append(T)
-            Fs.append(F)
+        T = np.concatenate([mk.grid_years(s, e)[k0:] for _, e, _ in keys])
+        F = np.concatenate([(mk.grid_forward(s, e) if sym == "SPX" else self._vix_future(s, e))[k0:]
+                            for sym, e, _ in keys])
         K = np.repeat(np.array([k for _, _, k in keys], dtype=float), m)
         nk = len(keys)
         out = price_flat(mk, np.tile(S, nk), np.tile(v, nk), np.tile(vix, nk), mk.r, mk.q,
-                         np.tile(sf, nk), K, np.concatenate(Ts), np.concatenate(Fs), ns,
-                         [m] * nk)
+                         np.tile(sf, nk), K, T, F, ns, [m] * nk)
         for key, p in zip(keys, out):
-            self.rows[key] = (k0, list(zip(*(p[c].tolist() for c in ROW))))
+            self.rows[key] = (k0, np.array([p[c] for c in ROW]).T.tolist())

@@ -101,7 +101,8 @@ def vix_option_vol(K: np.ndarray, F: np.ndarray, T: np.ndarray,
     per option)."""
     T = np.maximum(T, 1e-6)
     if np.ndim(level):  # a level per option (a session's minutes): Python's pow, as a scalar
-        lv = 0.85 * np.array([(x / 15.0) ** 0.4 for x in np.asarray(level).tolist()])
+        u, inv = np.unique(np.asarray(level), return_inverse=True)
+        lv = 0.85 * np.array([(x / 15.0) ** 0.4 for x in u.tolist()])[inv]
         atm = lv * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
     else:
         atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
