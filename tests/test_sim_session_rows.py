@@ -44,6 +44,8 @@ async def test_rows_are_those_of_the_minute_asked(scenario: str, tick: float) ->
                 assert ch.quote(k, right) == (want[bid], want[ask])
                 assert ch.delta(k, right) == want[delta]
                 assert ch.vega(k, right) == want[vega]
+                # Python floats, never numpy scalars (round() on those rounds differently)
+                assert {type(x) for x in (*ch.quote(k, right), ch.delta(k, right))} == {float}
             checked += 1
         cur = b.book._rows.current()
         if cur is not None:

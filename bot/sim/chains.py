@@ -101,35 +101,32 @@ class _Build:
             self.sess, self.k = cur
         self.fills = 0  # strikes priced one by one (to the close) after the joint pass
 
-    def session_rows(self, todo: list[tuple[_LazyChain, list[int]]]) -> None:
-        """The rows of `todo` [(chain, strike indices)] at this build's minute, from the
-        session cache; the ones missing are priced to the close first, in one pass."""
+    def row(self, ch: _LazyChain, i: int) -> tuple[float, ...] | None:
+        """In a session: the row of strike `i` of `ch` at this build's minute, from the
+        session cache. The first miss of the build prices it to the close together with the
+        strikes each chain was asked in the previous build (missing too), in one pass; up to
+        ONE_BY_ONE later misses are priced alone; beyond that None (nothing done): a scan of
+        the chain prices the whole chain once instead."""
         rows, k = self.rows, self.k
-        assert rows is not None
-        keys = [[(ch.symbol, ch.expiry, k_) for k_ in ch.strikes[idx].tolist()]
-                for ch, idx in todo]
-        missing = [key for ks in keys for key in ks if key not in rows.rows]
-        if missing:
-            rows.fill(self.sess, k, missing)
-        for (ch, idx), ks in zip(todo, keys):
-            got = ch.__dict__["_q"]
-            for j, key in zip(idx, ks):
-                got[j] = rows.get(key, k)
-
-    def one_row(self, ch: _LazyChain, i: int) -> bool:
-        """The row of strike `i` of `ch` from the session cache, priced to the close when
-        missing; False (nothing done) once ONE_BY_ONE strikes were priced so in this build:
-        a scan of the chain prices the whole chain once instead."""
-        rows = self.rows
         assert rows is not None
         key = (ch.symbol, ch.expiry, float(ch.strikes[i]))
         if key not in rows.rows:
-            if self.fills >= ONE_BY_ONE:
-                return False
-            self.fills += 1
-            rows.fill(self.sess, self.k, [key])
-        ch.__dict__["_q"][i] = rows.get(key, self.k)
-        return True
+            if not self.joint:
+                self.joint = True
+                keys = [key]
+                for c in self.chains:
+                    d = c.__dict__
+                    if "_lazy" in d and d["_hot"]:
+                        keys += [x for s in c.strikes[d["_hot"]].tolist()
+                                 if (x := (c.symbol, c.expiry, s)) not in rows.rows]
+                rows.fill(self.sess, k, list(dict.fromkeys(keys)))
+            elif self.fills >= ONE_BY_ONE:
+                return None
+            else:
+                self.fills += 1
+                rows.fill(self.sess, k, [key])
+        row = ch.__dict__["_q"][i] = rows.get(key, k)  # Python floats, as before
+        return row
 
     def price_joint(self, asking: _LazyChain, i: int) -> None:
         self.joint = True
@@ -143,9 +140,6 @@ class _Build:
                 idx = sorted([*idx, i])
             d["_hot"] = None
             todo.append((ch, idx))
-        if self.rows is not None:
-            self.session_rows(todo)
-            return
         todo.sort(key=lambda x: x[0].symbol != "SPX")
         done = _price(self.state, [(ch.symbol, ch.strikes[idx], ch._t_at, ch._fwd)
                                    for ch, idx in todo])
@@ -201,12 +195,10 @@ class _LazyChain(Chain):
             return None
         row = d["_q"].get(i)
         if row is None:
+            if build.rows is not None:  # in a session: from its cache
+                return build.row(self, i)  # None: many misses, the caller reads the arrays
             if not build.joint:
                 build.price_joint(self, i)
-            elif build.rows is not None:  # a miss in a session: this strike, to the close
-                d["_hot"] = None
-                if not build.one_row(self, i):
-                    return None  # many misses: the caller reads (prices) the arrays
             elif d["_hot"] is not None:  # not in the joint pass: this strike alone
                 d["_hot"] = None
                 (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])

@@ -169,8 +169,9 @@ class Market:
             curve = s["cache"].get(("curve", day, count))
             if curve is None:
                 curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
-            got = [(e, ts[k], px[k]) for e, ts, px in curve]
-            return {e: p for e, t, p in got if t > 0}, [t for _, t, _ in got if t > 0]
+            got = [(e, ts[k], px[k]) for e, ts, px in curve if ts[k] > 0]
+            tick = INSTRUMENTS["VX"].tick_small
+            return {e: round(round(p / tick) * tick, 2) for e, _, p in got}, [t for _, t, _ in got]
         ts = [(e, years_to(e, when)) for e in exps]
         exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
@@ -216,16 +217,16 @@ class Market:
         return got
 
     def _grid_curve(self, s: dict, exps: list[date]) -> list[tuple[date, list, list]]:
-        """(expiry, years to settlement, future price as `vix_curve` rounds it) at every grid
-        minute, for the futures `exps`: `vix_future` at each minute's variance."""
+        """(expiry, years to settlement, future price before `vix_curve` rounds it to the
+        tick) at every grid minute, for the futures `exps`: `vix_future` at each minute's
+        variance."""
         if not exps:
             return []
         T = np.maximum(np.array([self.grid_years(s, e) for e in exps]), 0.0)
         th, vq = self.scenario.theta_q, self.scenario.vrp * self.grid_path(s)[1]
         ev = th + (vq - th) * np.exp(-self._kq(vq) * T)
-        px, tick = 100.0 * np.sqrt(self._q_var(TAU30, ev)), INSTRUMENTS["VX"].tick_small
-        return [(e, ts, [round(round(p / tick) * tick, 2) for p in row])
-                for e, ts, row in zip(exps, T.tolist(), px.tolist())]
+        px = 100.0 * np.sqrt(self._q_var(TAU30, ev))
+        return list(zip(exps, T.tolist(), px.tolist()))
 
     @property
     def spread_factor(self) -> float:

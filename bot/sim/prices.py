@@ -109,7 +109,7 @@ class SessionRows:
     def __init__(self, mk: Market) -> None:
         self.mk = mk
         self.sess: dict | None = None  # the session the rows belong to
-        self.rows: dict[tuple[str, date, float], tuple[int, list[list[float]]]] = {}
+        self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
 
     def current(self) -> tuple[dict, int] | None:
         """(session, minute) of the market's state now; None between sessions."""
@@ -122,7 +122,7 @@ class SessionRows:
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
         got = self.rows.get(key)
-        return None if got is None else tuple(got[1][k - got[0]])
+        return None if got is None else tuple(got[1][k - got[0]].tolist())
 
     def _state(self, s: dict) -> tuple[np.ndarray, ...]:
         """(spot, variance, VIX, spread factor) at every minute of session `s`, each as the
@@ -139,7 +139,9 @@ class SessionRows:
         """The VIX future of expiry `e` at every minute, as `Market.vix_curve` lists it."""
         got = s["cache"].get(("vxf", e))
         if got is None:
-            got = s["cache"][("vxf", e)] = np.array(self.mk._grid_curve(s, [e])[0][2])
+            tick = INSTRUMENTS["VX"].tick_small
+            got = s["cache"][("vxf", e)] = np.array(
+                [round(round(p / tick) * tick, 2) for p in self.mk._grid_curve(s, [e])[0][2]])
         return got
 
     def fill(self, s: dict | None, k0: int, keys: list[tuple[str, date, float]]) -> None:
@@ -158,4 +160,4 @@ class SessionRows:
         out = price_flat(mk, np.tile(S, nk), np.tile(v, nk), np.tile(vix, nk), mk.r, mk.q,
                          np.tile(sf, nk), K, T, F, ns, [m] * nk)
         for key, p in zip(keys, out):
-            self.rows[key] = (k0, np.array([p[c] for c in ROW]).T.tolist())
+            self.rows[key] = (k0, np.array([p[c] for c in ROW]).T)  # by minute
