@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.sim.market import settle_at  # expiry.settlement_time, cached
 from strategies import expiry as xp
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class Cndr:
             # (every column's account earns the same interest: bot.money)
             p["interest"] += p["collateral"] * math.expm1(rate * dt)
         self.last_time = now
-        if p is not None and now >= xp.settlement_time(p["expiry"]) and p["expiry"] in opens:
+        if p is not None and now >= settle_at(p["expiry"]) and p["expiry"] in opens:
             self._settle(opens[p["expiry"]][0])
             p = None
         today = xp.exchange_date(now)

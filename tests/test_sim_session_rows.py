@@ -4,7 +4,7 @@ minute gives; rows never leak into the next session."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -72,3 +72,35 @@ async def test_a_new_session_starts_empty() -> None:
     b.clock.set(xp.next_spx_open(b.clock.now()))
     await b.snapshot()
     assert b.book._rows.current() is not None and not b.book._rows.rows
+
+
+def test_the_session_grid_equals_the_minute_by_minute_values() -> None:
+    """Market.grid_*: VIX, years to expiry, forwards and the VIX curve at every minute of a
+    session are what the per-minute formulas give at that minute (bit for bit)."""
+    from bot.sim.market import Market, years_to
+
+    mk = Market("crash_2020", 7, START)
+    exps = xp.spx_monthlies(xp.exchange_date(mk.time), 4)
+    checked = 0
+    for _ in range(2 * 400):
+        s = mk.grid()
+        if s is not None:
+            k = s["k"]
+            assert mk.vix == mk.vix_at(mk.v)
+            for e in exps:
+                t = years_to(e, mk.time)
+                assert mk.grid_years(s, e)[k] == t
+                assert mk.grid_forward(s, e)[k] == mk.forward(np.array([t]))[0]
+            fut, tv = mk.vix_curve(mk.time, 6)
+            day = xp.exchange_date(mk.time)
+            ts = [(e, years_to(e, mk.time)) for e in xp.vix_expiries(day, 6)]
+            live = [(e, t) for e, t in ts if t > 0]
+            px = mk.vix_future(np.array([t for _, t in live]))
+            tick = 0.05
+            assert tv == [t for _, t in live]
+            assert fut == {e: round(round(float(p) / tick) * tick, 2)
+                           for (e, _), p in zip(live, px)}
+            checked += 1
+        nxt = mk.now + timedelta(minutes=1)
+        mk.advance_to(nxt if xp.is_spx_open(nxt) else xp.next_spx_open(nxt))
+    assert checked > 700

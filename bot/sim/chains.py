@@ -39,6 +39,7 @@ BANDS = ((25.0, 0.40, 1.50), (100.0, 0.20, 2.00))  # (step, low, high share of s
 VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
                     np.arange(50.0, 100.0, 5.0), np.arange(100.0, 160.0, 10.0)]
 
+_VIX_IX = {k: i for i, k in enumerate(VIX_STRIKES.tolist())}
 
 _SPX, _VIX, _VX = INSTRUMENTS["SPX"], INSTRUMENTS["VIX"], INSTRUMENTS["VX"]
 
@@ -163,12 +164,13 @@ class _LazyChain(Chain):
 
     @classmethod
     def make(cls, sym: str, e: date, t: float, ks: np.ndarray, build: _Build, t_at: float,
-             fwd: float, hot: list[int]) -> _LazyChain:
-        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead."""
+             fwd: float, hot: list[int], ix: dict[float, int]) -> _LazyChain:
+        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead; `ix`:
+        strike -> index into `ks`."""
         ch = object.__new__(cls)
         ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
                            multiplier=INSTRUMENTS[sym].multiplier, as_of=None, _lazy=build,
-                           _hot=hot, _asked=set(), _q={}, _t_at=t_at, _fwd=fwd)
+                           _hot=hot, _asked=set(), _q={}, _t_at=t_at, _fwd=fwd, _ix=ix)
         build.chains.append(ch)
         return ch
 
@@ -185,9 +187,8 @@ class _LazyChain(Chain):
         """(call bid, ask, put bid, ask, call delta, put delta, call vega, put vega) at
         `strike` while the arrays are not priced; None once they are (or should be)."""
         d = self.__dict__
-        ks = d["strikes"]
-        i = int(ks.searchsorted(strike))
-        if i >= len(ks) or ks[i] != strike:
+        i = d["_ix"].get(strike)  # strike -> index of the listing
+        if i is None:
             return None  # not listed: the caller's lookup raises KeyError
         d["_asked"].add(i)
         build = d.get("_lazy")
@@ -201,6 +202,7 @@ class _LazyChain(Chain):
                 build.price_joint(self, i)
             elif d["_hot"] is not None:  # not in the joint pass: this strike alone
                 d["_hot"] = None
+                ks = d["strikes"]
                 (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
                 d["_q"][i] = tuple(p[c][0].item() for c in _ROW)
             row = d["_q"].get(i)
@@ -245,6 +247,7 @@ class ChainBook:
         self._fut_ticks = 1
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
+        self._ix: dict[float, int] = {}  # strike -> index into _strikes
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
         self._quotes: dict[Contract, tuple[float, float]] = {}
         self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
@@ -263,6 +266,7 @@ class ChainBook:
         if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
             self._strike_lo, self._strike_hi = lo, hi
             self._strikes = np.union1d(self._strikes, listing(S))
+            self._ix = {k: i for i, k in enumerate(self._strikes.tolist())}
         ks = self._strikes
         day = xp.exchange_date(when)
         exps = self._spx_exps.get(day)
@@ -285,10 +289,10 @@ class ChainBook:
         build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
         self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
-                                          hot.get(("SPX", e), []))
+                                          hot.get(("SPX", e), []), self._ix)
                        for j, (e, t) in enumerate(se)}
         self.vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
-                                              hot.get(("VIX", e), []))
+                                              hot.get(("VIX", e), []), _VIX_IX)
                            for j, (e, t) in enumerate(zip(self.futures, tv))}
 
     @property

@@ -193,6 +193,14 @@ class Market:
             got = s["cache"]["path"] = (np.array(s["spx"]), np.array(s["v"]))
         return got
 
+    def grid_vix(self, s: dict) -> tuple[np.ndarray, list[float]]:
+        """`vix_at(v)` at every grid minute of session `s` (array, and as Python floats)."""
+        got = s["cache"].get("vix")
+        if got is None:
+            vix = 100.0 * np.sqrt(self.expected_var(TAU30, self.grid_path(s)[1]))
+            got = s["cache"]["vix"] = (vix, vix.tolist())
+        return got
+
     def grid_years(self, s: dict, e: date) -> np.ndarray:
         """`years_to(e, t_k)` at every grid minute t_k of session `s` (whole seconds to the
         settlement, exact in floats: the same values)."""
@@ -295,6 +303,7 @@ class Market:
         assert s is not None
         s["k"] = k
         self.spx, self.v, self.ad_line = s["spx"][k], s["v"][k], s["ad"][k]
+        self._vix_memo = (self.v, self.grid_vix(s)[1][k])  # = vix_at(v), priced per session
         self.time = s["open"] + timedelta(seconds=STEP * k)
 
     def _open_session(self, d: date, o: datetime, c: datetime) -> None:

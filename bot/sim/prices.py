@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.sim.market import TAU30
 from strategies.instruments import INSTRUMENTS
 from strategies.pricing import black76_quote
 
@@ -130,7 +129,7 @@ class SessionRows:
         got = s["cache"].get("state")
         if got is None:
             S, v = self.mk.grid_path(s)
-            vix = 100.0 * np.sqrt(self.mk.expected_var(TAU30, v))
+            vix = self.mk.grid_vix(s)[0]
             sf = np.minimum(6.0, np.maximum(0.8, vix / 15.0))
             got = s["cache"]["state"] = (S, v, vix, sf)
         return got
