@@ -321,12 +321,21 @@ class Daemon:
         recovery.fold_unsent(self, now)
 
     def _persist(self, now: datetime, force: bool = False) -> None:
-        guard = self.guard.export()
         # the last net liquidation moves every tick: it is written with every other change,
-        # at each heartbeat and at stop, not on its own
+        # at each heartbeat and at stop, not on its own. What else `guard.export()` writes is
+        # a function of the guard's flags, day, start NL, reduced-on day and order times: when
+        # none of those, the strategy state (same object, or equal), the mode and the state
+        # stamp changed since the last write, nothing is exported (most steps; issue 16)
+        g = self.guard
         since = self.control.since_ns
+        sig = (self.state, self.mode, since, g._held, g._daily, g._day, g._start_nl,
+               g._reduced_on, tuple(g._orders))
+        if not force and sig == getattr(self, "_persist_sig", None):
+            return
+        guard = g.export()
         saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode, since)
         if saved == self._saved and not force:
+            self._persist_sig = sig
             return
         try:
             with self.store.tx() as db:
@@ -346,6 +355,7 @@ class Daemon:
             self.executor.store_failed = str(e)
             return
         self._saved = saved
+        self._persist_sig = sig
 
     async def poll_control(self) -> None:
         await self.control.poll()
