@@ -208,9 +208,9 @@ class SimBroker:
         is_open = session is not None and session[0] <= now < session[1]
         since = (now - session[0]).total_seconds() / 60 if session and is_open else 0.0
         return Snapshot(time=now, spx=self.market.spx, vix=self.market.vix,
-                        chains=dict(self.book.chains), account=self._account(),
+                        chains=self.book.chains, account=self._account(),
                         positions=tuple(self._positions.values()),
-                        vix_futures=dict(self.book.futures), vix_chains=dict(self.book.vix_chains),
+                        vix_futures=dict(self.book.futures), vix_chains=self.book.vix_chains,
                         bars=self.market.bars, minutes_since_open=since, market_open=is_open)
 
     async def positions(self) -> list[Position]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.sim.lazymap import LazyMap
 from bot.sim.market import Market, years_to
 from bot.sim.prices import ROW as _ROW
 from bot.sim.prices import SessionRows, price_flat
@@ -241,8 +242,8 @@ class ChainBook:
     def __init__(self, market: Market, spx_expiries: int = 4, vix_expiries: int = 6) -> None:
         self.market = market
         self.n_spx, self.n_vix = spx_expiries, vix_expiries
-        self.chains: dict[date, Chain] = {}  # SPX, by expiry
-        self.vix_chains: dict[date, Chain] = {}
+        self.chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)  # SPX, by expiry
+        self.vix_chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)
         self.futures: dict[date, float] = {}  # VIX futures: price, and (bid, ask)
         self._fut_ticks = 1
         self._strike_lo, self._strike_hi = math.inf, -math.inf
@@ -266,7 +267,7 @@ class ChainBook:
         if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
             self._strike_lo, self._strike_hi = lo, hi
             self._strikes = np.union1d(self._strikes, listing(S))
-            self._ix = {k: i for i, k in enumerate(self._strikes.tolist())}
+            self._ix = dict(zip(self._strikes.tolist(), range(self._strikes.size)))
         ks = self._strikes
         day = xp.exchange_date(when)
         exps = self._spx_exps.get(day)
@@ -288,12 +289,14 @@ class ChainBook:
         tva, fv = tv, list(self.futures.values())
         build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
-        self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
-                                          hot.get(("SPX", e), []), self._ix)
-                       for j, (e, t) in enumerate(se)}
-        self.vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
-                                              hot.get(("VIX", e), []), _VIX_IX)
-                           for j, (e, t) in enumerate(zip(self.futures, tv))}
+        # each chain is made when first looked up (a step reads one or two of the ten)
+        self.chains = LazyMap({e: ("SPX", e, t, ks, build, ts[j], fs[j],
+                                   hot.get(("SPX", e), []), self._ix)
+                               for j, (e, t) in enumerate(se)}, _LazyChain.make)
+        self.vix_chains = LazyMap({e: ("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
+                                       hot.get(("VIX", e), []), _VIX_IX)
+                                   for j, (e, t) in enumerate(zip(self.futures, tv))},
+                                  _LazyChain.make)
 
     @property
     def strikes(self) -> np.ndarray:
@@ -305,13 +308,13 @@ class ChainBook:
         listed now (the listing only widens)."""
         out = {}
         for chains in (self.chains, self.vix_chains):
-            for e, ch in chains.items():
+            for ch in chains.made():  # a chain never looked up was asked nothing
                 if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
                     continue
                 idx = ch.asked()
                 if ch.symbol == "SPX" and ch.strikes is not self._strikes:
                     idx = self._strikes.searchsorted(ch.strikes[idx]).tolist()
-                out[(ch.symbol, e)] = idx
+                out[(ch.symbol, ch.expiry)] = idx
         return out
 
     def fut_quote(self, F: float) -> tuple[float, float]:
@@ -340,7 +343,10 @@ class ChainBook:
             return self.fut_quote(F)
         if c.sec_type != "OPT" or c.right not in ("C", "P"):
             raise KeyError(c.key)
-        chains = {"SPX": self.chains, "VIX": self.vix_chains}.get(c.symbol, {})
+        chains = self.chains if c.symbol == "SPX" else self.vix_chains if c.symbol == "VIX" \
+            else None
+        if chains is None:
+            raise KeyError(c.key)
         chain = chains.get(c.expiry)
         if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
             raise KeyError(c.key)
