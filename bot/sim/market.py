@@ -370,11 +370,19 @@ class Market:
         yT = None if a.close_vix is None else math.log(self.var_for_vix(a.close_vix))
         rem = 1.0 * day
         xs, vs = [], []
+        # the scenario's numbers as locals, and per-dt constants taken once: the same
+        # operations on the same values, in the same order, as written out per step
+        rho, jr, jmean, jsd, jvar = sc.rho, sc.jump_rate, sc.jump_mean, sc.jump_sd, sc.jump_var
+        kappa, theta, xi, revert, x0 = sc.kappa, sc.theta, sc.xi, sc.revert, self._x0
+        mu_k = sc.mu - sc.jump_rate * self._kbar  # drift's first term
+        sqrt, log, exp = math.sqrt, math.log, math.exp
+        per_dt = {d: (sqrt(d), jr * d) for d in set(dts)}
+        bridged = xT is not None or yT is not None
         for i in range(n + 1):
             dt = dts[i]
             z1, z2, z3 = z[i]
-            sv = math.sqrt(v)
-            zv = sc.rho * z1 + rc * z2
+            sv = sqrt(v)
+            zv = rho * z1 + rc * z2
             if i == 0 and a.open_ret is not None:
                 x = x_prev + math.log1p(a.open_ret)
                 if a.open_vix is not None:
@@ -383,25 +391,28 @@ class Market:
                 xs.append(x)
                 vs.append(v)
                 continue
-            bridge = rem > dt * 1.0000001
-            share = math.sqrt(max(0.0, dt * (rem - dt) / rem)) if bridge else 0.0
+            sqdt, jump_p = per_dt[dt]
+            share = 0.0
+            if bridged and rem > dt * 1.0000001:
+                share = sqrt(max(0.0, dt * (rem - dt) / rem))
             if xT is not None:
                 x += (xT - x) * dt / rem + sv * share * z1
             else:
                 jump = 0.0
-                if u[i][0] < sc.jump_rate * dt:
-                    jump = sc.jump_mean + sc.jump_sd * z3
-                    v += -sc.jump_var * math.log(1.0 - u[i][1])
-                    sv = math.sqrt(v)
-                drift = sc.mu - sc.jump_rate * self._kbar - 0.5 * v - sc.revert * (x - self._x0)
-                x += drift * dt + sv * math.sqrt(dt) * z1 + jump
+                ui = u[i]
+                if ui[0] < jump_p:
+                    jump = jmean + jsd * z3
+                    v += -jvar * log(1.0 - ui[1])
+                    sv = sqrt(v)
+                drift = mu_k - 0.5 * v - revert * (x - x0)
+                x += drift * dt + sv * sqdt * z1 + jump
             if yT is not None:
-                y = math.log(v)
-                eta = min(6.0, max(1.0, sc.xi / sv))
-                v = math.exp(y + (yT - y) * dt / rem + eta * share * zv)
+                y = log(v)
+                eta = min(6.0, max(1.0, xi / sv))
+                v = exp(y + (yT - y) * dt / rem + eta * share * zv)
             else:
-                kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
-                v = v + kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv
+                kap = kappa * sqrt(max(1.0, v / theta))
+                v = v + kap * (theta - v) * dt + xi * sv * sqdt * zv
             v = min(V_CAP, max(V_FLOOR, v))
             rem -= dt
             xs.append(x)
