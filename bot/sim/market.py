@@ -358,8 +358,9 @@ class Market:
     def _path(self, n: int, anchor: scn.Anchor | None) -> tuple[np.ndarray, np.ndarray]:
         """SPX and variance at the n+1 grid points of one session (index 0 = the open)."""
         sc = self.scenario
-        z = self.rng.standard_normal((n + 1, 3)).tolist()
-        u = self.rng.random((n + 1, 2)).tolist()
+        # flat lists of floats (a list per row would be 2 x 391 GC-tracked containers)
+        z = self.rng.standard_normal((n + 1, 3)).ravel().tolist()
+        u = self.rng.random((n + 1, 2)).ravel().tolist()
         day = 1.0 / YEAR_DAYS
         dts = [OVERNIGHT * day] + [(1.0 - OVERNIGHT) * day / n] * n
         rc = math.sqrt(1.0 - sc.rho**2)
@@ -380,7 +381,7 @@ class Market:
         bridged = xT is not None or yT is not None
         for i in range(n + 1):
             dt = dts[i]
-            z1, z2, z3 = z[i]
+            z1, z2, z3 = z[3 * i], z[3 * i + 1], z[3 * i + 2]
             sv = sqrt(v)
             zv = rho * z1 + rc * z2
             if i == 0 and a.open_ret is not None:
@@ -399,10 +400,9 @@ class Market:
                 x += (xT - x) * dt / rem + sv * share * z1
             else:
                 jump = 0.0
-                ui = u[i]
-                if ui[0] < jump_p:
+                if u[2 * i] < jump_p:
                     jump = jmean + jsd * z3
-                    v += -jvar * log(1.0 - ui[1])
+                    v += -jvar * log(1.0 - u[2 * i + 1])
                     sv = sqrt(v)
                 drift = mu_k - 0.5 * v - revert * (x - x0)
                 x += drift * dt + sv * sqdt * z1 + jump
