@@ -305,8 +305,7 @@ class Daemon:
 
     def _log_events(self, events) -> None:
         for name, fields in events:
-            fields = {("event_" + k if k in ("event", "level", "timestamp") else k): v
-                      for k, v in fields.items()}
+            # (the fields the quiet check reads are never renamed: checked before renaming)
             if name in self.QUIET:
                 slot = (name, fields.get("layer"))
                 sig = tuple(str(fields.get(k)) for k in ("campaign", "reason", "why", "tag"))
@@ -315,6 +314,8 @@ class Daemon:
                 self._last_quiet[slot] = sig
             elif name == "entry.decided":
                 self._last_quiet.pop(("entry.skipped", None), None)
+            fields = {("event_" + k if k in ("event", "level", "timestamp") else k): v
+                      for k, v in fields.items()}
             log.info(name, **fields)
 
     def _reconcile_pending(self, now: datetime) -> None:

@@ -104,3 +104,19 @@ def test_the_session_grid_equals_the_minute_by_minute_values() -> None:
         nxt = mk.now + timedelta(minutes=1)
         mk.advance_to(nxt if xp.is_spx_open(nxt) else xp.next_spx_open(nxt))
     assert checked > 700
+
+
+async def test_a_chain_read_after_its_session_gives_its_build_values() -> None:
+    b = SimBroker(SimClock(START), "chop", 7)
+    snap = await b.snapshot()
+    e = sorted(snap.chains)[1]
+    ks = snap.chains[e].strikes
+    k = float(ks[int(ks.searchsorted(snap.spx))])
+    snap.chains[e].quote(k, "C")
+    b.clock.advance(60)
+    old = await b.snapshot()  # k is hot: its rows come from the session cache
+    want = fresh(b, old.chains[e], k + 5)
+    b.clock.set(xp.next_spx_open(b.clock.now()))
+    await b.snapshot()  # the next session: its cache starts empty
+    got = old.chains[e]
+    assert got.quote(k + 5, "P") == (want[2], want[3]) and got.delta(k + 5, "C") == want[4]

@@ -197,7 +197,7 @@ class _LazyChain(Chain):
             return None
         row = d["_q"].get(i)
         if row is None:
-            if build.rows is not None:  # in a session: from its cache
+            if build.rows is not None and build.rows.sess is build.sess:  # its session's cache
                 return build.row(self, i)  # None: many misses, the caller reads the arrays
             if not build.joint:
                 build.price_joint(self, i)
@@ -250,7 +250,9 @@ class ChainBook:
         self._strikes = np.empty(0)
         self._ix: dict[float, int] = {}  # strike -> index into _strikes
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
-        self._quotes: dict[Contract, tuple[float, float]] = {}
+        # this build's quotes by contract object (id; the entry holds the contract, so its
+        # id is not reused while the entry lives): hashing a Contract costs more than a lookup
+        self._quotes: dict[int, tuple[Contract, tuple[float, float]]] = {}
         self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
 
     def build(self, when: datetime) -> None:
@@ -285,7 +287,7 @@ class ChainBook:
             fs = mk.forward(ts)  # SPX forwards
         self.futures, tv = mk.vix_curve(when, self.n_vix)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
-        self._quotes = {}  # this build's quotes, by contract
+        self._quotes = {}  # this build's quotes, by contract object
         tva, fv = tv, list(self.futures.values())
         build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
@@ -330,9 +332,11 @@ class ChainBook:
 
     def quote(self, c: Contract) -> tuple[float, float]:
         """(bid, ask) of a listed contract in this build; KeyError when `c` is not listed."""
-        q = self._quotes.get(c)
-        if q is None:
-            q = self._quotes[c] = self._lookup(c)
+        got = self._quotes.get(id(c))
+        if got is not None and got[0] is c:
+            return got[1]
+        q = self._lookup(c)
+        self._quotes[id(c)] = (c, q)
         return q
 
     def _lookup(self, c: Contract) -> tuple[float, float]:
