@@ -335,12 +335,9 @@ class Market:
         n = s["n"]
         if s["k"] < n:
             self._set(n)
-        row = pd.DataFrame(
-            {"open": [s["spx"][0]], "high": [float(s["hi"][n])], "low": [float(s["lo"][n])],
-             "close": [self.spx], "vix": [self.vix], "ad_line": [self.ad_line]},
-            index=pd.DatetimeIndex([pd.Timestamp(s["date"])], name="date"),
-        )
-        self._bars = pd.concat([self._bars, row]).iloc[-400:]
+        row = [s["spx"][0], float(s["hi"][n]), float(s["lo"][n]), self.spx, self.vix,
+               self.ad_line]  # open, high, low, close, vix, ad_line
+        self._bars = _append_bar(self._bars, row, s["date"])
         self._sess = None
         self._next = xp.exchange_date(xp.next_spx_open(s["close"] + xp.CLOSE_LAG))
 
@@ -472,6 +469,23 @@ class Market:
     @property
     def bars(self) -> pd.DataFrame:
         return self._bars
+
+
+BAR_COLUMNS = ("open", "high", "low", "close", "vix", "ad_line")
+KEEP_BARS = 400
+
+
+def _append_bar(bars: pd.DataFrame, row: list[float], day: date) -> pd.DataFrame:
+    """`pd.concat([bars, <row on day>]).iloc[-KEEP_BARS:]` for float bars (the same frame:
+    values, columns, dtypes, index and its unit; a test checks), without concat's cost."""
+    if list(bars.columns) != list(BAR_COLUMNS) or any(t != np.float64 for t in bars.dtypes):
+        new = pd.DataFrame({c: [v] for c, v in zip(BAR_COLUMNS, row)},
+                           index=pd.DatetimeIndex([pd.Timestamp(day)], name="date"))
+        return pd.concat([bars, new]).iloc[-KEEP_BARS:]
+    keep = bars.iloc[-(KEEP_BARS - 1):]
+    idx = keep.index.append(pd.DatetimeIndex([pd.Timestamp(day)], name="date"))
+    vals = np.vstack([keep.to_numpy(dtype=float), np.array([row], dtype=float)])
+    return pd.DataFrame(vals, index=idx, columns=list(BAR_COLUMNS))
 
 
 def _ad_move(ret: np.ndarray, diverging: bool, frac: np.ndarray) -> np.ndarray:
