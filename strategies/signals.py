@@ -40,6 +40,23 @@ def _check(x: pd.Series, name: str) -> pd.Series:
     return s
 
 
+def _values(x: pd.Series, name: str) -> np.ndarray:
+    """`_check(x, name).to_numpy(dtype=float)`: the same checks (and errors), with a fast path
+    for a float64 Series (the daily bars' columns)."""
+    if not isinstance(x, pd.Series) or x.dtype != np.float64:
+        out: np.ndarray = _check(x, name).to_numpy(dtype=float)
+        return out
+    v: np.ndarray = x.to_numpy()
+    valid = ~np.isnan(v)
+    if valid.any():
+        first = int(np.argmax(valid))
+        if not valid[first:].all():
+            raise ValueError(f"{name} has NaN after its first valid value; fill or drop gaps")
+    if np.isinf(v).any():
+        raise ValueError(f"{name} contains inf")
+    return v
+
+
 def _period(n: int, name: str, minimum: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
@@ -182,8 +199,7 @@ def rsi_last(close: pd.Series, n: int = 14, k: int = 2) -> list[float]:
     order on plain floats; a test checks), without the per-call cost of a dozen pandas
     operations: a daily signal reads only its newest values."""
     n = _period(n, "n")
-    c = _check(close, "close")
-    x = c.to_numpy(dtype=float)
+    x = _values(close, "close")
     delta = np.empty_like(x)
     delta[:1] = np.nan
     np.subtract(x[1:], x[:-1], out=delta[1:])  # Series.diff()
@@ -200,7 +216,7 @@ def rsi_last(close: pd.Series, n: int = 14, k: int = 2) -> list[float]:
         seed_at = p0 + n - 1
         vals = v.copy()
         vals[:seed_at] = np.nan
-        vals[seed_at] = pd.Series(v[p0:p0 + n]).mean()  # as `_seeded` (pandas' mean)
+        vals[seed_at] = v[p0:p0 + n].sum() / n  # pandas' mean: numpy's sum / the count
         fast = _ewm(vals.tolist(), 1.0 / n)
         if fast is None:  # a gap after the seed: pandas' own rule
             return [float(r) for r in rsi(close, n).iloc[-k:]]
@@ -216,8 +232,11 @@ def ad_divergence_last(close: pd.Series, ad: pd.Series, n: int = 20) -> int | No
     """The last value of `ad_divergence(close, ad, n)` (None when there is no bar): the
     same comparisons on the same numbers, without building the whole series."""
     n = _period(n, "n", minimum=2)
-    c, a = _check(close, "close").align(_check(ad, "ad"), join="inner")
-    cv, av = c.to_numpy(dtype=float), a.to_numpy(dtype=float)
+    if isinstance(close, pd.Series) and isinstance(ad, pd.Series) and close.index is ad.index:
+        cv, av = _values(close, "close"), _values(ad, "ad")  # one frame's columns: aligned
+    else:
+        c, a = _check(close, "close").align(_check(ad, "ad"), join="inner")
+        cv, av = c.to_numpy(dtype=float), a.to_numpy(dtype=float)
     if cv.size == 0:
         return None
     if cv.size < n:

@@ -55,3 +55,14 @@ def test_ad_divergence_last_is_ad_divergence(kind: str, n: int) -> None:
         assert signals.ad_divergence_last(c, a, 20) == int(full.iloc[-1])
         hits += int(full.iloc[-1]) != 0
     assert kind != "walk" or n < 21 or hits > 0  # both branches can fire
+
+
+def test_the_same_input_errors() -> None:
+    s = pd.Series([1.0, 2.0, np.nan, 3.0] * 10)
+    for fn in (lambda x: signals.rsi_last(x, 14), lambda x: signals.ad_divergence_last(x, x, 20)):
+        with pytest.raises(ValueError, match="NaN after"):
+            fn(s)
+        with pytest.raises(ValueError, match="inf"):
+            fn(pd.Series([1.0, np.inf] * 20))
+        with pytest.raises(TypeError):
+            fn([1.0] * 40)
