@@ -1,4 +1,4 @@
-"""Market._close_session appends the day's bar without pd.concat (bot.sim.market._append_bar):
+"""Market._close_session appends the day's bar without pd.concat (bot.sim.bars.append_bar):
 the same frame as concatenating and keeping the last 400 rows."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from bot.sim.market import BAR_COLUMNS, Market, _append_bar
+from bot.sim.bars import BAR_COLUMNS, append_bar
+from bot.sim.market import Market
 from strategies import expiry as xp
 
 
@@ -21,7 +22,7 @@ def test_append_bar_equals_concat() -> None:
         want = pd.concat([bars, pd.DataFrame(
             {c: [v] for c, v in zip(BAR_COLUMNS, row)},
             index=pd.DatetimeIndex([pd.Timestamp(d)], name="date"))]).iloc[-400:]
-        got = _append_bar(bars, row, d)
+        got = append_bar(bars, row, d)
         pd.testing.assert_frame_equal(got, want, check_exact=True, check_freq=True)
         assert got.index.dtype == want.index.dtype and got.index.name == "date"
         bars = want

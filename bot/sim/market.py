@@ -42,31 +42,16 @@ import pandas as pd
 
 from bot.sim import scenarios as scn
 from bot.sim import surface
+from bot.sim.bars import ad_move, append_bar
+from bot.sim.grid import STEP, TAU30, SessionGrid, years_to
+from bot.sim.grid import settle_at as settle_at  # (re-exported: the broker and baselines use it)
 from strategies import expiry as xp
 from strategies.instruments import INSTRUMENTS
 
 YEAR_DAYS = 252.0
 OVERNIGHT = 0.2  # share of a session's variance in the opening gap
-STEP = 60.0  # seconds per grid step inside a session
 V_FLOOR = 0.06**2
 V_CAP = 25.0
-TAU30 = 30.0 / 365.0
-
-
-_SETTLE: dict[date, datetime] = {}
-
-
-def settle_at(expiry: date) -> datetime:
-    """`expiry.settlement_time(expiry)`, cached (the simulator asks every step)."""
-    st = _SETTLE.get(expiry)
-    if st is None:
-        st = _SETTLE[expiry] = xp.settlement_time(expiry)
-    return st
-
-
-def years_to(expiry: date, when: datetime) -> float:
-    """`expiry.year_fraction(expiry, when)`, same arithmetic, settlement cached; `when` aware."""
-    return max((settle_at(expiry) - when).total_seconds(), 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
 
 
 def index_session(d: date) -> tuple[datetime, datetime] | None:
@@ -75,7 +60,7 @@ def index_session(d: date) -> tuple[datetime, datetime] | None:
     return None if s is None else (s[0], s[1] - xp.CLOSE_LAG)
 
 
-class Market:
+class Market(SessionGrid):
     """SPX, variance and breadth on a one-minute session grid; VIX and surfaces from the state."""
 
     def __init__(self, scenario: str | scn.Scenario, seed: int, start: datetime,
@@ -179,63 +164,6 @@ class Market:
         px, tick = self.vix_future(np.array(tv)), INSTRUMENTS["VX"].tick_small
         return {e: round(round(float(p) / tick) * tick, 2) for e, p in zip(exps, px)}, tv
 
-    # --- the current session's grid: values at every minute, priced once -------------------
-    def grid(self) -> dict | None:
-        """The current session (its path and a cache of values by grid minute), or None
-        between sessions. `k` is the minute of the state now (`time` = open + k minutes)."""
-        s = self._sess
-        return s if s is not None and s["k"] >= 0 else None
-
-    def grid_path(self, s: dict) -> tuple[np.ndarray, np.ndarray]:
-        """(SPX, variance) at every grid minute of session `s` (the market's values)."""
-        got = s["cache"].get("path")
-        if got is None:
-            got = s["cache"]["path"] = (np.array(s["spx"]), np.array(s["v"]))
-        return got
-
-    def grid_vix(self, s: dict) -> tuple[np.ndarray, list[float]]:
-        """`vix_at(v)` at every grid minute of session `s` (array, and as Python floats)."""
-        got = s["cache"].get("vix")
-        if got is None:
-            vix = 100.0 * np.sqrt(self.expected_var(TAU30, self.grid_path(s)[1]))
-            got = s["cache"]["vix"] = (vix, vix.tolist())
-        return got
-
-    def grid_years(self, s: dict, e: date) -> np.ndarray:
-        """`years_to(e, t_k)` at every grid minute t_k of session `s` (whole seconds to the
-        settlement, exact in floats: the same values)."""
-        got = s["cache"].get(("years", e))
-        if got is None:
-            base = (settle_at(e) - s["open"]).total_seconds()
-            if base % 1.0 == 0.0:
-                kk = np.arange(s["n"] + 1, dtype=float)
-                got = np.maximum(base - STEP * kk, 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
-            else:  # (never for exchange times) minute by minute
-                got = np.array([years_to(e, s["open"] + timedelta(seconds=STEP * k))
-                                for k in range(s["n"] + 1)])
-            s["cache"][("years", e)] = got
-        return got
-
-    def grid_forward(self, s: dict, e: date) -> np.ndarray:
-        """`forward(years_to(e, t_k))` at every grid minute of session `s`."""
-        got = s["cache"].get(("fwd", e))
-        if got is None:
-            got = s["cache"][("fwd", e)] = (self.grid_path(s)[0]
-                                            * np.exp((self.r - self.q) * self.grid_years(s, e)))
-        return got
-
-    def _grid_curve(self, s: dict, exps: list[date]) -> list[tuple[date, list, list]]:
-        """(expiry, years to settlement, future price before `vix_curve` rounds it to the
-        tick) at every grid minute, for the futures `exps`: `vix_future` at each minute's
-        variance."""
-        if not exps:
-            return []
-        T = np.maximum(np.array([self.grid_years(s, e) for e in exps]), 0.0)
-        th, vq = self.scenario.theta_q, self.scenario.vrp * self.grid_path(s)[1]
-        ev = th + (vq - th) * np.exp(-self._kq(vq) * T)
-        px = 100.0 * np.sqrt(self._q_var(TAU30, ev))
-        return list(zip(exps, T.tolist(), px.tolist()))
-
     @property
     def spread_factor(self) -> float:
         return float(min(6.0, max(0.8, self.vix / 15.0)))
@@ -321,7 +249,7 @@ class Market:
         spx, v = self._path(n, sc.anchor(self.day))
         ret = spx / spx[0] * (spx[0] / self.spx) - 1.0  # return from the previous close
         noise = np.cumsum(self.rng.standard_normal(n + 1)) * (300.0 / math.sqrt(n + 1))
-        ad = self.ad_line + _ad_move(ret, diverging, np.arange(n + 1) / n) + noise
+        ad = self.ad_line + ad_move(ret, diverging, np.arange(n + 1) / n) + noise
         self._sess = {"date": d, "open": o, "close": c, "n": n, "k": -1, "spx": spx.tolist(),
                       "v": v.tolist(), "ad": ad.tolist(), "hi": np.maximum.accumulate(spx),
                       "lo": np.minimum.accumulate(spx), "prev": self.spx, "div": diverging,
@@ -337,7 +265,7 @@ class Market:
             self._set(n)
         row = [s["spx"][0], float(s["hi"][n]), float(s["lo"][n]), self.spx, self.vix,
                self.ad_line]  # open, high, low, close, vix, ad_line
-        self._bars = _append_bar(self._bars, row, s["date"])
+        self._bars = append_bar(self._bars, row, s["date"])
         self._sess = None
         self._next = xp.exchange_date(xp.next_spx_open(s["close"] + xp.CLOSE_LAG))
 
@@ -451,7 +379,7 @@ class Market:
             x = x_new
         arr = np.array([r[:6] for r in rows])
         shift = math.log(sc.spx0) - arr[-1, 3]
-        ad = np.cumsum([float(_ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
+        ad = np.cumsum([float(ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
                         for i, r in enumerate(rows)])
         idx: list[pd.Timestamp] = []
         d = self._next
@@ -469,26 +397,3 @@ class Market:
     @property
     def bars(self) -> pd.DataFrame:
         return self._bars
-
-
-BAR_COLUMNS = ("open", "high", "low", "close", "vix", "ad_line")
-KEEP_BARS = 400
-
-
-def _append_bar(bars: pd.DataFrame, row: list[float], day: date) -> pd.DataFrame:
-    """`pd.concat([bars, <row on day>]).iloc[-KEEP_BARS:]` for float bars (the same frame:
-    values, columns, dtypes, index and its unit; a test checks), without concat's cost."""
-    if list(bars.columns) != list(BAR_COLUMNS) or any(t != np.float64 for t in bars.dtypes):
-        new = pd.DataFrame({c: [v] for c, v in zip(BAR_COLUMNS, row)},
-                           index=pd.DatetimeIndex([pd.Timestamp(day)], name="date"))
-        return pd.concat([bars, new]).iloc[-KEEP_BARS:]
-    keep = bars.iloc[-(KEEP_BARS - 1):]
-    idx = keep.index.append(pd.DatetimeIndex([pd.Timestamp(day)], name="date"))
-    vals = np.vstack([keep.to_numpy(dtype=float), np.array([row], dtype=float)])
-    return pd.DataFrame(vals, index=idx, columns=list(BAR_COLUMNS))
-
-
-def _ad_move(ret: np.ndarray, diverging: bool, frac: np.ndarray) -> np.ndarray:
-    """Net advances added by a day's return so far (`frac` = share of the day elapsed)."""
-    strength, drift = (0.3, -350.0) if diverging else (1.0, 0.0)
-    return 2800.0 * strength * np.tanh(ret / 0.012) + drift * frac
