@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from strategies import expiry as xp
+from strategies.instruments import INSTRUMENTS
 
 STEP = 60.0  # seconds per grid step inside a session
 TAU30 = 30.0 / 365.0
@@ -35,6 +36,20 @@ def settle_at(expiry: date) -> datetime:
 def years_to(expiry: date, when: datetime) -> float:
     """`expiry.year_fraction(expiry, when)`, same arithmetic, settlement cached; `when` aware."""
     return max((settle_at(expiry) - when).total_seconds(), 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
+
+
+_VX_TICKS: dict[int, float] = {}  # ticks -> round(ticks x tick, 2)
+
+
+def vx_tick(p: float) -> float:
+    """`round(round(p / tick) * tick, 2)` (a VX future's price to its tick); the final
+    rounding (Python's, correctly rounded: slow) kept by the whole number of ticks."""
+    tick = INSTRUMENTS["VX"].tick_small
+    n = round(p / tick)
+    got = _VX_TICKS.get(n)
+    if got is None:
+        got = _VX_TICKS[n] = round(n * tick, 2)
+    return got
 
 
 class SessionGrid:

@@ -43,7 +43,7 @@ import pandas as pd
 from bot.sim import scenarios as scn
 from bot.sim import surface
 from bot.sim.bars import ad_move, append_bar
-from bot.sim.grid import STEP, TAU30, SessionGrid, years_to
+from bot.sim.grid import STEP, TAU30, SessionGrid, vx_tick, years_to
 from bot.sim.grid import settle_at as settle_at  # (re-exported: the broker and baselines use it)
 from strategies import expiry as xp
 from strategies.instruments import INSTRUMENTS
@@ -155,8 +155,7 @@ class Market(SessionGrid):
             if curve is None:
                 curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
             got = [(e, ts[k], px[k]) for e, ts, px in curve if ts[k] > 0]
-            tick = INSTRUMENTS["VX"].tick_small
-            return {e: round(round(p / tick) * tick, 2) for e, _, p in got}, [t for _, t, _ in got]
+            return {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
         ts = [(e, years_to(e, when)) for e in exps]
         exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
