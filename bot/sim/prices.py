@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.sim.grid import vx_tick
 from strategies.instruments import INSTRUMENTS
 from strategies.pricing import black76_quote
 
@@ -138,9 +139,8 @@ class SessionRows:
         """The VIX future of expiry `e` at every minute, as `Market.vix_curve` lists it."""
         got = s["cache"].get(("vxf", e))
         if got is None:
-            tick = INSTRUMENTS["VX"].tick_small
             got = s["cache"][("vxf", e)] = np.array(
-                [round(round(p / tick) * tick, 2) for p in self.mk._grid_curve(s, [e])[0][2]])
+                [vx_tick(p) for p in self.mk._grid_curve(s, [e])[0][2]])
         return got
 
     def fill(self, s: dict | None, k0: int, keys: list[tuple[str, date, float]]) -> None:
