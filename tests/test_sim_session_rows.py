@@ -116,7 +116,12 @@ async def test_a_chain_read_after_its_session_gives_its_build_values() -> None:
     b.clock.advance(60)
     old = await b.snapshot()  # k is hot: its rows come from the session cache
     want = fresh(b, old.chains[e], k + 5)
+    held = fresh(b, old.chains[e], k)
+    b.clock.advance(3 * 3600)  # the session's rows of k run to its close
+    await b.snapshot()
     b.clock.set(xp.next_spx_open(b.clock.now()))
-    await b.snapshot()  # the next session: its cache starts empty
+    await b.snapshot()  # the next session: its cache starts empty, the last one's is kept
     got = old.chains[e]
+    assert got.quote(k, "C") == (held[0], held[1]) and got.vega(k, "P") == held[7]  # kept
     assert got.quote(k + 5, "P") == (want[2], want[3]) and got.delta(k + 5, "C") == want[4]
+    assert b.book._rows.prev and (("SPX", e, k) in b.book._rows.prev)

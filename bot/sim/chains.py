@@ -199,6 +199,12 @@ class _LazyChain(Chain):
         if row is None:
             if build.rows is not None and build.rows.sess is build.sess:  # its session's cache
                 return build.row(self, i)  # None: many misses, the caller reads the arrays
+            if build.rows is not None:  # read after its session: the rows kept from it
+                row = build.rows.kept(build.sess, (self.symbol, self.expiry, float(strike)),
+                                      build.k)
+                if row is not None:
+                    d["_q"][i] = row
+                    return row
             if not build.joint:
                 build.price_joint(self, i)
             elif d["_hot"] is not None:  # not in the joint pass: this strike alone

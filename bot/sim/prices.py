@@ -110,15 +110,25 @@ class SessionRows:
         self.mk = mk
         self.sess: dict | None = None  # the session the rows belong to
         self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
+        self.prev_sess: dict | None = None  # the session before, and its rows
+        self.prev: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
 
     def current(self) -> tuple[dict, int] | None:
         """(session, minute) of the market's state now; None between sessions."""
         s = self.mk.grid()
         if s is None:
             return None
-        if s is not self.sess:
+        if s is not self.sess:  # a new session; the last one's rows are kept for reading
+            self.prev_sess, self.prev = self.sess, self.rows
             self.sess, self.rows = s, {}
         return s, s["k"]
+
+    def kept(self, sess: dict | None, key: tuple[str, date, float],
+             k: int) -> tuple[float, ...] | None:
+        """The row at minute k of `key` in the previous session `sess` (a chain read after
+        its session ended), if it was priced then; None otherwise."""
+        got = self.prev.get(key) if sess is not None and sess is self.prev_sess else None
+        return None if got is None else tuple(got[1][k - got[0]].tolist())
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
         got = self.rows.get(key)
