@@ -270,8 +270,9 @@ class ChainBook:
         """
         mk = self.market
         S, sf = mk.spx, mk.spread_factor
-        lo = min(self._strike_lo, np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
-        hi = max(self._strike_hi, np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
+        # (math's floor/ceil: exact, as numpy's, without a ufunc call on a scalar)
+        lo = min(self._strike_lo, math.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
+        hi = max(self._strike_hi, math.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
         if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
             self._strike_lo, self._strike_hi = lo, hi
             self._strikes = np.union1d(self._strikes, listing(S))
@@ -284,9 +285,10 @@ class ChainBook:
         g = mk.grid() if when == mk.time else None
         if g is not None:  # in a session: its years to expiry and forwards, by minute
             k = g["k"]
-            se = [(e, t) for e in exps if (t := float(mk.grid_years(g, e)[k])) > 0]
+            at = [(e, mk.grid_lists(g, e)) for e in exps]
+            se = [(e, t) for e, (yl, _) in at if (t := yl[k]) > 0]
             ts: Any = [t for _, t in se]
-            fs: Any = [float(mk.grid_forward(g, e)[k]) for e, _ in se]
+            fs: Any = [fl[k] for _, (yl, fl) in at if yl[k] > 0]
         else:
             se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
             ts = np.array([t for _, t in se])

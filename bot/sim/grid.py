@@ -115,6 +115,14 @@ class SessionGrid:
                                             * np.exp((self.r - self.q) * self.grid_years(s, e)))
         return got
 
+    def grid_lists(self, s: dict, e: date) -> tuple[list[float], list[float]]:
+        """(`grid_years`, `grid_forward`) of expiry `e` as lists of Python floats."""
+        got = s["cache"].get(("lists", e))
+        if got is None:
+            got = s["cache"][("lists", e)] = (self.grid_years(s, e).tolist(),
+                                               self.grid_forward(s, e).tolist())
+        return got
+
     def _grid_curve(self, s: dict, exps: list[date]) -> list[tuple[date, list, list]]:
         """(expiry, years to settlement, future price before `vix_curve` rounds it to the
         tick) at every grid minute, for the futures `exps`: `vix_future` at each minute's
