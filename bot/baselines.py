@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.sim.market import settle_at  # expiry.settlement_time, cached
 from strategies import expiry as xp
 
 if TYPE_CHECKING:
@@ -109,9 +110,15 @@ class Cndr:
         self.pos: dict[str, Any] | None = None
         self.last_time: datetime | None = None
         self.done_expiry: date | None = None  # the expiry just settled: roll today
-        self.daily: dict[date, float] = {}
+        self._daily: dict[date, float] = {}
         self.cycles: list[dict[str, Any]] = []
-        self.mark = 0.0
+        self._mark = 0.0
+        # the held condor is marked lazily (`mark`): the (chains, expiry) of the snapshots since
+        # its last mark, newest last - only a day's last value is kept (`daily`), so a step
+        # does not price four legs that the next step's mark replaces. The same values: each
+        # snapshot's chains keep the prices of their own minute.
+        self._unmarked: list[tuple[Any, date]] = []
+        self._day_rec: tuple[date, float, bool] | None = None  # last step: day, cash, held
         self.peak_collateral = 0.0
         self.fees_paid = 0.0
         self.n_fills = 0
@@ -120,6 +127,41 @@ class Cndr:
         # a hook); None: at leg mids with `commission` a contract (the index's convention)
         self.fill_model = fills
         self.walk_steps, self.max_slippage = walk_steps, max_slippage
+
+    @property
+    def mark(self) -> float:
+        """Value of the held condor at the latest snapshot whose chain quoted it (USD)."""
+        if self._unmarked:
+            assert self.pos is not None
+            strikes = self.pos["strikes"]
+            for chains, expiry in reversed(self._unmarked):
+                chain = chains.get(expiry)
+                if chain is None:
+                    continue
+                try:
+                    self._mark = condor_value(chain, strikes) * 100 * self.qty
+                    break
+                except KeyError:
+                    continue
+            self._unmarked.clear()
+        return self._mark
+
+    @mark.setter
+    def mark(self, value: float) -> None:
+        self._unmarked.clear()
+        self._mark = value
+
+    @property
+    def daily(self) -> dict[date, float]:
+        """Cash plus the held condor's mark at each day's last snapshot."""
+        self._close_day()
+        return self._daily
+
+    def _close_day(self) -> None:
+        rec = self._day_rec
+        if rec is not None:
+            day, cash, held = rec
+            self._daily[day] = cash + (self.mark if held else 0.0)
 
     def __call__(self, d: Any, snap: Any) -> None:
         if self.fill_model is None:
@@ -134,6 +176,9 @@ class Cndr:
 
     def on_snapshot(self, snap: Any, rate: float, opens: dict[date, tuple[float, float]]) -> None:
         now = snap.time
+        today = xp.exchange_date(now)
+        if self._day_rec is not None and self._day_rec[0] != today:
+            self._close_day()  # the last step's day is over: its value is final
         p = self.pos
         if p is not None and self.last_time is not None:
             dt = (now - self.last_time).total_seconds() / (365.0 * 86400.0)
@@ -141,21 +186,15 @@ class Cndr:
             # (every column's account earns the same interest: bot.money)
             p["interest"] += p["collateral"] * math.expm1(rate * dt)
         self.last_time = now
-        if p is not None and now >= xp.settlement_time(p["expiry"]) and p["expiry"] in opens:
+        if p is not None and now >= settle_at(p["expiry"]) and p["expiry"] in opens:
             self._settle(opens[p["expiry"]][0])
             p = None
-        today = xp.exchange_date(now)
         if p is None and snap.market_open and now.astimezone(xp.NY).time() >= ENTRY_TIME:
             self._enter(snap)
         p = self.pos
         if p is not None:
-            chain = snap.chains.get(p["expiry"])
-            if chain is not None:
-                try:
-                    self.mark = condor_value(chain, p["strikes"]) * 100 * self.qty
-                except KeyError:
-                    pass
-        self.daily[today] = self.cash + (self.mark if self.pos is not None else 0.0)
+            self._unmarked.append((snap.chains, p["expiry"]))  # marked when read (`mark`)
+        self._day_rec = (today, self.cash, self.pos is not None)
 
     def _enter(self, snap: Any) -> None:
         exps = [e for e in sorted(snap.chains) if xp.dte(e, snap.time) >= MIN_DTE]

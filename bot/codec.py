@@ -27,11 +27,37 @@ register(types.Contract, types.Leg, types.Intent, types.Fill, tvm.Campaign, tvm.
          ledger.Ledger, ledger.Flow, alvh.Layer)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: written as they are
+_FIELDS: dict[type, tuple[str, ...]] = {}  # dataclass -> its field names, in order
+# Frozen dataclasses whose fields are immutable all the way down (no dict or list field): one
+# object always encodes the same, so its encoding is kept by object (id; the entry holds the
+# object, so its id is not reused while the entry lives). The strategy state is written on
+# every change and holds a growing ledger of flows: without this each write re-encodes it.
+_KEEP = frozenset({types.Contract, types.Leg, types.Fill, tvm.Campaign, ledger.Ledger,
+                   ledger.Flow})
+_KEPT: dict[int, tuple[Any, Any]] = {}
+_KEPT_MAX = 50_000
+
+
 def _enc(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {"__type__": type(obj).__name__}
-        for f in dataclasses.fields(obj):
-            out[f.name] = _enc(getattr(obj, f.name))
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    if cls in _KEEP:
+        got = _KEPT.get(id(obj))
+        if got is not None and got[0] is obj:
+            return got[1]
+    names = _FIELDS.get(cls)
+    if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(obj))
+    if names is not None:
+        out = {"__type__": cls.__name__}
+        for name in names:
+            out[name] = _enc(getattr(obj, name))
+        if cls in _KEEP:
+            if len(_KEPT) >= _KEPT_MAX:
+                _KEPT.clear()
+            _KEPT[id(obj)] = (obj, out)
         return out
     if isinstance(obj, Enum):
         return {"__enum__": type(obj).__name__, "v": obj.value}

@@ -324,8 +324,7 @@ class Daemon:
 
     def _log_events(self, events) -> None:
         for name, fields in events:
-            fields = {("event_" + k if k in ("event", "level", "timestamp") else k): v
-                      for k, v in fields.items()}
+            # (the fields the quiet check reads are never renamed: checked before renaming)
             if name in self.QUIET:
                 slot = (name, fields.get("layer"))
                 sig = tuple(str(fields.get(k)) for k in ("campaign", "reason", "why", "tag"))
@@ -334,18 +333,29 @@ class Daemon:
                 self._last_quiet[slot] = sig
             elif name == "entry.decided":
                 self._last_quiet.pop(("entry.skipped", None), None)
+            fields = {("event_" + k if k in ("event", "level", "timestamp") else k): v
+                      for k, v in fields.items()}
             log.info(name, **fields)
 
     def _reconcile_pending(self, now: datetime) -> None:
         recovery.fold_unsent(self, now)
 
     def _persist(self, now: datetime, force: bool = False) -> None:
-        guard = self.guard.export()
         # the last net liquidation moves every tick: it is written with every other change,
-        # at each heartbeat and at stop, not on its own
+        # at each heartbeat and at stop, not on its own. What else `guard.export()` writes is
+        # a function of the guard's flags, day, start NL, reduced-on day and order times: when
+        # none of those, the strategy state (same object, or equal), the mode and the state
+        # stamp changed since the last write, nothing is exported (most steps; issue 16)
+        g = self.guard
         since = self.control.since_ns
+        sig = (self.state, self.mode, since, g._held, g._daily, g._day, g._start_nl,
+               g._reduced_on, tuple(g._orders))
+        if not force and sig == getattr(self, "_persist_sig", None):
+            return
+        guard = g.export()
         saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode, since)
         if saved == self._saved and not force:
+            self._persist_sig = sig
             return
         try:
             with self.store.tx() as db:
@@ -365,6 +375,7 @@ class Daemon:
             self.executor.store_failed = str(e)
             return
         self._saved = saved
+        self._persist_sig = sig
 
     async def poll_control(self) -> None:
         await self.control.poll()

@@ -55,9 +55,22 @@ def combo_prices(chain_of: Mapping[date, Chain], legs: tuple[Leg, ...]) -> tuple
     return mid, natural
 
 
+# id(legs) -> (legs, their reverse): a held combo is reversed every tick (to price its
+# close); the entry holds the legs, so the id is not reused while it lives. Legs are frozen.
+_REVERSED: dict[int, tuple[tuple[Leg, ...], tuple[Leg, ...]]] = {}
+
+
 def reverse(legs: tuple[Leg, ...]) -> tuple[Leg, ...]:
-    """The legs that close `legs`."""
-    return tuple(Leg(leg.contract, -leg.ratio) for leg in legs)
+    """The legs that close `legs` (equal legs each time: the same tuple for the same one)."""
+    got = _REVERSED.get(id(legs))
+    if got is not None and got[0] is legs:
+        return got[1]
+    out = tuple(Leg(leg.contract, -leg.ratio) for leg in legs)
+    if isinstance(legs, tuple):  # (an immutable sequence only)
+        if len(_REVERSED) >= 256:
+            _REVERSED.clear()
+        _REVERSED[id(legs)] = (legs, out)
+    return out
 
 
 def pick_expiry(chains: Mapping[date, Chain], now: datetime, dte_min: int, dte_max: int,

@@ -161,21 +161,24 @@ def vix_expiries(after: date, count: int) -> list[date]:
 # --------------------------------------------------------------------------- exchange time
 
 
-_LAST_DATE: tuple[datetime | None, date | None] = (None, None)  # (instant, its NY date)
+# id(instant) -> (instant, its NY date); the entry holds the instant, so its id is not reused
+_DATES: dict[int, tuple[datetime, date]] = {}
 
 
 def exchange_date(ts: datetime) -> date:
     """The calendar date in New York at instant ``ts`` (aware datetime, any zone).
 
-    A step asks this of the same clock instant a dozen times: the last answer is kept for
-    that very object (datetimes are immutable, so `is` is enough)."""
-    global _LAST_DATE
-    last = _LAST_DATE
-    if ts is last[0]:
-        return last[1]  # type: ignore[return-value]
+    A step asks this a dozen times of a few instants (the clock's, the market grid's): the
+    answers of the last few datetime objects are kept (datetimes are immutable, so the
+    object is enough)."""
+    got = _DATES.get(id(ts))
+    if got is not None and got[0] is ts:
+        return got[1]
     _require_aware(ts)
     d = ts.astimezone(NY).date()
-    _LAST_DATE = (ts, d)
+    if len(_DATES) >= 8:
+        _DATES.clear()
+    _DATES[id(ts)] = (ts, d)
     return d
 
 

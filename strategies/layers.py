@@ -53,9 +53,7 @@ def vol_exposure(snap: Snapshot, legs: tuple[Leg, ...], qty: int) -> float:
             return math.nan
         try:
             if c.symbol == "VIX":
-                i = chain.index(c.strike)
-                d = chain.call_delta[i] if c.right == "C" else chain.put_delta[i]
-                total += leg.ratio * float(d) * c.multiplier
+                total += leg.ratio * chain.delta(c.strike, c.right) * c.multiplier
             else:
                 total += leg.ratio * chain.vega(c.strike, c.right) * c.multiplier
         except KeyError:
@@ -164,22 +162,22 @@ def _tail_signal(snap: Snapshot, h: HedgeParams) -> Event | None:
                       lambda b: _tail_from_bars(b, h))
 
 
-def _rsi14(bars: pd.DataFrame) -> pd.Series:
-    """RSI(14) of the daily closes, computed once per set of bars (the warning and its
-    re-arm check both read it)."""
-    return daily.memo(bars, ("rsi", 14), lambda b: signals.rsi(b["close"], 14))
+def _rsi14(bars: pd.DataFrame) -> list[float]:
+    """The last two RSI(14) values of the daily closes (`signals.rsi_last`), computed once per
+    set of bars (the warning and its re-arm check both read them)."""
+    return daily.memo(bars, ("rsi_last", 14), lambda b: signals.rsi_last(b["close"], 14, 2))
 
 
-def _divergence(bars: pd.DataFrame, days: int) -> pd.Series:
-    """`signals.ad_divergence` of the daily closes and A/D line, once per set of bars."""
-    return daily.memo(bars, ("ad_divergence", days),
-                      lambda b: signals.ad_divergence(b["close"], b["ad_line"], days))
+def _divergence(bars: pd.DataFrame, days: int) -> int | None:
+    """The last `signals.ad_divergence` of the daily closes and A/D line (None: no bar),
+    once per set of bars."""
+    return daily.memo(bars, ("ad_divergence_last", days),
+                      lambda b: signals.ad_divergence_last(b["close"], b["ad_line"], days))
 
 
 def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
     """The tail-layer warning on the last daily bar, tagged with that bar's date."""
-    r = _rsi14(bars)
-    now, before = float(r.iloc[-1]), float(r.iloc[-2])
+    before, now = _rsi14(bars)
     day = str(bars.index[-1])[:10]
     if before < h.rsi_high <= now:
         return f"rsi_high:{day}", {"signal": "rsi_cross_up", "rsi": round(now, 2),
@@ -189,7 +187,7 @@ def _tail_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
                                   "threshold": h.rsi_low}
     if "ad_line" in bars:
         div = _divergence(bars, h.divergence_days)
-        if len(div) and int(div.iloc[-1]) < 0:
+        if div is not None and div < 0:
             return f"ad_divergence:{day}", {"signal": "ad_divergence",
                                             "lookback_days": h.divergence_days}
     return None
@@ -207,7 +205,7 @@ def tail_holds(snap: Snapshot, h: HedgeParams) -> Event | None:
 
 
 def _holds_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
-    now = float(_rsi14(bars).iloc[-1])
+    now = _rsi14(bars)[-1]
     day = str(bars.index[-1])[:10]
     if now >= h.rsi_high or now <= h.rsi_low:
         side = "rsi_high" if now >= h.rsi_high else "rsi_low"
@@ -215,7 +213,7 @@ def _holds_from_bars(bars: pd.DataFrame, h: HedgeParams) -> Event | None:
                                        "threshold": h.rsi_high if side == "rsi_high" else h.rsi_low}
     if "ad_line" in bars:
         div = _divergence(bars, h.divergence_days)
-        if len(div) and int(div.iloc[-1]) < 0:
+        if div is not None and div < 0:
             return f"rearm:ad_divergence:{day}", {"signal": "ad_divergence_holds",
                                                   "lookback_days": h.divergence_days}
     return None

@@ -19,6 +19,8 @@ __all__ = [
     "macd",
     "ad_line",
     "ad_divergence",
+    "ad_divergence_last",
+    "rsi_last",
     "crossings",
     "hist_turns",
 ]
@@ -36,6 +38,23 @@ def _check(x: pd.Series, name: str) -> pd.Series:
     if np.isinf(s.to_numpy()).any():
         raise ValueError(f"{name} contains inf")
     return s
+
+
+def _values(x: pd.Series, name: str) -> np.ndarray:
+    """`_check(x, name).to_numpy(dtype=float)`: the same checks (and errors), with a fast path
+    for a float64 Series (the daily bars' columns)."""
+    if not isinstance(x, pd.Series) or x.dtype != np.float64:
+        out: np.ndarray = _check(x, name).to_numpy(dtype=float)
+        return out
+    v: np.ndarray = x.to_numpy()
+    valid = ~np.isnan(v)
+    if valid.any():
+        first = int(np.argmax(valid))
+        if not valid[first:].all():
+            raise ValueError(f"{name} has NaN after its first valid value; fill or drop gaps")
+    if np.isinf(v).any():
+        raise ValueError(f"{name} contains inf")
+    return v
 
 
 def _period(n: int, name: str, minimum: int = 1) -> int:
@@ -173,3 +192,59 @@ def ad_divergence(close: pd.Series, ad: pd.Series, n: int = 20) -> pd.Series:
     bearish = (c >= c_hi) & (a < a_hi)
     bullish = (c <= c_lo) & (a > a_lo)
     return (bullish.astype(int) - bearish.astype(int)).rename("ad_divergence")
+
+
+def rsi_last(close: pd.Series, n: int = 14, k: int = 2) -> list[float]:
+    """The last `k` values of `rsi(close, n)`, bit for bit (the same operations in the same
+    order on plain floats; a test checks), without the per-call cost of a dozen pandas
+    operations: a daily signal reads only its newest values."""
+    n = _period(n, "n")
+    x = _values(close, "close")
+    delta = np.empty_like(x)
+    delta[:1] = np.nan
+    np.subtract(x[1:], x[:-1], out=delta[1:])  # Series.diff()
+    nan = np.isnan(delta)
+    gain = np.where(nan | (delta >= 0.0), delta, 0.0)  # Series.clip(lower=0.0)
+    neg = -delta
+    loss = np.where(nan | (neg >= 0.0), neg, 0.0)
+    avg = []
+    for v in (gain, loss):
+        valid = ~np.isnan(v)
+        if valid.sum() < n:
+            return [math.nan] * min(k, len(x))
+        p0 = int(np.argmax(valid))
+        seed_at = p0 + n - 1
+        vals = v.copy()
+        vals[:seed_at] = np.nan
+        vals[seed_at] = v[p0:p0 + n].sum() / n  # pandas' mean: numpy's sum / the count
+        fast = _ewm(vals.tolist(), 1.0 / n)
+        if fast is None:  # a gap after the seed: pandas' own rule
+            return [float(r) for r in rsi(close, n).iloc[-k:]]
+        avg.append([math.nan] * seed_at + fast[seed_at:])
+    out = []
+    for g, lo in zip(avg[0][-k:], avg[1][-k:]):
+        t = g + lo
+        out.append(50.0 if t == 0.0 else 100.0 * g / t)  # (NaN in, NaN out)
+    return out
+
+
+def ad_divergence_last(close: pd.Series, ad: pd.Series, n: int = 20) -> int | None:
+    """The last value of `ad_divergence(close, ad, n)` (None when there is no bar): the
+    same comparisons on the same numbers, without building the whole series."""
+    n = _period(n, "n", minimum=2)
+    if isinstance(close, pd.Series) and isinstance(ad, pd.Series) and close.index is ad.index:
+        cv, av = _values(close, "close"), _values(ad, "ad")  # one frame's columns: aligned
+    else:
+        c, a = _check(close, "close").align(_check(ad, "ad"), join="inner")
+        cv, av = c.to_numpy(dtype=float), a.to_numpy(dtype=float)
+    if cv.size == 0:
+        return None
+    if cv.size < n:
+        return 0
+    cw, aw = cv[-n:-1], av[-n:-1]  # the previous n-1 bars (rolling n-1 of the shifted series)
+    if np.isnan(cw).any() or np.isnan(aw).any():
+        return 0  # fewer than n-1 observations: the rolling extremes are NaN
+    c_now, a_now = cv[-1], av[-1]
+    bearish = bool(c_now >= cw.max()) and bool(a_now < aw.max())
+    bullish = bool(c_now <= cw.min()) and bool(a_now > aw.min())
+    return int(bullish) - int(bearish)

@@ -84,6 +84,8 @@ class SimBroker:
         self._day_start_value: float | None = None
         self._day: date | None = None
         self._connected = False
+        # (ids of the positions, the positions (keeping the ids theirs), their requirement)
+        self._req_memo: tuple[tuple[int, ...], list[Position], mg.Margin] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -175,13 +177,23 @@ class SimBroker:
         today = xp.exchange_date(self.clock.now())
         if self._day != today:
             self._day, self._day_start_value = today, value
-        by_id = {id(p.contract): m for p, m in zip(pos, marks)}
+        key = tuple(map(id, pos))
+        memo = self._req_memo
+        if memo is not None and memo[0] == key:
+            m = memo[2]  # the same (immutable) positions, and nothing marked: the same margin
+        else:
+            by_id = {id(p.contract): m for p, m in zip(pos, marks)}
+            marked = []
 
-        def mark(c: Contract) -> float:
-            m = by_id.get(id(c))
-            return self._mark(c) if m is None else m
+            def mark(c: Contract) -> float:
+                marked.append(c)
+                m = by_id.get(id(c))
+                return self._mark(c) if m is None else m
 
-        m = mg.requirement(pos, mark, {"SPX": self.market.spx, "VIX": self.market.vix})
+            m = mg.requirement(pos, mark, {"SPX": self.market.spx, "VIX": self.market.vix})
+            # spreads and condors only: a function of the positions alone (naked shorts and
+            # futures read marks, and are priced again next time)
+            self._req_memo = None if marked else (key, pos, m)
         excess = value - m.maint
         unreal = sum(p.qty * p.contract.multiplier * (mk - p.avg_cost) for p, mk in zip(pos, marks))
         return Account(net_liquidation=value, init_margin=m.init, maint_margin=m.maint,
@@ -196,9 +208,9 @@ class SimBroker:
         is_open = session is not None and session[0] <= now < session[1]
         since = (now - session[0]).total_seconds() / 60 if session and is_open else 0.0
         return Snapshot(time=now, spx=self.market.spx, vix=self.market.vix,
-                        chains=dict(self.book.chains), account=self._account(),
+                        chains=self.book.chains, account=self._account(),
                         positions=tuple(self._positions.values()),
-                        vix_futures=dict(self.book.futures), vix_chains=dict(self.book.vix_chains),
+                        vix_futures=dict(self.book.futures), vix_chains=self.book.vix_chains,
                         bars=self.market.bars, minutes_since_open=since, market_open=is_open)
 
     async def positions(self) -> list[Position]:

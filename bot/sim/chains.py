@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from bot.sim.lazymap import LazyMap
 from bot.sim.market import Market, years_to
+from bot.sim.prices import ROW as _ROW
+from bot.sim.prices import SessionRows, price_flat
 from strategies import expiry as xp
 from strategies import vix as vx
 from strategies.instruments import INSTRUMENTS
-from strategies.pricing import black76_quote
 from strategies.types import Chain, Contract
 
 STRIKE_STEP = 5.0  # near the money: 75% to 120% of spot
@@ -38,6 +40,7 @@ BANDS = ((25.0, 0.40, 1.50), (100.0, 0.20, 2.00))  # (step, low, high share of s
 VIX_STRIKES = np.r_[np.arange(9.0, 30.0, 1.0), np.arange(30.0, 50.0, 2.5),
                     np.arange(50.0, 100.0, 5.0), np.arange(100.0, 160.0, 10.0)]
 
+_VIX_IX = {k: i for i, k in enumerate(VIX_STRIKES.tolist())}
 
 _SPX, _VIX, _VX = INSTRUMENTS["SPX"], INSTRUMENTS["VIX"], INSTRUMENTS["VX"]
 
@@ -53,16 +56,9 @@ def tick_round(price: np.ndarray | float, up: bool | None = None,
     return np.round(n * tick, 2)
 
 
+ONE_BY_ONE = 4  # strikes a build prices alone (to the session's close) before a whole chain
 _ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
                      "call_iv", "put_iv", "call_vega", "put_vega"})
-_ROW = ("call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta", "call_vega",
-        "put_vega")
-# (half-spread a + b x price, tick below the break, tick at or above, break) by option class
-_SPREAD = {sym: (a, b, i.tick_small, i.tick_big, i.tick_break)
-           for sym, a, b, i in (("SPX", 0.05, 0.004, _SPX), ("VIX", 0.02, 0.015, _VIX))}
-_SPREADS = np.array([_SPREAD["SPX"], _SPREAD["VIX"]] * 2)  # rows: call SPX, VIX, put SPX, VIX
-
-
 def _price(state: tuple,
            parts: list[tuple[str, np.ndarray, float, float]]) -> list[dict[str, np.ndarray]]:
     """Quotes and greeks at the strikes of `parts` [(class, strikes, t, forward)], SPX parts
@@ -85,65 +81,54 @@ def _price(state: tuple,
         K = np.concatenate([ks for _, ks, _, _ in parts])
         T = np.repeat([t for _, _, t, _ in parts], sizes)
         F = np.repeat([f for _, _, _, f in parts], sizes)
-    n = K.size
-    if ns == n:
-        iv = mk.spx_iv(K, T, S, v)
-    elif ns == 0:
-        iv = mk.vix_iv_at(K, F, T, vix)
-    else:
-        iv = np.concatenate([mk.spx_iv(K[:ns], T[:ns], S, v),
-                             mk.vix_iv_at(K[ns:], F[ns:], T[ns:], vix)])
-    call, cd, vega = black76_quote("c", F, K, T, r, iv)
-    df = np.exp(-r * T)
-    px = np.concatenate([call, np.maximum(call - df * (F - K), 0.0)])  # puts by parity
-    if ns in (0, n):  # one class
-        a, b, small, big, brk = _SPREAD["SPX" if ns else "VIX"]
-    else:
-        a, b, small, big, brk = np.repeat(_SPREADS, [ns, n - ns, ns, n - ns], axis=0).T
-    half = sf * (a + b * px)
-    q = np.empty((2, 2 * n))  # bid, ask
-    np.maximum(np.subtract(px, half, out=q[0]), 0.0, out=q[0])
-    np.maximum(np.add(px, half, out=q[1]), small, out=q[1])
-    tick = np.where(q < brk, small, big)
-    q /= tick
-    np.floor(np.add(q[0], 1e-9, out=q[0]), out=q[0])
-    np.ceil(np.subtract(q[1], 1e-9, out=q[1]), out=q[1])
-    q *= tick
-    np.round(q, 2, out=q)
-    # delta: SPX w.r.t. the index (Black-76 delta x e^((r-q)t)), VIX w.r.t. its future
-    if ns == n:
-        cd /= df
-        eq = np.exp(-dy * T)
-        pd_ = (cd - 1.0) * eq
-        cd *= eq
-    elif ns == 0:
-        pd_ = cd - df
-    else:
-        eq = np.exp(-dy * T[:ns])
-        cd[:ns] /= df[:ns]
-        pd_ = np.concatenate([(cd[:ns] - 1.0) * eq, cd[ns:] - df[ns:]])
-        cd[:ns] *= eq
-    out, lo = [], 0
-    for m in sizes:
-        sl, sp = slice(lo, lo + m), slice(n + lo, n + lo + m)
-        out.append({"call_bid": q[0, sl], "call_ask": q[1, sl], "put_bid": q[0, sp],
-                    "put_ask": q[1, sp], "call_delta": cd[sl], "put_delta": pd_[sl],
-                    "call_iv": iv[sl], "put_iv": iv[sl], "call_vega": vega[sl],
-                    "put_vega": vega[sl]})
-        lo += m
-    return out
+    return price_flat(mk, S, v, vix, r, dy, sf, K, T, F, ns, sizes)
 
 
 class _Build:
     """The market state one build lists its chains at; strike lookups of all its chains are
     priced together, ahead, at the strikes asked of each in the previous build."""
 
-    __slots__ = ("state", "chains", "joint")
+    __slots__ = ("state", "chains", "joint", "rows", "sess", "k", "fills")
 
-    def __init__(self, state: tuple) -> None:
+    def __init__(self, state: tuple, rows: SessionRows | None = None) -> None:
         self.state = state
         self.chains: list[_LazyChain] = []
         self.joint = False  # the joint pass ran
+        cur = rows.current() if rows is not None else None
+        # inside a session: rows come from (and missing ones go to) the session's cache
+        self.rows = rows if cur is not None else None
+        self.sess: dict | None = None
+        self.k = -1
+        if cur is not None:
+            self.sess, self.k = cur
+        self.fills = 0  # strikes priced one by one (to the close) after the joint pass
+
+    def row(self, ch: _LazyChain, i: int) -> tuple[float, ...] | None:
+        """In a session: the row of strike `i` of `ch` at this build's minute, from the
+        session cache. The first miss of the build prices it to the close together with the
+        strikes each chain was asked in the previous build (missing too), in one pass; up to
+        ONE_BY_ONE later misses are priced alone; beyond that None (nothing done): a scan of
+        the chain prices the whole chain once instead."""
+        rows, k = self.rows, self.k
+        assert rows is not None
+        key = (ch.symbol, ch.expiry, float(ch.strikes[i]))
+        if key not in rows.rows:
+            if not self.joint:
+                self.joint = True
+                keys = [key]
+                for c in self.chains:
+                    d = c.__dict__
+                    if "_lazy" in d and d["_hot"]:
+                        keys += [x for s in c.strikes[d["_hot"]].tolist()
+                                 if (x := (c.symbol, c.expiry, s)) not in rows.rows]
+                rows.fill(self.sess, k, list(dict.fromkeys(keys)))
+            elif self.fills >= ONE_BY_ONE:
+                return None
+            else:
+                self.fills += 1
+                rows.fill(self.sess, k, [key])
+        row = ch.__dict__["_q"][i] = rows.get(key, k)  # Python floats, as before
+        return row
 
     def price_joint(self, asking: _LazyChain, i: int) -> None:
         self.joint = True
@@ -180,12 +165,13 @@ class _LazyChain(Chain):
 
     @classmethod
     def make(cls, sym: str, e: date, t: float, ks: np.ndarray, build: _Build, t_at: float,
-             fwd: float, hot: list[int]) -> _LazyChain:
-        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead."""
+             fwd: float, hot: list[int], ix: dict[float, int]) -> _LazyChain:
+        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead; `ix`:
+        strike -> index into `ks`."""
         ch = object.__new__(cls)
         ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
                            multiplier=INSTRUMENTS[sym].multiplier, as_of=None, _lazy=build,
-                           _hot=hot, _asked=set(), _q={}, _t_at=t_at, _fwd=fwd)
+                           _hot=hot, _asked=set(), _q={}, _t_at=t_at, _fwd=fwd, _ix=ix)
         build.chains.append(ch)
         return ch
 
@@ -202,9 +188,8 @@ class _LazyChain(Chain):
         """(call bid, ask, put bid, ask, call delta, put delta, call vega, put vega) at
         `strike` while the arrays are not priced; None once they are (or should be)."""
         d = self.__dict__
-        ks = d["strikes"]
-        i = int(ks.searchsorted(strike))
-        if i >= len(ks) or ks[i] != strike:
+        i = d["_ix"].get(strike)  # strike -> index of the listing
+        if i is None:
             return None  # not listed: the caller's lookup raises KeyError
         d["_asked"].add(i)
         build = d.get("_lazy")
@@ -212,10 +197,19 @@ class _LazyChain(Chain):
             return None
         row = d["_q"].get(i)
         if row is None:
+            if build.rows is not None and build.rows.sess is build.sess:  # its session's cache
+                return build.row(self, i)  # None: many misses, the caller reads the arrays
+            if build.rows is not None:  # read after its session: the rows kept from it
+                row = build.rows.kept(build.sess, (self.symbol, self.expiry, float(strike)),
+                                      build.k)
+                if row is not None:
+                    d["_q"][i] = row
+                    return row
             if not build.joint:
                 build.price_joint(self, i)
             elif d["_hot"] is not None:  # not in the joint pass: this strike alone
                 d["_hot"] = None
+                ks = d["strikes"]
                 (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
                 d["_q"][i] = tuple(p[c][0].item() for c in _ROW)
             row = d["_q"].get(i)
@@ -254,14 +248,18 @@ class ChainBook:
     def __init__(self, market: Market, spx_expiries: int = 4, vix_expiries: int = 6) -> None:
         self.market = market
         self.n_spx, self.n_vix = spx_expiries, vix_expiries
-        self.chains: dict[date, Chain] = {}  # SPX, by expiry
-        self.vix_chains: dict[date, Chain] = {}
+        self.chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)  # SPX, by expiry
+        self.vix_chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)
         self.futures: dict[date, float] = {}  # VIX futures: price, and (bid, ask)
         self._fut_ticks = 1
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
+        self._ix: dict[float, int] = {}  # strike -> index into _strikes
         self._spx_exps: dict[date, list[date]] = {}  # listed SPX expiries by exchange date
-        self._quotes: dict[Contract, tuple[float, float]] = {}
+        # this build's quotes by contract object (id; the entry holds the contract, so its
+        # id is not reused while the entry lives): hashing a Contract costs more than a lookup
+        self._quotes: dict[int, tuple[Contract, tuple[float, float]]] = {}
+        self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
 
     def build(self, when: datetime) -> None:
         """SPX chains, VIX futures and VIX chains as of `when`.
@@ -272,31 +270,43 @@ class ChainBook:
         """
         mk = self.market
         S, sf = mk.spx, mk.spread_factor
-        lo = min(self._strike_lo, np.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
-        hi = max(self._strike_hi, np.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
+        # (math's floor/ceil: exact, as numpy's, without a ufunc call on a scalar)
+        lo = min(self._strike_lo, math.floor(S * 0.75 / STRIKE_STEP) * STRIKE_STEP)
+        hi = max(self._strike_hi, math.ceil(S * 1.20 / STRIKE_STEP) * STRIKE_STEP)
         if (lo, hi) != (self._strike_lo, self._strike_hi):  # a listed strike stays listed
             self._strike_lo, self._strike_hi = lo, hi
             self._strikes = np.union1d(self._strikes, listing(S))
+            self._ix = dict(zip(self._strikes.tolist(), range(self._strikes.size)))
         ks = self._strikes
         day = xp.exchange_date(when)
         exps = self._spx_exps.get(day)
         if exps is None:
             exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
-        se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+        g = mk.grid() if when == mk.time else None
+        if g is not None:  # in a session: its years to expiry and forwards, by minute
+            k = g["k"]
+            at = [(e, mk.grid_lists(g, e)) for e in exps]
+            se = [(e, t) for e, (yl, _) in at if (t := yl[k]) > 0]
+            ts: Any = [t for _, t in se]
+            fs: Any = [fl[k] for _, (yl, fl) in at if yl[k] > 0]
+        else:
+            se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+            ts = np.array([t for _, t in se])
+            fs = mk.forward(ts)  # SPX forwards
         self.futures, tv = mk.vix_curve(when, self.n_vix)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
-        self._quotes = {}  # this build's quotes, by contract
-        ts, tva = np.array([t for _, t in se]), np.array(tv)
-        fs = mk.forward(ts)  # SPX forwards
-        fv = np.array(list(self.futures.values()))
-        build = _Build(state(mk))
+        self._quotes = {}  # this build's quotes, by contract object
+        tva, fv = tv, list(self.futures.values())
+        build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
-        self.chains = {e: _LazyChain.make("SPX", e, t, ks, build, ts[j], fs[j],
-                                          hot.get(("SPX", e), []))
-                       for j, (e, t) in enumerate(se)}
-        self.vix_chains = {e: _LazyChain.make("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
-                                              hot.get(("VIX", e), []))
-                           for j, (e, t) in enumerate(zip(self.futures, tv))}
+        # each chain is made when first looked up (a step reads one or two of the ten)
+        self.chains = LazyMap({e: ("SPX", e, t, ks, build, ts[j], fs[j],
+                                   hot.get(("SPX", e), []), self._ix)
+                               for j, (e, t) in enumerate(se)}, _LazyChain.make)
+        self.vix_chains = LazyMap({e: ("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
+                                       hot.get(("VIX", e), []), _VIX_IX)
+                                   for j, (e, t) in enumerate(zip(self.futures, tv))},
+                                  _LazyChain.make)
 
     @property
     def strikes(self) -> np.ndarray:
@@ -308,13 +318,13 @@ class ChainBook:
         listed now (the listing only widens)."""
         out = {}
         for chains in (self.chains, self.vix_chains):
-            for e, ch in chains.items():
+            for ch in chains.made():  # a chain never looked up was asked nothing
                 if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
                     continue
                 idx = ch.asked()
                 if ch.symbol == "SPX" and ch.strikes is not self._strikes:
                     idx = self._strikes.searchsorted(ch.strikes[idx]).tolist()
-                out[(ch.symbol, e)] = idx
+                out[(ch.symbol, ch.expiry)] = idx
         return out
 
     def fut_quote(self, F: float) -> tuple[float, float]:
@@ -330,9 +340,11 @@ class ChainBook:
 
     def quote(self, c: Contract) -> tuple[float, float]:
         """(bid, ask) of a listed contract in this build; KeyError when `c` is not listed."""
-        q = self._quotes.get(c)
-        if q is None:
-            q = self._quotes[c] = self._lookup(c)
+        got = self._quotes.get(id(c))
+        if got is not None and got[0] is c:
+            return got[1]
+        q = self._lookup(c)
+        self._quotes[id(c)] = (c, q)
         return q
 
     def _lookup(self, c: Contract) -> tuple[float, float]:
@@ -343,7 +355,10 @@ class ChainBook:
             return self.fut_quote(F)
         if c.sec_type != "OPT" or c.right not in ("C", "P"):
             raise KeyError(c.key)
-        chains = {"SPX": self.chains, "VIX": self.vix_chains}.get(c.symbol, {})
+        chains = self.chains if c.symbol == "SPX" else self.vix_chains if c.symbol == "VIX" \
+            else None
+        if chains is None:
+            raise KeyError(c.key)
         chain = chains.get(c.expiry)
         if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
             raise KeyError(c.key)

@@ -42,31 +42,16 @@ import pandas as pd
 
 from bot.sim import scenarios as scn
 from bot.sim import surface
+from bot.sim.bars import ad_move, append_bar
+from bot.sim.grid import STEP, TAU30, SessionGrid, vx_tick, years_to
+from bot.sim.grid import settle_at as settle_at  # (re-exported: the broker and baselines use it)
 from strategies import expiry as xp
 from strategies.instruments import INSTRUMENTS
 
 YEAR_DAYS = 252.0
 OVERNIGHT = 0.2  # share of a session's variance in the opening gap
-STEP = 60.0  # seconds per grid step inside a session
 V_FLOOR = 0.06**2
 V_CAP = 25.0
-TAU30 = 30.0 / 365.0
-
-
-_SETTLE: dict[date, datetime] = {}
-
-
-def settle_at(expiry: date) -> datetime:
-    """`expiry.settlement_time(expiry)`, cached (the simulator asks every step)."""
-    st = _SETTLE.get(expiry)
-    if st is None:
-        st = _SETTLE[expiry] = xp.settlement_time(expiry)
-    return st
-
-
-def years_to(expiry: date, when: datetime) -> float:
-    """`expiry.year_fraction(expiry, when)`, same arithmetic, settlement cached; `when` aware."""
-    return max((settle_at(expiry) - when).total_seconds(), 0.0) / (xp.DAYS_PER_YEAR * 86400.0)
 
 
 def index_session(d: date) -> tuple[datetime, datetime] | None:
@@ -75,7 +60,7 @@ def index_session(d: date) -> tuple[datetime, datetime] | None:
     return None if s is None else (s[0], s[1] - xp.CLOSE_LAG)
 
 
-class Market:
+class Market(SessionGrid):
     """SPX, variance and breadth on a one-minute session grid; VIX and surfaces from the state."""
 
     def __init__(self, scenario: str | scn.Scenario, seed: int, start: datetime,
@@ -116,7 +101,8 @@ class Market:
         kt = np.maximum(self._kq(vq) * np.maximum(np.asarray(t, dtype=float), 1e-9), 1e-12)
         return th + (vq - th) * (-np.expm1(-kt) / kt) + self._jv
 
-    def expected_var(self, t: float | np.ndarray, v: float | None = None) -> np.ndarray:
+    def expected_var(self, t: float | np.ndarray,
+                     v: float | np.ndarray | None = None) -> np.ndarray:
         """E_Q[average variance over the next t years] at (P) instantaneous variance v."""
         return self._q_var(t, self.scenario.vrp * (self.v if v is None else v))
 
@@ -162,6 +148,14 @@ class Market:
         exps = self._vix_exps.get((day, count))
         if exps is None:
             exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
+        s = self.grid()
+        if s is not None and when == self.time:  # the session's curve, priced at its open
+            k = s["k"]
+            curve = s["cache"].get(("curve", day, count))
+            if curve is None:
+                curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
+            got = [(e, ts[k], px[k]) for e, ts, px in curve if ts[k] > 0]
+            return {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
         ts = [(e, years_to(e, when)) for e in exps]
         exps, tv = [e for e, t in ts if t > 0], [t for _, t in ts if t > 0]
         if not exps:
@@ -236,6 +230,7 @@ class Market:
         assert s is not None
         s["k"] = k
         self.spx, self.v, self.ad_line = s["spx"][k], s["v"][k], s["ad"][k]
+        self._vix_memo = (self.v, self.grid_vix(s)[1][k])  # = vix_at(v), priced per session
         self.time = s["open"] + timedelta(seconds=STEP * k)
 
     def _open_session(self, d: date, o: datetime, c: datetime) -> None:
@@ -253,10 +248,11 @@ class Market:
         spx, v = self._path(n, sc.anchor(self.day))
         ret = spx / spx[0] * (spx[0] / self.spx) - 1.0  # return from the previous close
         noise = np.cumsum(self.rng.standard_normal(n + 1)) * (300.0 / math.sqrt(n + 1))
-        ad = self.ad_line + _ad_move(ret, diverging, np.arange(n + 1) / n) + noise
+        ad = self.ad_line + ad_move(ret, diverging, np.arange(n + 1) / n) + noise
         self._sess = {"date": d, "open": o, "close": c, "n": n, "k": -1, "spx": spx.tolist(),
                       "v": v.tolist(), "ad": ad.tolist(), "hi": np.maximum.accumulate(spx),
-                      "lo": np.minimum.accumulate(spx), "prev": self.spx, "div": diverging}
+                      "lo": np.minimum.accumulate(spx), "prev": self.spx, "div": diverging,
+                      "cache": {}}
         self._set(0)
         self.opens[d] = (self.spx, self.vix)
 
@@ -266,12 +262,9 @@ class Market:
         n = s["n"]
         if s["k"] < n:
             self._set(n)
-        row = pd.DataFrame(
-            {"open": [s["spx"][0]], "high": [float(s["hi"][n])], "low": [float(s["lo"][n])],
-             "close": [self.spx], "vix": [self.vix], "ad_line": [self.ad_line]},
-            index=pd.DatetimeIndex([pd.Timestamp(s["date"])], name="date"),
-        )
-        self._bars = pd.concat([self._bars, row]).iloc[-400:]
+        row = [s["spx"][0], float(s["hi"][n]), float(s["lo"][n]), self.spx, self.vix,
+               self.ad_line]  # open, high, low, close, vix, ad_line
+        self._bars = append_bar(self._bars, row, s["date"])
         self._sess = None
         self._next = xp.exchange_date(xp.next_spx_open(s["close"] + xp.CLOSE_LAG))
 
@@ -289,8 +282,9 @@ class Market:
     def _path(self, n: int, anchor: scn.Anchor | None) -> tuple[np.ndarray, np.ndarray]:
         """SPX and variance at the n+1 grid points of one session (index 0 = the open)."""
         sc = self.scenario
-        z = self.rng.standard_normal((n + 1, 3)).tolist()
-        u = self.rng.random((n + 1, 2)).tolist()
+        # flat lists of floats (a list per row would be 2 x 391 GC-tracked containers)
+        z = self.rng.standard_normal((n + 1, 3)).ravel().tolist()
+        u = self.rng.random((n + 1, 2)).ravel().tolist()
         day = 1.0 / YEAR_DAYS
         dts = [OVERNIGHT * day] + [(1.0 - OVERNIGHT) * day / n] * n
         rc = math.sqrt(1.0 - sc.rho**2)
@@ -301,11 +295,19 @@ class Market:
         yT = None if a.close_vix is None else math.log(self.var_for_vix(a.close_vix))
         rem = 1.0 * day
         xs, vs = [], []
+        # the scenario's numbers as locals, and per-dt constants taken once: the same
+        # operations on the same values, in the same order, as written out per step
+        rho, jr, jmean, jsd, jvar = sc.rho, sc.jump_rate, sc.jump_mean, sc.jump_sd, sc.jump_var
+        kappa, theta, xi, revert, x0 = sc.kappa, sc.theta, sc.xi, sc.revert, self._x0
+        mu_k = sc.mu - sc.jump_rate * self._kbar  # drift's first term
+        sqrt, log, exp = math.sqrt, math.log, math.exp
+        per_dt = {d: (sqrt(d), jr * d) for d in set(dts)}
+        bridged = xT is not None or yT is not None
         for i in range(n + 1):
             dt = dts[i]
-            z1, z2, z3 = z[i]
-            sv = math.sqrt(v)
-            zv = sc.rho * z1 + rc * z2
+            z1, z2, z3 = z[3 * i], z[3 * i + 1], z[3 * i + 2]
+            sv = sqrt(v)
+            zv = rho * z1 + rc * z2
             if i == 0 and a.open_ret is not None:
                 x = x_prev + math.log1p(a.open_ret)
                 if a.open_vix is not None:
@@ -314,25 +316,27 @@ class Market:
                 xs.append(x)
                 vs.append(v)
                 continue
-            bridge = rem > dt * 1.0000001
-            share = math.sqrt(max(0.0, dt * (rem - dt) / rem)) if bridge else 0.0
+            sqdt, jump_p = per_dt[dt]
+            share = 0.0
+            if bridged and rem > dt * 1.0000001:
+                share = sqrt(max(0.0, dt * (rem - dt) / rem))
             if xT is not None:
                 x += (xT - x) * dt / rem + sv * share * z1
             else:
                 jump = 0.0
-                if u[i][0] < sc.jump_rate * dt:
-                    jump = sc.jump_mean + sc.jump_sd * z3
-                    v += -sc.jump_var * math.log(1.0 - u[i][1])
-                    sv = math.sqrt(v)
-                drift = sc.mu - sc.jump_rate * self._kbar - 0.5 * v - sc.revert * (x - self._x0)
-                x += drift * dt + sv * math.sqrt(dt) * z1 + jump
+                if u[2 * i] < jump_p:
+                    jump = jmean + jsd * z3
+                    v += -jvar * log(1.0 - u[2 * i + 1])
+                    sv = sqrt(v)
+                drift = mu_k - 0.5 * v - revert * (x - x0)
+                x += drift * dt + sv * sqdt * z1 + jump
             if yT is not None:
-                y = math.log(v)
-                eta = min(6.0, max(1.0, sc.xi / sv))
-                v = math.exp(y + (yT - y) * dt / rem + eta * share * zv)
+                y = log(v)
+                eta = min(6.0, max(1.0, xi / sv))
+                v = exp(y + (yT - y) * dt / rem + eta * share * zv)
             else:
-                kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
-                v = v + kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv
+                kap = kappa * sqrt(max(1.0, v / theta))
+                v = v + kap * (theta - v) * dt + xi * sv * sqdt * zv
             v = min(V_CAP, max(V_FLOOR, v))
             rem -= dt
             xs.append(x)
@@ -374,7 +378,7 @@ class Market:
             x = x_new
         arr = np.array([r[:6] for r in rows])
         shift = math.log(sc.spx0) - arr[-1, 3]
-        ad = np.cumsum([float(_ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
+        ad = np.cumsum([float(ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
                         for i, r in enumerate(rows)])
         idx: list[pd.Timestamp] = []
         d = self._next
@@ -392,9 +396,3 @@ class Market:
     @property
     def bars(self) -> pd.DataFrame:
         return self._bars
-
-
-def _ad_move(ret: np.ndarray, diverging: bool, frac: np.ndarray) -> np.ndarray:
-    """Net advances added by a day's return so far (`frac` = share of the day elapsed)."""
-    strength, drift = (0.3, -350.0) if diverging else (1.0, 0.0)
-    return 2800.0 * strength * np.tanh(ret / 0.012) + drift * frac

@@ -95,10 +95,17 @@ def _vol(x: float, s: float, b: float, u: float) -> float:
     return s * math.sqrt(1.0 + b * (RHO * z + math.sqrt(z * z + C2) - CURV))
 
 
-def vix_option_vol(K: np.ndarray, F: np.ndarray, T: np.ndarray, level: float) -> np.ndarray:
-    """VIX option implied vol at strikes K on futures F, T years, VIX at `level`."""
+def vix_option_vol(K: np.ndarray, F: np.ndarray, T: np.ndarray,
+                   level: float | np.ndarray) -> np.ndarray:
+    """VIX option implied vol at strikes K on futures F, T years, VIX at `level` (one, or one
+    per option)."""
     T = np.maximum(T, 1e-6)
-    atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
+    if np.ndim(level):  # a level per option (a session's minutes): Python's pow, as a scalar
+        u, inv = np.unique(np.asarray(level), return_inverse=True)
+        lv = 0.85 * np.array([(x / 15.0) ** 0.4 for x in u.tolist()])[inv]
+        atm = lv * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
+    else:
+        atm = 0.85 * (level / 15.0) ** 0.4 * np.clip((T / TAU30) ** -0.2, 0.6, 1.6)
     x = np.log(K / F)
     return atm * np.clip(1.0 + VIX_SKEW * x + VIX_CURVE * x * x, 0.5, 2.5)
 

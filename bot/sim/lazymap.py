@@ -1,0 +1,55 @@
+"""A read-only mapping whose values are made on first lookup (`LazyMap`).
+
+The simulator lists ten chains a minute (four SPX expiries, six VIX) and a step reads one or
+two of them: a snapshot's `chains` and `vix_chains` are `LazyMap`s of expiry -> chain, each
+chain made (from the arguments the build gave it) the first time it is looked up, then
+kept, so every lookup of one key gives the same object. Keys, order and length are known
+at once; iteration does not make values, `items()`/`values()` do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, ValuesView
+from typing import Any, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LazyMap(Mapping[K, V]):
+    __slots__ = ("_args", "_make", "_made")
+
+    def __init__(self, args: dict[K, tuple[Any, ...]], make: Callable[..., V]) -> None:
+        self._args = args  # key -> the arguments of make(...) for its value
+        self._make = make
+        self._made: dict[K, V] = {}
+
+    def __getitem__(self, key: K) -> V:
+        v = self._made.get(key)
+        if v is None:
+            v = self._made[key] = self._make(*self._args[key])  # KeyError when not listed
+        return v
+
+    def get(self, key: K, default: Any = None) -> Any:
+        v = self._made.get(key)
+        if v is None:
+            if key not in self._args:
+                return default
+            v = self._made[key] = self._make(*self._args[key])
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._args
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._args)
+
+    def __len__(self) -> int:
+        return len(self._args)
+
+    def made(self) -> ValuesView[V]:
+        """The values made so far (looked up at least once)."""
+        return self._made.values()
+
+    def __repr__(self) -> str:
+        return f"LazyMap({dict(self)!r})"

@@ -1,0 +1,68 @@
+"""signals.rsi_last / ad_divergence_last: the newest values of rsi / ad_divergence, bit for
+bit, on walks, flat stretches, leading NaNs and short series."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from strategies import signals
+
+
+def _series(rng: np.random.Generator, kind: str, n: int) -> pd.Series:
+    idx = pd.date_range("2025-01-01", periods=n, freq="D")
+    x = 5000.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    if kind == "flat":
+        x[n // 3: n // 3 + 40] = x[n // 3]
+    elif kind == "ups":
+        x = np.arange(n, dtype=float) + 100.0
+    elif kind == "lead_nan":
+        x[:7] = np.nan
+    elif kind == "const":
+        x[:] = 42.0
+    return pd.Series(x, index=idx)
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+@pytest.mark.parametrize("kind", ["walk", "flat", "ups", "lead_nan", "const"])
+@pytest.mark.parametrize("n", [3, 15, 16, 40, 400])
+def test_rsi_last_is_rsi(kind: str, n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(5):
+        s = _series(rng, kind, n)
+        want = [float(v) for v in signals.rsi(s, 14).iloc[-2:]]
+        got = signals.rsi_last(s, 14, 2)
+        assert len(got) == len(want) and all(map(_same, got, want)), (got, want)
+
+
+@pytest.mark.parametrize("kind", ["walk", "flat", "ups", "lead_nan", "const"])
+@pytest.mark.parametrize("n", [1, 5, 20, 21, 60, 400])
+def test_ad_divergence_last_is_ad_divergence(kind: str, n: int) -> None:
+    rng = np.random.default_rng(100 + n)
+    hits = 0
+    for _ in range(40):
+        c = _series(rng, kind, n)
+        a = pd.Series(np.cumsum(rng.normal(0, 1000, n)), index=c.index)
+        if kind == "lead_nan":
+            a.iloc[:3] = np.nan
+        full = signals.ad_divergence(c, a, 20)
+        assert signals.ad_divergence_last(c, a, 20) == int(full.iloc[-1])
+        hits += int(full.iloc[-1]) != 0
+    assert kind != "walk" or n < 21 or hits > 0  # both branches can fire
+
+
+def test_the_same_input_errors() -> None:
+    s = pd.Series([1.0, 2.0, np.nan, 3.0] * 10)
+    for fn in (lambda x: signals.rsi_last(x, 14), lambda x: signals.ad_divergence_last(x, x, 20)):
+        with pytest.raises(ValueError, match="NaN after"):
+            fn(s)
+        with pytest.raises(ValueError, match="inf"):
+            fn(pd.Series([1.0, np.inf] * 20))
+        with pytest.raises(TypeError):
+            fn([1.0] * 40)

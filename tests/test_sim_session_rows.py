@@ -1,0 +1,127 @@
+"""The session row cache (bot.sim.prices.SessionRows): a strike asked again later in the
+session reads the row of the minute it is asked at, bit for bit what pricing it fresh at that
+minute gives; rows never leak into the next session."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from bot.broker.sim import SimBroker
+from bot.clock import SimClock
+from bot.sim import chains as ch_mod
+from strategies import expiry as xp
+
+START = datetime(2026, 1, 5, 9, 45, tzinfo=xp.NY)
+
+
+def fresh(b: SimBroker, ch, strike: float) -> tuple[float, ...]:
+    (p,) = ch_mod._price(ch_mod.state(b.market),
+                         [(ch.symbol, np.array([strike]), ch._t_at, ch._fwd)])
+    return tuple(p[c][0].item() for c in ch_mod._ROW)
+
+
+@pytest.mark.parametrize("scenario, tick", [("chop", 420), ("crash_2020", 60)])
+async def test_rows_are_those_of_the_minute_asked(scenario: str, tick: float) -> None:
+    b = SimBroker(SimClock(START), scenario, 7)
+    held: list[tuple[str, object, float]] = []
+    sessions, checked = set(), 0
+    for _ in range(150):
+        snap = await b.snapshot()
+        if not held:  # the same strikes all along, SPX and VIX, as a held position is
+            e = sorted(snap.chains)[1]
+            ks = snap.chains[e].strikes
+            i = int(ks.searchsorted(snap.spx))
+            held = [("SPX", e, float(ks[i - 8])), ("SPX", e, float(ks[i + 6]))]
+            ve = sorted(snap.vix_chains)[0]
+            held += [("VIX", ve, 20.0), ("VIX", ve, 30.0)]
+        for sym, e, k in held:
+            ch = (snap.chains if sym == "SPX" else snap.vix_chains)[e]
+            want = fresh(b, ch, k)
+            for right, (bid, ask, delta, vega) in (("C", (0, 1, 4, 6)), ("P", (2, 3, 5, 7))):
+                assert ch.quote(k, right) == (want[bid], want[ask])
+                assert ch.delta(k, right) == want[delta]
+                assert ch.vega(k, right) == want[vega]
+                # Python floats, never numpy scalars (round() on those rounds differently)
+                assert {type(x) for x in (*ch.quote(k, right), ch.delta(k, right))} == {float}
+            checked += 1
+        cur = b.book._rows.current()
+        if cur is not None:
+            sessions.add(id(cur[0]))
+            for sym, e, k in held:  # served from the cache, filled at an earlier minute
+                k0, rows = b.book._rows.rows[(sym, e, k)]
+                assert k0 <= cur[1] and len(rows) == cur[0]["n"] + 1 - k0
+        b.clock.advance(tick)
+        if not xp.is_spx_open(b.clock.now()):
+            b.clock.set(xp.next_spx_open(b.clock.now()))
+    assert checked == 150 * len(held)
+    assert len(sessions) >= 2 if tick == 420 else len(sessions) == 1
+
+
+async def test_a_new_session_starts_empty() -> None:
+    b = SimBroker(SimClock(START), "calm", 7)
+    snap = await b.snapshot()
+    e = sorted(snap.chains)[0]
+    k = float(snap.chains[e].strikes[len(snap.chains[e].strikes) // 2])
+    snap.chains[e].quote(k, "C")
+    b.clock.advance(300)
+    await b.snapshot()  # the strike was asked: priced for the rest of the session
+    assert b.book._rows.rows
+    b.clock.set(xp.next_spx_open(b.clock.now()))
+    await b.snapshot()
+    assert b.book._rows.current() is not None and not b.book._rows.rows
+
+
+def test_the_session_grid_equals_the_minute_by_minute_values() -> None:
+    """Market.grid_*: VIX, years to expiry, forwards and the VIX curve at every minute of a
+    session are what the per-minute formulas give at that minute (bit for bit)."""
+    from bot.sim.market import Market, years_to
+
+    mk = Market("crash_2020", 7, START)
+    exps = xp.spx_monthlies(xp.exchange_date(mk.time), 4)
+    checked = 0
+    for _ in range(2 * 400):
+        s = mk.grid()
+        if s is not None:
+            k = s["k"]
+            assert mk.vix == mk.vix_at(mk.v)
+            for e in exps:
+                t = years_to(e, mk.time)
+                assert mk.grid_years(s, e)[k] == t
+                assert mk.grid_forward(s, e)[k] == mk.forward(np.array([t]))[0]
+            fut, tv = mk.vix_curve(mk.time, 6)
+            day = xp.exchange_date(mk.time)
+            ts = [(e, years_to(e, mk.time)) for e in xp.vix_expiries(day, 6)]
+            live = [(e, t) for e, t in ts if t > 0]
+            px = mk.vix_future(np.array([t for _, t in live]))
+            tick = 0.05
+            assert tv == [t for _, t in live]
+            assert fut == {e: round(round(float(p) / tick) * tick, 2)
+                           for (e, _), p in zip(live, px)}
+            checked += 1
+        nxt = mk.now + timedelta(minutes=1)
+        mk.advance_to(nxt if xp.is_spx_open(nxt) else xp.next_spx_open(nxt))
+    assert checked > 700
+
+
+async def test_a_chain_read_after_its_session_gives_its_build_values() -> None:
+    b = SimBroker(SimClock(START), "chop", 7)
+    snap = await b.snapshot()
+    e = sorted(snap.chains)[1]
+    ks = snap.chains[e].strikes
+    k = float(ks[int(ks.searchsorted(snap.spx))])
+    snap.chains[e].quote(k, "C")
+    b.clock.advance(60)
+    old = await b.snapshot()  # k is hot: its rows come from the session cache
+    want = fresh(b, old.chains[e], k + 5)
+    held = fresh(b, old.chains[e], k)
+    b.clock.advance(3 * 3600)  # the session's rows of k run to its close
+    await b.snapshot()
+    b.clock.set(xp.next_spx_open(b.clock.now()))
+    await b.snapshot()  # the next session: its cache starts empty, the last one's is kept
+    got = old.chains[e]
+    assert got.quote(k, "C") == (held[0], held[1]) and got.vega(k, "P") == held[7]  # kept
+    assert got.quote(k + 5, "P") == (want[2], want[3]) and got.delta(k + 5, "C") == want[4]
+    assert b.book._rows.prev and (("SPX", e, k) in b.book._rows.prev)
