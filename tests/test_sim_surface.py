@@ -18,6 +18,7 @@ from bot.broker.sim import SimBroker
 from bot.clock import SimClock
 from bot.sim import chains as ch
 from bot.sim import scenarios as scn
+from bot.sim import surface_vix as sv
 from bot.sim.market import Market
 from strategies import expiry as xp
 from strategies import vix as vx
@@ -50,14 +51,14 @@ def atm_and_25d_put(m: Market, t: float = T30) -> tuple[float, float]:
 def test_the_vix_formula_on_the_sim_chain_gives_back_the_sim_vix(level):
     for when in WHEN:
         m = market_at(level, when)
-        got = ch.surface_vix(m)
+        got = sv.surface_vix(m)
         assert abs(got - m.vix) < 0.5, (when, m.vix, got)
 
 
 async def test_the_same_holds_on_the_broker_listing_and_for_its_monthlies_near_30_days():
     b = SimBroker(SimClock(datetime(2026, 1, 26, 10, 0, tzinfo=xp.NY)), "chop", 2)
     snap = await b.snapshot()
-    assert abs(ch.surface_vix(b.market, b.book.strikes) - snap.vix) < 0.1
+    assert abs(sv.surface_vix(b.market, b.book.strikes) - snap.vix) < 0.1
     # the listed monthlies (25 and 53 days out) bracket 30 days loosely: the formula still
     # lands within half a point at this calm level
     monthlies = vx.vix_from_chains(snap.chains.values(), b.market.r)
@@ -65,7 +66,7 @@ async def test_the_same_holds_on_the_broker_listing_and_for_its_monthlies_near_3
 
 
 def test_vix_terms_are_the_fridays_bracketing_30_days():
-    terms = ch.vix_expiries(datetime(2026, 1, 5, 10, 0, tzinfo=xp.NY))
+    terms = sv.vix_expiries(datetime(2026, 1, 5, 10, 0, tzinfo=xp.NY))
     i, j = vx.pick_terms([t for _, t in terms])
     (e1, t1), (e2, t2) = terms[i], terms[j]
     assert (e1.isoformat(), e2.isoformat()) == ("2026-01-30", "2026-02-06")
@@ -73,9 +74,9 @@ def test_vix_terms_are_the_fridays_bracketing_30_days():
     assert t1 * 365 == pytest.approx(25.25) and t2 * 365 == pytest.approx(32.25)
     # the third Friday is the AM-settled monthly (09:30), Good Friday 2026 (Apr 3) moves to
     # the Thursday
-    feb = dict(ch.vix_expiries(datetime(2026, 1, 25, 9, 30, tzinfo=xp.NY)))
+    feb = dict(sv.vix_expiries(datetime(2026, 1, 25, 9, 30, tzinfo=xp.NY)))
     assert feb[datetime(2026, 2, 20).date()] * 365 == pytest.approx(26.0)
-    apr = dict(ch.vix_expiries(datetime(2026, 3, 6, 10, 0, tzinfo=xp.NY)))
+    apr = dict(sv.vix_expiries(datetime(2026, 3, 6, 10, 0, tzinfo=xp.NY)))
     assert datetime(2026, 4, 2).date() in apr and datetime(2026, 4, 3).date() not in apr
 
 

@@ -48,9 +48,9 @@ def list_scenarios(args: argparse.Namespace) -> int:
 def generate(scenario: str, days: int, seed: int, start: date | None = None):
     """(rows, curves): one dict per session, and the VIX curve [(days out, price)] per date.
     A replay starts on its file's first anchored date (ValueError if `start` says otherwise)."""
-    from bot.sim.chains import surface_vix
     from bot.sim.market import Market, index_session
     from bot.sim.surface import atm_and_put25
+    from bot.sim.surface_vix import surface_vix
 
     sc = scn.get(scenario)
     if sc.dates:
