@@ -67,21 +67,12 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
         st = by_ref.get(intent.key)
         if st is None and surplus is None:
             surplus = await _surplus(broker, state)
-        if st is None and surplus is not None and _take(surplus, intent,
-                                                       intent.qty - (row["filled"] or 0)):
-            # the broker no longer reports the order (IB returns only today's executions),
-            # but its position is there: it filled while the bot was down, on an earlier day
-            price = row["limit_price"] if row["limit_price"] is not None else intent.mid
-            store.update_intent(intent.key, now, status="filled", filled=intent.qty,
-                                avg_price=price, error="filled while down (from positions)")
-            log.warning("reconcile.filled_while_down", key=intent.key, qty=intent.qty,
-                        price=price, order_id=row["order_id"],
-                        why="order unknown to the broker; its legs are held",
-                        action="fill assumed at the order's limit; commission unknown")
-            out.done.append(Done(intent, intent.qty, price, row["commission"] or 0.0,
-                                 OrderStatus.FILLED))
-            _untrack(executor, intent.key, "filled while down")
-            continue
+        if st is None and surplus is not None:
+            done = _filled_while_down(store, intent, row, surplus, now)
+            if done is not None:
+                out.done.append(done)
+                _untrack(executor, intent.key, "filled while down")
+                continue
         if st is None:
             store.update_intent(intent.key, now, status="cancelled", error="never reached broker")
             log.warning("reconcile.not_sent", key=intent.key, stored=row["status"])
@@ -121,6 +112,39 @@ async def reconcile(broker: Broker, store: Store, executor: Executor, state: Any
             await broker.cancel(st.order_id)
             log.warning("reconcile.cancelled_unwanted", order_id=st.order_id, key=st.order_ref)
     return out
+
+
+def _filled_while_down(store: Store, intent: Intent, row: Any, surplus: dict[str, int],
+                       now: datetime) -> Done | None:
+    """An open intent the broker no longer reports (IB returns only today's executions and
+    expires DAY orders): what of it filled, from the fills on disk and the positions held,
+    or None if nothing did. The fills on disk count even when the row was not updated after
+    them (a kill between the fill's write and the row's): such an order was folded as
+    "never reached broker" and its legs were left as orphans."""
+    fills = store.fills_for(intent.key)
+    have = int(sum(f["qty"] for f in fills))
+    if _take(surplus, intent, intent.qty):
+        qty, why = intent.qty, "from positions"  # all of it is held
+    elif have and _take(surplus, intent, have):
+        qty, why = have, "from the fills on disk; the rest expired"
+    elif have:
+        qty, why = have, "from the fills on disk; positions are compared next"
+    else:
+        return None
+    if have:
+        price = sum(f["qty"] * f["price"] for f in fills) / have
+        comm = sum(f["commission"] or 0.0 for f in fills)
+    else:
+        price = row["limit_price"] if row["limit_price"] is not None else intent.mid
+        comm = row["commission"] or 0.0
+    status = OrderStatus.FILLED if qty >= intent.qty else OrderStatus.CANCELLED
+    store.update_intent(intent.key, now, status="filled" if qty >= intent.qty else "cancelled",
+                        filled=qty, avg_price=price, commission=comm,
+                        error=f"filled while down ({why})")
+    log.warning("reconcile.filled_while_down", key=intent.key, qty=qty, of=intent.qty,
+                price=round(price, 4), order_id=row["order_id"], why=why,
+                action="folded as filled" if qty >= intent.qty else "folded as partly filled")
+    return Done(intent, qty, price, comm, status)
 
 
 def _untrack(executor: Executor, key: str, why: str) -> None:

@@ -167,6 +167,52 @@ async def test_an_order_filled_on_an_earlier_day_while_down_is_adopted(settings_
     d.store.close()
 
 
+async def test_a_fill_on_disk_whose_row_still_says_working_is_not_an_orphan(settings_factory,
+                                                                            log_file):
+    """Seen in the crash test: killed after the fill was written (fills table, `filled`) and
+    before the row's final status, restarted the next day when the broker no longer reports
+    the order. Reconcile took the stored `filled` off the quantity to look for in positions
+    (none left to look for), folded the order as "never reached broker", and its legs became
+    orphans: REDUCING, and the campaign sat in ROLLING for weeks of market time."""
+    from bot.daemon import Daemon
+    from bot.risk import ACTIVE
+    from bot.store import Store
+    from strategies.tvm import Status
+    from tests.conftest import read_events
+    from tests.simrun import build
+
+    s = settings_factory(orders={"walk_steps": 4, "walk_seconds": 10})
+    d = build(s)
+    await d.broker.connect()
+    d.clock.advance(20 * 60)
+    await d.step()
+    key = next(e["key"] for e in read_events(log_file) if e["event"] == "order.submitted")
+    broker, clock = d.broker, d.clock
+    order = next(o for o in await broker.orders() if o.order_ref == key)
+    await broker.place(replace(_request(order, broker), limit=_natural(broker, order),
+                               order_id=order.order_id))
+    (done,) = [o for o in await broker.orders() if o.order_ref == key]
+    for f in done.fills:  # the executor's first write of the fill, then the kill
+        d.store.add_fill(f)
+    d.store.update_intent(key, clock.now(), filled=done.filled, avg_price=done.avg_price)
+    assert d.store.intent(key)["status"] == "working"
+    d.store.close()
+    clock.advance(24 * 3600)
+
+    async def todays_orders():
+        return []
+
+    broker.orders = todays_orders
+    d = Daemon(s, broker, clock, Store(s.store_path))
+    await d.recover()
+    names = [e["event"] for e in read_events(log_file)]
+    assert "reconcile.orphan" not in names and "reconcile.not_sent" not in names
+    assert d.state.status is Status.OPEN and d.guard.state == ACTIVE
+    row = d.store.intent(key)
+    assert row["status"] == "filled" and abs(row["avg_price"] - done.avg_price) < 1e-9
+    d.store.close()
+
+
 def _request(order, broker):
     return broker._requests[order.order_id]
 
