@@ -107,6 +107,33 @@ async def test_a_held_condors_roll_target_outranks_new_entries_for_lines(ib_erro
         assert rolled is not None, why
 
 
+async def test_a_roll_open_after_a_restart_finds_its_strikes(ib_errors):
+    """Between a roll's close and its open nothing is held, and after a restart the book has
+    no memory of what was: the next expiry's strikes at the new, wider wings were never
+    subscribed, and the open waited (`bad_quote`, `no_short_strike_in_delta_band`) for weeks
+    of market time in the crash test. `plan_roll` (the daemon passes the strategy's pending
+    roll) brings them."""
+    from ib_helpers import SMALL
+
+    from bot.broker.ib_market import Plan
+    from strategies.condor import build_condor
+
+    plan = Plan(entry_dte=(40, 50), per_side=3, widths=(50.0,), vix_expiries=0,
+                quote_wait=SMALL.quote_wait, max_lines=60)
+    async with gateway() as gw, broker(gw, plan=plan) as b:
+        snap = await b.snapshot()  # a fresh start, flat: the book covers entries only
+        rolled_from = min(e for e in snap.chains if e > snap.time.date())
+        target = min(e for e in snap.chains if e > rolled_from)
+        wing = 115.0
+        before, _ = build_condor(snap.chains[target], 0.16, 0.15, 0.20, wing)
+        b.plan_roll(rolled_from, wing)
+        snap = await b.snapshot()
+        rolled, why = build_condor(snap.chains[target], 0.16, 0.15, 0.20, wing)
+        assert before is None and rolled is not None, why
+        b.plan_roll(None)
+        assert b.market.roll_target is None
+
+
 async def test_a_line_subscribed_again_is_not_quoted_at_what_it_showed_before():
     """ib_async hands back the same Ticker for a contract subscribed again after
     cancelMktData, still holding the old bid/ask: without emptying it, the snapshot read those

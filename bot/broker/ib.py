@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ib_async import IB
@@ -332,6 +332,11 @@ class IBBroker(Trading):
             if c is not None and p.position:
                 out.append(c)
         return out
+
+    def plan_roll(self, rolled_from: date | None, wing: float = 0.0) -> None:
+        """The strategy's roll open to come (its close filled): subscribe the expiry after
+        `rolled_from` at `wing`-wide wings from the next snapshot on; None: no roll pending."""
+        self.market.roll_target = None if rolled_from is None else (rolled_from, float(wing))
 
     async def snapshot(self) -> Snapshot:
         self._require()

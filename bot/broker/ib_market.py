@@ -118,6 +118,10 @@ class MarketBook:
         self.subscribed = self.released = 0
         self._bars: tuple[date, pd.DataFrame | None] | None = None
         self._held_on: dict[date, tuple[date, float]] = {}  # SPX expiry -> (day held, wings)
+        # a roll whose close has filled and whose open is still to come: (the expiry rolled
+        # from, the new condor's wings). Nothing is held then, so nothing else would bring the
+        # next expiry's strikes at those wings (after a restart, not even _held_on)
+        self.roll_target: tuple[date, float] | None = None
         self.pace_delay: Any = lambda: 0.0  # seconds until queued requests are sent (IBBroker)
 
     def reset(self) -> None:
@@ -213,6 +217,10 @@ class MarketBook:
             for e, (day, w) in sorted(self._held_on.items()):
                 for x in [x for x in spx.expiries if x > e][:1] if day == today else []:
                     exps[x] = exps.get(x, ()) + tuple(w * m for m in self.plan.roll_wing_mults)
+            if self.roll_target is not None:
+                e, w = self.roll_target
+                for x in [x for x in spx.expiries if x > e][:1]:
+                    exps[x] = (w, *exps.get(x, ()))
             for e in spx.expiries:
                 if lo <= xp.dte(e, now) <= hi:
                     exps[e] = exps.get(e, ()) + self.plan.widths
