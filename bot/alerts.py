@@ -152,7 +152,11 @@ class Alerter:
         logs.remove_listener(self.on_event)
         if self.thread.is_alive():
             self._put(None)
-            self.thread.join(self.s.timeout + 1 if timeout is None else timeout)
+            # each queued alert may take up to its timeout; at a fatal exit (a start-up
+            # failure) the alert saying so is the last thing the operator gets. One timeout
+            # + 1 s was not enough on a loaded machine: the process ended mid-POST
+            wait = self.s.timeout * self.q.qsize() + 5.0
+            self.thread.join(wait if timeout is None else timeout)
 
     def _work(self) -> None:
         while True:
