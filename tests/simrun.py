@@ -20,3 +20,15 @@ async def run(settings) -> tuple[int, Daemon]:
     finally:
         d.store.close()
     return code, d
+
+
+async def working_entry(settings) -> Daemon:
+    """A daemon on the sim clock, 20 minutes into the session, with its entry order working."""
+    from strategies.tvm import Status
+
+    d = build(settings)
+    await d.broker.connect()
+    d.clock.advance(20 * 60)  # past the first 15 minutes of the session
+    await d.step()
+    assert d.state.status is Status.ENTERING and d.executor.busy
+    return d

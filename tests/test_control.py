@@ -16,7 +16,7 @@ from bot.store import Store, set_aside
 from strategies.tvm import Status
 from tests.conftest import read_events
 from tests.procs import Proc
-from tests.simrun import build
+from tests.simrun import build, working_entry
 
 
 def test_write_is_atomic_and_readable(tmp_path):
@@ -46,22 +46,13 @@ def test_missing_file_is_no_command(tmp_path):
     assert control.read(tmp_path / "none") == control.Reading(None)
 
 
-async def _daemon_with_working_entry(settings):
-    d = build(settings)
-    await d.broker.connect()
-    d.clock.advance(20 * 60)  # past the first 15 minutes of the session
-    await d.step()
-    assert d.state.status is Status.ENTERING and d.executor.busy
-    return d
-
-
 def _events(log_file, name):
     return [e for e in read_events(log_file) if e["event"] == name]
 
 
 async def test_pause_cancels_working_orders_and_places_nothing(settings_factory, log_file):
     s = settings_factory()
-    d = await _daemon_with_working_entry(s)
+    d = await working_entry(s)
     control.write(s.control_file, "pause")
     await d.poll_control()
     assert d.mode == "pause" and len(_events(log_file, "control.paused")) == 1
@@ -122,7 +113,7 @@ async def test_stop_exits_zero_and_cancels(settings_factory, log_file):
 
 
 async def _daemon_with_open_condor(s):
-    d = await _daemon_with_working_entry(s)
+    d = await working_entry(s)
     while d.state.status is not Status.OPEN:
         d.clock.advance(10)
         await d.step()

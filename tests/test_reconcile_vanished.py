@@ -11,16 +11,7 @@ from __future__ import annotations
 
 from strategies.tvm import Status
 from tests.conftest import read_events
-from tests.simrun import build
-
-
-async def _working_entry(settings):
-    d = build(settings)
-    await d.broker.connect()
-    d.clock.advance(20 * 60)  # past the first 15 minutes of the session
-    await d.step()
-    assert d.state.status is Status.ENTERING and d.executor.busy
-    return d
+from tests.simrun import working_entry
 
 
 def _spy_places(d) -> list:
@@ -36,7 +27,7 @@ def _spy_places(d) -> list:
 
 
 async def test_a_vanished_order_is_no_longer_walked(settings_factory, log_file):
-    d = await _working_entry(settings_factory())
+    d = await working_entry(settings_factory())
     (key, w), = d.executor.working.items()
     del d.broker._orders[w.order_id]  # the broker forgot it (a reset, another day's order)
     sent = _spy_places(d)
@@ -58,7 +49,7 @@ async def test_a_vanished_order_is_no_longer_walked(settings_factory, log_file):
 
 
 async def test_an_order_done_while_tracked_is_folded_once(settings_factory, log_file):
-    d = await _working_entry(settings_factory())
+    d = await working_entry(settings_factory())
     (key, w), = d.executor.working.items()
     await d.broker.cancel(w.order_id)  # done at the broker before the executor saw it
     folds: list = []
@@ -77,7 +68,7 @@ async def test_an_order_still_working_keeps_its_walk_through_a_recovery(settings
     """Recovery while trading (a reconnect) finds the order working: the executor's record
     stands. Re-adopted at the last walk step, the order was cancelled at its next due time
     instead of walking on."""
-    d = await _working_entry(settings_factory(orders={"walk_steps": 4, "walk_seconds": 10}))
+    d = await working_entry(settings_factory(orders={"walk_steps": 4, "walk_seconds": 10}))
     (key, w), = d.executor.working.items()
     await d.recover()
     assert d.executor.working[key] is w and w.step == 0
