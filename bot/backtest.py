@@ -104,7 +104,7 @@ def isolated_logs(settings: cfg.Settings) -> Iterator[None]:
     ls = settings.log
     logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups, console=False)
     for h in list(root.handlers):
-        if type(h) is logging.StreamHandler:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
             root.removeHandler(h)  # the console: a backtest's events go to its file only
     try:
         yield

@@ -314,3 +314,18 @@ def test_backtest_cndr_uses_the_brokers_own_fill_model(tmp_path):
     run_variant(s, extra_hooks=[cndr, lambda d, snap: seen.append(d.broker.fills)])
     assert seen and all(f is cndr.fill_model for f in seen)  # the very object, not a copy
     assert cndr.n_fills == 1 and cndr.fill_model.seed == 1
+
+
+def test_a_backtest_writes_its_events_to_its_file_not_the_console(tmp_path, capfd):
+    """The console handler is a subclass of StreamHandler since log writes became safe; the
+    isolation matched the exact type and let every backtest event through to stdout."""
+    logs.setup(tmp_path / "logs", "condorbot.jsonl", "INFO", console=True)
+    s = make_settings(tmp_path, sim={"speed": "max", "days": 1, "seed": SEED, "scenario": SCEN},
+                      tick_seconds=TICK)
+    capfd.readouterr()
+    run_backtest(s, tmp_path / "bt", days=1, tick=TICK, plain=False, parallel=False,
+                 report=False)
+    out = capfd.readouterr().out
+    assert "order.submitted" not in out and "daemon.started" not in out, out[:500]
+    assert "order.submitted" in (tmp_path / "bt" / "logs" / "condorbot.jsonl").read_text()
+    logs.use_clock(None)
