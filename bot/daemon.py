@@ -199,11 +199,7 @@ class Daemon:
             await self.recover()
         plan_roll = getattr(self.broker, "plan_roll", None)
         if plan_roll is not None:  # IB: quotes exist only for the lines the book subscribes
-            camp, st = self.state.campaign, self.state
-            rolling = (st.status is tvm.Status.ROLLING and camp is not None and not camp.legs
-                       and camp.rolled_from is not None)
-            plan_roll(camp.rolled_from if rolling and camp else None,
-                      camp.next_wing if rolling and camp else 0.0)
+            plan_roll(*(tvm.roll_open_target(self.state) or (None,)))
         quick = getattr(self.broker, "quote_snapshot", None)
         # a walk step or order event on IB reads the working legs' quotes only (a full
         # snapshot re-centres the book and reads bars: seconds of market time at 60x, so walk

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -251,6 +251,15 @@ def _harvest_for_roll(state: State, snap: Snapshot, p: StrategyParams, ctx: Cont
                 "when_funded": why}
     d, more = harvest.harvest(waiting, snap, ctx, need, numbers)
     return d if d is not None else more
+
+
+def roll_open_target(state: State) -> tuple[date, float] | None:
+    """(expiry rolled from, the new condor's wings) while a close-then-open roll waits for
+    its open (`_roll_open`'s inputs), else None."""
+    camp = state.campaign
+    if state.status is not Status.ROLLING or camp is None or camp.legs or not camp.rolled_from:
+        return None
+    return camp.rolled_from, float(camp.next_wing)
 
 
 def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:

@@ -39,7 +39,7 @@ from ib_async import IB, Ticker
 
 from bot.broker.ib_contracts import Contracts
 from bot.broker.ib_lines import held_wings, pick_strikes
-from bot.broker.ib_quotes import QuoteTimes
+from bot.broker.ib_quotes import QuoteTimes, emptied
 from strategies import expiry as xp
 from strategies import pricing
 from strategies.types import Chain, Contract
@@ -56,27 +56,6 @@ class Plan:
     max_lines: int = 95
     quote_wait: float = 2.0  # seconds to wait for first quotes of new lines
     roll_wing_mults: tuple[float, ...] = (1.5, 1.25, 1.0)  # a roll's wings / the held wings
-
-
-QUOTE_FIELDS = ("bid", "bidSize", "ask", "askSize", "last", "lastSize", "prevBid", "prevBidSize",
-                "prevAsk", "prevAskSize", "prevLast", "prevLastSize", "markPrice", "close")
-GREEK_FIELDS = ("bidGreeks", "askGreeks", "lastGreeks", "modelGreeks")
-
-
-def _fresh(t: Ticker) -> Ticker:
-    """A new subscription's ticker, emptied of what an earlier one left. ib_async keeps one
-    Ticker per contract across cancelMktData and hands the same object back on the next
-    reqMktData, still holding the old bid/ask and greeks: read before the new line's first
-    ticks arrive, they passed as fresh quotes (a strike released and subscribed again an hour
-    later was quoted at the old SPX level). No tick can arrive between reqMktData and this:
-    nothing awaits in between."""
-    nan = math.nan
-    for name in QUOTE_FIELDS:
-        setattr(t, name, nan)
-    for name in GREEK_FIELDS:
-        setattr(t, name, None)
-    t.ticks = []
-    return t
 
 
 async def next_emit(event: Any) -> Any:
@@ -286,7 +265,7 @@ class MarketBook:
                 self.cx.futures.get(w.expiry) if w.sec_type == "FUT" else self.cx.get(w))
             if ic is None:
                 continue
-            t = _fresh(self.ib.reqMktData(ic, "", False, False))
+            t = emptied(self.ib.reqMktData(ic, "", False, False))
             self.lines[w if isinstance(w, str) else w.key] = (w, t)
             self.subscribed += 1
             fresh.append(t)

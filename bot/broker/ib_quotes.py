@@ -14,6 +14,7 @@ so real updates counted as first quotes and the chain aged as if frozen.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -88,3 +89,24 @@ class QuoteTimes:
         self.quoted.clear()
         self.first.clear()
         self._since_sync.clear()
+
+
+QUOTE_FIELDS = ("bid", "bidSize", "ask", "askSize", "last", "lastSize", "prevBid", "prevBidSize",
+                "prevAsk", "prevAskSize", "prevLast", "prevLastSize", "markPrice", "close")
+GREEK_FIELDS = ("bidGreeks", "askGreeks", "lastGreeks", "modelGreeks")
+
+
+def emptied(t: Ticker) -> Ticker:
+    """A new subscription's ticker, emptied of what an earlier one left. ib_async keeps one
+    Ticker per contract across cancelMktData and hands the same object back on the next
+    reqMktData, still holding the old bid/ask and greeks: read before the new line's first
+    ticks arrive, they passed as fresh quotes (a strike released and subscribed again an hour
+    later was quoted at the old SPX level). No tick can arrive between reqMktData and this:
+    nothing awaits in between."""
+    nan = math.nan
+    for name in QUOTE_FIELDS:
+        setattr(t, name, nan)
+    for name in GREEK_FIELDS:
+        setattr(t, name, None)
+    t.ticks = []
+    return t
