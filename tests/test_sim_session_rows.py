@@ -125,3 +125,42 @@ async def test_a_chain_read_after_its_session_gives_its_build_values() -> None:
     assert got.quote(k, "C") == (held[0], held[1]) and got.vega(k, "P") == held[7]  # kept
     assert got.quote(k + 5, "P") == (want[2], want[3]) and got.delta(k + 5, "C") == want[4]
     assert b.book._rows.prev and (("SPX", e, k) in b.book._rows.prev)
+
+
+async def test_broker_quotes_of_held_options_read_the_minute_asked() -> None:
+    """`ChainBook.quote` (what the broker marks and fills at) serves a strike whose row the
+    session has priced from that row, without making its chain: the same (bid, ask) as
+    pricing it fresh at each minute, calls and puts, SPX and VIX; an option of a class the
+    chain does not list is still refused though its strike's row is there."""
+    from strategies.types import Contract
+
+    b = SimBroker(SimClock(START), "chop", 7)
+    held: list[Contract] = []
+    served = 0
+    for _ in range(40):
+        snap = await b.snapshot()
+        if not held:
+            e = sorted(snap.chains)[1]
+            ks = snap.chains[e].strikes
+            i = int(ks.searchsorted(snap.spx))
+            ve = sorted(snap.vix_chains)[0]
+            held = [Contract("SPX", "OPT", e, float(ks[i - 8]), r, "SPX") for r in "CP"]
+            held += [Contract("VIX", "OPT", ve, 25.0, r, "VIX", 100) for r in "CP"]
+            for c in held:  # the first ask prices the rows (through the chain)
+                b.book.quote(c)
+        got = [b.book.quote(c) for c in held]
+        if served:  # a later step: the rows served the quotes, no chain was made for them
+            assert not [*b.book.chains.made(), *b.book.vix_chains.made()]
+        for c, q in zip(held, got):
+            chains = snap.chains if c.symbol == "SPX" else snap.vix_chains
+            want = fresh(b, chains[c.expiry], c.strike)
+            assert q == ((want[0], want[1]) if c.right == "C" else (want[2], want[3]))
+            assert {type(x) for x in q} == {float}
+            served += 1
+        other = Contract("SPX", "OPT", held[0].expiry, held[0].strike, "C", "SPXW")
+        with pytest.raises(KeyError):
+            b.book.quote(other)
+        b.clock.advance(300)
+        if not xp.is_spx_open(b.clock.now()):
+            b.clock.set(xp.next_spx_open(b.clock.now()))
+    assert served == 40 * len(held)

@@ -76,6 +76,9 @@ class SimBroker:
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
         self._orders: dict[int, OrderState] = {}
+        # the orders that may still be working, in placement order (a subset of _orders: a
+        # done order is dropped at the next match, so a step does not walk every order ever)
+        self._live: dict[int, OrderState] = {}
         self._requests: dict[int, OrderRequest] = {}
         self._ids = itertools.count(1)
         self._exec_ids = itertools.count(1)
@@ -317,6 +320,7 @@ class SimBroker:
             oid = next(self._ids)
             st = OrderState(oid, req.order_ref, OrderStatus.WORKING, req.qty, limit=req.limit)
             self._orders[oid] = st
+            self._live[oid] = st
             self._requests[oid] = req
         if self._open_now():
             self._try_fill(st)
@@ -336,9 +340,12 @@ class SimBroker:
         return list(self._orders.values())
 
     def _match_working(self) -> None:
-        for st in self._orders.values():
+        live = self._live
+        for oid, st in list(live.items()):
             if st.working:
                 self._try_fill(st)
+            if not st.working:
+                del live[oid]
 
     def _try_fill(self, st: OrderState) -> None:
         req = self._requests[st.order_id]

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.sim.grid import vx_tick
 from bot.sim.lazymap import LazyMap
 from bot.sim.market import Market, years_to
 from bot.sim.prices import ROW as _ROW
@@ -257,6 +258,8 @@ class ChainBook:
         # id is not reused while the entry lives): hashing a Contract costs more than a lookup
         self._quotes: dict[int, tuple[Contract, tuple[float, float]]] = {}
         self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
+        self._build: _Build | None = None  # the last build's state
+        self._plan: tuple | None = None  # (session, SPX grid lists, VIX curve): the session
 
     def build(self, when: datetime) -> None:
         """SPX chains, VIX futures and VIX chains as of `when`.
@@ -275,26 +278,31 @@ class ChainBook:
             self._strikes = np.union1d(self._strikes, listing(S))
             self._ix = dict(zip(self._strikes.tolist(), range(self._strikes.size)))
         ks = self._strikes
-        day = xp.exchange_date(when)
-        exps = self._spx_exps.get(day)
-        if exps is None:
-            exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
         g = mk.grid() if when == mk.time else None
-        if g is not None:  # in a session: its years to expiry and forwards, by minute
+        if g is not None:  # in a session: its years to expiry, forwards and VIX curve, by minute
+            plan = self._plan
+            if plan is None or plan[0] is not g:  # the session's listing (fixed all session)
+                day = xp.exchange_date(when)
+                exps = self._spx_expiries(day)
+                plan = self._plan = (g, [(e, *mk.grid_lists(g, e)) for e in exps],
+                                     mk.session_curve(g, day, self.n_vix))
             k = g["k"]
-            at = [(e, mk.grid_lists(g, e)) for e in exps]
-            se = [(e, t) for e, (yl, _) in at if (t := yl[k]) > 0]
+            se = [(e, t) for e, yl, _ in plan[1] if (t := yl[k]) > 0]
             ts: Any = [t for _, t in se]
-            fs: Any = [fl[k] for _, (yl, fl) in at if yl[k] > 0]
+            fs: Any = [fl[k] for _, yl, fl in plan[1] if yl[k] > 0]
+            # `Market.vix_curve` in a session, from the same curve
+            got = [(e, tl[k], px[k]) for e, tl, px in plan[2] if tl[k] > 0]
+            self.futures, tv = {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
         else:
+            exps = self._spx_expiries(xp.exchange_date(when))
             se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
             ts = np.array([t for _, t in se])
             fs = mk.forward(ts)  # SPX forwards
-        self.futures, tv = mk.vix_curve(when, self.n_vix)
+            self.futures, tv = mk.vix_curve(when, self.n_vix)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract object
         tva, fv = tv, list(self.futures.values())
-        build = _Build(state(mk), self._rows)
+        build = self._build = _Build(state(mk), self._rows)
         hot = self._asked()  # strikes looked up in each chain of the last build
         # each chain is made when first looked up (a step reads one or two of the ten)
         self.chains = LazyMap({e: ("SPX", e, t, ks, build, ts[j], fs[j],
@@ -304,6 +312,12 @@ class ChainBook:
                                        hot.get(("VIX", e), []), _VIX_IX)
                                    for j, (e, t) in enumerate(zip(self.futures, tv))},
                                   _LazyChain.make)
+
+    def _spx_expiries(self, day: date) -> list[date]:
+        exps = self._spx_exps.get(day)
+        if exps is None:
+            exps = self._spx_exps[day] = xp.spx_monthlies(day, self.n_spx)
+        return exps
 
     @property
     def strikes(self) -> np.ndarray:
@@ -340,9 +354,30 @@ class ChainBook:
         got = self._quotes.get(id(c))
         if got is not None and got[0] is c:
             return got[1]
-        q = self._lookup(c)
+        q = self._held(c)
+        if q is None:
+            q = self._lookup(c)
         self._quotes[id(c)] = (c, q)
         return q
+
+    def _held(self, c: Contract) -> tuple[float, float] | None:
+        """In a session, the quote of an option whose row this session has priced (a strike
+        held or asked before: its row is in the session's cache, which only a chain listed in
+        this session fills): read from the row, without making its chain. The same numbers as
+        `_lookup`, which reads the same row. None when the row is not there yet."""
+        b = self._build
+        if b is None or b.rows is None or b.rows.sess is not b.sess or c.sec_type != "OPT" \
+                or (c.trading_class or c.symbol) != c.symbol:
+            return None
+        got = b.rows.rows.get((c.symbol, c.expiry, float(c.strike)))
+        if got is None:
+            return None
+        r = got[1][b.k - got[0]]
+        if c.right == "C":
+            return float(r[0]), float(r[1])
+        if c.right == "P":
+            return float(r[2]), float(r[3])
+        return None
 
     def _lookup(self, c: Contract) -> tuple[float, float]:
         if c.sec_type == "FUT":

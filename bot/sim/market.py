@@ -73,6 +73,7 @@ class Market(SessionGrid):
         self._jv = sc.jump_rate * (sc.jump_mean**2 + sc.jump_sd**2)
         self._kbar = math.exp(sc.jump_mean + 0.5 * sc.jump_sd**2) - 1.0
         self._vix_memo = (-1.0, 0.0)
+        self._sf_memo = (-1.0, 0.0)  # (v, spread_factor at v)
         self._vix_exps: dict[tuple[date, int], list[date]] = {}
         self.now = start.astimezone(UTC)
         self.time = self.now  # time of the grid point the state belongs to
@@ -151,9 +152,7 @@ class Market(SessionGrid):
         s = self.grid()
         if s is not None and when == self.time:  # the session's curve, priced at its open
             k = s["k"]
-            curve = s["cache"].get(("curve", day, count))
-            if curve is None:
-                curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
+            curve = self.session_curve(s, day, count)
             got = [(e, ts[k], px[k]) for e, ts, px in curve if ts[k] > 0]
             return {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
         ts = [(e, years_to(e, when)) for e in exps]
@@ -163,9 +162,23 @@ class Market(SessionGrid):
         px, tick = self.vix_future(np.array(tv)), INSTRUMENTS["VX"].tick_small
         return {e: round(round(float(p) / tick) * tick, 2) for e, p in zip(exps, px)}, tv
 
+    def session_curve(self, s: dict, day: date, count: int) -> list[tuple[date, list, list]]:
+        """The VIX futures curve of session `s` (on exchange date `day`) at every minute
+        (`_grid_curve` of the `count` listed expiries), priced once per session."""
+        curve = s["cache"].get(("curve", day, count))
+        if curve is None:
+            exps = self._vix_exps.get((day, count))
+            if exps is None:
+                exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
+            curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
+        return curve
+
     @property
     def spread_factor(self) -> float:
-        return float(min(6.0, max(0.8, self.vix / 15.0)))
+        m = self._sf_memo
+        if m[0] != self.v:  # a function of v alone (via VIX): kept while v stays
+            m = self._sf_memo = (self.v, float(min(6.0, max(0.8, self.vix / 15.0))))
+        return m[1]
 
     # --- surfaces ----------------------------------------------------------------------------
     def iv_surface(self, strikes: np.ndarray, ts: np.ndarray, spx: float | None = None,
