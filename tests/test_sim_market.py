@@ -189,3 +189,50 @@ def test_replay_csv_lands_on_every_close(tmp_path):
         scn.get(f"replay:{bad}")
     with pytest.raises(ValueError, match="unknown scenario"):
         Market("nope", 1, START)
+
+
+def _euler_day(m: Market, n: int, z: np.ndarray, u: np.ndarray) -> tuple[list, list]:
+    """One free (unanchored) session of the model in the module docstring, an Euler step per
+    grid minute (the overnight gap first), written out plainly: the reference."""
+    sc = m.scenario
+    day = 1.0 / 252.0
+    x, v = math.log(m.spx), m.v
+    xs, vs = [], []
+    for i in range(n + 1):
+        dt = 0.2 * day if i == 0 else 0.8 * day / n
+        sv = math.sqrt(v)
+        zv = sc.rho * z[i, 0] + math.sqrt(1.0 - sc.rho**2) * z[i, 1]
+        jump = 0.0
+        if u[i, 0] < sc.jump_rate * dt:
+            jump = sc.jump_mean + sc.jump_sd * z[i, 2]
+            v += -sc.jump_var * math.log(1.0 - u[i, 1])
+            sv = math.sqrt(v)
+        kbar = math.exp(sc.jump_mean + 0.5 * sc.jump_sd**2) - 1.0
+        drift = sc.mu - sc.jump_rate * kbar - 0.5 * v - sc.revert * (x - math.log(sc.spx0))
+        x += drift * dt + sv * math.sqrt(dt) * z[i, 0] + jump
+        kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
+        v = v + kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv
+        v = min(25.0, max(0.06**2, v))
+        xs.append(x)
+        vs.append(v)
+    return xs, vs
+
+
+@pytest.mark.parametrize("scenario", ["chop", "calm"])
+def test_a_free_session_path_is_the_models_euler_step(scenario: str) -> None:
+    """The session path (drawn at the open) is the model's Euler step per minute, bit for bit
+    where the arithmetic is the same (to 1e-12 where the reference orders it differently)."""
+    m = Market(scenario, 3, datetime(2026, 3, 2, 9, 30, tzinfo=xp.NY))
+    for _ in range(5):
+        state = m.rng.bit_generator.state
+        spx0, v0 = m.spx, m.v
+        n = 390
+        got_s, got_v = m._path(n, None)
+        m.rng.bit_generator.state = state
+        z = m.rng.standard_normal((n + 1, 3))
+        u = m.rng.random((n + 1, 2))
+        m.spx, m.v = spx0, v0
+        xs, vs = _euler_day(m, n, z, u)
+        np.testing.assert_allclose(np.log(got_s), xs, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got_v, vs, rtol=1e-12, atol=0)
+        m.spx, m.v = float(got_s[-1]), float(got_v[-1])
