@@ -162,3 +162,25 @@ async def test_a_replaced_build_is_not_left_to_the_cyclic_collector() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+async def test_chains_listed_after_the_close_and_first_read_next_day_keep_their_values() -> None:
+    """A snapshot's chain maps are listed when first used. One taken after the index close
+    (16:10, the options still trade) and first read the next morning gives the prices of
+    16:10, not of wherever the market has moved (CNDR marks a day's last snapshot so)."""
+    when = datetime(2026, 1, 6, 16, 10, tzinfo=xp.NY)
+    b = SimBroker(SimClock(START), "chop", 1)
+    b.clock.set(when)
+    late = await b.snapshot()
+    b.clock.set(datetime(2026, 1, 7, 10, 0, tzinfo=xp.NY))
+    await b.snapshot()
+    ref_b = SimBroker(SimClock(START), "chop", 1)
+    ref_b.clock.set(when)
+    ref = await ref_b.snapshot()
+    assert b.market.spx != ref_b.market.spx  # the market did move on
+    for e in ref.chains:
+        got, want = late.chains[e], ref.chains[e]
+        k = float(want.strikes[len(want.strikes) // 3])
+        assert got.quote(k, "P") == want.quote(k, "P") and got.t == want.t
+        np.testing.assert_array_equal(got.call_bid, want.call_bid)
+    assert list(late.vix_chains) == list(ref.vix_chains)

@@ -35,3 +35,17 @@ async def test_snapshot_chains_belong_to_their_build() -> None:
     assert s2.chains is not s1.chains and s2.chains[e] is not c1 and s1.chains[e] is c1
     assert list(s2.vix_chains) == list(s2.vix_futures)
     assert c1.t > s2.chains[e].t
+
+
+def test_arguments_given_as_a_function_are_listed_once_on_first_use() -> None:
+    listed: list[int] = []
+
+    def args() -> dict[int, tuple[int]]:
+        listed.append(1)
+        return {1: (10,), 2: (20,)}
+
+    m = LazyMap(args, lambda x: [x])
+    assert not listed  # nothing listed until the map is used
+    assert 2 in m and listed == [1]
+    assert m[1] == [10] and m.get(3) is None and list(m) == [1, 2] and len(m) == 2
+    assert listed == [1]

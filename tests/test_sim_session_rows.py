@@ -164,3 +164,22 @@ async def test_broker_quotes_of_held_options_read_the_minute_asked() -> None:
         if not xp.is_spx_open(b.clock.now()):
             b.clock.set(xp.next_spx_open(b.clock.now()))
     assert served == 40 * len(held)
+
+
+async def test_a_snapshot_read_late_in_its_session_is_not_served_a_later_row() -> None:
+    """A strike first priced at a later minute has rows from that minute on; a snapshot of
+    an earlier minute of the same session, read afterwards, prices it at its own minute (a
+    row index before the first one wrapped round to the end of the session)."""
+    b = SimBroker(SimClock(START), "chop", 7)
+    early = await b.snapshot()
+    e = sorted(early.chains)[1]
+    b.clock.advance(1800)
+    now = await b.snapshot()
+    ks = now.chains[e].strikes
+    k = float(ks[int(ks.searchsorted(now.spx)) - 3])
+    now.chains[e].quote(k, "P")  # its rows: from this minute to the close
+    assert ("SPX", e, k) in b.book._rows.rows
+    ref = SimBroker(SimClock(START), "chop", 7)
+    want = (await ref.snapshot()).chains[e]
+    i = int(want.strikes.searchsorted(k))
+    assert early.chains[e].quote(k, "P") == (want.put_bid[i], want.put_ask[i])

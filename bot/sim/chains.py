@@ -131,7 +131,10 @@ class _Build:
     def price_joint(self, asking: _LazyChain, i: int) -> None:
         self.joint = True
         todo = []
-        for ch in self.chains:
+        chains = self.chains
+        if not any(ch is asking for ch in chains):  # made after the build was replaced
+            chains = [*chains, asking]
+        for ch in chains:
             d = ch.__dict__
             if "_lazy" not in d or not (d["_hot"] or ch is asking):
                 continue
@@ -260,6 +263,9 @@ class ChainBook:
         self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
         self._build: _Build | None = None  # the last build's state
         self._plan: tuple | None = None  # (session, SPX grid lists, VIX curve): the session
+        # the last build's source of hot strikes: [(its previous maps)] until it lists a
+        # chain, then [{(symbol, expiry): indices}]
+        self._hot: list[Any] = [{}]
 
     def build(self, when: datetime) -> None:
         """SPX chains, VIX futures and VIX chains as of `when`.
@@ -287,33 +293,54 @@ class ChainBook:
                 plan = self._plan = (g, [(e, *mk.grid_lists(g, e)) for e in exps],
                                      mk.session_curve(g, day, self.n_vix))
             k = g["k"]
-            se = [(e, t) for e, yl, _ in plan[1] if (t := yl[k]) > 0]
-            ts: Any = [t for _, t in se]
-            fs: Any = [fl[k] for _, yl, fl in plan[1] if yl[k] > 0]
             # `Market.vix_curve` in a session, from the same curve
             got = [(e, tl[k], px[k]) for e, tl, px in plan[2] if tl[k] > 0]
             self.futures, tv = {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
+            spx: Any = plan[1]
+            out: Any = None
         else:
             exps = self._spx_expiries(xp.exchange_date(when))
-            se = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
-            ts = np.array([t for _, t in se])
-            fs = mk.forward(ts)  # SPX forwards
+            se0 = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
+            fs = mk.forward(np.array([t for _, t in se0]))  # SPX forwards (at spot now)
+            out = [(e, t, fs[j]) for j, (e, t) in enumerate(se0)]
+            spx = None
             self.futures, tv = mk.vix_curve(when, self.n_vix)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract object
-        tva, fv = tv, list(self.futures.values())
+        futs, fv = self.futures, list(self.futures.values())
         if self._build is not None:  # its chains point back at it (`_lazy`): break the cycle,
             self._build.chains = []  # or every build is left to the cyclic GC (~5% of a run)
         build = self._build = _Build(state(mk), self._rows)
-        hot = self._asked()  # strikes looked up in each chain of the last build
-        # each chain is made when first looked up (a step reads one or two of the ten)
-        self.chains = LazyMap({e: ("SPX", e, t, ks, build, ts[j], fs[j],
-                                   hot.get(("SPX", e), []), self._ix)
-                               for j, (e, t) in enumerate(se)}, _LazyChain.make)
-        self.vix_chains = LazyMap({e: ("VIX", e, t, VIX_STRIKES, build, tva[j], fv[j],
-                                       hot.get(("VIX", e), []), _VIX_IX)
-                                   for j, (e, t) in enumerate(zip(self.futures, tv))},
-                                  _LazyChain.make)
+        if isinstance(self._hot[0], tuple):  # the last build never listed a chain: it asks
+            self._hot[0] = {}  # nothing of the one before (which is let go)
+        src = self._hot = [(self.chains, self.vix_chains)]  # -> the strikes they were asked
+        ix = self._ix
+
+        def hot() -> dict[tuple[str, date], list[int]]:
+            """Strikes looked up in each chain of the last build (as of this build's first
+            listing), as indices into this build's strikes."""
+            h = src[0]
+            if isinstance(h, tuple):
+                h = src[0] = _asked(h, ks)
+            return h
+
+        def spx_args() -> dict[date, tuple]:
+            # in a session: the session's grid lists at minute k (the map may be read after
+            # the market moved on: nothing here reads the market)
+            se = out if spx is None else [(e, t, fl[k]) for e, yl, fl in spx if (t := yl[k]) > 0]
+            h = hot()
+            return {e: ("SPX", e, t, ks, build, t, f, h.get(("SPX", e), []), ix)
+                    for e, t, f in se}
+
+        def vix_args() -> dict[date, tuple]:
+            h = hot()
+            return {e: ("VIX", e, t, VIX_STRIKES, build, t, fv[j], h.get(("VIX", e), []),
+                        _VIX_IX) for j, (e, t) in enumerate(zip(futs, tv))}
+
+        # each chain is made when first looked up (a step reads one or two of the ten), and
+        # each map lists its chains when first used
+        self.chains = LazyMap(spx_args, _LazyChain.make)
+        self.vix_chains = LazyMap(vix_args, _LazyChain.make)
 
     def _spx_expiries(self, day: date) -> list[date]:
         exps = self._spx_exps.get(day)
@@ -325,20 +352,6 @@ class ChainBook:
     def strikes(self) -> np.ndarray:
         """The SPX strikes listed now (every SPX chain of the build lists these)."""
         return self._strikes
-
-    def _asked(self) -> dict[tuple[str, date], list[int]]:
-        """Strikes looked up in each chain of the last build, as indices into the strikes
-        listed now (the listing only widens)."""
-        out = {}
-        for chains in (self.chains, self.vix_chains):
-            for ch in chains.made():  # a chain never looked up was asked nothing
-                if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
-                    continue
-                idx = ch.asked()
-                if ch.symbol == "SPX" and ch.strikes is not self._strikes:
-                    idx = self._strikes.searchsorted(ch.strikes[idx]).tolist()
-                out[(ch.symbol, ch.expiry)] = idx
-        return out
 
     def fut_quote(self, F: float) -> tuple[float, float]:
         """(bid, ask) of a VIX future at F: `_fut_ticks` half ticks either side, out to ticks."""
@@ -372,7 +385,7 @@ class ChainBook:
                 or (c.trading_class or c.symbol) != c.symbol:
             return None
         got = b.rows.rows.get((c.symbol, c.expiry, float(c.strike)))
-        if got is None:
+        if got is None or b.k < got[0]:
             return None
         r = got[1][b.k - got[0]]
         if c.right == "C":
@@ -397,6 +410,21 @@ class ChainBook:
         if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
             raise KeyError(c.key)
         return chain.quote(c.strike, c.right)  # KeyError when the strike is not listed
+
+
+def _asked(maps: tuple[LazyMap, ...], ks: np.ndarray) -> dict[tuple[str, date], list[int]]:
+    """Strikes looked up in each chain made in `maps` (a build's), as indices into the SPX
+    strikes `ks` (the listing only widens)."""
+    out = {}
+    for chains in maps:
+        for ch in chains.made():  # a chain never looked up was asked nothing
+            if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
+                continue
+            idx = ch.asked()
+            if ch.symbol == "SPX" and ch.strikes is not ks:
+                idx = ks.searchsorted(ch.strikes[idx]).tolist()
+            out[(ch.symbol, ch.expiry)] = idx
+    return out
 
 
 def listing(S: float) -> np.ndarray:

@@ -3,8 +3,9 @@
 The simulator lists ten chains a minute (four SPX expiries, six VIX) and a step reads one or
 two of them: a snapshot's `chains` and `vix_chains` are `LazyMap`s of expiry -> chain, each
 chain made (from the arguments the build gave it) the first time it is looked up, then
-kept, so every lookup of one key gives the same object. Keys, order and length are known
-at once; iteration does not make values, `items()`/`values()` do.
+kept, so every lookup of one key gives the same object. The arguments may themselves be
+given as a function that lists them, called on the first use of the map (a step that never
+reads VIX chains does not list them). Iteration does not make values, `items()`/`values()` do.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ V = TypeVar("V")
 
 
 class LazyMap(Mapping[K, V]):
-    __slots__ = ("_args", "_make", "_made")
+    __slots__ = ("_a", "_make", "_made")
 
-    def __init__(self, args: dict[K, tuple[Any, ...]], make: Callable[..., V]) -> None:
-        self._args = args  # key -> the arguments of make(...) for its value
+    def __init__(self, args: dict[K, tuple[Any, ...]] | Callable[[], dict[K, tuple[Any, ...]]],
+                 make: Callable[..., V]) -> None:
+        self._a = args  # key -> the arguments of make(...) for its value; or what lists them
         self._make = make
         self._made: dict[K, V] = {}
+
+    @property
+    def _args(self) -> dict[K, tuple[Any, ...]]:
+        a = self._a
+        if not isinstance(a, dict):
+            a = self._a = a()
+        return a
 
     def __getitem__(self, key: K) -> V:
         v = self._made.get(key)
@@ -33,9 +42,10 @@ class LazyMap(Mapping[K, V]):
     def get(self, key: K, default: Any = None) -> Any:
         v = self._made.get(key)
         if v is None:
-            if key not in self._args:
+            args = self._args.get(key)
+            if args is None:
                 return default
-            v = self._made[key] = self._make(*self._args[key])
+            v = self._made[key] = self._make(*args)
         return v
 
     def __contains__(self, key: object) -> bool:

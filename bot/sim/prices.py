@@ -128,11 +128,11 @@ class SessionRows:
         """The row at minute k of `key` in the previous session `sess` (a chain read after
         its session ended), if it was priced then; None otherwise."""
         got = self.prev.get(key) if sess is not None and sess is self.prev_sess else None
-        return None if got is None else tuple(got[1][k - got[0]].tolist())
+        return None if got is None or k < got[0] else tuple(got[1][k - got[0]].tolist())
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
         got = self.rows.get(key)
-        return None if got is None else tuple(got[1][k - got[0]].tolist())
+        return None if got is None or k < got[0] else tuple(got[1][k - got[0]].tolist())
 
     def _state(self, s: dict) -> tuple[np.ndarray, ...]:
         """(spot, variance, VIX, spread factor) at every minute of session `s`, each as the
