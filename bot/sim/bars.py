@@ -11,17 +11,27 @@ BAR_COLUMNS = ("open", "high", "low", "close", "vix", "ad_line")
 KEEP_BARS = 400
 
 
-def append_bar(bars: pd.DataFrame, row: list[float], day: date) -> pd.DataFrame:
+def append_bar(bars: pd.DataFrame, row: list[float], day: date,
+               floats: bool = False) -> pd.DataFrame:
     """`pd.concat([bars, <row on day>]).iloc[-KEEP_BARS:]` for float bars (the same frame:
-    values, columns, dtypes, index and its unit; a test checks), without concat's cost."""
-    if list(bars.columns) != list(BAR_COLUMNS) or any(t != np.float64 for t in bars.dtypes):
+    values, columns, dtypes, index and its unit; a test checks), without concat's cost.
+    `floats`: the caller knows `bars` has the float columns of BAR_COLUMNS (a frame this
+    made), so they are not checked again."""
+    if not floats and (list(bars.columns) != list(BAR_COLUMNS)
+                       or any(t != np.float64 for t in bars.dtypes)):
         new = pd.DataFrame({c: [v] for c, v in zip(BAR_COLUMNS, row)},
                            index=pd.DatetimeIndex([pd.Timestamp(day)], name="date"))
         return pd.concat([bars, new]).iloc[-KEEP_BARS:]
-    keep = bars.iloc[-(KEEP_BARS - 1):]
-    idx = keep.index.append(pd.DatetimeIndex([pd.Timestamp(day)], name="date"))
-    vals = np.vstack([keep.to_numpy(dtype=float), np.array([row], dtype=float)])
-    return pd.DataFrame(vals, index=idx, columns=list(BAR_COLUMNS))
+    vals, index = bars.to_numpy(dtype=float), bars.index
+    if len(index) > KEEP_BARS - 1:
+        vals, index = vals[-(KEEP_BARS - 1):], index[-(KEEP_BARS - 1):]
+    idx = index.insert(len(index), pd.Timestamp(day))  # (concat's index and unit)
+    if idx.name != "date":
+        idx = idx.rename(None)  # (concat keeps a name only where both indexes have it)
+    out = np.empty((len(vals) + 1, len(BAR_COLUMNS)))
+    out[:-1] = vals
+    out[-1] = row
+    return pd.DataFrame(out, index=idx, columns=list(BAR_COLUMNS))
 
 
 def ad_move(ret: np.ndarray, diverging: bool, frac: np.ndarray) -> np.ndarray:
