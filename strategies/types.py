@@ -268,4 +268,13 @@ class Decision:
     events: tuple[Event, ...] = ()
 
     def then(self, other: Decision) -> Decision:
+        # (frozen: an empty side leaves the other as it is, most ticks decide nothing)
+        if not (other.intents or other.events):
+            if other.state is self.state:
+                return self
+            if not (self.intents or self.events):
+                return other
+            return Decision(other.state, self.intents, self.events)
+        if not (self.intents or self.events):
+            return other
         return Decision(other.state, self.intents + other.intents, self.events + other.events)
