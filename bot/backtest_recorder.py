@@ -17,6 +17,8 @@ TRADE_COLUMNS = ("time", "kind", "campaign", "step", "layer", "action", "key", "
 ORDER_EVENTS = {"order.submitted": "order", "order.walked": "walk", "order.filled": "fill",
                 "order.cancelled": "cancel", "order.rejected": "reject",
                 "risk.rejected": "risk_reject"}
+TICK_COLUMNS = ("time", "equity", "margin", "contracts", "spx", "vix", "fund", "campaign_fund",
+                "state", "long_put", "short_put", "short_call", "long_call")
 KEPT_EVENTS = ("campaign.entered", "campaign.rolled", "campaign.closed", "campaign.stopped",
                "roll.step", "hedge.opened", "hedge.monetized", "hedge.closed",
                "ledger.credited", "ledger.debited", "ledger.carried", "risk.state")
@@ -49,9 +51,7 @@ class Recorder:
 
     progress: Callable[[int], None] | None = None
     extra_hooks: list[Any] = field(default_factory=list)
-    ticks: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in (
-        "time", "equity", "margin", "contracts", "spx", "vix", "fund", "campaign_fund", "state",
-        "long_put", "short_put", "short_call", "long_call")})
+    ticks: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in TICK_COLUMNS})
     costs: dict[str, float] = field(default_factory=lambda: {
         "fills": 0, "commissions": 0.0, "vs_mid": 0.0})
     trades: list[dict[str, Any]] = field(default_factory=list)
@@ -60,22 +60,45 @@ class Recorder:
     daemon: Any = None
     _intents: dict[str, Any] = field(default_factory=dict)
     _sessions: int = 0
+    _append: Any = None  # (ticks, each column's list.append)
+    _funds: Any = None  # (ledger, campaign id, balance, campaign fund) of the last step
+    _held: Any = None  # (legs, their strikes) of the last step
 
     def hook(self, d: Any, snap: Any) -> None:
         t = self.ticks
+        if self._append is None or self._append[0] is not t:
+            self._append = (t, tuple(t[k].append for k in TICK_COLUMNS))
+        (a_time, a_equity, a_margin, a_contracts, a_spx, a_vix, a_fund, a_cfund, a_state,
+         a_lp, a_sp, a_sc, a_lc) = self._append[1]
         st = d.state
         camp = st.campaign
-        t["time"].append(snap.time)
-        t["equity"].append(snap.account.net_liquidation)
-        t["margin"].append(snap.account.init_margin)
-        t["contracts"].append(sum(abs(p.qty) for p in snap.positions))
-        t["spx"].append(snap.spx)
-        t["vix"].append(snap.vix)
-        t["fund"].append(st.ledger.balance)
-        t["campaign_fund"].append(st.ledger.fund(camp.id) if camp is not None else math.nan)
-        t["state"].append(d.guard.state)
-        for k, v in zip(("long_put", "short_put", "short_call", "long_call"), _strikes(camp)):
-            t[k].append(v)
+        led = st.ledger
+        cid = camp.id if camp is not None else None
+        # the ledger (frozen) and the held legs change a few times a campaign: their columns
+        # are read again only when the object (or the campaign) is another one
+        got = self._funds
+        if got is None or got[0] is not led or got[1] != cid:
+            got = self._funds = (led, cid, led.balance,
+                                 led.fund(cid) if cid is not None else math.nan)
+        legs = camp.legs if camp is not None else None
+        held = self._held
+        if held is None or held[0] is not legs:
+            held = self._held = (legs, _strikes(camp))
+        acct = snap.account
+        a_time(snap.time)
+        a_equity(acct.net_liquidation)
+        a_margin(acct.init_margin)
+        a_contracts(sum(abs(p.qty) for p in snap.positions))
+        a_spx(snap.spx)
+        a_vix(snap.vix)
+        a_fund(got[2])
+        a_cfund(got[3])
+        a_state(d.guard.state)
+        lp, sp, sc, lc = held[1]
+        a_lp(lp)
+        a_sp(sp)
+        a_sc(sc)
+        a_lc(lc)
         for h in self.extra_hooks:
             h(d, snap)
         if self.progress is not None and d.sessions != self._sessions:

@@ -94,8 +94,69 @@ def _dec(obj: Any) -> Any:
     return {k: _dec(v) for k, v in obj.items()}
 
 
+def _json(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+
+
+_STR = json.encoder.encode_basestring_ascii  # what json.dumps writes a str with (ensure_ascii)
+_INF = float("inf")
+# dataclass -> its field names with their JSON keys, in the order json's sort_keys writes them
+_KEYED: dict[type, tuple[tuple[str, str], ...]] = {}
+_TEXT: dict[int, tuple[Any, str]] = {}  # _KEEP objects' text, by object (as _KEPT)
+
+
+def _text(obj: Any) -> str:
+    """`_json(_enc(obj))`, the same characters: JSON text is compositional, so a frozen
+    object's text (a `_KEEP` type) is kept and written into its container's as it is. The
+    strategy state holds a ledger of flows that grows all run and is written on every change:
+    json re-wrote all of it each time."""
+    cls = type(obj)
+    if cls is str:
+        return _STR(obj)
+    if cls is float:
+        if obj != obj:
+            return "NaN"
+        if obj == _INF:
+            return "Infinity"
+        if obj == -_INF:
+            return "-Infinity"
+        return float.__repr__(obj)
+    if cls is int:
+        return int.__repr__(obj)
+    if cls is bool:
+        return "true" if obj else "false"
+    if obj is None:
+        return "null"
+    if cls in _KEEP:
+        got = _TEXT.get(id(obj))
+        if got is not None and got[0] is obj:
+            return got[1]
+    elif cls is tuple or cls is list:
+        return "[" + ",".join([_text(x) for x in obj]) + "]"
+    elif cls is datetime:
+        return '{"__dt__":' + _STR(obj.isoformat()) + "}"
+    keyed = _KEYED.get(cls)
+    if keyed is None:
+        if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+            return _json(_enc(obj))  # enums, dates, dicts, numpy scalars: json's own text
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(obj))
+        keys = sorted(("__type__", *names))  # json's sort_keys order ("" is the type)
+        keyed = _KEYED[cls] = tuple(("" if k == "__type__" else k, _STR(k) + ":") for k in keys)
+    parts = []
+    for name, key in keyed:
+        parts.append(key + (_text(getattr(obj, name)) if name else _STR(cls.__name__)))
+    out = "{" + ",".join(parts) + "}"
+    if cls in _KEEP:
+        if len(_TEXT) >= _KEPT_MAX:
+            _TEXT.clear()
+        _TEXT[id(obj)] = (obj, out)
+    return out
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(_enc(obj), separators=(",", ":"), sort_keys=True)
+    return _text(obj)
 
 
 def loads(text: str) -> Any:

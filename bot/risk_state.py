@@ -21,6 +21,7 @@ from strategies.types import Snapshot
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 STATES = (ACTIVE, REDUCING, HALTED)
+_RANK = {name: i for i, name in enumerate(STATES)}
 
 Event = tuple[str, dict[str, Any]]
 
@@ -55,7 +56,10 @@ class TradingState:
 
     @property
     def state(self) -> str:
-        return _stricter(self._held, self._daily)
+        held, daily = self._held, self._daily
+        if held == daily:  # most steps: both ACTIVE (`_stricter` of two, without max())
+            return held
+        return held if _RANK[held] >= _RANK[daily] else daily
 
     @state.setter
     def state(self, value: str) -> None:
@@ -101,7 +105,7 @@ class TradingState:
         date, else the first of it) and move to REDUCING / HALTED on a daily loss."""
         s, events = self.s, []
         nl = snap.account.net_liquidation
-        if not _finite(nl) or nl <= 0:
+        if not (math.isfinite(nl) if type(nl) is float else _finite(nl)) or nl <= 0:
             if not self._bad_account:
                 events.append(("risk.bad_account", {
                     "net_liquidation": _num(nl), "why": "net liquidation not a positive number"}))
@@ -120,12 +124,12 @@ class TradingState:
         start = self._start_nl if self._start_nl is not None else nl
         loss = start - nl
         halt, reduce = s.daily_halt_limit * start, s.daily_loss_limit * start
-        numbers: dict[str, Any] = {"loss": round(loss, 2), "start_nl": round(start, 2)}
         if loss >= halt and self._daily != HALTED:
-            events += self._set("daily_halt_limit", daily=HALTED, limit=round(halt, 2), **numbers)
+            events += self._set("daily_halt_limit", daily=HALTED, limit=round(halt, 2),
+                                loss=round(loss, 2), start_nl=round(start, 2))
         elif loss >= reduce and self._daily == ACTIVE:
             events += self._set("daily_loss_limit", daily=REDUCING, limit=round(reduce, 2),
-                                **numbers)
+                                loss=round(loss, 2), start_nl=round(start, 2))
             self._reduced_on = day
         return events
 

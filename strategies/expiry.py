@@ -163,6 +163,16 @@ def vix_expiries(after: date, count: int) -> list[date]:
 
 # id(instant) -> (instant, its NY date); the entry holds the instant, so its id is not reused
 _DATES: dict[int, tuple[datetime, date]] = {}
+_LAST: list[tuple[datetime | None, date]] = [(None, date.min)]  # the last answer given
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=NY).astimezone(UTC)
+
+
+# the New York day of the last new instant: [its midnight, the next one) in UTC, and the date
+_DAY: list[tuple[datetime, datetime, date]] = [(_midnight(date(2000, 1, 2)),
+                                                _midnight(date(2000, 1, 2)), date(2000, 1, 2))]
 
 
 def exchange_date(ts: datetime) -> date:
@@ -171,14 +181,21 @@ def exchange_date(ts: datetime) -> date:
     A step asks this a dozen times of a few instants (the clock's, the market grid's): the
     answers of the last few datetime objects are kept (datetimes are immutable, so the
     object is enough)."""
+    last = _LAST[0]
+    if last[0] is ts:  # most asks in a row are of one instant
+        return last[1]
     got = _DATES.get(id(ts))
     if got is not None and got[0] is ts:
+        _LAST[0] = got
         return got[1]
     _require_aware(ts)
-    d = ts.astimezone(NY).date()
+    lo, hi, d = _DAY[0]
+    if not lo <= ts < hi:  # a new New York day: its bounds (midnights, never in a DST gap)
+        d = ts.astimezone(NY).date()
+        _DAY[0] = (_midnight(d), _midnight(d + timedelta(days=1)), d)
     if len(_DATES) >= 8:
         _DATES.clear()
-    _DATES[id(ts)] = (ts, d)
+    _DATES[id(ts)] = _LAST[0] = (ts, d)
     return d
 
 

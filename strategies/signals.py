@@ -21,6 +21,7 @@ __all__ = [
     "ad_divergence",
     "ad_divergence_last",
     "rsi_last",
+    "macd_last",
     "crossings",
     "hist_turns",
 ]
@@ -228,12 +229,48 @@ def rsi_last(close: pd.Series, n: int = 14, k: int = 2) -> list[float]:
     return out
 
 
+def _seeded_list(v: np.ndarray, n: int, alpha: float) -> list[float] | None:
+    """`_seeded(pd.Series(v), n, alpha)` as plain floats (the same seed, a simple mean: numpy's
+    sum / the count, and the same recursion); None where pandas' gap rule would apply."""
+    valid = ~np.isnan(v)
+    if valid.sum() < n:
+        return [math.nan] * len(v)
+    p0 = int(np.argmax(valid))
+    seed_at = p0 + n - 1
+    vals = v.copy()
+    vals[:seed_at] = np.nan
+    vals[seed_at] = v[p0:p0 + n].sum() / n
+    return _ewm(vals.tolist(), alpha)
+
+
+def macd_last(close: pd.Series, fast: int = 12, slow: int = 26,
+              signal: int = 9) -> tuple[float, float, float, float]:
+    """The last (EMA fast, EMA slow, signal line, histogram) of `ema` and `macd` on `close`,
+    bit for bit (the same operations in the same order on plain floats; a test checks),
+    each average computed once: a daily signal reads only its newest values."""
+    fast, slow, signal = _period(fast, "fast"), _period(slow, "slow"), _period(signal, "signal")
+    if fast >= slow:
+        raise ValueError(f"fast ({fast}) must be shorter than slow ({slow})")
+    x = _values(close, "x")
+    f = _seeded_list(x, fast, 2.0 / (fast + 1.0))
+    s = _seeded_list(x, slow, 2.0 / (slow + 1.0))
+    line = None if f is None or s is None else [a - b for a, b in zip(f, s)]
+    sig = None if line is None else _seeded_list(np.array(line), signal, 2.0 / (signal + 1.0))
+    if f is None or s is None or line is None or sig is None:  # a gap: pandas' own rule
+        m = macd(close, fast, slow, signal)
+        return (float(ema(close, fast).iloc[-1]), float(ema(close, slow).iloc[-1]),
+                float(m["signal"].iloc[-1]), float(m["hist"].iloc[-1]))
+    return f[-1], s[-1], sig[-1], line[-1] - sig[-1]
+
+
 def ad_divergence_last(close: pd.Series, ad: pd.Series, n: int = 20) -> int | None:
     """The last value of `ad_divergence(close, ad, n)` (None when there is no bar): the
     same comparisons on the same numbers, without building the whole series."""
     n = _period(n, "n", minimum=2)
-    if isinstance(close, pd.Series) and isinstance(ad, pd.Series) and close.index is ad.index:
-        cv, av = _values(close, "close"), _values(ad, "ad")  # one frame's columns: aligned
+    if isinstance(close, pd.Series) and isinstance(ad, pd.Series) and (
+            close.index is ad.index or close.index.equals(ad.index)):
+        # one frame's columns (aligned: `align` leaves equal indexes as they are)
+        cv, av = _values(close, "close"), _values(ad, "ad")
     else:
         c, a = _check(close, "close").align(_check(ad, "ad"), join="inner")
         cv, av = c.to_numpy(dtype=float), a.to_numpy(dtype=float)

@@ -10,6 +10,7 @@ A combo's `price` is signed: positive = we pay (debit), negative = we receive (c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,9 +36,10 @@ class Contract:
     trading_class: str = ""  # "SPX" (standard monthly), "VIX", ...
     multiplier: int = 100
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Stable text id, used to match positions between the store and a broker."""
+        """Stable text id, used to match positions between the store and a broker (kept on
+        the object: it is frozen, and a held leg's key is asked every tick)."""
         if self.sec_type == "FUT":
             return f"{self.symbol}:FUT:{self.expiry:%Y%m%d}"
         return (f"{self.symbol}:{self.trading_class}:{self.expiry:%Y%m%d}:{self.right}:"
@@ -268,4 +270,13 @@ class Decision:
     events: tuple[Event, ...] = ()
 
     def then(self, other: Decision) -> Decision:
+        # (frozen: an empty side leaves the other as it is, most ticks decide nothing)
+        if not (other.intents or other.events):
+            if other.state is self.state:
+                return self
+            if not (self.intents or self.events):
+                return other
+            return Decision(other.state, self.intents, self.events)
+        if not (self.intents or self.events):
+            return other
         return Decision(other.state, self.intents + other.intents, self.events + other.events)

@@ -4,17 +4,22 @@ replaced, and load back to equal values."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
+
 from bot import codec
 from strategies import ledger, tvm
-from strategies.types import Contract, Leg
+from strategies.types import Contract, Intent, Layer, Leg
 
 
 def _fresh(obj: object) -> str:
+    """json's own text of a fresh encoding (what dumps wrote before it kept texts)."""
     codec._KEPT.clear()
-    return codec.dumps(obj)
+    return json.dumps(codec._enc(obj), separators=(",", ":"), sort_keys=True)
 
 
 def test_kept_encodings_equal_fresh_ones() -> None:
@@ -37,3 +42,29 @@ def test_kept_encodings_equal_fresh_ones() -> None:
         assert text == _fresh(state)
         codec.dumps(state)  # warm again
         assert codec.loads(text) == state
+
+
+def test_dumps_writes_json_own_text_for_every_kind_of_value() -> None:
+    e = date(2026, 3, 20)
+    legs = (Leg(Contract("VIX", "OPT", e, 20.0, "C", "VIX"), 1),
+            Leg(Contract("VIX", "OPT", e, 30.0, "C", "VIX"), -1))
+    reason = {"trigger": "rsi_high", "rsi": 71.25, "nan": math.nan, "inf": math.inf,
+              "-inf": -math.inf, "n": np.int64(3), "x": np.float64(0.1), "flag": True,
+              "none": None, "list": [1, 2.5, "é✓"], "nested": {"b": 1, "a": (2, 3)}, 7: "int key",
+              "when": datetime(2026, 1, 5, 15, 30, tzinfo=UTC), "day": e, "big": 10 ** 20,
+              "neg": -0.0, "tiny": 5e-324, "quote\"s": 'a"b\\c\n'}
+    intent = Intent("C0001:hedge:tail:x:open:1", "C0001", "hedge_open", legs, 2, 1.25, 1.4,
+                    layer="tail", reason=reason)
+    layer = Layer("tail", "C0001", "rsi_high:2026-01-05", "opening", legs, 2, pending=intent,
+                  event_date=e, opened_at=datetime(2026, 1, 5, 15, tzinfo=UTC))
+    led = ledger.Ledger(funds=(("C0001", -0.5),), carried=math.nan,
+                        layer_flows=(("tail", (ledger.Flow(datetime(2026, 1, 5, tzinfo=UTC),
+                                                           -250.0),)),))
+    state = tvm.State(status=tvm.Status.OPEN, seq=1, pending=intent, ledger=led,
+                      hedges=(layer,), hedged=("rsi_high:2026-01-05",))
+    for obj in (state, intent, layer, led, tvm.Status.ROLLING, {"a": [state]}, [], (), "x",
+                1.5, None, {"guard": {"orders": [], "start_nl": 1e5}}):
+        want = _fresh(obj)
+        codec._TEXT.clear()
+        assert codec.dumps(obj) == want
+        assert codec.dumps(obj) == want  # kept texts

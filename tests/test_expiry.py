@@ -165,3 +165,20 @@ def test_override_table_path() -> None:
     got = ex._session_with(d, {d: (time(9, 30), time(12, 0))})
     assert got is not None and got[1].astimezone(NYZ).time() == time(12, 0)
     assert ex._session_with(d, {}) == ex.spx_option_session(d)
+
+
+def test_exchange_date_is_the_new_york_date_across_midnights_and_dst() -> None:
+    # exchange_date keeps the last day's UTC bounds: every instant around New York midnights
+    # and both DST changes, in time order, shuffled, and in other zones, is astimezone's date
+    import random
+
+    ny = ZoneInfo("America/New_York")
+    ts = []
+    for y, m, d in ((2025, 3, 8), (2025, 11, 1), (2024, 12, 31)):
+        start = datetime(y, m, d, tzinfo=ny).astimezone(UTC)
+        ts += [start + timedelta(minutes=10 * k) for k in range(0, 6 * 24 * 3)]
+        ts += [start + timedelta(days=k) - timedelta(microseconds=1) for k in range(4)]
+    shuffled = ts[:]
+    random.Random(3).shuffle(shuffled)
+    for t in ts + shuffled + [t.astimezone(ny) for t in ts[::7]]:
+        assert ex.exchange_date(t) == t.astimezone(ny).date(), t

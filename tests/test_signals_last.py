@@ -66,3 +66,42 @@ def test_the_same_input_errors() -> None:
             fn(pd.Series([1.0, np.inf] * 20))
         with pytest.raises(TypeError):
             fn([1.0] * 40)
+
+
+def _macd_state_pandas(close: pd.Series, fast: int = 12, slow: int = 26,
+                       signal: int = 9) -> tuple[float, float, float, float]:
+    """What daily.macd_state computed before macd_last (ema twice, then macd)."""
+    m = signals.macd(close, fast, slow, signal)
+    return (float(signals.ema(close, fast).iloc[-1]), float(signals.ema(close, slow).iloc[-1]),
+            float(m["signal"].iloc[-1]), float(m["hist"].iloc[-1]))
+
+
+@pytest.mark.parametrize("kind", ["walk", "flat", "ups", "lead_nan", "const"])
+@pytest.mark.parametrize("n", [3, 12, 26, 34, 35, 60, 400])
+def test_macd_last_is_ema_and_macd(kind: str, n: int) -> None:
+    rng = np.random.default_rng(200 + n)
+    for _ in range(5):
+        s = _series(rng, kind, n)
+        want = _macd_state_pandas(s)
+        got = signals.macd_last(s)
+        assert all(map(_same, got, want)), (got, want)
+        assert all(type(v) is float for v in got)
+
+
+def test_macd_last_input_errors() -> None:
+    with pytest.raises(ValueError, match="NaN after"):
+        signals.macd_last(pd.Series([1.0, 2.0, np.nan, 3.0] * 10))
+    with pytest.raises(ValueError, match="inf"):
+        signals.macd_last(pd.Series([1.0, np.inf] * 20))
+    with pytest.raises(ValueError, match="shorter"):
+        signals.macd_last(pd.Series([1.0] * 40), 26, 12)
+
+
+def test_ad_divergence_last_on_equal_indexes_not_the_same_object() -> None:
+    # a frame's columns carry equal indexes that are not one object (pandas 3): still aligned
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        c = _series(rng, "walk", 60)
+        a = pd.Series(np.cumsum(rng.normal(0, 1000, 60)), index=c.index.copy())
+        assert a.index is not c.index
+        assert signals.ad_divergence_last(c, a, 20) == int(signals.ad_divergence(c, a, 20).iloc[-1])
