@@ -87,6 +87,9 @@ def _mid(chain: Any, strike: float, right: str) -> float:
 def condor_value(chain: Any, strikes: tuple[float, float, float, float]) -> float:
     """Per-unit value of the held condor (long wings minus shorts, at mids): <= 0."""
     lp, sp, sc, lc = strikes
+    prefetch = getattr(chain, "prefetch", None)  # the simulator's chains: price all four at once
+    if prefetch is not None:
+        prefetch(list(strikes))
     return (_mid(chain, lp, "P") - _mid(chain, sp, "P") - _mid(chain, sc, "C")
             + _mid(chain, lc, "C"))
 

@@ -184,3 +184,35 @@ async def test_chains_listed_after_the_close_and_first_read_next_day_keep_their_
         assert got.quote(k, "P") == want.quote(k, "P") and got.t == want.t
         np.testing.assert_array_equal(got.call_bid, want.call_bid)
     assert list(late.vix_chains) == list(ref.vix_chains)
+
+
+async def test_prefetch_prices_a_late_read_strikes_together_with_the_same_values(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prefetch` (CNDR's day mark: four strikes of the day's last chain, read next morning)
+    prices the strikes in one pass; the lookups then give the chain's own values."""
+    from bot.sim import chains as ch_mod
+
+    when = datetime(2026, 1, 6, 16, 10, tzinfo=xp.NY)
+    b = SimBroker(SimClock(START), "chop", 1)
+    b.clock.set(when)
+    late = await b.snapshot()
+    b.clock.set(datetime(2026, 1, 7, 10, 0, tzinfo=xp.NY))
+    await b.snapshot()
+    ref_b = SimBroker(SimClock(START), "chop", 1)
+    ref_b.clock.set(when)
+    want = (await ref_b.snapshot()).chains
+    e = sorted(want)[1]
+    ks = [float(k) for k in want[e].strikes[[100, 140, 160, 200]]]
+    calls: list[int] = []
+    real = ch_mod._price
+
+    def counting(state, parts):  # type: ignore[no-untyped-def]
+        calls.append(sum(p[1].size for p in parts))
+        return real(state, parts)
+
+    monkeypatch.setattr(ch_mod, "_price", counting)
+    chain = late.chains[e]
+    chain.prefetch(ks)
+    got = [chain.quote(k, r) for k in ks for r in "CP"]
+    assert calls == [4]  # one pass, four strikes; the lookups price nothing more
+    assert got == [want[e].quote(k, r) for k in ks for r in "CP"]

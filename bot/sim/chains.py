@@ -234,6 +234,23 @@ class _LazyChain(Chain):
             return super().vega(strike, right)
         return row[6] if right == "C" else row[7]
 
+    def prefetch(self, strikes: list[float]) -> None:
+        """Price these strikes together, ahead of their lookups, when the chain is read
+        after its build's session (or its build is out of one): the lookups would price them
+        one by one, then the whole chain. The same values (elementwise pricing); in its own
+        session the row cache does this already, and nothing is done."""
+        d = self.__dict__
+        build = d.get("_lazy")
+        if build is None or (build.rows is not None and build.rows.sess is build.sess):
+            return
+        got, ix = d["_q"], d["_ix"]
+        idx = sorted({i for k in strikes if (i := ix.get(k)) is not None and i not in got})
+        if not idx:
+            return
+        (p,) = _price(build.state, [(self.symbol, d["strikes"][idx], self._t_at, self._fwd)])
+        for i, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
+            got[i] = tuple(row)
+
     def asked(self) -> list[int]:
         """Indices of the strikes looked up by `quote()`/`delta()`/`vega()` so far, ascending."""
         return sorted(self.__dict__["_asked"])
