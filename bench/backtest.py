@@ -9,7 +9,9 @@ seconds: 1/60 tick/s), simulated market time per second, and the cost of the bac
 instrumentation (backtest steps/s over bare daemon steps/s). Seconds are the process's CPU
 seconds: on a shared machine the wall clock also counts other processes' turns (on an idle
 one the two agree: the run never sleeps or waits on I/O).
-It also prints the 5-minute steps per CPU second over BASELINE, today's checked-in figure.
+It also prints the 5-minute steps per CPU second over BASELINE, today's checked-in figure; the
+5-minute run is repeated (`--repeats`, default 3) and the fastest counts: on this shared VM
+the same run's CPU seconds vary by +-20% from one run to the next.
 Run: python bench/backtest.py [--days 252]   (the default is the issue's one-year figure, ~1
 minute here; --days 20 for a quick look: shorter runs hold fewer positions and run faster per
 step, so compare them only with the 20-session baseline)
@@ -77,6 +79,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=252)
     ap.add_argument("--scenario", default="chop")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of the 5-minute backtest; the fastest counts (default 3)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-bt-"))
     # warm-up: the exchange calendar, imports and caches load once per process (~1 s), not
@@ -84,12 +88,17 @@ def main() -> int:
     bare(backtest_settings(cfg.Settings(), tmp / "warm", scenario=a.scenario, seed=7, days=1,
                            tick=300.0, variant="bare"))
     rows = []
-    for tick in (300.0, 60.0):
-        s = backtest_settings(cfg.Settings(), tmp / f"t{tick:g}", scenario=a.scenario, seed=7,
-                              days=a.days, tick=tick)
-        r = run_variant(s, None, [baselines.Cndr(s.sim.initial_cash)])
-        ticks = decision_ticks(r["ticks"]["time"], tick)
-        rows.append((tick, r["steps"], ticks, r["cpu_seconds"]))
+    for tick, repeats in ((300.0, a.repeats), (60.0, 1)):
+        best = None
+        for i in range(repeats):  # the fastest of a few: a shared VM's CPU seconds vary
+            s = backtest_settings(cfg.Settings(), tmp / f"t{tick:g}-{i}", scenario=a.scenario,
+                                  seed=7, days=a.days, tick=tick)
+            r = run_variant(s, None, [baselines.Cndr(s.sim.initial_cash)])
+            if best is None or r["cpu_seconds"] < best["cpu_seconds"]:
+                best = r
+        assert best is not None
+        ticks = decision_ticks(best["ticks"]["time"], tick)
+        rows.append((tick, best["steps"], ticks, best["cpu_seconds"]))
     s = backtest_settings(cfg.Settings(), tmp / "bare", scenario=a.scenario, seed=7,
                           days=a.days, tick=300.0, variant="bare")
     b_steps, b_wall = bare(s)
