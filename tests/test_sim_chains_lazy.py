@@ -164,10 +164,9 @@ async def test_a_replaced_build_is_not_left_to_the_cyclic_collector() -> None:
     assert left == []
 
 
-async def test_chains_listed_after_the_close_and_first_read_next_day_keep_their_values() -> None:
-    """A snapshot's chain maps are listed when first used. One taken after the index close
-    (16:10, the options still trade) and first read the next morning gives the prices of
-    16:10, not of wherever the market has moved (CNDR marks a day's last snapshot so)."""
+async def after_close_read_next_day() -> tuple[SimBroker, Snapshot, SimBroker, Snapshot]:
+    """(broker, its snapshot of 16:10 on Jan 6 - not read -, after which it moved to 10:00 on
+    Jan 7; a second broker of the same market, and its snapshot of 16:10)."""
     when = datetime(2026, 1, 6, 16, 10, tzinfo=xp.NY)
     b = SimBroker(SimClock(START), "chop", 1)
     b.clock.set(when)
@@ -176,7 +175,14 @@ async def test_chains_listed_after_the_close_and_first_read_next_day_keep_their_
     await b.snapshot()
     ref_b = SimBroker(SimClock(START), "chop", 1)
     ref_b.clock.set(when)
-    ref = await ref_b.snapshot()
+    return b, late, ref_b, await ref_b.snapshot()
+
+
+async def test_chains_listed_after_the_close_and_first_read_next_day_keep_their_values() -> None:
+    """A snapshot's chain maps are listed when first used. One taken after the index close
+    (16:10, the options still trade) and first read the next morning gives the prices of
+    16:10, not of wherever the market has moved (CNDR marks a day's last snapshot so)."""
+    b, late, ref_b, ref = await after_close_read_next_day()
     assert b.market.spx != ref_b.market.spx  # the market did move on
     for e in ref.chains:
         got, want = late.chains[e], ref.chains[e]
@@ -192,15 +198,8 @@ async def test_prefetch_prices_a_late_read_strikes_together_with_the_same_values
     prices the strikes in one pass; the lookups then give the chain's own values."""
     from bot.sim import chains as ch_mod
 
-    when = datetime(2026, 1, 6, 16, 10, tzinfo=xp.NY)
-    b = SimBroker(SimClock(START), "chop", 1)
-    b.clock.set(when)
-    late = await b.snapshot()
-    b.clock.set(datetime(2026, 1, 7, 10, 0, tzinfo=xp.NY))
-    await b.snapshot()
-    ref_b = SimBroker(SimClock(START), "chop", 1)
-    ref_b.clock.set(when)
-    want = (await ref_b.snapshot()).chains
+    _, late, _, ref = await after_close_read_next_day()
+    want = ref.chains
     e = sorted(want)[1]
     ks = [float(k) for k in want[e].strikes[[100, 140, 160, 200]]]
     calls: list[int] = []
