@@ -196,7 +196,7 @@ async def test_prefetch_prices_a_late_read_strikes_together_with_the_same_values
         monkeypatch: pytest.MonkeyPatch) -> None:
     """`prefetch` (CNDR's day mark: four strikes of the day's last chain, read next morning)
     prices the strikes in one pass; the lookups then give the chain's own values."""
-    from bot.sim import chains as ch_mod
+    from bot.sim import lazychain as ch_mod
 
     _, late, _, ref = await after_close_read_next_day()
     want = ref.chains

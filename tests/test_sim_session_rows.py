@@ -11,7 +11,7 @@ import pytest
 
 from bot.broker.sim import SimBroker
 from bot.clock import SimClock
-from bot.sim import chains as ch_mod
+from bot.sim import lazychain as ch_mod
 from strategies import expiry as xp
 
 START = datetime(2026, 1, 5, 9, 45, tzinfo=xp.NY)

@@ -76,9 +76,7 @@ class SimBroker:
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
         self._orders: dict[int, OrderState] = {}
-        # the orders that may still be working, in placement order (a subset of _orders: a
-        # done order is dropped at the next match, so a step does not walk every order ever)
-        self._live: dict[int, OrderState] = {}
+        self._live: dict[int, OrderState] = {}  # may still work (a done one goes at the match)
         self._requests: dict[int, OrderRequest] = {}
         self._ids = itertools.count(1)
         self._exec_ids = itertools.count(1)

@@ -17,7 +17,6 @@ The broker (`bot.broker.sim`) trades against these quotes; nothing here knows ab
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import date, datetime
 from typing import Any
@@ -25,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from bot.sim.grid import vx_tick
+from bot.sim.lazychain import _asked, _Build, _LazyChain, state
 from bot.sim.lazymap import LazyMap
 from bot.sim.market import Market, years_to
-from bot.sim.prices import ROW as _ROW
-from bot.sim.prices import SessionRows, price_flat
+from bot.sim.prices import SessionRows
 from strategies import expiry as xp
 from strategies.instruments import INSTRUMENTS
 from strategies.types import Chain, Contract
@@ -52,211 +51,6 @@ def tick_round(price: np.ndarray | float, up: bool | None = None,
     n = p / tick
     n = np.round(n) if up is None else (np.ceil(n - 1e-9) if up else np.floor(n + 1e-9))
     return np.round(n * tick, 2)
-
-
-ONE_BY_ONE = 4  # strikes a build prices alone (to the session's close) before a whole chain
-_ARRAYS = frozenset({"call_bid", "call_ask", "put_bid", "put_ask", "call_delta", "put_delta",
-                     "call_iv", "put_iv", "call_vega", "put_vega"})
-def _price(state: tuple,
-           parts: list[tuple[str, np.ndarray, float, float]]) -> list[dict[str, np.ndarray]]:
-    """Quotes and greeks at the strikes of `parts` [(class, strikes, t, forward)], SPX parts
-    first, from the market state of a build; one dict of arrays per part.
-
-    One Black-76 pass for all (price, delta and vega together, plain closed forms) on the
-    forward (SPX: S e^((r-q)t); VIX: the matching future); puts follow by put-call parity, so
-    they share the calls' implied vol and vega; SPX deltas are w.r.t. the index,
-    e^(-qt) N(d1) and e^(-qt) (N(d1) - 1). Quotes: mid +- a half-spread that
-    widens with VIX (`spread_factor`), rounded out to ticks as `tick_round` does. Every
-    operation is elementwise: a strike's values do not depend on what is priced with it.
-    """
-    mk, S, v, vix, r, dy, sf = state
-    sizes = [ks.size for _, ks, _, _ in parts]
-    ns = sum(m for m, p in zip(sizes, parts) if p[0] == "SPX")
-    if len(parts) == 1:
-        K = parts[0][1]
-        T, F = np.full(K.size, parts[0][2]), np.full(K.size, parts[0][3])
-    else:
-        K = np.concatenate([ks for _, ks, _, _ in parts])
-        T = np.repeat([t for _, _, t, _ in parts], sizes)
-        F = np.repeat([f for _, _, _, f in parts], sizes)
-    return price_flat(mk, S, v, vix, r, dy, sf, K, T, F, ns, sizes)
-
-
-class _Build:
-    """The market state one build lists its chains at; strike lookups of all its chains are
-    priced together, ahead, at the strikes asked of each in the previous build."""
-
-    __slots__ = ("state", "chains", "joint", "rows", "sess", "k", "fills")
-
-    def __init__(self, state: tuple, rows: SessionRows | None = None) -> None:
-        self.state = state
-        self.chains: list[_LazyChain] = []
-        self.joint = False  # the joint pass ran
-        cur = rows.current() if rows is not None else None
-        # inside a session: rows come from (and missing ones go to) the session's cache
-        self.rows = rows if cur is not None else None
-        self.sess: dict | None = None
-        self.k = -1
-        if cur is not None:
-            self.sess, self.k = cur
-        self.fills = 0  # strikes priced one by one (to the close) after the joint pass
-
-    def row(self, ch: _LazyChain, i: int) -> tuple[float, ...] | None:
-        """In a session: the row of strike `i` of `ch` at this build's minute, from the
-        session cache. The first miss of the build prices it to the close together with the
-        strikes each chain was asked in the previous build (missing too), in one pass; up to
-        ONE_BY_ONE later misses are priced alone; beyond that None (nothing done): a scan of
-        the chain prices the whole chain once instead."""
-        rows, k = self.rows, self.k
-        assert rows is not None
-        key = (ch.symbol, ch.expiry, float(ch.strikes[i]))
-        if key not in rows.rows:
-            if not self.joint:
-                self.joint = True
-                keys = [key]
-                for c in self.chains:
-                    d = c.__dict__
-                    if "_lazy" in d and d["_hot"]:
-                        keys += [x for s in c.strikes[d["_hot"]].tolist()
-                                 if (x := (c.symbol, c.expiry, s)) not in rows.rows]
-                rows.fill(self.sess, k, list(dict.fromkeys(keys)))
-            elif self.fills >= ONE_BY_ONE:
-                return None
-            else:
-                self.fills += 1
-                rows.fill(self.sess, k, [key])
-        row = ch.__dict__["_q"][i] = rows.get(key, k)  # Python floats, as before
-        return row
-
-    def price_joint(self, asking: _LazyChain, i: int) -> None:
-        self.joint = True
-        todo = []
-        chains = self.chains
-        if not any(ch is asking for ch in chains):  # made after the build was replaced
-            chains = [*chains, asking]
-        for ch in chains:
-            d = ch.__dict__
-            if "_lazy" not in d or not (d["_hot"] or ch is asking):
-                continue
-            idx = d["_hot"]
-            if ch is asking and i not in idx:
-                idx = sorted([*idx, i])
-            d["_hot"] = None
-            todo.append((ch, idx))
-        todo.sort(key=lambda x: x[0].symbol != "SPX")
-        done = _price(self.state, [(ch.symbol, ch.strikes[idx], ch._t_at, ch._fwd)
-                                   for ch, idx in todo])
-        for (ch, idx), p in zip(todo, done):
-            got = ch.__dict__["_q"]
-            for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
-                got[k] = tuple(row)
-
-
-class _LazyChain(Chain):
-    """A `Chain` whose quote and greek arrays are priced (`_price`) on first read, from the
-    state captured when the chain was listed: the same values as pricing every chain at
-    once. Pickles and copies as a plain `Chain`.
-
-    Most chains a step reads are only asked `quote()`/`delta()`/`vega()` at a few strikes
-    (the legs held or watched). Until an array is read these price only strikes: the first
-    lookup in any chain of a build prices the strikes each chain was asked in the previous
-    build (and the one asked), a chain missing then prices just the strike asked, and any
-    further miss prices the whole chain.
-    """
-
-    @classmethod
-    def make(cls, sym: str, e: date, t: float, ks: np.ndarray, build: _Build, t_at: float,
-             fwd: float, hot: list[int], ix: dict[float, int]) -> _LazyChain:
-        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead; `ix`:
-        strike -> index into `ks`."""
-        ch = object.__new__(cls)
-        ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
-                           multiplier=INSTRUMENTS[sym].multiplier, as_of=None, _lazy=build,
-                           _hot=hot, _asked=set(), _q={}, _t_at=t_at, _fwd=fwd, _ix=ix)
-        build.chains.append(ch)
-        return ch
-
-    def __getattr__(self, name: str) -> Any:
-        d = self.__dict__
-        if name in _ARRAYS and "_lazy" in d:
-            (p,) = _price(d["_lazy"].state, [(self.symbol, self.strikes, self._t_at, self._fwd)])
-            d.update(p)
-            del d["_lazy"]
-            return d[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def _row(self, strike: float) -> tuple[float, ...] | None:
-        """(call bid, ask, put bid, ask, call delta, put delta, call vega, put vega) at
-        `strike` while the arrays are not priced; None once they are (or should be)."""
-        d = self.__dict__
-        i = d["_ix"].get(strike)  # strike -> index of the listing
-        if i is None:
-            return None  # not listed: the caller's lookup raises KeyError
-        d["_asked"].add(i)
-        build = d.get("_lazy")
-        if build is None:
-            return None
-        row = d["_q"].get(i)
-        if row is None:
-            if build.rows is not None and build.rows.sess is build.sess:  # its session's cache
-                return build.row(self, i)  # None: many misses, the caller reads the arrays
-            if build.rows is not None:  # read after its session: the rows kept from it
-                row = build.rows.kept(build.sess, (self.symbol, self.expiry, float(strike)),
-                                      build.k)
-                if row is not None:
-                    d["_q"][i] = row
-                    return row
-            if not build.joint:
-                build.price_joint(self, i)
-            elif d["_hot"] is not None:  # not in the joint pass: this strike alone
-                d["_hot"] = None
-                ks = d["strikes"]
-                (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
-                d["_q"][i] = tuple(p[c][0].item() for c in _ROW)
-            row = d["_q"].get(i)
-        return row  # None on a further miss: the caller reads (prices) the arrays
-
-    def quote(self, strike: float, right: str) -> tuple[float, float]:
-        row = self._row(strike)
-        if row is None:
-            return super().quote(strike, right)
-        return (row[0], row[1]) if right == "C" else (row[2], row[3])
-
-    def delta(self, strike: float, right: str) -> float:
-        row = self._row(strike)
-        if row is None:
-            return super().delta(strike, right)
-        return row[4] if right == "C" else row[5]
-
-    def vega(self, strike: float, right: str) -> float:
-        row = self._row(strike)
-        if row is None:
-            return super().vega(strike, right)
-        return row[6] if right == "C" else row[7]
-
-    def prefetch(self, strikes: list[float]) -> None:
-        """Price these strikes together, ahead of their lookups, when the chain is read
-        after its build's session (or its build is out of one): the lookups would price them
-        one by one, then the whole chain. The same values (elementwise pricing); in its own
-        session the row cache does this already, and nothing is done."""
-        d = self.__dict__
-        build = d.get("_lazy")
-        if build is None or (build.rows is not None and build.rows.sess is build.sess):
-            return
-        got, ix = d["_q"], d["_ix"]
-        idx = sorted({i for k in strikes if (i := ix.get(k)) is not None and i not in got})
-        if not idx:
-            return
-        (p,) = _price(build.state, [(self.symbol, d["strikes"][idx], self._t_at, self._fwd)])
-        for i, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
-            got[i] = tuple(row)
-
-    def asked(self) -> list[int]:
-        """Indices of the strikes looked up by `quote()`/`delta()`/`vega()` so far, ascending."""
-        return sorted(self.__dict__["_asked"])
-
-    def __reduce__(self) -> tuple:
-        return Chain, tuple(getattr(self, f.name) for f in dataclasses.fields(Chain))
 
 
 class ChainBook:
@@ -429,21 +223,6 @@ class ChainBook:
         return chain.quote(c.strike, c.right)  # KeyError when the strike is not listed
 
 
-def _asked(maps: tuple[LazyMap, ...], ks: np.ndarray) -> dict[tuple[str, date], list[int]]:
-    """Strikes looked up in each chain made in `maps` (a build's), as indices into the SPX
-    strikes `ks` (the listing only widens)."""
-    out = {}
-    for chains in maps:
-        for ch in chains.made():  # a chain never looked up was asked nothing
-            if not isinstance(ch, _LazyChain) or not ch.__dict__["_asked"]:
-                continue
-            idx = ch.asked()
-            if ch.symbol == "SPX" and ch.strikes is not ks:
-                idx = ks.searchsorted(ch.strikes[idx]).tolist()
-            out[(ch.symbol, ch.expiry)] = idx
-    return out
-
-
 def listing(S: float) -> np.ndarray:
     """SPX strikes listed at spot S: every 5 points from 75% to 120% of S, every 25 from 40%
     to 150%, every 100 from 20% to 200% (coarser far from the money, as SPX lists them)."""
@@ -452,8 +231,3 @@ def listing(S: float) -> np.ndarray:
         out = np.union1d(out, np.arange(np.floor(S * lo / step) * step,
                                         np.ceil(S * hi / step) * step + step / 2, step))
     return out
-
-
-def state(mk: Market) -> tuple:
-    """The market state a build prices from (see `_price`)."""
-    return (mk, mk.spx, mk.v, mk.vix, mk.r, mk.q, mk.spread_factor)

@@ -57,6 +57,7 @@ class SessionGrid:
     variance algebra `expected_var`, `_kq`, `_q_var`)."""
 
     _sess: dict | None
+    _vix_exps: dict[tuple[date, int], list[date]]
     scenario: Any
     r: float
     q: float
@@ -134,3 +135,14 @@ class SessionGrid:
         ev = th + (vq - th) * np.exp(-self._kq(vq) * T)
         px = 100.0 * np.sqrt(self._q_var(TAU30, ev))
         return list(zip(exps, T.tolist(), px.tolist()))
+
+    def session_curve(self, s: dict, day: date, count: int) -> list[tuple[date, list, list]]:
+        """The VIX futures curve of session `s` (on exchange date `day`) at every minute
+        (`_grid_curve` of the `count` listed expiries), priced once per session."""
+        curve = s["cache"].get(("curve", day, count))
+        if curve is None:
+            exps = self._vix_exps.get((day, count))
+            if exps is None:
+                exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
+            curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
+        return curve

@@ -163,17 +163,6 @@ class Market(SessionGrid):
         px, tick = self.vix_future(np.array(tv)), INSTRUMENTS["VX"].tick_small
         return {e: round(round(float(p) / tick) * tick, 2) for e, p in zip(exps, px)}, tv
 
-    def session_curve(self, s: dict, day: date, count: int) -> list[tuple[date, list, list]]:
-        """The VIX futures curve of session `s` (on exchange date `day`) at every minute
-        (`_grid_curve` of the `count` listed expiries), priced once per session."""
-        curve = s["cache"].get(("curve", day, count))
-        if curve is None:
-            exps = self._vix_exps.get((day, count))
-            if exps is None:
-                exps = self._vix_exps[(day, count)] = xp.vix_expiries(day, count)
-            curve = s["cache"][("curve", day, count)] = self._grid_curve(s, exps)
-        return curve
-
     @property
     def spread_factor(self) -> float:
         m = self._sf_memo

@@ -1,7 +1,7 @@
 """The simulator's option pricing pass (`price_flat`) and the session row cache built on it.
 
 `price_flat` is the one closed-form pass `bot.sim.chains` prices chains with (see
-`chains._price`). Every operation in it is elementwise, and the market inputs (spot,
+`lazychain._price`). Every operation in it is elementwise, and the market inputs (spot,
 variance, VIX, spread factor) may be arrays aligned with the strikes as well as scalars: a
 value priced with the state of minute k is the same, bit for bit, whether it is priced alone
 at minute k or in one pass over the minutes of a session.
@@ -50,7 +50,7 @@ def price_flat(mk: Market, S: Any, v: Any, vix: Any, r: float, dy: float, sf: An
                sizes: list[int]) -> list[dict[str, np.ndarray]]:
     """Quotes and greeks at strikes K (SPX first: the first `ns`), years T, forwards F, split
     into parts of `sizes`; S, v, vix and sf are scalars or arrays aligned with K (see
-    `chains._price` for the model)."""
+    `lazychain._price` for the model)."""
     n = K.size
     if ns == n:
         iv = mk.spx_iv(K, T, S, v)

@@ -10,7 +10,8 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
-from bot.sim.chains import _price, listing, state
+from bot.sim.chains import listing
+from bot.sim.lazychain import _price, state
 from bot.sim.market import Market
 from strategies import expiry as xp
 from strategies import vix as vx
