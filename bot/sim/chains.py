@@ -107,14 +107,20 @@ class ChainBook:
             # `Market.vix_curve` in a session, from the same curve
             got = [(e, tl[k], px[k]) for e, tl, px in plan[2] if tl[k] > 0]
             self.futures, tv = {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
-            spx: Any = plan[1]
-            out: Any = None
+            grid = plan[1]
+
+            def spx_listed() -> list[tuple[date, float, float]]:
+                """(expiry, years, forward) at minute k, from the session's grid lists (the
+                map may be read after the market moved on: nothing here reads the market)."""
+                return [(e, t, fl[k]) for e, yl, fl in grid if (t := yl[k]) > 0]
         else:
             exps = self._spx_expiries(xp.exchange_date(when))
             se0 = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
             fs = mk.forward(np.array([t for _, t in se0]))  # SPX forwards (at spot now)
-            out = [(e, t, fs[j]) for j, (e, t) in enumerate(se0)]
-            spx = None
+            listed = [(e, t, fs[j]) for j, (e, t) in enumerate(se0)]
+
+            def spx_listed() -> list[tuple[date, float, float]]:
+                return listed
             self.futures, tv = mk.vix_curve(when, self.n_vix)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract object
@@ -136,12 +142,9 @@ class ChainBook:
             return h
 
         def spx_args() -> dict[date, tuple]:
-            # in a session: the session's grid lists at minute k (the map may be read after
-            # the market moved on: nothing here reads the market)
-            se = out if spx is None else [(e, t, fl[k]) for e, yl, fl in spx if (t := yl[k]) > 0]
             h = hot()
             return {e: ("SPX", e, t, ks, build, t, f, h.get(("SPX", e), []), ix)
-                    for e, t, f in se}
+                    for e, t, f in spx_listed()}
 
         def vix_args() -> dict[date, tuple]:
             h = hot()
@@ -195,15 +198,12 @@ class ChainBook:
         if b is None or b.rows is None or b.rows.sess is not b.sess or c.sec_type != "OPT" \
                 or (c.trading_class or c.symbol) != c.symbol:
             return None
-        got = b.rows.rows.get((c.symbol, c.expiry, float(c.strike)))
-        if got is None or b.k < got[0]:
+        if c.right not in ("C", "P"):
             return None
-        r = got[1][b.k - got[0]]
-        if c.right == "C":
-            return float(r[0]), float(r[1])
-        if c.right == "P":
-            return float(r[2]), float(r[3])
-        return None
+        r = b.rows.get((c.symbol, c.expiry, float(c.strike)), b.k)
+        if r is None:
+            return None
+        return (r[0], r[1]) if c.right == "C" else (r[2], r[3])
 
     def _lookup(self, c: Contract) -> tuple[float, float]:
         if c.sec_type == "FUT":

@@ -120,9 +120,13 @@ class _Build:
         done = _price(self.state, [(ch.symbol, ch.strikes[idx], ch._t_at, ch._fwd)
                                    for ch, idx in todo])
         for (ch, idx), p in zip(todo, done):
-            got = ch.__dict__["_q"]
-            for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
-                got[k] = tuple(row)
+            _store(ch.__dict__["_q"], idx, p)
+
+
+def _store(got: dict[int, tuple[float, ...]], idx: list[int], p: dict[str, np.ndarray]) -> None:
+    """Rows (Python floats, in `_ROW` order) of the strikes `idx` priced in `p`, into `got`."""
+    for k, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
+        got[k] = tuple(row)
 
 
 class _LazyChain(Chain):
@@ -183,9 +187,7 @@ class _LazyChain(Chain):
                 build.price_joint(self, i)
             elif d["_hot"] is not None:  # not in the joint pass: this strike alone
                 d["_hot"] = None
-                ks = d["strikes"]
-                (p,) = _price(build.state, [(self.symbol, ks[i:i + 1], self._t_at, self._fwd)])
-                d["_q"][i] = tuple(p[c][0].item() for c in _ROW)
+                self._price_rows([i])
             row = d["_q"].get(i)
         return row  # None on a further miss: the caller reads (prices) the arrays
 
@@ -218,11 +220,14 @@ class _LazyChain(Chain):
             return
         got, ix = d["_q"], d["_ix"]
         idx = sorted({i for k in strikes if (i := ix.get(k)) is not None and i not in got})
-        if not idx:
-            return
-        (p,) = _price(build.state, [(self.symbol, d["strikes"][idx], self._t_at, self._fwd)])
-        for i, *row in zip(idx, *(p[c].tolist() for c in _ROW)):
-            got[i] = tuple(row)
+        if idx:
+            self._price_rows(idx)
+
+    def _price_rows(self, idx: list[int]) -> None:
+        """Price strikes `idx` (indices, ascending) from the build's state into the rows."""
+        d = self.__dict__
+        (p,) = _price(d["_lazy"].state, [(self.symbol, d["strikes"][idx], self._t_at, self._fwd)])
+        _store(d["_q"], idx, p)
 
     def asked(self) -> list[int]:
         """Indices of the strikes looked up by `quote()`/`delta()`/`vega()` so far, ascending."""
