@@ -161,8 +161,6 @@ def vix_expiries(after: date, count: int) -> list[date]:
 # --------------------------------------------------------------------------- exchange time
 
 
-# id(instant) -> (instant, its NY date); the entry holds the instant, so its id is not reused
-_DATES: dict[int, tuple[datetime, date]] = {}
 _LAST: list[tuple[datetime | None, date]] = [(None, date.min)]  # the last answer given
 
 
@@ -178,24 +176,18 @@ _DAY: list[tuple[datetime, datetime, date]] = [(_midnight(date(2000, 1, 2)),
 def exchange_date(ts: datetime) -> date:
     """The calendar date in New York at instant ``ts`` (aware datetime, any zone).
 
-    A step asks this a dozen times of a few instants (the clock's, the market grid's): the
-    answers of the last few datetime objects are kept (datetimes are immutable, so the
-    object is enough)."""
+    A step asks this a dozen times, mostly of one instant (the last answer is kept: datetimes
+    are immutable, so the object is enough) and otherwise of instants on the same New York
+    day (answered from that day's UTC bounds, without a time-zone conversion)."""
     last = _LAST[0]
     if last[0] is ts:  # most asks in a row are of one instant
         return last[1]
-    got = _DATES.get(id(ts))
-    if got is not None and got[0] is ts:
-        _LAST[0] = got
-        return got[1]
     _require_aware(ts)
     lo, hi, d = _DAY[0]
     if not lo <= ts < hi:  # a new New York day: its bounds (midnights, never in a DST gap)
         d = ts.astimezone(NY).date()
         _DAY[0] = (_midnight(d), _midnight(d + timedelta(days=1)), d)
-    if len(_DATES) >= 8:
-        _DATES.clear()
-    _DATES[id(ts)] = _LAST[0] = (ts, d)
+    _LAST[0] = (ts, d)
     return d
 
 
