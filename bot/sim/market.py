@@ -89,7 +89,6 @@ class Market(SessionGrid):
         s0 = index_session(d0)
         self._next = d0 if s0 and self.now < s0[1] else xp.exchange_date(xp.next_spx_open(self.now))
         self._bars = self._history(history_days)
-        self._bars_made = False
         self.advance_to(self.now)
 
     # --- variance algebra (Q measure) ---------------------------------------------------------
@@ -267,8 +266,7 @@ class Market(SessionGrid):
             self._set(n)
         row = [s["spx"][0], float(s["hi"][n]), float(s["lo"][n]), self.spx, self.vix,
                self.ad_line]  # open, high, low, close, vix, ad_line
-        self._bars = append_bar(self._bars, row, s["date"], floats=self._bars_made)
-        self._bars_made = True  # append_bar's own frame: float columns, in order
+        self._bars = append_bar(self._bars, row, s["date"], floats=True)  # (all float frames)
         self._sess = None
         self._next = xp.exchange_date(xp.next_spx_open(s["close"] + xp.CLOSE_LAG))
 
