@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import logging
 import math
 import time
@@ -151,7 +152,7 @@ def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None =
     passed to the Daemon: nothing global is swapped."""
     rec = Recorder(progress=progress, extra_hooks=list(extra_hooks or []))
     t0, c0 = time.perf_counter(), time.process_time()
-    with isolated_logs(settings):
+    with isolated_logs(settings), _gc_frozen():
         logs.add_listener(rec.listen)
         code, d = asyncio.run(_drive(settings, rec, decide))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -164,6 +165,19 @@ def run_variant(settings: cfg.Settings, progress: Callable[[int], None] | None =
         "costs": rec.costs,
         "initial_cash": settings.sim.initial_cash, "log": str(settings.log.dir / settings.log.file),
     }
+
+
+@contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Objects alive before the run (modules, the loaded calendar, pandas' and numpy's own)
+    are left out of the cyclic collector's full passes while it runs: those passes would
+    walk them again and again and find nothing (0.2 -> 0.12 CPU s a simulated year)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _variant_job(settings: cfg.Settings, plain: bool = False) -> dict[str, Any]:
