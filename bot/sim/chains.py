@@ -74,8 +74,8 @@ class ChainBook:
         self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
         self._build: _Build | None = None  # the last build's state
         self._plan: tuple | None = None  # (session, SPX grid lists, VIX curve): the session
-        # the last build's source of hot strikes: [(its previous maps)] until it lists a
-        # chain, then [{(symbol, expiry): indices}]
+        # the last build's source of hot strikes: [(its previous maps)] until one of its
+        # chains prices ahead, then [{(symbol, expiry): indices}]
         self._hot: list[Any] = [{}]
 
     def build(self, when: datetime) -> None:
@@ -128,28 +128,26 @@ class ChainBook:
         if self._build is not None:  # its chains point back at it (`_lazy`): break the cycle,
             self._build.chains = []  # or every build is left to the cyclic GC (~5% of a run)
         build = self._build = _Build(state(mk), self._rows)
-        if isinstance(self._hot[0], tuple):  # the last build never listed a chain: it asks
-            self._hot[0] = {}  # nothing of the one before (which is let go)
+        if isinstance(self._hot[0], tuple):  # no chain of the last build priced ahead yet: from
+            self._hot[0] = {}  # now on, it asks nothing of the one before (which is let go)
         src = self._hot = [(self.chains, self.vix_chains)]  # -> the strikes they were asked
         ix = self._ix
 
         def hot() -> dict[tuple[str, date], list[int]]:
-            """Strikes looked up in each chain of the last build (as of this build's first
-            listing), as indices into this build's strikes."""
+            """Strikes looked up in each chain of the last build (as of the first time a chain
+            of this build prices ahead), as indices into this build's strikes."""
             h = src[0]
             if isinstance(h, tuple):
                 h = src[0] = _asked(h, ks)
             return h
 
+        # (each chain takes `hot` itself, and calls it only when it prices ahead)
         def spx_args() -> dict[date, tuple]:
-            h = hot()
-            return {e: ("SPX", e, t, ks, build, t, f, h.get(("SPX", e), []), ix)
-                    for e, t, f in spx_listed()}
+            return {e: ("SPX", e, t, ks, build, t, f, hot, ix) for e, t, f in spx_listed()}
 
         def vix_args() -> dict[date, tuple]:
-            h = hot()
-            return {e: ("VIX", e, t, VIX_STRIKES, build, t, fv[j], h.get(("VIX", e), []),
-                        _VIX_IX) for j, (e, t) in enumerate(zip(futs, tv))}
+            return {e: ("VIX", e, t, VIX_STRIKES, build, t, fv[j], hot, _VIX_IX)
+                    for j, (e, t) in enumerate(zip(futs, tv))}
 
         # each chain is made when first looked up (a step reads one or two of the ten), and
         # each map lists its chains when first used

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,7 +90,7 @@ class _Build:
                 keys = [key]
                 for c in self.chains:
                     d = c.__dict__
-                    if "_lazy" in d and d["_hot"]:
+                    if "_lazy" in d and _hot(d):
                         keys += [x for s in c.strikes[d["_hot"]].tolist()
                                  if (x := (c.symbol, c.expiry, s)) not in rows.rows]
                 rows.fill(self.sess, k, list(dict.fromkeys(keys)))
@@ -109,7 +110,7 @@ class _Build:
             chains = [*chains, asking]
         for ch in chains:
             d = ch.__dict__
-            if "_lazy" not in d or not (d["_hot"] or ch is asking):
+            if "_lazy" not in d or not (_hot(d) or ch is asking):
                 continue
             idx = d["_hot"]
             if ch is asking and i not in idx:
@@ -121,6 +122,16 @@ class _Build:
                                    for ch, idx in todo])
         for (ch, idx), p in zip(todo, done):
             _store(ch.__dict__["_q"], idx, p)
+
+
+def _hot(d: dict[str, Any]) -> list[int] | None:
+    """The strikes a chain (its `__dict__`) prices ahead: resolved from its build's source
+    (a function of the last build's lookups) on first need, which in a session is rare (the
+    row cache answers most lookups); None once priced."""
+    h = d["_hot"]
+    if h is not None and not isinstance(h, list):
+        h = d["_hot"] = h().get((d["symbol"], d["expiry"]), [])
+    return h
 
 
 def _store(got: dict[int, tuple[float, ...]], idx: list[int], p: dict[str, np.ndarray]) -> None:
@@ -143,9 +154,10 @@ class _LazyChain(Chain):
 
     @classmethod
     def make(cls, sym: str, e: date, t: float, ks: np.ndarray, build: _Build, t_at: float,
-             fwd: float, hot: list[int], ix: dict[float, int]) -> _LazyChain:
-        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead; `ix`:
-        strike -> index into `ks`."""
+             fwd: float, hot: list[int] | Callable[[], dict[tuple[str, date], list[int]]],
+             ix: dict[float, int]) -> _LazyChain:
+        """`t_at`: years to expiry as priced; `hot`: indices into `ks` to price ahead, or a
+        function giving them by (symbol, expiry); `ix`: strike -> index into `ks`."""
         ch = object.__new__(cls)
         ch.__dict__.update(symbol=sym, trading_class=sym, expiry=e, t=t, strikes=ks,
                            multiplier=INSTRUMENTS[sym].multiplier, as_of=None, _lazy=build,
