@@ -211,7 +211,7 @@ class SimBroker:
         return Snapshot(time=now, spx=self.market.spx, vix=self.market.vix,
                         chains=self.book.chains, account=self._account(),
                         positions=tuple(self._positions.values()),
-                        vix_futures=dict(self.book.futures), vix_chains=self.book.vix_chains,
+                        vix_futures=self.book.futures, vix_chains=self.book.vix_chains,
                         bars=self.market.bars, minutes_since_open=since, market_open=is_open)
 
     async def positions(self) -> list[Position]:

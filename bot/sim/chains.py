@@ -18,6 +18,7 @@ The broker (`bot.broker.sim`) trades against these quotes; nothing here knows ab
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from bot.sim.grid import vx_tick
 from bot.sim.lazychain import _asked, _Build, _LazyChain, state
-from bot.sim.lazymap import LazyMap
+from bot.sim.lazymap import LazyDict, LazyMap
 from bot.sim.market import Market, years_to
 from bot.sim.prices import SessionRows
 from strategies import expiry as xp
@@ -62,7 +63,7 @@ class ChainBook:
         self.n_spx, self.n_vix = spx_expiries, vix_expiries
         self.chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)  # SPX, by expiry
         self.vix_chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)
-        self.futures: dict[date, float] = {}  # VIX futures: price, and (bid, ask)
+        self.futures: Mapping[date, float] = {}  # VIX futures: expiry -> price
         self._fut_ticks = 1
         self._strike_lo, self._strike_hi = math.inf, -math.inf
         self._strikes = np.empty(0)
@@ -104,10 +105,12 @@ class ChainBook:
                 plan = self._plan = (g, [(e, *mk.grid_lists(g, e)) for e in exps],
                                      mk.session_curve(g, day, self.n_vix))
             k = g["k"]
-            # `Market.vix_curve` in a session, from the same curve
-            got = [(e, tl[k], px[k]) for e, tl, px in plan[2] if tl[k] > 0]
-            self.futures, tv = {e: vx_tick(p) for e, _, p in got}, [t for _, t, _ in got]
-            grid = plan[1]
+            grid, curve = plan[1], plan[2]
+
+            def vix_listed() -> list[tuple[date, float, float]]:
+                """(expiry, years, future) at minute k: `Market.vix_curve` in a session, from
+                the same curve."""
+                return [(e, tl[k], vx_tick(px[k])) for e, tl, px in curve if tl[k] > 0]
 
             def spx_listed() -> list[tuple[date, float, float]]:
                 """(expiry, years, forward) at minute k, from the session's grid lists (the
@@ -121,10 +124,23 @@ class ChainBook:
 
             def spx_listed() -> list[tuple[date, float, float]]:
                 return listed
-            self.futures, tv = mk.vix_curve(when, self.n_vix)
+            fut, tv = mk.vix_curve(when, self.n_vix)
+            vix_now = [(e, t, F) for (e, F), t in zip(fut.items(), tv)]
+
+            def vix_listed() -> list[tuple[date, float, float]]:
+                return vix_now
+        vx: list[Any] = []
+
+        def vix_list() -> list[tuple[date, float, float]]:
+            """The VIX futures listed (expiry, years, price), once per build."""
+            if not vx:
+                vx.append(vix_listed())
+            return vx[0]
+
+        # listed when first read (most steps read no future, nor a VIX chain)
+        self.futures = LazyDict(lambda: {e: F for e, _, F in vix_list()})
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract object
-        futs, fv = self.futures, list(self.futures.values())
         if self._build is not None:  # its chains point back at it (`_lazy`): break the cycle,
             self._build.chains = []  # or every build is left to the cyclic GC (~5% of a run)
         build = self._build = _Build(state(mk), self._rows)
@@ -146,8 +162,8 @@ class ChainBook:
             return {e: ("SPX", e, t, ks, build, t, f, hot, ix) for e, t, f in spx_listed()}
 
         def vix_args() -> dict[date, tuple]:
-            return {e: ("VIX", e, t, VIX_STRIKES, build, t, fv[j], hot, _VIX_IX)
-                    for j, (e, t) in enumerate(zip(futs, tv))}
+            return {e: ("VIX", e, t, VIX_STRIKES, build, t, F, hot, _VIX_IX)
+                    for e, t, F in vix_list()}
 
         # each chain is made when first looked up (a step reads one or two of the ten), and
         # each map lists its chains when first used

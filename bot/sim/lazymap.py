@@ -63,3 +63,44 @@ class LazyMap(Mapping[K, V]):
 
     def __repr__(self) -> str:
         return f"LazyMap({dict(self)!r})"
+
+
+class LazyDict(Mapping[K, V]):
+    """A read-only mapping listed by `fn()` on its first use (a build's VIX futures: most
+    steps read none)."""
+
+    __slots__ = ("_fn", "_d")
+
+    def __init__(self, fn: Callable[[], dict[K, V]]) -> None:
+        self._fn: Callable[[], dict[K, V]] | None = fn
+        self._d: dict[K, V] | None = None
+
+    @property
+    def _dict(self) -> dict[K, V]:
+        d = self._d
+        if d is None:
+            assert self._fn is not None
+            d = self._d = self._fn()
+            self._fn = None
+        return d
+
+    def __getitem__(self, key: K) -> V:
+        return self._dict[key]
+
+    def get(self, key: K, default: Any = None) -> Any:
+        return self._dict.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __reduce__(self) -> tuple:
+        return dict, (self._dict,)
+
+    def __repr__(self) -> str:
+        return f"LazyDict({self._dict!r})"
