@@ -75,15 +75,15 @@ class _Build:
             self.sess, self.k = cur
         self.fills = 0  # strikes priced one by one (to the close) after the joint pass
 
-    def row(self, ch: _LazyChain, i: int) -> tuple[float, ...] | None:
+    def row(self, ch: _LazyChain, i: int, strike: float) -> tuple[float, ...] | None:
         """In a session: the row of strike `i` of `ch` at this build's minute, from the
-        session cache. The first miss of the build prices it to the close together with the
+        session cache (`strike`: the strike at i). The first miss of the build prices it to the close together with the
         strikes each chain was asked in the previous build (missing too), in one pass; up to
         ONE_BY_ONE later misses are priced alone; beyond that None (nothing done): a scan of
         the chain prices the whole chain once instead."""
         rows, k = self.rows, self.k
         assert rows is not None
-        key = (ch.symbol, ch.expiry, float(ch.strikes[i]))
+        key = (ch.symbol, ch.expiry, float(strike))
         if key not in rows.rows:
             if not self.joint:
                 self.joint = True
@@ -188,7 +188,7 @@ class _LazyChain(Chain):
         row = d["_q"].get(i)
         if row is None:
             if build.rows is not None and build.rows.sess is build.sess:  # its session's cache
-                return build.row(self, i)  # None: many misses, the caller reads the arrays
+                return build.row(self, i, strike)  # None: many misses, the caller reads the arrays
             if build.rows is not None:  # read after its session: the rows kept from it
                 row = build.rows.kept(build.sess, (self.symbol, self.expiry, float(strike)),
                                       build.k)

@@ -112,6 +112,7 @@ class SessionRows:
         self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
         self.prev_sess: dict | None = None  # the session before, and its rows
         self.prev: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
+        self._at: dict[tuple[str, date, float], tuple[int, tuple[float, ...]]] = {}  # last read
 
     def current(self) -> tuple[dict, int] | None:
         """(session, minute) of the market's state now; None between sessions."""
@@ -120,7 +121,7 @@ class SessionRows:
             return None
         if s is not self.sess:  # a new session; the last one's rows are kept for reading
             self.prev_sess, self.prev = self.sess, self.rows
-            self.sess, self.rows = s, {}
+            self.sess, self.rows, self._at = s, {}, {}
         return s, s["k"]
 
     def kept(self, sess: dict | None, key: tuple[str, date, float],
@@ -131,8 +132,15 @@ class SessionRows:
         return None if got is None or k < got[0] else tuple(got[1][k - got[0]].tolist())
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
+        at = self._at.get(key)
+        if at is not None and at[0] == k:  # the broker's mark and the strategy read one minute
+            return at[1]
         got = self.rows.get(key)
-        return None if got is None or k < got[0] else tuple(got[1][k - got[0]].tolist())
+        if got is None or k < got[0]:
+            return None
+        row = tuple(got[1][k - got[0]].tolist())
+        self._at[key] = (k, row)
+        return row
 
     def _state(self, s: dict) -> tuple[np.ndarray, ...]:
         """(spot, variance, VIX, spread factor) at every minute of session `s`, each as the
