@@ -182,3 +182,22 @@ def test_exchange_date_is_the_new_york_date_across_midnights_and_dst() -> None:
     random.Random(3).shuffle(shuffled)
     for t in ts + shuffled + [t.astimezone(ny) for t in ts[::7]]:
         assert ex.exchange_date(t) == t.astimezone(ny).date(), t
+
+
+@pytest.mark.parametrize("year", [2000, 2020, 2026, 2027, 2050])
+def test_year_table_is_the_calendar_day_by_day(year: int) -> None:
+    """The per-year session table answers as the exchange calendar does asked day by day
+    (its own `is_session` / `session_open_close`), every day of the year: holidays, half
+    days and DST included."""
+    cal = ex._xnys()
+    d, sessions = date(year, 1, 1), 0
+    while d.year == year:
+        expected = None
+        if d.weekday() < 5 and cal.is_session(d.isoformat()):
+            o, c = cal.session_open_close(d.isoformat())
+            expected = (o.to_pydatetime().astimezone(UTC),
+                        c.to_pydatetime().astimezone(UTC) + ex.CLOSE_LAG)
+            sessions += 1
+        assert ex.spx_option_session(d) == expected, d
+        d += timedelta(days=1)
+    assert 245 <= sessions <= 253
