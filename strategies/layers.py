@@ -87,7 +87,7 @@ def build(name: str, snap: Snapshot) -> tuple[tuple[Leg, ...] | None, str]:
             return None, "no_spx_expiries"
         front, back = snap.chains[exps[0]], snap.chains[exps[1]]
         k = nearest(front.strikes, snap.spx)
-        if k is None or k not in set(back.strikes.tolist()):
+        if k is None or not np.any(back.strikes == k):  # (listed in the back month too)
             return None, "no_atm_strike"
         return (Leg(front.contract(k, "C"), -1), Leg(back.contract(k, "C"), +1)), ""
     pair = _vix_pair(snap)
