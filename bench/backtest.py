@@ -12,6 +12,9 @@ one the two agree: the run never sleeps or waits on I/O).
 It also prints the 5-minute steps per CPU second over BASELINE, today's checked-in figure; the
 5-minute run is repeated (`--repeats`, default 3) and the fastest counts: on this shared VM
 the same run's CPU seconds vary by +-20% from one run to the next.
+`--against COMMIT` measures this tree and COMMIT in the same run instead (a temporary git
+worktree; each run in its own process, interleaved): the ratio does not depend on how fast
+the machine happens to be today, as the checked-in figure does.
 Run: python bench/backtest.py [--days 252]   (the default is the issue's one-year figure, ~1
 minute here; --days 20 for a quick look: shorter runs hold fewer positions and run faster per
 step, so compare them only with the 20-session baseline)
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,13 +79,68 @@ def bare(settings: cfg.Settings) -> tuple[int, float]:
     return steps[0], time.process_time() - c0
 
 
+# one measured run of a tree (argv: tree, days, scenario), in its own process: the API used
+# (backtest_settings, run_variant, baselines.Cndr) is the same at the baseline commit
+_RUN = """
+import sys, tempfile
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from bot import baselines, config as cfg
+from bot.backtest import backtest_settings, run_variant
+days, scenario, tmp = int(sys.argv[2]), sys.argv[3], Path(tempfile.mkdtemp(prefix="bench-bt-"))
+for d, name in ((1, "warm"), (days, "run")):  # warm-up: calendar, imports, caches
+    s = backtest_settings(cfg.Settings(), tmp / name, scenario=scenario, seed=7, days=d,
+                          tick=300.0)
+    r = run_variant(s, None, [baselines.Cndr(s.sim.initial_cash)])
+print(r["steps"], r["cpu_seconds"])
+"""
+
+
+def against(commit: str, days: int, scenario: str, repeats: int) -> int:
+    """Steps per CPU second of this tree and of `commit`, measured in the same run."""
+    root = Path(__file__).resolve().parents[1]
+    wt = Path(tempfile.mkdtemp(prefix="bench-base-")) / "tree"
+    add = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(wt),
+                          commit], capture_output=True, text=True)
+    if add.returncode != 0:
+        print(f"cannot check out {commit} here (a git clone with its history is needed): "
+              f"{add.stderr.strip()}")
+        return 2
+    try:
+        best: dict[str, tuple[int, float]] = {}
+        for _ in range(repeats):
+            for name, tree in (("this tree", root), (commit, wt)):
+                out = subprocess.run([sys.executable, "-c", _RUN, str(tree), str(days),
+                                      scenario], capture_output=True, text=True, check=True)
+                steps, cpu = out.stdout.split()[-2:]
+                if name not in best or float(cpu) < best[name][1]:
+                    best[name] = (int(steps), float(cpu))
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(wt)],
+                       capture_output=True)
+    rate = {name: steps / cpu for name, (steps, cpu) in best.items()}
+    print(f"same-run comparison, {days} sessions of {scenario} at 5-min ticks, method variant, "
+          f"fastest of {repeats} each (interleaved):")
+    for name, (steps, cpu) in best.items():
+        print(f"  {name}: {steps} steps in {cpu:.2f} CPU s = {rate[name]:.0f} steps/s")
+    print(f"ratio this tree / {commit} (steps per CPU second) = "
+          f"{rate['this tree'] / rate[commit]:.2f}  (issue 16 target >= 4 against 5f1ce42)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=252)
     ap.add_argument("--scenario", default="chop")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of the 5-minute backtest; the fastest counts (default 3)")
+    ap.add_argument("--against", metavar="COMMIT", default=None,
+                    help="also measure COMMIT (e.g. the baseline 5f1ce42) in the same run: "
+                         "checked out in a temporary git worktree, each tree's one-year "
+                         "backtest run --repeats times in its own process, interleaved")
     a = ap.parse_args()
+    if a.against:
+        return against(a.against, a.days, a.scenario, a.repeats)
     tmp = Path(tempfile.mkdtemp(prefix="bench-bt-"))
     # warm-up: the exchange calendar, imports and caches load once per process (~1 s), not
     # in the first measured run
