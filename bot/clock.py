@@ -10,7 +10,6 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-
 YIELD_WALL = 0.002  # wall seconds between turns of the event loop given by a SimClock at max speed
 
 

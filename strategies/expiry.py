@@ -238,8 +238,8 @@ def _session_with(
         )
     if not _is_nyse_session(d):
         return None
-    o, c = _year_sessions(d.year)[d]
-    return o, c + CLOSE_LAG
+    o_utc, c_utc = _year_sessions(d.year)[d]
+    return o_utc, c_utc + CLOSE_LAG
 
 
 @functools.lru_cache(maxsize=8192)

@@ -13,8 +13,8 @@ operation is elementwise: a strike's values do not depend on what is priced with
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,11 +76,11 @@ class _Build:
         self.fills = 0  # strikes priced one by one (to the close) after the joint pass
 
     def row(self, ch: _LazyChain, i: int, strike: float) -> tuple[float, ...] | None:
-        """In a session: the row of strike `i` of `ch` at this build's minute, from the
-        session cache (`strike`: the strike at i). The first miss of the build prices it to the close together with the
-        strikes each chain was asked in the previous build (missing too), in one pass; up to
-        ONE_BY_ONE later misses are priced alone; beyond that None (nothing done): a scan of
-        the chain prices the whole chain once instead."""
+        """In a session: the row of strike `i` (= `strike`) of `ch` at this build's minute,
+        from the session cache. The first miss of the build prices it to the close together
+        with the strikes each chain was asked in the previous build (missing too), in one
+        pass; up to ONE_BY_ONE later misses are priced alone; beyond that None (nothing
+        done): a scan of the chain prices the whole chain once instead."""
         rows, k = self.rows, self.k
         assert rows is not None
         key = (ch.symbol, ch.expiry, float(strike))
