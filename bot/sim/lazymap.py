@@ -17,7 +17,24 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class LazyMap(Mapping[K, V]):
+class _Listed(Mapping[K, V]):
+    """Membership, iteration and length read the listing (`_listing`, a dict made on first
+    use by the subclass)."""
+
+    __slots__ = ()
+    _listing: Any
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._listing
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._listing)
+
+    def __len__(self) -> int:
+        return len(self._listing)
+
+
+class LazyMap(_Listed[K, V]):
     __slots__ = ("_a", "_make", "_made")
 
     def __init__(self, args: dict[K, tuple[Any, ...]] | Callable[[], dict[K, tuple[Any, ...]]],
@@ -48,14 +65,7 @@ class LazyMap(Mapping[K, V]):
             v = self._made[key] = self._make(*args)
         return v
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._args
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._args)
-
-    def __len__(self) -> int:
-        return len(self._args)
+    _listing = _args
 
     def made(self) -> ValuesView[V]:
         """The values made so far (looked up at least once)."""
@@ -65,7 +75,7 @@ class LazyMap(Mapping[K, V]):
         return f"LazyMap({dict(self)!r})"
 
 
-class LazyDict(Mapping[K, V]):
+class LazyDict(_Listed[K, V]):
     """A read-only mapping listed by `fn()` on its first use (a build's VIX futures: most
     steps read none)."""
 
@@ -87,17 +97,10 @@ class LazyDict(Mapping[K, V]):
     def __getitem__(self, key: K) -> V:
         return self._dict[key]
 
+    _listing = _dict
+
     def get(self, key: K, default: Any = None) -> Any:
         return self._dict.get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._dict
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
 
     def __reduce__(self) -> tuple:
         return dict, (self._dict,)
