@@ -213,7 +213,10 @@ def test_an_exit_on_start_up_is_alerted_before_the_process_ends(tmp_path, receiv
     finally:
         holder.close()
     assert r.returncode == 1 and "in use by another condorbot process" in r.stderr
-    (msg,) = recv.all()
+    got = recv.all()
+    # (flaky on a loaded CI run, not reproduced since: its stderr says what the alerter did)
+    assert len(got) == 1, f"{len(got)} alerts received; the process's stderr:\n{r.stderr[-3000:]}"
+    (msg,) = got
     assert msg["title"] == "condorbot: store locked by another process: daemon exited"
     assert "only one daemon per store" in msg["message"]
 
