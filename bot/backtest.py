@@ -177,7 +177,7 @@ def _gc_frozen() -> Iterator[None]:
     left out of its passes, and the young generation is collected every GC_YOUNG
     allocations instead of 700. A step allocates thousands of short-lived containers that
     reference counting frees, and the simulator breaks its own cycles, so the passes found
-    little: GC time a simulated year 0.24 -> ~0.03 CPU s (330 passes -> a handful)."""
+    little: GC time a simulated year 0.24 -> 0.01 CPU s (330 passes -> 2)."""
     saved = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *saved[1:])

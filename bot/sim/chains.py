@@ -17,6 +17,7 @@ The broker (`bot.broker.sim`) trades against these quotes; nothing here knows ab
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -129,14 +130,7 @@ class ChainBook:
 
             def vix_listed() -> list[tuple[date, float, float]]:
                 return vix_now
-        vx: list[Any] = []
-
-        def vix_list() -> list[tuple[date, float, float]]:
-            """The VIX futures listed (expiry, years, price), once per build."""
-            if not vx:
-                vx.append(vix_listed())
-            return vx[0]
-
+        vix_list = functools.cache(vix_listed)  # the VIX futures listed, once per build
         # listed when first read (most steps read no future, nor a VIX chain)
         self.futures = LazyDict(lambda: {e: F for e, _, F in vix_list()})
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
