@@ -30,7 +30,8 @@ from ib_helpers import (  # noqa: F401
 
 from bot.broker.base import BrokerError, ErrorKind, LiveAccountRefused, OrderRequest, OrderStatus
 from bot.broker.ib import IBBroker
-from bot.broker.ib_market import Plan, next_emit, sane_quote
+from bot.broker.ib_chains import sane_quote
+from bot.broker.ib_market import Plan, next_emit
 from bot.config import OrderSettings, RiskSettings
 from bot.orders import Executor
 from bot.risk import RiskGuard

@@ -23,7 +23,7 @@ import numpy as np
 from ib_async import IB, Option, Ticker
 
 from bot import logs
-from bot.broker.ib_market import sane_quote
+from bot.broker.ib_chains import sane_quote
 from strategies import expiry as xp
 from strategies import vix
 from strategies.types import Chain
