@@ -23,12 +23,14 @@ import numpy as np
 from strategies import daily
 from strategies import funding as fd
 from strategies.condor import Condor, build_condor, combo_prices, reverse
+from strategies.frozen import fast_init
 from strategies.params import StrategyParams
 from strategies.types import Context, Leg, Snapshot
 
 NO_CONTEXT = Context()
 
 
+@fast_init
 @dataclass(frozen=True)
 class Test:
     """How tested the condor is right now."""

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from strategies.events import EventCalendar
+from strategies.frozen import fast_init
 from strategies.ledger import Ledger
 from strategies.params import HedgeParams
 
 
+@fast_init
 @dataclass(frozen=True)
 class Contract:
     """An option (secType OPT) or a future (FUT) on SPX or VIX."""
@@ -46,6 +48,7 @@ class Contract:
                 f"{self.strike:g}")
 
 
+@fast_init
 @dataclass(frozen=True)
 class Leg:
     """One leg of a combo: `ratio` > 0 buys, < 0 sells, per one combo unit."""
@@ -111,6 +114,7 @@ class Chain:
         )
 
 
+@fast_init
 @dataclass(frozen=True)
 class Position:
     contract: Contract
@@ -118,6 +122,7 @@ class Position:
     avg_cost: float = 0.0  # per unit of underlying, signed like a price (paid > 0)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Account:
     net_liquidation: float
@@ -129,6 +134,7 @@ class Account:
     unrealized_pnl: float = 0.0
 
 
+@fast_init
 @dataclass(frozen=True)
 class Snapshot:
     """Everything one decision tick may look at. Built by the broker, never mutated."""
@@ -146,6 +152,7 @@ class Snapshot:
     market_open: bool = True
 
 
+@fast_init
 @dataclass(frozen=True)
 class Intent:
     """What the strategy wants done. The risk guard approves it; the executor places it.
@@ -196,6 +203,7 @@ class Status(str, Enum):
     COOLDOWN = "COOLDOWN"
 
 
+@fast_init
 @dataclass(frozen=True)
 class Campaign:
     id: str
@@ -216,6 +224,7 @@ class Campaign:
     stop_reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Layer:
     """One ALVH hedge layer bought for a campaign (see `strategies.alvh`)."""
@@ -251,6 +260,7 @@ class Context:
     max_campaign_loss_pct: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class State:
     status: Status = Status.IDLE
@@ -263,6 +273,7 @@ class State:
     hedged: tuple[str, ...] = ()  # tags of recent layers opened (an event is hedged once)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Decision:
     state: State
