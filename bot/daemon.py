@@ -32,6 +32,8 @@ from strategies.types import Snapshot
 
 log = logs.get("bot.daemon")
 STOP_GRACE = 10.0  # wall seconds a stopping schedule has to finish its step
+# the store keys `Daemon._persist` writes, in one transaction
+_PERSISTED = ("guard", "strategy_state", "trading_state", "control", "state_since_ns")
 
 
 class Daemon:
@@ -79,6 +81,7 @@ class Daemon:
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
         self._saved: tuple | None = None
+        self._saved_values: tuple = ()  # what `_persist` last wrote, by _PERSISTED key
         self._snap_mono = time.monotonic()
         self._reconnects = getattr(broker, "reconnects", 0)
         # called as hook(daemon, snapshot) after every step (backtest equity curves, benches)
@@ -360,15 +363,18 @@ class Daemon:
         if saved == self._saved and not force:
             self._persist_sig = sig
             return
+        # only what changed since the last write that committed (the guard's export holds the
+        # last net liquidation: always); `force` writes everything
+        last = {} if force or self._saved is None else dict(zip(_PERSISTED, self._saved_values))
+        values = (guard, self.state, self.guard.state, self.mode, since)
         try:
             with self.store.tx() as db:
-                self.store.put("guard", guard, db)
-                self.store.put("strategy_state", self.state, db)
-                self.store.put("trading_state", self.guard.state, db)
-                self.store.put("control", self.mode, db)
-                self.store.put("state_since_ns", since, db)
+                for key, value in zip(_PERSISTED, values):
+                    if key not in last or not (value is last[key] or value == last[key]):
+                        self.store.put(key, value, db)
             camp = self.state.campaign
-            if camp is not None:
+            if camp is not None and ("strategy_state" not in last
+                                     or self.state is not last["strategy_state"]):
                 ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
                 self.store.upsert_campaign(camp.id, self.state.status.value, camp.step,
                                            camp.realized, camp, now, closed=ended)
@@ -378,6 +384,7 @@ class Daemon:
             self.executor.store_failed = str(e)
             return
         self._saved = saved
+        self._saved_values = values
         self._persist_sig = sig
 
     async def poll_control(self) -> None:
