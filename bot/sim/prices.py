@@ -109,11 +109,10 @@ class SessionRows:
     def __init__(self, mk: Market) -> None:
         self.mk = mk
         self.sess: dict | None = None  # the session the rows belong to
-        # (first minute, [row at that minute, the next, ... the close]), each row a tuple of
-        # Python floats (converted once, at the fill: every later read is an index)
-        self.rows: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
+        self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
         self.prev_sess: dict | None = None  # the session before, and its rows
-        self.prev: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
+        self.prev: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
+        self._at: dict[tuple[str, date, float], tuple[int, tuple[float, ...]]] = {}  # last read
 
     def current(self) -> tuple[dict, int] | None:
         """(session, minute) of the market's state now; None between sessions."""
@@ -122,7 +121,7 @@ class SessionRows:
             return None
         if s is not self.sess:  # a new session; the last one's rows are kept for reading
             self.prev_sess, self.prev = self.sess, self.rows
-            self.sess, self.rows = s, {}
+            self.sess, self.rows, self._at = s, {}, {}
         return s, s["k"]
 
     def kept(self, sess: dict | None, key: tuple[str, date, float],
@@ -130,13 +129,18 @@ class SessionRows:
         """The row at minute k of `key` in the previous session `sess` (a chain read after
         its session ended), if it was priced then; None otherwise."""
         got = self.prev.get(key) if sess is not None and sess is self.prev_sess else None
-        return None if got is None or k < got[0] else got[1][k - got[0]]
+        return None if got is None or k < got[0] else tuple(got[1][k - got[0]].tolist())
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
+        at = self._at.get(key)
+        if at is not None and at[0] == k:  # the broker's mark and the strategy read one minute
+            return at[1]
         got = self.rows.get(key)
         if got is None or k < got[0]:
             return None
-        return got[1][k - got[0]]
+        row = tuple(got[1][k - got[0]].tolist())
+        self._at[key] = (k, row)
+        return row
 
     def _state(self, s: dict) -> tuple[np.ndarray, ...]:
         """(spot, variance, VIX, spread factor) at every minute of session `s`, each as the
@@ -173,4 +177,4 @@ class SessionRows:
         out = price_flat(mk, np.tile(S, nk), np.tile(v, nk), np.tile(vix, nk), mk.r, mk.q,
                          np.tile(sf, nk), K, T, F, ns, [m] * nk)
         for key, p in zip(keys, out):
-            self.rows[key] = (k0, list(zip(*(p[c].tolist() for c in ROW))))  # by minute
+            self.rows[key] = (k0, np.array([p[c] for c in ROW]).T)  # by minute
