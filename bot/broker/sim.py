@@ -11,8 +11,8 @@ market minute; none fills at mid. The model sets commissions and partial fills t
 `order_id` set modifies that working order in place. Rejections carry an `ErrorKind` and,
 as `code`, the IB code TWS would send (the emulator forwards it): NO_SECURITY_DEFINITION 200,
 REJECTED 201 (order size, legs), REJECTED_MARGIN 201, INVALID_PRICE 201, CANNOT_MODIFY 104,
-NOT_FOUND 135. Settlement: SPX options at the SPX opening print of expiry day (AM
-SET); VIX options and futures at the VIX at the open of their expiry day (SOQ).
+NOT_FOUND 135. Marks, the account, margin and settlement are `bot.broker.sim_account`'s
+(SPX options settle at the SPX opening print of expiry day, VIX ones at the VIX open).
 """
 
 from __future__ import annotations
@@ -21,31 +21,33 @@ import itertools
 import math
 from datetime import date, datetime
 from datetime import time as dtime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import logs
 from bot.broker.base import BrokerError, ErrorKind, OrderRequest, OrderState, OrderStatus, WhatIf
+from bot.broker.sim_account import NEVER, Accounting
 from bot.clock import SimClock
 from bot.sim import margin as mg
 from bot.sim import scenarios as scn
 from bot.sim.chains import ChainBook
 from bot.sim.fills import FillModel
-from bot.sim.market import Market, settle_at
+from bot.sim.market import Market
 from strategies import expiry as xp
 from strategies import instruments as ins
-from strategies.types import Account, Contract, Fill, Position, Snapshot
+from strategies.types import Contract, Fill, Position, Snapshot
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logs.get("bot.sim")
 
+
 def _no_def(c: Contract) -> BrokerError:
     return BrokerError(ErrorKind.NO_SECURITY_DEFINITION,
                        f"No security definition has been found for the request: {c.key}", code=200)
 
 
-class SimBroker:
+class SimBroker(Accounting):
     name = "sim"
     supports_combo_roll = True
 
@@ -75,6 +77,7 @@ class SimBroker:
         self.book = ChainBook(self.market, spx_expiries, vix_expiries)
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
+        self._settle_due: tuple[Any, int, datetime] = (None, 0, NEVER)  # `_settle_expired`
         self._orders: dict[int, OrderState] = {}
         self._live: dict[int, OrderState] = {}  # may still work (a done one goes at the match)
         self._requests: dict[int, OrderRequest] = {}
@@ -138,69 +141,6 @@ class SimBroker:
             natural += leg.ratio * w * px
             mid += leg.ratio * w * (bid + ask) / 2
         return natural, mid, legs
-
-    def _settle_value(self, c: Contract) -> float:
-        """SPX: the opening print of expiry day; VIX: VIX at that open (SOQ)."""
-        spx, vix = self.market.opens.get(c.expiry, (self.market.spx, self.market.vix))
-        return spx if c.symbol == "SPX" else vix
-
-    def _mark(self, c: Contract) -> float:
-        try:
-            bid, ask = self._quote(c)
-            return (bid + ask) / 2
-        except BrokerError:
-            pass
-        expired = self.clock.now() >= settle_at(c.expiry)
-        if expired:
-            u = self._settle_value(c)
-        else:
-            u = self.market.spx if c.symbol == "SPX" else self.book.futures.get(c.expiry,
-                                                                                self.market.vix)
-        if c.sec_type == "FUT":
-            return u
-        return max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
-
-    # --- account ---------------------------------------------------------------------------
-    def _margin(self, positions: dict[str, Position]) -> mg.Margin:
-        return mg.requirement(positions.values(), self._mark,
-                              {"SPX": self.market.spx, "VIX": self.market.vix})
-
-    def _value(self) -> float:
-        return self.cash + sum(p.qty * p.contract.multiplier * self._mark(p.contract)
-                               for p in self._positions.values())
-
-    def _account(self) -> Account:
-        # one mark per position, shared by the value, the unrealized P&L and the margin (the
-        # same numbers, summed in the same order, as marking the positions three times)
-        pos = list(self._positions.values())
-        marks = [self._mark(p.contract) for p in pos]
-        value = self.cash + sum(p.qty * p.contract.multiplier * m for p, m in zip(pos, marks))
-        today = xp.exchange_date(self.clock.now())
-        if self._day != today:
-            self._day, self._day_start_value = today, value
-        key = tuple(map(id, pos))
-        memo = self._req_memo
-        if memo is not None and memo[0] == key:
-            m = memo[2]  # the same (immutable) positions, and nothing marked: the same margin
-        else:
-            by_id = {id(p.contract): m for p, m in zip(pos, marks)}
-            marked = []
-
-            def mark(c: Contract) -> float:
-                marked.append(c)
-                m = by_id.get(id(c))
-                return self._mark(c) if m is None else m
-
-            m = mg.requirement(pos, mark, {"SPX": self.market.spx, "VIX": self.market.vix})
-            # spreads and condors only: a function of the positions alone (naked shorts and
-            # futures read marks, and are priced again next time)
-            self._req_memo = None if marked else (key, pos, m)
-        excess = value - m.maint
-        unreal = sum(p.qty * p.contract.multiplier * (mk - p.avg_cost) for p, mk in zip(pos, marks))
-        return Account(net_liquidation=value, init_margin=m.init, maint_margin=m.maint,
-                       excess_liquidity=excess, cushion=excess / value if value > 0 else 0.0,
-                       realized_pnl_today=value - (self._day_start_value or value),
-                       unrealized_pnl=unreal)
 
     async def snapshot(self) -> Snapshot:
         self._sync()
@@ -371,21 +311,6 @@ class SimBroker:
         st.fills.append(fill)
         if st.remaining == 0:
             st.status = OrderStatus.FILLED
-
-    def _settle_expired(self, now: datetime) -> None:
-        """Cash-settle options and futures whose AM settlement (09:30 New York) has passed."""
-        for k, p in list(self._positions.items()):
-            c = p.contract
-            if now < settle_at(c.expiry) or c.expiry not in self.market.opens:
-                continue
-            u = self._settle_value(c)
-            if c.sec_type == "FUT":
-                value = u
-            else:
-                value = max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
-            self.cash += p.qty * c.multiplier * value
-            self.settlements.append((now, k, p.qty, value))
-            del self._positions[k]
 
 
 def make_sim_broker(settings: Settings) -> tuple[SimBroker, SimClock]:
