@@ -75,11 +75,12 @@ def implied_vol(x: np.ndarray, t: np.ndarray, ev: np.ndarray) -> np.ndarray:
                                      b.ravel().tolist(), u.ravel().tolist())]
         return np.array(out).reshape(x.shape)
     z = -x / u
+    ub = u * b  # (u * b * w is (u * b) * w: the same product, taken once)
     for _ in range(NEWTON):  # the same operations, in the same order, as _vol
         r = np.sqrt(z * z + C2)
         g = np.sqrt(1.0 + b * (RHO * z + r - CURV))
         v = u * g
-        dv = u * b * (RHO + z / r) / (2.0 * g)
+        dv = ub * (RHO + z / r) / (2.0 * g)
         z = z - (-z * v - 0.5 * v * v - x) / (-v - (z + v) * dv)
     return s * np.sqrt(1.0 + b * (RHO * z + np.sqrt(z * z + C2) - CURV))
 
