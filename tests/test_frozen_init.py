@@ -6,6 +6,7 @@ import dataclasses
 import pickle
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -13,24 +14,26 @@ from strategies.frozen import fast_init
 from strategies.types import Account, Contract, Decision, Leg, Snapshot, State
 
 
-@dataclass(frozen=True)
-class _Plain:
-    a: int
-    b: float = 2.5
-    c: tuple[int, ...] = ()
-    d: list[int] = field(default_factory=list)
+def _declare(name: str) -> type:
+    """A fresh frozen dataclass with positional, defaulted and default-factory fields, named
+    as the module global it is bound to (so that pickle finds it)."""
+
+    @dataclass(frozen=True)
+    class Declared:
+        a: int
+        b: float = 2.5
+        c: tuple[int, ...] = ()
+        d: list[int] = field(default_factory=list)
+
+    Declared.__name__ = Declared.__qualname__ = name
+    return Declared
 
 
-@fast_init
-@dataclass(frozen=True)
-class _Fast:
-    a: int
-    b: float = 2.5
-    c: tuple[int, ...] = ()
-    d: list[int] = field(default_factory=list)
+_Plain: Any = _declare("_Plain")  # the generated __init__
+_Fast: Any = fast_init(_declare("_Fast"))  # the same declaration, with fast_init's
 
 
-def _fields(o: object) -> tuple:
+def _fields(o: Any) -> tuple:
     return tuple(getattr(o, f.name) for f in dataclasses.fields(o))
 
 
