@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +18,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import cadence, control, logs, recovery
+from bot import cadence, control, logs, persist, recovery
 from bot.broker.base import Broker, BrokerError, LiveAccountRefused, OrderRequest, OrderStatus
 from bot.clock import JumpDetector
 from bot.config import Settings
@@ -32,8 +31,6 @@ from strategies.types import Snapshot
 
 log = logs.get("bot.daemon")
 STOP_GRACE = 10.0  # wall seconds a stopping schedule has to finish its step
-# the store keys `Daemon._persist` writes, in one transaction
-_PERSISTED = ("guard", "strategy_state", "trading_state", "control", "state_since_ns")
 
 
 class Daemon:
@@ -80,8 +77,7 @@ class Daemon:
         self._last_quiet: dict[tuple[str, Any], tuple[str, ...]] = {}
         self._last_snap: Snapshot | None = None
         self._step_lock = asyncio.Lock()
-        self._saved: tuple | None = None
-        self._saved_values: tuple = ()  # what `_persist` last wrote, by _PERSISTED key
+        self._writer = persist.StateWriter()  # the store writes after a step
         self._snap_mono = time.monotonic()
         self._reconnects = getattr(broker, "reconnects", 0)
         # called as hook(daemon, snapshot) after every step (backtest equity curves, benches)
@@ -347,45 +343,7 @@ class Daemon:
         recovery.fold_unsent(self, now)
 
     def _persist(self, now: datetime, force: bool = False) -> None:
-        # the last net liquidation moves every tick: it is written with every other change,
-        # at each heartbeat and at stop, not on its own. What else `guard.export()` writes is
-        # a function of the guard's flags, day, start NL, reduced-on day and order times: when
-        # none of those, the strategy state (same object, or equal), the mode and the state
-        # stamp changed since the last write, nothing is exported (most steps; issue 16)
-        g = self.guard
-        since = self.control.since_ns
-        sig = (self.state, self.mode, since, g._held, g._daily, g._day, g._start_nl,
-               g._reduced_on, tuple(g._orders))
-        if not force and sig == getattr(self, "_persist_sig", None):
-            return
-        guard = g.export()
-        saved = (self.state, {k: v for k, v in guard.items() if k != "last_nl"}, self.mode, since)
-        if saved == self._saved and not force:
-            self._persist_sig = sig
-            return
-        # only what changed since the last write that committed (the guard's export holds the
-        # last net liquidation: always); `force` writes everything
-        last = {} if force or self._saved is None else dict(zip(_PERSISTED, self._saved_values))
-        values = (guard, self.state, self.guard.state, self.mode, since)
-        try:
-            with self.store.tx() as db:
-                for key, value in zip(_PERSISTED, values):
-                    if key not in last or not (value is last[key] or value == last[key]):
-                        self.store.put(key, value, db)
-            camp = self.state.campaign
-            if camp is not None and ("strategy_state" not in last
-                                     or self.state is not last["strategy_state"]):
-                ended = self.state.status in (tvm.Status.CLOSED, tvm.Status.COOLDOWN)
-                self.store.upsert_campaign(camp.id, self.state.status.value, camp.step,
-                                           camp.realized, camp, now, closed=ended)
-        except sqlite3.Error as e:
-            # the state stays in memory and is written again next time; no new risk meanwhile
-            log.error("store.write_failed", what="state", error=str(e), action="REDUCING")
-            self.executor.store_failed = str(e)
-            return
-        self._saved = saved
-        self._saved_values = values
-        self._persist_sig = sig
+        self._writer.write(self, now, force)
 
     async def poll_control(self) -> None:
         await self.control.poll()
