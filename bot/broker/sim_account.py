@@ -20,6 +20,13 @@ from strategies.types import Account, Contract, Position
 NEVER = datetime.max.replace(tzinfo=UTC)  # the settlement of nothing held
 
 
+def _payoff(c: Contract, u: float) -> float:
+    """A future's value, or an option's intrinsic value, with its underlying at `u`."""
+    if c.sec_type == "FUT":
+        return u
+    return max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
+
+
 class Accounting:
     """Marks, account values and settlement, on the broker's market, book and positions."""
 
@@ -55,9 +62,7 @@ class Accounting:
         else:
             u = self.market.spx if c.symbol == "SPX" else self.book.futures.get(c.expiry,
                                                                                 self.market.vix)
-        if c.sec_type == "FUT":
-            return u
-        return max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
+        return _payoff(c, u)
 
     # --- account ---------------------------------------------------------------------------
     def _margin(self, positions: dict[str, Position]) -> mg.Margin:
@@ -111,14 +116,9 @@ class Accounting:
             c = p.contract
             if now < settle_at(c.expiry) or c.expiry not in self.market.opens:
                 continue
-            u = self._settle_value(c)
-            if c.sec_type == "FUT":
-                value = u
-            else:
-                value = max(u - c.strike, 0.0) if c.right == "C" else max(c.strike - u, 0.0)
+            value = _payoff(c, self._settle_value(c))
             self.cash += p.qty * c.multiplier * value
             self.settlements.append((now, k, p.qty, value))
-            del self._positions[k]
-        pos = self._positions
+            del pos[k]
         first = min((settle_at(p.contract.expiry) for p in pos.values()), default=NEVER)
         self._settle_due = (pos, len(pos), first)
