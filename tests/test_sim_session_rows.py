@@ -158,6 +158,15 @@ async def test_broker_quotes_of_held_options_read_the_minute_asked() -> None:
             assert {type(x) for x in q} == {float}
             served += 1
         other = Contract("SPX", "OPT", held[0].expiry, held[0].strike, "C", "SPXW")
+        # the broker's marks (`held_mids`): the mids of those quotes, computed here from the
+        # fresh prices; None (quote's own path) for a future and for a class not listed
+        fut = Contract("VIX", "FUT", sorted(snap.vix_futures)[0], 0.0, "", "VX", 1000)
+        mids = b.book.held_mids([*held, fut, other])
+        for c, m in zip(held, mids):
+            chains = snap.chains if c.symbol == "SPX" else snap.vix_chains
+            w = fresh(b, chains[c.expiry], c.strike)
+            assert m == ((w[0] + w[1]) / 2 if c.right == "C" else (w[2] + w[3]) / 2)
+        assert mids[len(held):] == [None, None]
         with pytest.raises(KeyError):
             b.book.quote(other)
         b.clock.advance(300)

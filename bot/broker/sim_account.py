@@ -77,7 +77,8 @@ class Accounting:
         # one mark per position, shared by the value, the unrealized P&L and the margin (the
         # same numbers, summed in the same order, as marking the positions three times)
         pos = list(self._positions.values())
-        marks = [self._mark(p.contract) for p in pos]
+        marks = [self._mark(p.contract) if m is None else m
+                 for p, m in zip(pos, self.book.held_mids([p.contract for p in pos]))]
         value = self.cash + sum(p.qty * p.contract.multiplier * m for p, m in zip(pos, marks))
         today = xp.exchange_date(self.clock.now())
         if self._day != today:

@@ -72,6 +72,8 @@ class ChainBook:
         # this build's quotes by contract object (id; the entry holds the contract, so its
         # id is not reused while the entry lives): hashing a Contract costs more than a lookup
         self._quotes: dict[int, tuple[Contract, tuple[float, float]]] = {}
+        # contract (id; the entry holds it) -> (it, its row key or None, a call): `held_mids`
+        self._keys: dict[int, tuple[Contract, tuple[str, date, float] | None, bool]] = {}
         self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
         self._build: _Build | None = None  # the last build's state
         self._plan: tuple | None = None  # (session, SPX grid lists, VIX curve): the session
@@ -204,18 +206,36 @@ class ChainBook:
         self._quotes[id(c)] = (c, q)
         return q
 
+    def held_mids(self, contracts: list[Contract]) -> list[float | None]:
+        """Mids ((bid + ask) / 2) of `contracts` in this build, read straight from the
+        session's rows where `_held` would answer (the broker's marks, every step: the same
+        numbers as `quote`, without its layers of calls); None where it would not (the caller
+        takes `quote`'s path)."""
+        b = self._build
+        if b is None or b.rows is None or b.rows.sess is not b.sess:
+            return [None] * len(contracts)
+        get, k, keys = b.rows.get, b.k, self._keys
+        out: list[float | None] = []
+        for c in contracts:
+            got = keys.get(id(c))
+            if got is None or got[0] is not c:
+                if len(keys) >= 4096:
+                    keys.clear()
+                got = keys[id(c)] = (c, _row_key(c), c.right == "C")
+            r = get(got[1], k) if got[1] is not None else None
+            out.append(None if r is None else (r[0] + r[1]) / 2 if got[2] else (r[2] + r[3]) / 2)
+        return out
+
     def _held(self, c: Contract) -> tuple[float, float] | None:
         """In a session, the quote of an option whose row this session has priced (a strike
         held or asked before: its row is in the session's cache, which only a chain listed in
         this session fills): read from the row, without making its chain. The same numbers as
         `_lookup`, which reads the same row. None when the row is not there yet."""
         b = self._build
-        if b is None or b.rows is None or b.rows.sess is not b.sess or c.sec_type != "OPT" \
-                or (c.trading_class or c.symbol) != c.symbol:
+        if b is None or b.rows is None or b.rows.sess is not b.sess:
             return None
-        if c.right not in ("C", "P"):
-            return None
-        r = b.rows.get((c.symbol, c.expiry, float(c.strike)), b.k)
+        key = _row_key(c)
+        r = b.rows.get(key, b.k) if key is not None else None
         if r is None:
             return None
         return (r[0], r[1]) if c.right == "C" else (r[2], r[3])
@@ -236,6 +256,15 @@ class ChainBook:
         if chain is None or (c.trading_class or c.symbol) != chain.trading_class:
             raise KeyError(c.key)
         return chain.quote(c.strike, c.right)  # KeyError when the strike is not listed
+
+
+def _row_key(c: Contract) -> tuple[str, date, float] | None:
+    """The session-row key of an option a chain of its own class lists; None for anything
+    else (a future, another trading class: quoted through the chains)."""
+    if c.sec_type != "OPT" or (c.trading_class or c.symbol) != c.symbol \
+            or c.right not in ("C", "P"):
+        return None
+    return (c.symbol, c.expiry, float(c.strike))
 
 
 def listing(S: float) -> np.ndarray:
