@@ -103,10 +103,8 @@ def isolated_logs(settings: cfg.Settings) -> Iterator[None]:
     for h in saved[0]:
         root.removeHandler(h)  # detached, not closed: they come back afterwards
     ls = settings.log
-    logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups, console=False)
-    for h in list(root.handlers):
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
-            root.removeHandler(h)  # the console: a backtest's events go to its file only
+    # a backtest's events go to its file only (no console), written straight from structlog
+    logs.setup(ls.dir, ls.file, ls.level, ls.max_bytes, ls.backups, console=False, direct=True)
     try:
         yield
     finally:
