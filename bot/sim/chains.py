@@ -106,15 +106,17 @@ class ChainBook:
             if plan is None or plan[0] is not g:  # the session's listing (fixed all session)
                 day = xp.exchange_date(when)
                 exps = self._spx_expiries(day)
-                plan = self._plan = (g, [(e, *mk.grid_lists(g, e)) for e in exps],
-                                     mk.session_curve(g, day, self.n_vix))
+                plan = self._plan = (g, [(e, *mk.grid_lists(g, e)) for e in exps], [day])
             k = g["k"]
             grid, curve = plan[1], plan[2]
 
             def vix_listed() -> list[tuple[date, float, float]]:
                 """(expiry, years, future) at minute k: `Market.vix_curve` in a session, from
-                the same curve."""
-                return [(e, tl[k], vx_tick(px[k])) for e, tl, px in curve if tl[k] > 0]
+                the same curve, priced for the session when first read (many sessions read
+                no future and no VIX chain; a function of the session's path alone)."""
+                if len(curve) == 1:
+                    curve.append(mk.session_curve(g, curve[0], self.n_vix))
+                return [(e, tl[k], vx_tick(px[k])) for e, tl, px in curve[1] if tl[k] > 0]
 
             def spx_listed() -> list[tuple[date, float, float]]:
                 """(expiry, years, forward) at minute k, from the session's grid lists (the
