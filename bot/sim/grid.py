@@ -20,6 +20,11 @@ from strategies.instruments import INSTRUMENTS
 
 STEP = 60.0  # seconds per grid step inside a session
 TAU30 = 30.0 / 365.0
+# the model's time and variance bounds (`bot.sim.market`, `bot.sim.history`)
+YEAR_DAYS = 252.0
+OVERNIGHT = 0.2  # share of a session's variance in the opening gap
+V_FLOOR = 0.06**2
+V_CAP = 25.0
 
 
 _SETTLE: dict[date, datetime] = {}

@@ -43,15 +43,21 @@ import pandas as pd
 from bot.sim import scenarios as scn
 from bot.sim import surface
 from bot.sim.bars import ad_move, append_bar
-from bot.sim.grid import STEP, TAU30, SessionGrid, vx_tick, years_to
+from bot.sim.grid import (
+    OVERNIGHT,
+    STEP,
+    TAU30,
+    V_CAP,
+    V_FLOOR,
+    YEAR_DAYS,
+    SessionGrid,
+    vx_tick,
+    years_to,
+)
 from bot.sim.grid import settle_at as settle_at  # (re-exported: the broker and baselines use it)
+from bot.sim.history import history_bars
 from strategies import expiry as xp
 from strategies.instruments import INSTRUMENTS
-
-YEAR_DAYS = 252.0
-OVERNIGHT = 0.2  # share of a session's variance in the opening gap
-V_FLOOR = 0.06**2
-V_CAP = 25.0
 
 
 def index_session(d: date) -> tuple[datetime, datetime] | None:
@@ -88,7 +94,7 @@ class Market(SessionGrid):
         d0 = xp.exchange_date(self.now)
         s0 = index_session(d0)
         self._next = d0 if s0 and self.now < s0[1] else xp.exchange_date(xp.next_spx_open(self.now))
-        self._bars = self._history(history_days)
+        self._bars = history_bars(self, history_days)
         self.advance_to(self.now)
 
     # --- variance algebra (Q measure) ---------------------------------------------------------
@@ -305,6 +311,27 @@ class Market(SessionGrid):
         sqrt, log, exp = math.sqrt, math.log, math.exp
         per_dt = {d: (sqrt(d), jr * d) for d in set(dts)}
         bridged = xT is not None or yT is not None
+        if not bridged and a.open_ret is None:  # no anchor (most days): the model alone
+            # the loop below without its anchor branches: the same operations on the same
+            # values, in the same order (its bridge share and time left are not read then)
+            for z1, z2, z3, u1, u2, dt in zip(z[0::3], z[1::3], z[2::3], u[0::2], u[1::2],
+                                              dts):
+                sv = sqrt(v)
+                zv = rho * z1 + rc * z2
+                sqdt, jump_p = per_dt[dt]
+                jump = 0.0
+                if u1 < jump_p:
+                    jump = jmean + jsd * z3
+                    v += -jvar * log(1.0 - u2)
+                    sv = sqrt(v)
+                drift = mu_k - 0.5 * v - revert * (x - x0)
+                x += drift * dt + sv * sqdt * z1 + jump
+                kap = kappa * sqrt(max(1.0, v / theta))
+                v = v + kap * (theta - v) * dt + xi * sv * sqdt * zv
+                v = min(V_CAP, max(V_FLOOR, v))
+                xs.append(x)
+                vs.append(v)
+            return np.exp(np.array(xs)), np.array(vs)
         for i in range(n + 1):
             dt = dts[i]
             z1, z2, z3 = z[3 * i], z[3 * i + 1], z[3 * i + 2]
@@ -344,56 +371,6 @@ class Market(SessionGrid):
             xs.append(x)
             vs.append(v)
         return np.exp(np.array(xs)), np.array(vs)
-
-    def _history(self, days: int) -> pd.DataFrame:
-        """Daily bars for the `days` sessions before the start, ending at the start levels."""
-        sc = self.scenario
-        rng = np.random.default_rng([self.seed, 1])
-        z = rng.standard_normal((days, 5))
-        u = rng.random((days, 3))
-        dt = 1.0 / YEAR_DAYS
-        v, x, ep = sc.theta, 0.0, 0
-        y_end = math.log(self.v)
-        rows = []
-        for i in range(days):
-            sv = math.sqrt(v)
-            jump = 0.0
-            if u[i, 0] < sc.jump_rate * dt:
-                jump = sc.jump_mean + sc.jump_sd * z[i, 2]
-                v += -sc.jump_var * math.log(1.0 - u[i, 1])
-            x_on = x + sv * math.sqrt(OVERNIGHT * dt) * z[i, 3]
-            x_new = x + (sc.mu - 0.5 * v) * dt + sv * math.sqrt(dt) * z[i, 0] + jump
-            kap = sc.kappa * math.sqrt(max(1.0, v / sc.theta))
-            zv = sc.rho * z[i, 0] + math.sqrt(1 - sc.rho**2) * z[i, 1]
-            dv = kap * (sc.theta - v) * dt + sc.xi * sv * math.sqrt(dt) * zv
-            v = min(V_CAP, max(V_FLOOR, v + dv))
-            left = days - i
-            if left <= 20:  # glide the variance to the starting level
-                v = math.exp(math.log(v) + (y_end - math.log(v)) / left)
-            if ep == 0 and u[i, 2] < sc.divergence_rate * dt:
-                ep = 10 + int(u[i, 2] * 1e4) % 16
-            rng_hi = abs(z[i, 4]) * sv * math.sqrt(dt) * 0.6
-            o, c = x_on, x_new
-            rows.append((o, max(o, c) + rng_hi, min(o, c) - rng_hi, c, self.vix_at(v),
-                         math.expm1(c - x), ep > 0))
-            ep = max(0, ep - 1)
-            x = x_new
-        arr = np.array([r[:6] for r in rows])
-        shift = math.log(sc.spx0) - arr[-1, 3]
-        ad = np.cumsum([float(ad_move(np.array([r[5]]), r[6], np.ones(1))[0]) + 300 * z[i, 4]
-                        for i, r in enumerate(rows)])
-        idx: list[pd.Timestamp] = []
-        d = self._next
-        while len(idx) < days:
-            d -= timedelta(days=1)
-            if d.weekday() < 5 if d < xp.CALENDAR_START else xp.spx_option_session(d):
-                idx.append(pd.Timestamp(d))  # (weekdays before the calendar starts)
-        return pd.DataFrame(
-            {"open": np.exp(arr[:, 0] + shift), "high": np.exp(arr[:, 1] + shift),
-             "low": np.exp(arr[:, 2] + shift), "close": np.exp(arr[:, 3] + shift),
-             "vix": arr[:, 4], "ad_line": ad - ad[-1]},
-            index=pd.DatetimeIndex(idx[::-1], name="date"),
-        )
 
     @property
     def bars(self) -> pd.DataFrame:
