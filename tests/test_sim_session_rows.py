@@ -23,9 +23,14 @@ def fresh(b: SimBroker, ch, strike: float) -> tuple[float, ...]:
     return tuple(p[c][0].item() for c in ch_mod._ROW)
 
 
-@pytest.mark.parametrize("scenario, tick", [("chop", 420), ("crash_2020", 60)])
-async def test_rows_are_those_of_the_minute_asked(scenario: str, tick: float) -> None:
-    b = SimBroker(SimClock(START), scenario, 7)
+@pytest.mark.parametrize("scenario, tick, stride", [
+    ("chop", 420, 1), ("crash_2020", 60, 1),
+    ("chop", 300, 5),  # every read on the stride
+    ("chop", 420, 5), ("calm", 60, 5),  # reads off the stride: those minutes priced alone
+])
+async def test_rows_are_those_of_the_minute_asked(scenario: str, tick: float,
+                                                  stride: int) -> None:
+    b = SimBroker(SimClock(START), scenario, 7, stride=stride)
     held: list[tuple[str, object, float]] = []
     sessions, checked = set(), 0
     for _ in range(150):
@@ -52,12 +57,22 @@ async def test_rows_are_those_of_the_minute_asked(scenario: str, tick: float) ->
             sessions.add(id(cur[0]))
             for sym, e, k in held:  # served from the cache, filled at an earlier minute
                 k0, rows = b.book._rows.rows[(sym, e, k)]
-                assert k0 <= cur[1] and len(rows) == cur[0]["n"] + 1 - k0
+                n = cur[0]["n"]  # minute k0, then the later minutes on the stride
+                assert k0 <= cur[1] and len(rows) == 1 + n // stride - k0 // stride
+                if stride == 1:
+                    assert len(rows) == n + 1 - k0
         b.clock.advance(tick)
         if not xp.is_spx_open(b.clock.now()):
             b.clock.set(xp.next_spx_open(b.clock.now()))
     assert checked == 150 * len(held)
-    assert len(sessions) >= 2 if tick == 420 else len(sessions) == 1
+    assert len(sessions) >= 2 if tick >= 300 else len(sessions) == 1
+    odd = b.book._rows._odd  # the minutes off the stride read in the last session
+    assert (not odd) if tick % (60 * stride) == 0 else odd
+
+
+def test_a_stride_below_one_minute_is_refused() -> None:
+    with pytest.raises(ValueError, match="stride"):
+        SimBroker(SimClock(START), "calm", 7, stride=0)
 
 
 async def test_a_new_session_starts_empty() -> None:

@@ -67,6 +67,7 @@ class SimBroker(Accounting):
         spx_expiries: int = 4,
         vix_expiries: int = 6,
         history_days: int = 260,
+        stride: int = 1,
     ) -> None:
         self.clock = clock
         self.market = Market(scenario, seed, clock.now(), history_days)
@@ -74,7 +75,8 @@ class SimBroker(Accounting):
         self.fills = fills or FillModel(seed, commission_per_contract, commission_per_future,
                                         fill_ratio=fill_ratio)  # the one fill model
         self.max_order_qty = max_order_qty
-        self.book = ChainBook(self.market, spx_expiries, vix_expiries)
+        # `stride`: the minutes apart its reads come (a backtest's tick; any minute may be read)
+        self.book = ChainBook(self.market, spx_expiries, vix_expiries, stride)
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
         self._settle_due: tuple[Any, int, datetime] = (None, 0, NEVER)  # `_settle_expired`
@@ -330,6 +332,8 @@ def make_sim_broker(settings: Settings) -> tuple[SimBroker, SimClock]:
                  last=str(scenario.dates[-1]), sessions=len(scenario.dates),
                  configured_start=str(s.start))
     clock = SimClock(start, None if s.speed == "max" else float(s.speed))
+    tick = settings.tick_seconds  # the daemon steps at open + j x tick
     broker = SimBroker(clock, scenario, s.seed, s.initial_cash,
-                       fills=FillModel.from_settings(s))
+                       fills=FillModel.from_settings(s),
+                       stride=int(tick // 60) if tick % 60 == 0 else 1)
     return broker, clock

@@ -58,7 +58,8 @@ class ChainBook:
     """The listing and quotes of one simulated market: SPX chains by expiry (`chains`), VIX
     futures (`futures`: expiry -> price) and VIX chains (`vix_chains`), as of the last `build`."""
 
-    def __init__(self, market: Market, spx_expiries: int = 4, vix_expiries: int = 6) -> None:
+    def __init__(self, market: Market, spx_expiries: int = 4, vix_expiries: int = 6,
+                 stride: int = 1) -> None:
         self.market = market
         self.n_spx, self.n_vix = spx_expiries, vix_expiries
         self.chains: LazyMap[date, Chain] = LazyMap({}, _LazyChain.make)  # SPX, by expiry
@@ -76,7 +77,8 @@ class ChainBook:
         # (building the key per mark was most of what it saves: callgrind, 10 sessions, 21 M
         # of its 27 M instructions)
         self._keys: dict[int, tuple[Contract, tuple[str, date, float] | None, bool]] = {}
-        self._rows = SessionRows(market)  # rows of the strikes held, to the session's close
+        # rows of the strikes held, to the session's close (at the minutes on `stride`)
+        self._rows = SessionRows(market, stride)
         self._build: _Build | None = None  # the last build's state
         self._plan: tuple | None = None  # (session, SPX grid lists, VIX curve): the session
         # the last build's source of hot strikes: [(its previous maps)] until one of its

@@ -99,7 +99,11 @@ class _Build:
             else:
                 self.fills += 1
                 rows.fill(self.sess, k, [key])
-        row = ch.__dict__["_q"][i] = rows.get(key, k)  # Python floats, as before
+        row = rows.get(key, k)  # Python floats, as before
+        if row is None and k >= rows.rows[key][0]:  # a minute off the stride: it alone
+            rows.price_at(self.sess, k, key)
+            row = rows.get(key, k)
+        ch.__dict__["_q"][i] = row
         return row
 
     def price_joint(self, asking: _LazyChain, i: int) -> None:

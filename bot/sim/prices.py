@@ -104,15 +104,26 @@ def price_flat(mk: Market, S: Any, v: Any, vix: Any, r: float, dy: float, sf: An
 
 class SessionRows:
     """Rows of strikes priced for the rest of one session: (symbol, expiry, strike) ->
-    (first minute, [row at that minute, the next, ... the close])."""
+    (first minute k0, [row at k0, then at each later minute on the decision stride, to the
+    close]).
 
-    def __init__(self, mk: Market) -> None:
+    `stride` (minutes): the minutes a backtest's steps read (its tick: open + j x stride).
+    A fill prices its first minute and the later multiples of the stride, not every minute
+    (a year of 5-minute ticks read rows at 64 k (key, minute) pairs of the 386 k priced
+    minute by minute). A read off the stride prices that one minute alone (`price_at`): the
+    same numbers, since pricing is elementwise. With stride 1 every minute is priced."""
+
+    def __init__(self, mk: Market, stride: int = 1) -> None:
+        if stride < 1:
+            raise ValueError(f"stride must be a whole number of minutes >= 1, not {stride}")
         self.mk = mk
+        self.stride = stride
         self.sess: dict | None = None  # the session the rows belong to
         self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
         self.prev_sess: dict | None = None  # the session before, and its rows
         self.prev: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
         self._at: dict[tuple[str, date, float], tuple[int, tuple[float, ...]]] = {}  # last read
+        self._odd: dict[tuple[tuple[str, date, float], int], tuple[float, ...]] = {}  # off stride
 
     def current(self) -> tuple[dict, int] | None:
         """(session, minute) of the market's state now; None between sessions."""
@@ -121,24 +132,44 @@ class SessionRows:
             return None
         if s is not self.sess:  # a new session; the last one's rows are kept for reading
             self.prev_sess, self.prev = self.sess, self.rows
-            self.sess, self.rows, self._at = s, {}, {}
+            self.sess, self.rows, self._at, self._odd = s, {}, {}, {}
         return s, s["k"]
+
+    def _index(self, k0: int, k: int) -> int | None:
+        """Where minute k is in rows filled from k0 (k >= k0); None: not priced there."""
+        st = self.stride
+        if k == k0:
+            return 0
+        return None if k % st else k // st - k0 // st
 
     def kept(self, sess: dict | None, key: tuple[str, date, float],
              k: int) -> tuple[float, ...] | None:
         """The row at minute k of `key` in the previous session `sess` (a chain read after
         its session ended), if it was priced then; None otherwise."""
         got = self.prev.get(key) if sess is not None and sess is self.prev_sess else None
-        return None if got is None or k < got[0] else tuple(got[1][k - got[0]].tolist())
+        if got is None or k < got[0]:
+            return None
+        i = self._index(got[0], k)
+        return None if i is None else tuple(got[1][i].tolist())
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
+        """The row of `key` at minute k of this session; None when it is not priced (no
+        fill of the key yet, a fill from a later minute, or a minute off the stride that
+        `price_at` has not priced)."""
         at = self._at.get(key)
         if at is not None and at[0] == k:  # the broker's mark and the strategy read one minute
             return at[1]
         got = self.rows.get(key)
         if got is None or k < got[0]:
             return None
-        row = tuple(got[1][k - got[0]].tolist())
+        i = self._index(got[0], k)
+        if i is None:
+            odd = self._odd.get((key, k))
+            if odd is None:
+                return None
+            row = odd
+        else:
+            row = tuple(got[1][i].tolist())
         self._at[key] = (k, row)
         return row
 
@@ -162,19 +193,35 @@ class SessionRows:
         return got
 
     def fill(self, s: dict | None, k0: int, keys: list[tuple[str, date, float]]) -> None:
-        """Price `keys` (SPX ones first) from minute k0 to the close, in one pass."""
-        mk = self.mk
+        """Price `keys` (SPX ones first) from minute k0 to the close, in one pass: minute k0
+        and the later minutes on the stride."""
         assert s is not None and s is self.sess
-        S, v, vix, sf = (x[k0:] for x in self._state(s))
+        st = self.stride
+        at: slice | np.ndarray = slice(k0, None)
+        if st > 1:
+            at = np.r_[k0, np.arange((k0 // st + 1) * st, s["n"] + 1, st)]
+        for key, rows in self._price(s, at, keys):
+            self.rows[key] = (k0, rows)
+
+    def price_at(self, s: dict | None, k: int, key: tuple[str, date, float]) -> None:
+        """Price `key` at minute k alone (a read off the stride of rows filled before)."""
+        assert s is not None and s is self.sess
+        ((_, rows),) = self._price(s, np.array([k]), [key])
+        self._odd[(key, k)] = tuple(rows[0].tolist())
+
+    def _price(self, s: dict, at: slice | np.ndarray, keys: list[tuple[str, date, float]]
+               ) -> list[tuple[tuple[str, date, float], np.ndarray]]:
+        """Rows of `keys` at the minutes `at` of session `s` (by minute, in ROW order)."""
+        mk = self.mk
+        S, v, vix, sf = (x[at] for x in self._state(s))
         m = S.size
         keys = sorted(keys, key=lambda x: x[0] != "SPX")
         ns = m * sum(1 for sym, _, _ in keys if sym == "SPX")
-        T = np.concatenate([mk.grid_years(s, e)[k0:] for _, e, _ in keys])
-        F = np.concatenate([(mk.grid_forward(s, e) if sym == "SPX" else self._vix_future(s, e))[k0:]
+        T = np.concatenate([mk.grid_years(s, e)[at] for _, e, _ in keys])
+        F = np.concatenate([(mk.grid_forward(s, e) if sym == "SPX" else self._vix_future(s, e))[at]
                             for sym, e, _ in keys])
         K = np.repeat(np.array([k for _, _, k in keys], dtype=float), m)
         nk = len(keys)
         out = price_flat(mk, np.tile(S, nk), np.tile(v, nk), np.tile(vix, nk), mk.r, mk.q,
                          np.tile(sf, nk), K, T, F, ns, [m] * nk)
-        for key, p in zip(keys, out):
-            self.rows[key] = (k0, np.array([p[c] for c in ROW]).T)  # by minute
+        return [(key, np.array([p[c] for c in ROW]).T) for key, p in zip(keys, out)]
