@@ -13,6 +13,7 @@ from bot.broker.sim import SimBroker
 from bot.clock import SimClock
 from bot.sim import lazychain as ch_mod
 from strategies import expiry as xp
+from strategies.types import Contract
 
 START = datetime(2026, 1, 5, 9, 45, tzinfo=xp.NY)
 
@@ -207,3 +208,33 @@ async def test_a_snapshot_read_late_in_its_session_is_not_served_a_later_row() -
     want = (await ref.snapshot()).chains[e]
     i = int(want.strikes.searchsorted(k))
     assert early.chains[e].quote(k, "P") == (want.put_bid[i], want.put_ask[i])
+
+
+async def test_the_first_marks_of_a_session_price_every_held_strike_in_one_pass() -> None:
+    """At a session's first step no held strike has rows yet: `held_mids` prices all of them
+    (SPX in two expiries, VIX) in one fill and gives the mids fresh prices give; a strike or
+    expiry that no chain lists is left to `quote`'s own path (None)."""
+    b = SimBroker(SimClock(START), "chop", 7, stride=5)
+    snap = await b.snapshot()
+    exps, vexp = sorted(snap.chains), sorted(snap.vix_chains)[0]
+    ks = snap.chains[exps[0]].strikes
+    i = int(ks.searchsorted(snap.spx))
+    held = [Contract("SPX", "OPT", exps[0], float(ks[i - 5]), "P", "SPX", 100),
+            Contract("SPX", "OPT", exps[0], float(ks[i + 4]), "C", "SPX", 100),
+            Contract("SPX", "OPT", exps[2], float(ks[i - 9]), "P", "SPX", 100),
+            Contract("VIX", "OPT", vexp, 25.0, "C", "VIX", 100)]
+    unlisted = [Contract("SPX", "OPT", exps[0], float(ks[i]) + 2.5, "C", "SPX", 100),
+                Contract("SPX", "OPT", exps[-1] + timedelta(days=400), float(ks[i]), "C",
+                         "SPX", 100)]
+    fills: list[int] = []
+    real = b.book._rows.fill
+    b.book._rows.fill = lambda s, k0, keys: (fills.append(len(keys)), real(s, k0, keys))[1]
+    assert not b.book._rows.rows
+    mids = b.book.held_mids([*held, *unlisted])
+    assert fills == [len(held)]  # one pass, the held strikes only
+    for c, m in zip(held, mids):
+        chains = snap.chains if c.symbol == "SPX" else snap.vix_chains
+        w = fresh(b, chains[c.expiry], c.strike)
+        assert m == ((w[0] + w[1]) / 2 if c.right == "C" else (w[2] + w[3]) / 2)
+    assert mids[len(held):] == [None, None]
+    assert b.book.held_mids(held) == mids[:len(held)] and fills == [len(held)]  # now rows

@@ -220,17 +220,38 @@ class ChainBook:
         b = self._build
         if b is None or b.rows is None or b.rows.sess is not b.sess:
             return [None] * len(contracts)
-        get, k, keys = b.rows.get, b.k, self._keys
+        rows, k, keys = b.rows, b.k, self._keys
+        get = rows.get
         out: list[float | None] = []
+        held = []
         for c in contracts:
             got = keys.get(id(c))
             if got is None or got[0] is not c:
                 if len(keys) >= 4096:
                     keys.clear()
                 got = keys[id(c)] = (c, _row_key(c), c.right == "C")
+            held.append(got)
             r = get(got[1], k) if got[1] is not None else None
             out.append(None if r is None else (r[0] + r[1]) / 2 if got[2] else (r[2] + r[3]) / 2)
+        if None in out:
+            # a strike held and not priced yet this session (its first mark): all of them in
+            # one pass, as the chain path would price each (one chain at a time): the same rows
+            todo = [h[1] for h, m in zip(held, out) if m is None and h[1] is not None
+                    and h[1] not in rows.rows and self._listed(h[1])]
+            if todo:
+                rows.fill(b.sess, k, list(dict.fromkeys(todo)))
+                for j, (h, m) in enumerate(zip(held, out)):
+                    if m is None and h[1] is not None and (r := get(h[1], k)) is not None:
+                        out[j] = (r[0] + r[1]) / 2 if h[2] else (r[2] + r[3]) / 2
         return out
+
+    def _listed(self, key: tuple[str, date, float]) -> bool:
+        """Does a chain of this build list the option of row `key` (its expiry and strike):
+        would a quote of it reach the session's rows?"""
+        sym, e, strike = key
+        if sym == "SPX":
+            return strike in self._ix and e in self.chains
+        return sym == "VIX" and strike in _VIX_IX and e in self.vix_chains
 
     def _held(self, c: Contract) -> tuple[float, float] | None:
         """In a session, the quote of an option whose row this session has priced (a strike
