@@ -162,14 +162,14 @@ class SessionRows:
         got = self.rows.get(key)
         if got is None or k < got[0]:
             return None
-        i = self._index(got[0], k)
-        if i is None:
+        k0, st = got[0], self.stride
+        if k == k0 or not k % st:  # (`_index`, inline: a step reads a few rows)
+            row = tuple(got[1][0 if k == k0 else k // st - k0 // st].tolist())
+        else:
             odd = self._odd.get((key, k))
             if odd is None:
                 return None
             row = odd
-        else:
-            row = tuple(got[1][i].tolist())
         self._at[key] = (k, row)
         return row
 
@@ -199,7 +199,8 @@ class SessionRows:
         st = self.stride
         at: slice | np.ndarray = slice(k0, None)
         if st > 1:
-            at = np.r_[k0, np.arange((k0 // st + 1) * st, s["n"] + 1, st)]
+            at = np.arange((k0 // st) * st, s["n"] + 1, st)  # k0's stride minute, then on
+            at[0] = k0
         for key, rows in self._price(s, at, keys):
             self.rows[key] = (k0, rows)
 
