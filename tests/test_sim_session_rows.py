@@ -238,3 +238,24 @@ async def test_the_first_marks_of_a_session_price_every_held_strike_in_one_pass(
         assert m == ((w[0] + w[1]) / 2 if c.right == "C" else (w[2] + w[3]) / 2)
     assert mids[len(held):] == [None, None]
     assert b.book.held_mids(held) == mids[:len(held)] and fills == [len(held)]  # now rows
+
+
+async def test_a_stride_changes_no_listing_or_quote_on_or_off_it() -> None:
+    """A broker on a 5-minute stride lists and quotes what one on every minute does, at
+    minutes on the stride and off it (years to expiry, forwards, quotes, greeks)."""
+    a = SimBroker(SimClock(START), "chop", 7)
+    b = SimBroker(SimClock(START), "chop", 7, stride=5)
+    for step in range(40):
+        sa, sb = await a.snapshot(), await b.snapshot()
+        assert sorted(sa.chains) == sorted(sb.chains)
+        for e in sorted(sa.chains):
+            ca, cb = sa.chains[e], sb.chains[e]
+            assert (ca.t, ca._t_at, ca._fwd) == (cb.t, cb._t_at, cb._fwd)
+        e = sorted(sa.chains)[1]
+        ks = sa.chains[e].strikes
+        for k in ks[int(ks.searchsorted(sa.spx)) - 4:][:8:3].tolist():
+            for right in "CP":
+                assert sa.chains[e].quote(k, right) == sb.chains[e].quote(k, right)
+                assert sa.chains[e].delta(k, right) == sb.chains[e].delta(k, right)
+        for c in (a, b):
+            c.clock.advance(60 * (1 + step % 4))  # on and off the stride

@@ -79,8 +79,9 @@ class ChainBook:
         self._keys: dict[int, tuple[Contract, tuple[str, date, float] | None, bool]] = {}
         # rows of the strikes held, to the session's close (at the minutes on `stride`)
         self._rows = SessionRows(market, stride)
+        self._stride = stride
         self._build: _Build | None = None  # the last build's state
-        self._plan: tuple | None = None  # (session, SPX grid lists, VIX curve): the session
+        self._plan: tuple | None = None  # (session, SPX grid lists, [day, VIX curve], expiries)
         # the last build's source of hot strikes: [(its previous maps)] until one of its
         # chains prices ahead, then [{(symbol, expiry): indices}]
         self._hot: list[Any] = [{}]
@@ -108,9 +109,12 @@ class ChainBook:
             if plan is None or plan[0] is not g:  # the session's listing (fixed all session)
                 day = xp.exchange_date(when)
                 exps = self._spx_expiries(day)
-                plan = self._plan = (g, [(e, *mk.grid_lists(g, e)) for e in exps], [day])
+                # (at the minutes on the stride: the rest are read from the arrays)
+                plan = self._plan = (g, [(e, *mk.grid_lists(g, e, self._stride)) for e in exps],
+                                     [day], exps)
             k = g["k"]
             grid, curve = plan[1], plan[2]
+            j, off = divmod(k, self._stride)
 
             def vix_listed() -> list[tuple[date, float, float]]:
                 """(expiry, years, future) at minute k: `Market.vix_curve` in a session, from
@@ -123,7 +127,10 @@ class ChainBook:
             def spx_listed() -> list[tuple[date, float, float]]:
                 """(expiry, years, forward) at minute k, from the session's grid lists (the
                 map may be read after the market moved on: nothing here reads the market)."""
-                return [(e, t, fl[k]) for e, yl, fl in grid if (t := yl[k]) > 0]
+                if off:  # a minute off the stride: the same values, from the grid's arrays
+                    return [(e, t, float(mk.grid_forward(g, e)[k])) for e in plan[3]
+                            if (t := float(mk.grid_years(g, e)[k])) > 0]
+                return [(e, t, fl[j]) for e, yl, fl in grid if (t := yl[j]) > 0]
         else:
             exps = self._spx_expiries(xp.exchange_date(when))
             se0 = [(e, t) for e in exps if (t := years_to(e, when)) > 0]

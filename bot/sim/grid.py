@@ -121,12 +121,14 @@ class SessionGrid:
                                             * np.exp((self.r - self.q) * self.grid_years(s, e)))
         return got
 
-    def grid_lists(self, s: dict, e: date) -> tuple[list[float], list[float]]:
-        """(`grid_years`, `grid_forward`) of expiry `e` as lists of Python floats."""
-        got = s["cache"].get(("lists", e))
+    def grid_lists(self, s: dict, e: date, stride: int = 1) -> tuple[list[float], list[float]]:
+        """(`grid_years`, `grid_forward`) of expiry `e` as lists of Python floats, at every
+        `stride`-th minute from the open (index j: minute j x stride)."""
+        got = s["cache"].get(("lists", e, stride))
         if got is None:
-            got = s["cache"][("lists", e)] = (self.grid_years(s, e).tolist(),
-                                               self.grid_forward(s, e).tolist())
+            got = s["cache"][("lists", e, stride)] = (
+                self.grid_years(s, e)[::stride].tolist(),
+                self.grid_forward(s, e)[::stride].tolist())
         return got
 
     def _grid_curve(self, s: dict, exps: list[date]) -> list[tuple[date, list, list]]:
