@@ -10,7 +10,9 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-YIELD_WALL = 0.002  # wall seconds between turns of the event loop given by a SimClock at max speed
+# wall seconds between turns of the event loop given by a SimClock at max speed (a signal, a
+# control-file change or a scheduled job waits at most this long)
+YIELD_WALL = 0.01
 
 
 class RealClock:
