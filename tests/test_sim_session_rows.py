@@ -259,3 +259,38 @@ async def test_a_stride_changes_no_listing_or_quote_on_or_off_it() -> None:
                 assert sa.chains[e].delta(k, right) == sb.chains[e].delta(k, right)
         for c in (a, b):
             c.clock.advance(60 * (1 + step % 4))  # on and off the stride
+
+
+@pytest.mark.parametrize("scenario, stride", [("chop", 5), ("crash_2020", 1), ("calm", 7)])
+async def test_after_the_index_close_quotes_come_from_the_last_minute_rows(
+        scenario: str, stride: int) -> None:
+    """From 16:00 to the options' close the market holds its last minute's state: the
+    builds of those steps read that minute's rows (none is priced apart), and every quote,
+    delta and mark is what pricing the chain's own listing fresh gives."""
+    b = SimBroker(SimClock(datetime(2026, 1, 5, 15, 50, tzinfo=xp.NY)), scenario, 7,
+                  stride=stride)
+    snap = await b.snapshot()
+    e, ve = sorted(snap.chains)[1], sorted(snap.vix_chains)[0]
+    ks = snap.chains[e].strikes
+    i = int(ks.searchsorted(snap.spx))
+    held = [Contract("SPX", "OPT", e, float(ks[i - 6]), "P", "SPX", 100),
+            Contract("SPX", "OPT", e, float(ks[i + 5]), "C", "SPX", 100),
+            Contract("VIX", "OPT", ve, 22.0, "C", "VIX", 100)]
+    b.book.held_mids(held)  # held: rows from 15:50 on
+    for minutes in (10, 5, 5):  # 16:00 (the index close), 16:05, 16:10
+        b.clock.advance(60 * minutes)
+        snap = await b.snapshot()
+        cur = b.book._rows.current()
+        assert cur is not None and cur[1] == cur[0]["n"] and b.market.grid() is None
+        mids = b.book.held_mids(held)
+        for c, m in zip(held, mids):
+            ch = (snap.chains if c.symbol == "SPX" else snap.vix_chains)[c.expiry]
+            want = fresh(b, ch, c.strike)
+            if m is None:  # off the stride (390 % 7): the broker takes quote's path
+                assert 390 % stride
+                m = sum(b.book.quote(c)) / 2
+            assert m == ((want[0] + want[1]) / 2 if c.right == "C" else (want[2] + want[3]) / 2)
+            for right, (bid, ask, delta) in (("C", (0, 1, 4)), ("P", (2, 3, 5))):
+                assert ch.quote(c.strike, right) == (want[bid], want[ask])
+                assert ch.delta(c.strike, right) == want[delta]
+        assert "_lazy" in snap.chains[e].__dict__  # the chain's arrays were never priced

@@ -62,6 +62,7 @@ class SessionGrid:
     variance algebra `expected_var`, `_kq`, `_q_var`)."""
 
     _sess: dict | None
+    time: datetime
     _vix_exps: dict[tuple[date, int], list[date]]
     scenario: Any
     r: float
@@ -82,6 +83,11 @@ class SessionGrid:
         between sessions. `k` is the minute of the state now (`time` = open + k minutes)."""
         s = self._sess
         return s if s is not None and s["k"] >= 0 else None
+
+    def holds_close(self, s: dict) -> bool:
+        """Is the state now the last minute of session `s`, after its index close (until
+        the next session opens: the state a day's last steps see)?"""
+        return self._sess is None and s["k"] == s["n"] and self.time == s["close"]
 
     def grid_path(self, s: dict) -> tuple[np.ndarray, np.ndarray]:
         """(SPX, variance) at every grid minute of session `s` (the market's values)."""

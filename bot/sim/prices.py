@@ -126,10 +126,14 @@ class SessionRows:
         self._odd: dict[tuple[tuple[str, date, float], int], tuple[float, ...]] = {}  # off stride
 
     def current(self) -> tuple[dict, int] | None:
-        """(session, minute) of the market's state now; None between sessions."""
+        """(session, minute) of the market's state now; None between sessions. From the
+        index close until the next open the market holds the state of its last session's
+        last minute (the options trade on to 16:15): that session and minute, whose rows hold
+        those very prices (a day's last steps, and the marks made then, read them)."""
         s = self.mk.grid()
         if s is None:
-            return None
+            last = self.sess
+            return (last, last["n"]) if last is not None and self.mk.holds_close(last) else None
         if s is not self.sess:  # a new session; the last one's rows are kept for reading
             self.prev_sess, self.prev = self.sess, self.rows
             self.sess, self.rows, self._at, self._odd = s, {}, {}, {}
