@@ -122,6 +122,9 @@ class Cndr:
         # snapshot's chains keep the prices of their own minute.
         self._unmarked: list[tuple[Any, date]] = []
         self._day_rec: tuple[date, float, bool] | None = None  # last step: day, cash, held
+        # the position the simulator was last told to keep rows of (`ChainBook.watch`: the
+        # day's last mark, read next morning, finds them instead of pricing its four legs)
+        self._watched: dict[str, Any] | None = None
         self.peak_collateral = 0.0
         self.fees_paid = 0.0
         self.n_fills = 0
@@ -176,6 +179,12 @@ class Cndr:
         rate = self.rate
         opens = d.broker.market.opens
         self.on_snapshot(snap, rate, opens)
+        if self.pos is not self._watched:  # entered or settled: tell the simulator (`watch`)
+            self._watched = self.pos
+            watch = getattr(getattr(d.broker, "book", None), "watch", None)
+            if watch is not None:
+                p = self.pos
+                watch([] if p is None else [("SPX", p["expiry"], float(k)) for k in p["strikes"]])
 
     def on_snapshot(self, snap: Any, rate: float, opens: dict[date, tuple[float, float]]) -> None:
         now = snap.time

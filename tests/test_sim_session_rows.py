@@ -294,3 +294,36 @@ async def test_after_the_index_close_quotes_come_from_the_last_minute_rows(
                 assert ch.quote(c.strike, right) == (want[bid], want[ask])
                 assert ch.delta(c.strike, right) == want[delta]
         assert "_lazy" in snap.chains[e].__dict__  # the chain's arrays were never priced
+
+
+async def test_a_watched_condor_is_marked_next_morning_from_the_rows_kept() -> None:
+    """The CNDR baseline marks its condor at the day's last snapshot, read the next
+    morning: strikes `watch`ed are priced with the session's first marks, and that late
+    read takes the closing minute's rows kept (nothing priced again), at fresh prices."""
+    from bot.baselines import condor_value
+
+    b = SimBroker(SimClock(START), "chop", 7, stride=5)
+    snap = await b.snapshot()
+    e = sorted(snap.chains)[1]
+    ks = snap.chains[e].strikes
+    i = int(ks.searchsorted(snap.spx))
+    strikes = (float(ks[i - 12]), float(ks[i - 6]), float(ks[i + 6]), float(ks[i + 12]))
+    b.book.watch([("SPX", e, k) for k in strikes])
+    held = [Contract("SPX", "OPT", e, float(ks[i - 3]), "P", "SPX", 100)]
+    b.clock.set(xp.next_spx_open(b.clock.now()))  # a new session: its first marks
+    await b.snapshot()
+    b.book.held_mids(held)
+    assert all(("SPX", e, k) in b.book._rows.rows for k in strikes)
+    b.clock.set(datetime.combine(b.clock.now().astimezone(xp.NY).date(), datetime.min.time(),
+                                 tzinfo=xp.NY).replace(hour=16, minute=10))
+    last = await b.snapshot()  # the day's last snapshot: the market at its close
+    chain = last.chains[e]
+    want = [fresh(b, chain, k) for k in strikes]
+    b.clock.set(xp.next_spx_open(b.clock.now()))
+    await b.snapshot()  # the next morning: that session's rows are kept, no longer current
+    priced: list[list[int]] = []
+    chain._price_rows = lambda idx: priced.append(idx)  # type: ignore[method-assign]
+    value = condor_value(chain, strikes)
+    assert priced == []
+    mid = [(w[2] + w[3]) / 2 if j < 2 else (w[0] + w[1]) / 2 for j, w in enumerate(want)]
+    assert value == mid[0] - mid[1] - mid[2] + mid[3]

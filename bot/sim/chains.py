@@ -77,6 +77,7 @@ class ChainBook:
         # (building the key per mark was most of what it saves: callgrind, 10 sessions, 21 M
         # of its 27 M instructions)
         self._keys: dict[int, tuple[Contract, tuple[str, date, float] | None, bool]] = {}
+        self._watch: list[tuple[str, date, float]] = []  # `watch`
         # rows of the strikes held, to the session's close (at the minutes on `stride`)
         self._rows = SessionRows(market, stride)
         self._stride = stride
@@ -245,12 +246,21 @@ class ChainBook:
             # one pass, as the chain path would price each (one chain at a time): the same rows
             todo = [h[1] for h, m in zip(held, out) if m is None and h[1] is not None
                     and h[1] not in rows.rows and self._listed(h[1])]
-            if todo:
+            if todo:  # (and the strikes watched: `watch`)
+                todo += [w for w in self._watch if w not in rows.rows and self._listed(w)]
                 rows.fill(b.sess, k, list(dict.fromkeys(todo)))
                 for j, (h, m) in enumerate(zip(held, out)):
                     if m is None and h[1] is not None and (r := get(h[1], k)) is not None:
                         out[j] = (r[0] + r[1]) / 2 if h[2] else (r[2] + r[3]) / 2
         return out
+
+    def watch(self, keys: list[tuple[str, date, float]]) -> None:
+        """Options (row keys: symbol, expiry, strike) that are read after their session,
+        such as a baseline's condor marked at the day's last snapshot the next morning: the
+        pass that prices a session's first marks prices these too, so that read finds their
+        rows (kept a session) instead of pricing them again. A hint only: every read gives
+        the same numbers without it."""
+        self._watch = list(keys)
 
     def _listed(self, key: tuple[str, date, float]) -> bool:
         """Does a chain of this build list the option of row `key` (its expiry and strike):

@@ -236,6 +236,17 @@ class _LazyChain(Chain):
             return
         got, ix = d["_q"], d["_ix"]
         idx = sorted({i for k in strikes if (i := ix.get(k)) is not None and i not in got})
+        rows = build.rows
+        if idx and rows is not None:  # what its session priced (kept a session) is read
+            left = []
+            for i in idx:
+                row = rows.kept(build.sess, (self.symbol, self.expiry, float(d["strikes"][i])),
+                                build.k)
+                if row is None:
+                    left.append(i)
+                else:
+                    got[i] = row
+            idx = left
         if idx:
             self._price_rows(idx)
 
