@@ -137,14 +137,15 @@ class SessionGrid:
                 self.grid_forward(s, e)[::stride].tolist())
         return got
 
-    def _grid_curve(self, s: dict, exps: list[date]) -> list[tuple[date, list, list]]:
+    def _grid_curve(self, s: dict, exps: list[date],
+                    at: slice | np.ndarray = slice(None)) -> list[tuple[date, list, list]]:
         """(expiry, years to settlement, future price before `vix_curve` rounds it to the
-        tick) at every grid minute, for the futures `exps`: `vix_future` at each minute's
-        variance."""
+        tick) at every grid minute (or the minutes `at`), for the futures `exps`:
+        `vix_future` at each minute's variance."""
         if not exps:
             return []
-        T = np.maximum(np.array([self.grid_years(s, e) for e in exps]), 0.0)
-        th, vq = self.scenario.theta_q, self.scenario.vrp * self.grid_path(s)[1]
+        T = np.maximum(np.array([self.grid_years(s, e)[at] for e in exps]), 0.0)
+        th, vq = self.scenario.theta_q, self.scenario.vrp * self.grid_path(s)[1][at]
         ev = th + (vq - th) * np.exp(-self._kq(vq) * T)
         px = 100.0 * np.sqrt(self._q_var(TAU30, ev))
         return list(zip(exps, T.tolist(), px.tolist()))

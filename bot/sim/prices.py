@@ -188,13 +188,10 @@ class SessionRows:
             got = s["cache"]["state"] = (S, v, vix, sf)
         return got
 
-    def _vix_future(self, s: dict, e: date) -> np.ndarray:
-        """The VIX future of expiry `e` at every minute, as `Market.vix_curve` lists it."""
-        got = s["cache"].get(("vxf", e))
-        if got is None:
-            got = s["cache"][("vxf", e)] = np.array(
-                [vx_tick(p) for p in self.mk._grid_curve(s, [e])[0][2]])
-        return got
+    def _vix_future(self, s: dict, e: date, at: slice | np.ndarray) -> np.ndarray:
+        """The VIX future of expiry `e` at the minutes `at`, as `Market.vix_curve` lists it
+        (elementwise: the values it has in the whole session's curve)."""
+        return np.array([vx_tick(p) for p in self.mk._grid_curve(s, [e], at)[0][2]])
 
     def fill(self, s: dict | None, k0: int, keys: list[tuple[str, date, float]]) -> None:
         """Price `keys` (SPX ones first) from minute k0 to the close, in one pass: minute k0
@@ -223,7 +220,9 @@ class SessionRows:
         keys = sorted(keys, key=lambda x: x[0] != "SPX")
         ns = m * sum(1 for sym, _, _ in keys if sym == "SPX")
         T = np.concatenate([mk.grid_years(s, e)[at] for _, e, _ in keys])
-        F = np.concatenate([(mk.grid_forward(s, e) if sym == "SPX" else self._vix_future(s, e))[at]
+        vxf: dict[date, np.ndarray] = {}  # VIX futures at `at`, by expiry (once a pass)
+        F = np.concatenate([mk.grid_forward(s, e)[at] if sym == "SPX" else
+                            vxf[e] if e in vxf else vxf.setdefault(e, self._vix_future(s, e, at))
                             for sym, e, _ in keys])
         K = np.repeat(np.array([k for _, _, k in keys], dtype=float), m)
         nk = len(keys)
