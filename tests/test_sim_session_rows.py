@@ -12,6 +12,7 @@ import pytest
 from bot.broker.sim import SimBroker
 from bot.clock import SimClock
 from bot.sim import lazychain as ch_mod
+from bot.sim.market import years_to
 from strategies import expiry as xp
 from strategies.types import Contract
 
@@ -294,6 +295,15 @@ async def test_after_the_index_close_quotes_come_from_the_last_minute_rows(
                 assert ch.quote(c.strike, right) == (want[bid], want[ask])
                 assert ch.delta(c.strike, right) == want[delta]
         assert "_lazy" in snap.chains[e].__dict__  # the chain's arrays were never priced
+        # the listing: what the market's own formulas give at this instant
+        when = b.market.time
+        for x in sorted(snap.chains):
+            t_x = years_to(x, when)
+            assert (snap.chains[x].t, snap.chains[x]._fwd) == (
+                t_x, float(b.market.forward(np.array([t_x]))[0]))
+        fut, _ = b.market.vix_curve(when, b.book.n_vix)
+        assert dict(snap.vix_futures) == fut and sorted(snap.vix_chains) == sorted(fut)
+        assert [snap.vix_chains[x]._fwd for x in sorted(fut)] == [fut[x] for x in sorted(fut)]
 
 
 async def test_a_watched_condor_is_marked_next_morning_from_the_rows_kept() -> None:

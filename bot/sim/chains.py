@@ -105,6 +105,9 @@ class ChainBook:
             self._ix = dict(zip(self._strikes.tolist(), range(self._strikes.size)))
         ks = self._strikes
         g = mk.grid() if when == mk.time else None
+        if g is None and when == mk.time and (last := self._rows.sess) is not None \
+                and mk.holds_close(last):
+            g = last  # after the index close: the state of the session's last minute
         if g is not None:  # in a session: its years to expiry, forwards and VIX curve, by minute
             plan = self._plan
             if plan is None or plan[0] is not g:  # the session's listing (fixed all session)
