@@ -313,12 +313,13 @@ class Market(SessionGrid):
         bridged = xT is not None or yT is not None
         if not bridged and a.open_ret is None:  # no anchor (most days): the model alone
             # the loop below without its anchor branches: the same operations on the same
-            # values, in the same order (its bridge share and time left are not read then)
-            for z1, z2, z3, u1, u2, dt in zip(z[0::3], z[1::3], z[2::3], u[0::2], u[1::2],
-                                              dts):
+            # values, in the same order (its bridge share and time left are not read then).
+            # max/min are written as the comparisons they make (the same value, NaN too)
+            sq, jp = [per_dt[d][0] for d in dts], [per_dt[d][1] for d in dts]
+            for z1, z2, z3, u1, u2, dt, sqdt, jump_p in zip(z[0::3], z[1::3], z[2::3],
+                                                             u[0::2], u[1::2], dts, sq, jp):
                 sv = sqrt(v)
                 zv = rho * z1 + rc * z2
-                sqdt, jump_p = per_dt[dt]
                 jump = 0.0
                 if u1 < jump_p:
                     jump = jmean + jsd * z3
@@ -326,9 +327,11 @@ class Market(SessionGrid):
                     sv = sqrt(v)
                 drift = mu_k - 0.5 * v - revert * (x - x0)
                 x += drift * dt + sv * sqdt * z1 + jump
-                kap = kappa * sqrt(max(1.0, v / theta))
+                m = v / theta
+                kap = kappa * sqrt(m if m > 1.0 else 1.0)  # max(1.0, m)
                 v = v + kap * (theta - v) * dt + xi * sv * sqdt * zv
-                v = min(V_CAP, max(V_FLOOR, v))
+                v = v if v > V_FLOOR else V_FLOOR  # max(V_FLOOR, v)
+                v = v if v < V_CAP else V_CAP  # min(V_CAP, v)
                 xs.append(x)
                 vs.append(v)
             return np.exp(np.array(xs)), np.array(vs)
