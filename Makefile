@@ -36,7 +36,7 @@ lint: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 	@echo "== bench/backtest.py --against 5f1ce42 (issue 16's per-path speed-up, same run)"
-	@$(BIN)/python bench/backtest.py --against 5f1ce42 --repeats 5
+	@$(BIN)/python bench/backtest.py --against 5f1ce42 --repeats 5 --rounds 4
 
 soak: $(STAMP)
 	$(BIN)/condorbot run --scenario chop --speed max --days 250

@@ -14,7 +14,12 @@ It also prints the 5-minute steps per CPU second over BASELINE, today's checked-
 the same run's CPU seconds vary by +-20% from one run to the next.
 `--against COMMIT` measures this tree and COMMIT in the same run instead (a temporary git
 worktree; each run in its own process, interleaved): the ratio does not depend on how fast
-the machine happens to be today, as the checked-in figure does.
+the machine happens to be today, as the checked-in figure does. Interleaved runs still see
+the machine at different moments: one pair can be 15% apart, and the fastest of five of a
+3 s run and of a 13 s one need not come from alike moments. `--rounds N` adds N
+time-matched rounds on two cores. COMMIT's year runs on one core while this tree's years
+run back to back on the other over the same wall time; the cores swap each round, and the
+median round counts.
 Run: python bench/backtest.py [--days 252]   (the default is the issue's one-year figure, ~1
 minute here; --days 20 for a quick look: shorter runs hold fewer positions and run faster per
 step, so compare them only with the 20-session baseline)
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -96,8 +102,52 @@ print(r["steps"], r["cpu_seconds"])
 """
 
 
-def against(commit: str, days: int, scenario: str, repeats: int) -> int:
-    """Steps per CPU second of this tree and of `commit`, measured in the same run."""
+def _run(tree: Path, days: int, scenario: str, cpu: int | None = None) -> subprocess.Popen:
+    """One measured run of `tree` in its own process (pinned to core `cpu` when given)."""
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+    return subprocess.Popen([sys.executable, "-c", _RUN, str(tree), str(days), scenario],
+                            stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+
+
+def _result(p: subprocess.Popen) -> tuple[int, float]:
+    out, _ = p.communicate()
+    if p.returncode != 0:
+        raise RuntimeError(f"a measured run failed (exit {p.returncode})")
+    steps, cpu = out.split()[-2:]
+    return int(steps), float(cpu)
+
+
+def matched(tree: Path, base: Path, commit: str, days: int, scenario: str, rounds: int,
+            cores: list[int]) -> None:
+    """Time-matched rounds: `commit`'s year on one core while this tree's years run back to
+    back on the other until it ends (the cores swapped each round), so both see the same
+    machine; a round's ratio is this tree's steps per CPU second (over its runs) over the
+    commit's, and the median round counts."""
+    ratios = []
+    for r in range(rounds):
+        cb, ct = (cores[0], cores[1]) if r % 2 == 0 else (cores[1], cores[0])
+        b = _run(base, days, scenario, cb)
+        runs = []
+        while True:
+            runs.append(_result(_run(tree, days, scenario, ct)))
+            if b.poll() is not None:
+                break
+        b_steps, b_cpu = _result(b)
+        rate = sum(s for s, _ in runs) / sum(c for _, c in runs)
+        ratios.append(rate / (b_steps / b_cpu))
+        print(f"  round {r + 1}: {commit} {b_steps} steps in {b_cpu:.2f} CPU s on core {cb}; "
+              f"this tree {len(runs)} runs on core {ct}, {rate:.0f} steps/s; "
+              f"ratio {ratios[-1]:.2f}")
+    ratios.sort()
+    print(f"ratio this tree / {commit} (steps per CPU second), time-matched, median of "
+          f"{rounds} rounds (the lower middle of an even count) = {ratios[(rounds - 1) // 2]:.2f}  "
+          f"(issue 16 target >= 4 against 5f1ce42)")
+
+
+def against(commit: str, days: int, scenario: str, repeats: int, rounds: int) -> int:
+    """Steps per CPU second of this tree and of `commit`, measured in the same run:
+    time-matched on two cores (`matched`, `rounds` > 0 and two cores free), and interleaved
+    (the fastest of `repeats` each)."""
     root = Path(__file__).resolve().parents[1]
     wt = Path(tempfile.mkdtemp(prefix="bench-base-")) / "tree"
     add = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(wt),
@@ -107,14 +157,19 @@ def against(commit: str, days: int, scenario: str, repeats: int) -> int:
               f"{add.stderr.strip()}")
         return 2
     try:
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if rounds > 0 and len(cores) >= 2:
+            print(f"time-matched comparison, {days} sessions of {scenario} at 5-min ticks, "
+                  "method variant:")
+            matched(root, wt, commit, days, scenario, rounds, cores)
+        elif rounds > 0:
+            print("time-matched comparison skipped: it needs two cores")
         best: dict[str, tuple[int, float]] = {}
         for _ in range(repeats):
             for name, tree in (("this tree", root), (commit, wt)):
-                out = subprocess.run([sys.executable, "-c", _RUN, str(tree), str(days),
-                                      scenario], capture_output=True, text=True, check=True)
-                steps, cpu = out.stdout.split()[-2:]
-                if name not in best or float(cpu) < best[name][1]:
-                    best[name] = (int(steps), float(cpu))
+                steps, cpu = _result(_run(tree, days, scenario))
+                if name not in best or cpu < best[name][1]:
+                    best[name] = (steps, cpu)
     finally:
         subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(wt)],
                        capture_output=True)
@@ -134,13 +189,16 @@ def main() -> int:
     ap.add_argument("--scenario", default="chop")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of the 5-minute backtest; the fastest counts (default 3)")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="with --against: also this many time-matched rounds on two cores "
+                         "(COMMIT on one, this tree back to back on the other; default 0)")
     ap.add_argument("--against", metavar="COMMIT", default=None,
                     help="also measure COMMIT (e.g. the baseline 5f1ce42) in the same run: "
                          "checked out in a temporary git worktree, each tree's one-year "
                          "backtest run --repeats times in its own process, interleaved")
     a = ap.parse_args()
     if a.against:
-        return against(a.against, a.days, a.scenario, a.repeats)
+        return against(a.against, a.days, a.scenario, a.repeats, a.rounds)
     tmp = Path(tempfile.mkdtemp(prefix="bench-bt-"))
     # warm-up: the exchange calendar, imports and caches load once per process (~1 s), not
     # in the first measured run
