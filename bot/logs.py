@@ -58,6 +58,10 @@ _SHARED: list[Any] = [
 ]
 
 
+# the JSON line of a record: the file's formatter, a non-tty console's, and `_DirectSink`
+# render with this one renderer, so the direct route writes the lines the stdlib route does
+_JSON = structlog.processors.JSONRenderer(default=str)
+
 _lost = 0  # records a handler (or the logging pipeline) failed to write, since start
 _reported = False  # the first loss since `setup` went to stderr as `log.write_failed`
 
@@ -153,7 +157,7 @@ class _DirectSink:
 
     def __init__(self, handler: _SafeRotatingHandler) -> None:
         self.handler = handler
-        self.render = structlog.processors.JSONRenderer(default=str)
+        self.render = _JSON
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> Any:
         level = _LEVELS.get(method, logging.INFO)
@@ -192,7 +196,7 @@ def setup(
 ) -> Path | None:
     """Configure structlog + stdlib logging. Returns the JSON log path (None if unwritable).
     `direct`: the JSON file only, no console (a backtest's logs), and structlog's events
-    written to it straight from the chain (`_DirectSink`: the same lines, at a sixth of the
+    written to it straight from the chain (`_DirectSink`: the same lines, at ~60% of the
     cost); a handler added to the root logger later sees stdlib loggers' records only."""
     global _reported
     _reported = False  # a new configuration reports its first lost record again
@@ -212,7 +216,7 @@ def setup(
         fh = _SafeRotatingHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         fh.setFormatter(
             structlog.stdlib.ProcessorFormatter(
-                processor=structlog.processors.JSONRenderer(default=str),
+                processor=_JSON,
                 foreign_pre_chain=_SHARED,
             )
         )
@@ -228,7 +232,7 @@ def setup(
             structlog.stdlib.ProcessorFormatter(
                 processor=structlog.dev.ConsoleRenderer(colors=tty)
                 if tty
-                else structlog.processors.JSONRenderer(default=str),
+                else _JSON,
                 foreign_pre_chain=_SHARED,
             )
         )
