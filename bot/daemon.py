@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -80,6 +81,9 @@ class Daemon:
         self._writer = persist.StateWriter()  # the store writes after a step
         self._snap_mono = time.monotonic()
         self._reconnects = getattr(broker, "reconnects", 0)
+        # why the last reconciliation did not finish (a store write or a broker request
+        # failed part-way), or None: nothing is decided until one finishes (`recover`)
+        self.unreconciled: str | None = None
         # called as hook(daemon, snapshot) after every step (backtest equity curves, benches)
         self.step_hooks: list[Any] = []
 
@@ -132,8 +136,25 @@ class Daemon:
         await self.poll_control()
 
     async def recover(self) -> None:
-        """Reconcile store and broker before any decision (see bot.recovery)."""
-        await recovery.recover(self)
+        """Reconcile store and broker before any decision (see bot.recovery). One that fails
+        part-way (a store write: disk full; a broker request) leaves orders it had not yet
+        matched unknown to the executor, and a decision then could place one again: it is
+        logged, nothing is decided, and it is run again at the next step until it finishes
+        (a store failure also sets REDUCING, as any failed write does)."""
+        try:
+            await recovery.recover(self)
+        except (sqlite3.Error, BrokerError) as e:
+            store = not isinstance(e, BrokerError)
+            self.unreconciled = f"broker: {e.message}" if isinstance(e, BrokerError) else str(e)
+            if store:
+                self.executor.store_failed = str(e)
+            log.error("reconcile.failed", error=self.unreconciled,
+                      what="store write" if store else "broker request",
+                      action="no decision until reconciled; retried every step")
+            return
+        if self.unreconciled is not None:
+            log.info("reconcile.recovered", after=self.unreconciled, action="deciding again")
+        self.unreconciled = None
 
     def _on_signal(self, sig: int) -> None:
         log.info("daemon.signal", signal=signal.Signals(sig).name, action="stop")
@@ -196,6 +217,11 @@ class Daemon:
             self._reconnects = reconnects
             log.info("broker.reconnected", reconnects=reconnects, action="reconcile")
             await self.recover()
+        elif self.unreconciled is not None:
+            await self.recover()  # the last one failed part-way: again, before anything else
+        if self.unreconciled is not None:
+            self._store_check()
+            return  # what the broker holds and works is not known: nothing is decided
         plan_roll = getattr(self.broker, "plan_roll", None)
         if plan_roll is not None:  # IB: quotes exist only for the lines the book subscribes
             plan_roll(*(tvm.roll_open_target(self.state) or (None,)))
