@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ import numpy as np
 from strategies import alvh, harvest, rolls
 from strategies import ledger as lg
 from strategies.condor import build_condor, combo_prices, pick_expiry, reverse
-from strategies.expiry import dte, exchange_date
+from strategies.expiry import dte, exchange_date, next_spx_open, spx_option_session
 from strategies.outcomes import STOPS, on_order_done, stopped
 from strategies.params import StrategyParams
 from strategies.types import (
@@ -262,6 +262,15 @@ def roll_open_target(state: State) -> tuple[date, float] | None:
     return camp.rolled_from, float(camp.next_wing)
 
 
+def roll_open_deadline(since: datetime) -> datetime:
+    """When a close-then-open roll whose open cannot be built (no next expiry, no strikes in
+    the delta band) since `since` stops waiting: the close of the session after that one."""
+    nxt = next_spx_open(since + timedelta(seconds=1))
+    session = spx_option_session(exchange_date(nxt))
+    assert session is not None
+    return session[1]
+
+
 def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     """Close-then-open roll: the close has filled; open the next condor, re-centred now."""
     camp = state.campaign
@@ -276,8 +285,19 @@ def _roll_open(state: State, snap: Snapshot, p: StrategyParams) -> Decision:
     condor, why = (None, "no_next_expiry") if exp is None else build_condor(
         snap.chains[exp], p.short_delta, p.short_delta_min, p.short_delta_max, camp.next_wing)
     if condor is None:
-        return Decision(state, events=(("roll.waiting", {"campaign": camp.id, "why": why}),))
-    camp = replace(camp, attempts=camp.attempts + 1)
+        # nothing of the condor is held: wait for a buildable open through the rest of this
+        # session and the next whole one, then stop the campaign (its hedges close)
+        since = camp.open_wait_since or snap.time
+        deadline = roll_open_deadline(since)
+        if snap.time >= deadline:
+            return stopped(state, snap.time, "roll_open_failed",
+                           {"campaign": camp.id, "why": why, "waiting_since": since.isoformat(),
+                            "deadline": deadline.isoformat()}, p.cooldown_days)
+        if camp.open_wait_since is None:
+            state = replace(state, campaign=replace(camp, open_wait_since=since))
+        return Decision(state, events=(("roll.waiting", {"campaign": camp.id, "why": why,
+                                                          "until": deadline.isoformat()}),))
+    camp = replace(camp, attempts=camp.attempts + 1, open_wait_since=None)
     intent = Intent(key=f"{camp.id}:roll_open:{step}:{camp.attempts}", campaign_id=camp.id,
                     action="roll_open", legs=condor.legs, qty=camp.next_qty, mid=condor.mid,
                     natural=condor.natural, step=step,

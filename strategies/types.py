@@ -221,6 +221,7 @@ class Campaign:
     next_qty: int = 0  # close-then-open roll: the open still to send
     next_wing: float = 0.0
     rolled_from: date | None = None  # close-then-open roll: the expiry closed
+    open_wait_since: datetime | None = None  # close-then-open roll: first open not buildable
     stop_reason: str = ""
 
 
