@@ -31,7 +31,7 @@ test: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict strategies/
-	$(BIN)/mypy bot/
+	$(BIN)/mypy bot/ bench/
 
 bench: $(TEST_STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -9,9 +9,11 @@ seconds: 1/60 tick/s), simulated market time per second, and the cost of the bac
 instrumentation (backtest steps/s over bare daemon steps/s). Seconds are the process's CPU
 seconds: on a shared machine the wall clock also counts other processes' turns (on an idle
 one the two agree: the run never sleeps or waits on I/O).
-It also prints the 5-minute steps per CPU second over BASELINE, today's checked-in figure; the
-5-minute run is repeated (`--repeats`, default 3) and the fastest counts: on this shared VM
-the same run's CPU seconds vary by +-20% from one run to the next.
+It also prints the 5-minute steps per CPU second over BASELINE_STEPS_PER_CPU_SECOND, the
+checked-in figure of that day (measured on the machine of that day: on another CPU it is no
+evidence, `--against` is); the 5-minute run is repeated (`--repeats`, default 3) and the
+fastest counts: on this shared VM the same run's CPU seconds vary by +-20% from one run to
+the next.
 `--against COMMIT` measures this tree and COMMIT in the same run instead (a temporary git
 worktree; each run in its own process, interleaved): the ratio does not depend on how fast
 the machine happens to be today, as the checked-in figure does. Interleaved runs still see
@@ -48,8 +50,8 @@ LIVE_TICKS_PER_SECOND = 1.0 / 60.0
 # variant at 5-minute ticks on main 5f1ce42, 2026-12-01, this 2-core machine, measured by this
 # bench (chop seed 7), in steps per CPU second, per --days. A run with other --days compares
 # against the nearest entry and says so.
-BASELINE = {"commit": "5f1ce42", "date": "2026-12-01",
-            "steps_per_cpu_second": {20: 1499.0, 252: 1407.0}}
+BASELINE_COMMIT, BASELINE_DATE = "5f1ce42", "2026-12-01"
+BASELINE_STEPS_PER_CPU_SECOND: dict[int, float] = {20: 1499.0, 252: 1407.0}
 
 
 def decision_ticks(times: list, tick: float) -> int:
@@ -235,10 +237,10 @@ def main() -> int:
           f"{t60[2] / t60[3] / LIVE_TICKS_PER_SECOND:,.0f}")
     print(f"ratio backtest steps/s / bare daemon steps/s (tick 300s) = "
           f"{(t300[1] / t300[3]) / (b_steps / b_wall):.3f}")
-    base_days = min(BASELINE["steps_per_cpu_second"], key=lambda d: abs(d - a.days))
-    base = BASELINE["steps_per_cpu_second"][base_days]
-    print(f"ratio backtest steps/CPU s at 5-min ticks / baseline {BASELINE['commit']} "
-          f"({BASELINE['date']}, {base_days} sessions: {base:.0f} steps/s) = "
+    base_days = min(BASELINE_STEPS_PER_CPU_SECOND, key=lambda d: abs(d - a.days))
+    base = BASELINE_STEPS_PER_CPU_SECOND[base_days]
+    print(f"ratio backtest steps/CPU s at 5-min ticks / baseline {BASELINE_COMMIT} "
+          f"({BASELINE_DATE}, {base_days} sessions: {base:.0f} steps/s) = "
           f"{t300[1] / t300[3] / base:.2f}  (issue 16 target >= 4)"
           + ("" if base_days == a.days else f"  [baseline over {base_days} sessions, "
              f"not {a.days}]"))

@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,7 +41,7 @@ def measure(workers: int, paths: int, kw: dict, plain: bool) -> tuple[float, lis
         addrs = list(client.scheduler_info()["workers"])
         client.gather([client.submit(_warm, kw, workers=[w], pure=False, allow_other_workers=False)
                        for w in addrs])
-        tasks = [({}, 100 + i) for i in range(paths)]
+        tasks: list[tuple[dict[str, Any], int]] = [({}, 100 + i) for i in range(paths)]
         t0 = time.perf_counter()
         results, failed = mc.run_tasks(client, mc.run_path, tasks,
                                        (cfg.Settings(), kw, plain), open("/dev/null", "w"))

@@ -80,6 +80,7 @@ def main() -> int:
     n_opts = sum(c.strikes.size * 2 for c in snap.chains.values())
     n_vix = sum(c.strikes.size * 2 for c in snap.vix_chains.values())
     exp = pick_expiry(snap.chains, snap.time, p.dte_min, p.dte_max)
+    assert exp is not None, "no expiry in the DTE window"
     chain = snap.chains[exp]
 
     def build() -> None:  # the next market minute: every option re-priced
