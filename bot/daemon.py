@@ -145,12 +145,14 @@ class Daemon:
             await recovery.recover(self)
         except (sqlite3.Error, BrokerError) as e:
             store = not isinstance(e, BrokerError)
-            self.unreconciled = f"broker: {e.message}" if isinstance(e, BrokerError) else str(e)
+            why = f"broker: {e.message}" if isinstance(e, BrokerError) else str(e)
             if store:
                 self.executor.store_failed = str(e)
-            log.error("reconcile.failed", error=self.unreconciled,
-                      what="store write" if store else "broker request",
-                      action="no decision until reconciled; retried every step")
+            if why != self.unreconciled:  # (a retry failing the same way is not logged again)
+                log.error("reconcile.failed", error=why,
+                          what="store write" if store else "broker request",
+                          action="no decision until reconciled; retried every step")
+            self.unreconciled = why
             return
         if self.unreconciled is not None:
             log.info("reconcile.recovered", after=self.unreconciled, action="deciding again")
