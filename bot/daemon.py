@@ -221,9 +221,6 @@ class Daemon:
             await self.recover()
         elif self.unreconciled is not None:
             await self.recover()  # the last one failed part-way: again, before anything else
-        if self.unreconciled is not None:
-            self._store_check()
-            return  # what the broker holds and works is not known: nothing is decided
         plan_roll = getattr(self.broker, "plan_roll", None)
         if plan_roll is not None:  # IB: quotes exist only for the lines the book subscribes
             plan_roll(*(tvm.roll_open_target(self.state) or (None,)))
@@ -255,7 +252,11 @@ class Daemon:
             await self.recover()
         self._store_check()
         self._reconcile_pending(now)
-        if self.mode == "flatten":
+        if self.unreconciled is not None:
+            # what the broker holds and works is not known: the orders the executor tracks
+            # walk on (and are cancelled at their walk's end), nothing is decided
+            pass
+        elif self.mode == "flatten":
             await self._flatten(snap)
         elif decide and self.guard.state == REDUCING and self._flat():
             # closing orders only and nothing to close: no campaign is invented to be refused

@@ -4,7 +4,8 @@ Before, the error left `recover` half done: on a reconnect the daemon went on de
 the same step (the reconnect was counted already, so recovery was never run again), with
 orders the broker knew and the executor did not, so a decision could place one again; at
 start it ended the daemon. Now nothing is decided until a reconciliation finishes, it is
-run again at every step, and a failed store write sets REDUCING as any other does.
+run again at every step, a failed store write sets REDUCING as any other does, and the
+orders the executor does track walk on meanwhile (a step still snapshots, walks and records).
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ async def test_a_broker_request_failing_in_a_reconnect_recovery_holds_the_decisi
     d.clock.advance(300)
     await d.step()
     assert d.unreconciled == "broker: reqAllOpenOrders timed out" and decided == []
+    # the order the executor tracks walks on meanwhile (a step's walk, not a decision)
+    (key,) = d.executor.working
+    walked = [e for e in read_events(log_file) if e["event"] == "order.walked"]
+    assert [e["key"] for e in walked] == [key]
     d.clock.advance(300)
     await d.step()
     assert d.unreconciled is None and len(decided) == 1
