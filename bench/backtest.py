@@ -47,9 +47,9 @@ from strategies import expiry as xp
 
 LIVE_TICKS_PER_SECOND = 1.0 / 60.0
 # Today's figure (issue 16 item 3: the per-path speed-up is measured against it): the method
-# variant at 5-minute ticks on main 5f1ce42, 2026-12-01, this 2-core machine, measured by this
-# bench (chop seed 7), in steps per CPU second, per --days. A run with other --days compares
-# against the nearest entry and says so.
+# variant at 5-minute ticks on main 5f1ce42, 2026-12-01, the 2-core machine of that day,
+# measured by this bench (chop seed 7), in steps per CPU second, per --days. A run with other
+# --days compares against the nearest entry and says so.
 BASELINE_COMMIT, BASELINE_DATE = "5f1ce42", "2026-12-01"
 BASELINE_STEPS_PER_CPU_SECOND: dict[int, float] = {20: 1499.0, 252: 1407.0}
 

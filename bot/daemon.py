@@ -144,13 +144,13 @@ class Daemon:
         try:
             await recovery.recover(self)
         except (sqlite3.Error, BrokerError) as e:
-            store = not isinstance(e, BrokerError)
-            why = f"broker: {e.message}" if isinstance(e, BrokerError) else str(e)
-            if store:
-                self.executor.store_failed = str(e)
+            if isinstance(e, BrokerError):
+                what, why = "broker request", f"broker: {e.message}"
+            else:
+                what, why = "store write", str(e)
+                self.executor.store_failed = why
             if why != self.unreconciled:  # (a retry failing the same way is not logged again)
-                log.error("reconcile.failed", error=why,
-                          what="store write" if store else "broker request",
+                log.error("reconcile.failed", error=why, what=what,
                           action="no decision until reconciled; retried every step")
             self.unreconciled = why
             return
