@@ -109,6 +109,7 @@ class _SafeRotatingHandler(_SafeHandler, logging.handlers.RotatingFileHandler):
     """
 
     _memo: tuple[logging.LogRecord | None, str] = (None, "")
+    _kind: tuple[Any, bool] = (None, True)  # (the stream, its path may roll over: a regular file)
 
     def format(self, record: logging.LogRecord) -> str:
         """The record's JSON line, rendered once: RotatingFileHandler formats every record
@@ -129,9 +130,13 @@ class _SafeRotatingHandler(_SafeHandler, logging.handlers.RotatingFileHandler):
         try:
             if self.stream is None:
                 self.stream = self._open()
-            # (shouldRollover's rules: only a regular file rolls over, at maxBytes)
-            if self.maxBytes > 0 and not (os.path.exists(self.baseFilename)
-                                          and not os.path.isfile(self.baseFilename)):
+            # (shouldRollover's rules: only a regular file rolls over, at maxBytes; what the
+            # path is, is looked up once per stream opened, not twice a record)
+            kind = self._kind
+            if kind[0] is not self.stream:
+                kind = self._kind = (self.stream, not (os.path.exists(self.baseFilename)
+                                                       and not os.path.isfile(self.baseFilename)))
+            if self.maxBytes > 0 and kind[1]:
                 self.stream.seek(0, 2)
                 if self.stream.tell() + len(msg) >= self.maxBytes:
                     self.doRollover()

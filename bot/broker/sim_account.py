@@ -75,11 +75,21 @@ class Accounting:
 
     def _account(self) -> Account:
         # one mark per position, shared by the value, the unrealized P&L and the margin (the
-        # same numbers, summed in the same order, as marking the positions three times)
+        # same numbers, summed in the same order, as marking the positions three times); one
+        # loop for the marks and both sums (the same products, added in the same order from
+        # the same int 0 as `sum` adds them)
         pos = list(self._positions.values())
-        marks = [self._mark(p.contract) if m is None else m
-                 for p, m in zip(pos, self.book.held_mids([p.contract for p in pos]))]
-        value = self.cash + sum(p.qty * p.contract.multiplier * m for p, m in zip(pos, marks))
+        marks = []
+        held: float = 0
+        unreal: float = 0
+        for p, m in zip(pos, self.book.held_mids([p.contract for p in pos])):
+            if m is None:
+                m = self._mark(p.contract)
+            marks.append(m)
+            w = p.qty * p.contract.multiplier
+            held += w * m
+            unreal += w * (m - p.avg_cost)
+        value = self.cash + held
         today = xp.exchange_date(self.clock.now())
         if self._day != today:
             self._day, self._day_start_value = today, value
@@ -101,7 +111,6 @@ class Accounting:
             # futures read marks, and are priced again next time)
             self._req_memo = None if marked else (key, pos, m)
         excess = value - m.maint
-        unreal = sum(p.qty * p.contract.multiplier * (mk - p.avg_cost) for p, mk in zip(pos, marks))
         return Account(net_liquidation=value, init_margin=m.init, maint_margin=m.maint,
                        excess_liquidity=excess, cushion=excess / value if value > 0 else 0.0,
                        realized_pnl_today=value - (self._day_start_value or value),
