@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bot.sim.grid import vx_tick
-from bot.sim.lazychain import _asked, _Build, _LazyChain, state
+from bot.sim.lazychain import _asked, _Build, _LazyChain
 from bot.sim.lazymap import LazyDict, LazyMap
 from bot.sim.market import Market, years_to
 from bot.sim.prices import SessionRows
@@ -52,6 +52,82 @@ def tick_round(price: np.ndarray | float, up: bool | None = None,
     n = p / tick
     n = np.round(n) if up is None else (np.ceil(n - 1e-9) if up else np.floor(n + 1e-9))
     return np.round(n * tick, 2)
+
+
+class _Listing:
+    """What one `ChainBook.build` lists, as of its minute (a slotted object, not closures:
+    a build is made every step). In a session (`g`): years to expiry, forwards and the VIX
+    curve at minute `k` of the session's grid lists (`plan`); outside one: `spx_now` and
+    `vix_now`, taken at the build. Nothing here reads the market after the build, but the
+    session's curve, priced for the whole session when first read."""
+
+    __slots__ = ("mk", "g", "k", "j", "off", "plan", "spx_now", "vix_now", "vx", "ks", "ix",
+                 "build", "src")
+    mk: Market
+    g: dict | None  # the session grid (None: outside a session)
+    k: int  # its minute, and that minute's place on the stride (j, off)
+    j: int
+    off: int
+    plan: tuple  # ChainBook._plan
+    spx_now: list[tuple[date, float, float]]
+    vix_now: list[tuple[date, float, float]]
+    vx: list[tuple[date, float, float]] | None
+    ks: np.ndarray
+    ix: dict[float, int]
+    build: _Build
+    src: list[Any]
+
+    def spx_listed(self) -> list[tuple[date, float, float]]:
+        """(expiry, years, forward) at minute k, from the session's grid lists (the map may
+        be read after the market moved on: nothing here reads the market)."""
+        g = self.g
+        if g is None:
+            return self.spx_now
+        k, mk = self.k, self.mk
+        if self.off:  # a minute off the stride: the same values, from the grid's arrays
+            return [(e, t, float(mk.grid_forward(g, e)[k])) for e in self.plan[3]
+                    if (t := float(mk.grid_years(g, e)[k])) > 0]
+        j = self.j
+        return [(e, t, fl[j]) for e, yl, fl in self.plan[1] if (t := yl[j]) > 0]
+
+    def vix_list(self) -> list[tuple[date, float, float]]:
+        """The VIX futures listed (expiry, years, price), once per build: `Market.vix_curve`
+        in a session, from the same curve, priced for the session when first read (many
+        sessions read no future and no VIX chain; a function of the session's path alone)."""
+        vx = self.vx
+        if vx is None:
+            g = self.g
+            if g is None:
+                vx = self.vix_now
+            else:
+                k, curve = self.k, self.plan[2]
+                if len(curve) == 1:
+                    curve.append(self.mk.session_curve(g, curve[0], self.plan[4]))
+                vx = [(e, tl[k], vx_tick(px[k])) for e, tl, px in curve[1] if tl[k] > 0]
+            self.vx = vx
+        return vx
+
+    def futures(self) -> dict[date, float]:
+        return {e: F for e, _, F in self.vix_list()}
+
+    def hot(self) -> dict[tuple[str, date], list[int]]:
+        """Strikes looked up in each chain of the last build (as of the first time a chain
+        of this build prices ahead), as indices into this build's strikes."""
+        src = self.src
+        h = src[0]
+        if isinstance(h, tuple):
+            h = src[0] = _asked(h, self.ks)
+        return h  # type: ignore[no-any-return]
+
+    # (each chain takes `hot` itself, and calls it only when it prices ahead)
+    def spx_args(self) -> dict[date, tuple]:
+        ks, build, hot, ix = self.ks, self.build, self.hot, self.ix
+        return {e: ("SPX", e, t, ks, build, t, f, hot, ix) for e, t, f in self.spx_listed()}
+
+    def vix_args(self) -> dict[date, tuple]:
+        build, hot = self.build, self.hot
+        return {e: ("VIX", e, t, VIX_STRIKES, build, t, F, hot, _VIX_IX)
+                for e, t, F in self.vix_list()}
 
 
 class ChainBook:
@@ -82,7 +158,8 @@ class ChainBook:
         self._rows = SessionRows(market, stride)
         self._stride = stride
         self._build: _Build | None = None  # the last build's state
-        self._plan: tuple | None = None  # (session, SPX grid lists, [day, VIX curve], expiries)
+        # (session, SPX grid lists, [day, VIX curve], expiries, VIX expiries listed)
+        self._plan: tuple | None = None
         # the last build's source of hot strikes: [(its previous maps)] until one of its
         # chains prices ahead, then [{(symbol, expiry): indices}]
         self._hot: list[Any] = [{}]
@@ -108,6 +185,8 @@ class ChainBook:
         if g is None and when == mk.time and (last := self._rows.sess) is not None \
                 and mk.holds_close(last):
             g = last  # after the index close: the state of the session's last minute
+        ls = _Listing()
+        ls.mk, ls.g, ls.ks, ls.ix, ls.vx = mk, g, ks, self._ix, None
         if g is not None:  # in a session: its years to expiry, forwards and VIX curve, by minute
             plan = self._plan
             if plan is None or plan[0] is not g:  # the session's listing (fixed all session)
@@ -115,80 +194,32 @@ class ChainBook:
                 exps = self._spx_expiries(day)
                 # (at the minutes on the stride: the rest are read from the arrays)
                 plan = self._plan = (g, [(e, *mk.grid_lists(g, e, self._stride)) for e in exps],
-                                     [day], exps)
-            k = g["k"]
-            grid, curve = plan[1], plan[2]
-            j, off = divmod(k, self._stride)
-
-            def vix_listed() -> list[tuple[date, float, float]]:
-                """(expiry, years, future) at minute k: `Market.vix_curve` in a session, from
-                the same curve, priced for the session when first read (many sessions read
-                no future and no VIX chain; a function of the session's path alone)."""
-                if len(curve) == 1:
-                    curve.append(mk.session_curve(g, curve[0], self.n_vix))
-                return [(e, tl[k], vx_tick(px[k])) for e, tl, px in curve[1] if tl[k] > 0]
-
-            def spx_listed() -> list[tuple[date, float, float]]:
-                """(expiry, years, forward) at minute k, from the session's grid lists (the
-                map may be read after the market moved on: nothing here reads the market)."""
-                if off:  # a minute off the stride: the same values, from the grid's arrays
-                    return [(e, t, float(mk.grid_forward(g, e)[k])) for e in plan[3]
-                            if (t := float(mk.grid_years(g, e)[k])) > 0]
-                return [(e, t, fl[j]) for e, yl, fl in grid if (t := yl[j]) > 0]
+                                     [day], exps, self.n_vix)
+            ls.k = g["k"]
+            ls.plan = plan
+            ls.j, ls.off = divmod(ls.k, self._stride)
         else:
             exps = self._spx_expiries(xp.exchange_date(when))
             se0 = [(e, t) for e in exps if (t := years_to(e, when)) > 0]
             fs = mk.forward(np.array([t for _, t in se0]))  # SPX forwards (at spot now)
-            listed = [(e, t, fs[j]) for j, (e, t) in enumerate(se0)]
-
-            def spx_listed() -> list[tuple[date, float, float]]:
-                return listed
+            ls.spx_now = [(e, t, fs[j]) for j, (e, t) in enumerate(se0)]
             fut, tv = mk.vix_curve(when, self.n_vix)
-            vix_now = [(e, t, F) for (e, F), t in zip(fut.items(), tv)]
-
-            def vix_listed() -> list[tuple[date, float, float]]:
-                return vix_now
-        vx: list[Any] = []
-
-        def vix_list() -> list[tuple[date, float, float]]:
-            """The VIX futures listed (expiry, years, price), once per build (a plain list:
-            `functools.cache` would cost ~2% of a backtest step in its wrapper's set-up)."""
-            if not vx:
-                vx.append(vix_listed())
-            return vx[0]
-
+            ls.vix_now = [(e, t, F) for (e, F), t in zip(fut.items(), tv)]
         # listed when first read (most steps read no future, nor a VIX chain)
-        self.futures = LazyDict(lambda: {e: F for e, _, F in vix_list()})
+        self.futures = LazyDict(ls.futures)
         self._fut_ticks = max(1, round(sf))  # futures half-spread, in half ticks
         self._quotes = {}  # this build's quotes, by contract object
         if self._build is not None:  # its chains point back at it (`_lazy`): break the cycle,
             self._build.chains = []  # or every build is left to the cyclic GC (~5% of a run)
-        build = self._build = _Build(state(mk), self._rows)
+        # (`lazychain.state`, with the spread factor read above)
+        ls.build = self._build = _Build((mk, S, mk.v, mk.vix, mk.r, mk.q, sf), self._rows)
         if isinstance(self._hot[0], tuple):  # no chain of the last build priced ahead yet: from
             self._hot[0] = {}  # now on, it asks nothing of the one before (which is let go)
-        src = self._hot = [(self.chains, self.vix_chains)]  # -> the strikes they were asked
-        ix = self._ix
-
-        def hot() -> dict[tuple[str, date], list[int]]:
-            """Strikes looked up in each chain of the last build (as of the first time a chain
-            of this build prices ahead), as indices into this build's strikes."""
-            h = src[0]
-            if isinstance(h, tuple):
-                h = src[0] = _asked(h, ks)
-            return h
-
-        # (each chain takes `hot` itself, and calls it only when it prices ahead)
-        def spx_args() -> dict[date, tuple]:
-            return {e: ("SPX", e, t, ks, build, t, f, hot, ix) for e, t, f in spx_listed()}
-
-        def vix_args() -> dict[date, tuple]:
-            return {e: ("VIX", e, t, VIX_STRIKES, build, t, F, hot, _VIX_IX)
-                    for e, t, F in vix_list()}
-
+        ls.src = self._hot = [(self.chains, self.vix_chains)]  # -> the strikes they were asked
         # each chain is made when first looked up (a step reads one or two of the ten), and
         # each map lists its chains when first used
-        self.chains = LazyMap(spx_args, _LazyChain.make)
-        self.vix_chains = LazyMap(vix_args, _LazyChain.make)
+        self.chains = LazyMap(ls.spx_args, _LazyChain.make)
+        self.vix_chains = LazyMap(ls.vix_args, _LazyChain.make)
 
     def _spx_expiries(self, day: date) -> list[date]:
         exps = self._spx_exps.get(day)

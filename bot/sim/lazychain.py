@@ -191,7 +191,14 @@ class _LazyChain(Chain):
             return None
         row = d["_q"].get(i)
         if row is None:
-            if build.rows is not None and build.rows.sess is build.sess:  # its session's cache
+            rows = build.rows
+            if rows is not None and rows.sess is build.sess:  # its session's cache
+                # a row read at this minute already (the broker marked it this step): the one
+                # `build.row` would give, without its two calls
+                at = rows._at.get((d["symbol"], d["expiry"], float(strike)))
+                if at is not None and at[0] == build.k:
+                    d["_q"][i] = at[1]
+                    return at[1]  # type: ignore[no-any-return]
                 return build.row(self, i, strike)  # None: many misses, the caller reads the arrays
             if build.rows is not None:  # read after its session: the rows kept from it
                 row = build.rows.kept(build.sess, (self.symbol, self.expiry, float(strike)),
