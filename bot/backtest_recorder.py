@@ -63,6 +63,7 @@ class Recorder:
     _append: Any = None  # (ticks, each column's list.append)
     _funds: Any = None  # (ledger, campaign id, balance, campaign fund) of the last step
     _held: Any = None  # (legs, their strikes) of the last step
+    _contracts: Any = None  # (positions, contracts held) of the last step
 
     def hook(self, d: Any, snap: Any) -> None:
         t = self.ticks
@@ -88,7 +89,11 @@ class Recorder:
         a_time(snap.time)
         a_equity(acct.net_liquidation)
         a_margin(acct.init_margin)
-        a_contracts(sum(abs(p.qty) for p in snap.positions))
+        ps = snap.positions  # (one tuple while nothing trades: counted once)
+        n = self._contracts
+        if n is None or n[0] is not ps:
+            n = self._contracts = (ps, sum(abs(p.qty) for p in ps))
+        a_contracts(n[1])
         a_spx(snap.spx)
         a_vix(snap.vix)
         a_fund(got[2])

@@ -79,6 +79,8 @@ class SimBroker(Accounting):
         self.book = ChainBook(self.market, spx_expiries, vix_expiries, stride)
         self.settlements: list[tuple[datetime, str, int, float]] = []  # time, key, qty, price
         self._positions: dict[str, Position] = {}
+        # (the positions dict, its size, its values): `_held_now`
+        self._held: tuple[Any, int, tuple[Position, ...]] = (None, 0, ())
         self._settle_due: tuple[Any, int, datetime] = (None, 0, NEVER)  # `_settle_expired`
         self._orders: dict[int, OrderState] = {}
         self._live: dict[int, OrderState] = {}  # may still work (a done one goes at the match)
@@ -91,7 +93,7 @@ class SimBroker(Accounting):
         self._day: date | None = None
         self._connected = False
         # (ids of the positions, the positions (keeping the ids theirs), their requirement)
-        self._req_memo: tuple[tuple[int, ...], list[Position], mg.Margin] | None = None
+        self._req_memo: tuple[tuple[int, ...], tuple[Position, ...], mg.Margin] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -152,9 +154,18 @@ class SimBroker(Accounting):
         since = (now - session[0]).total_seconds() / 60 if session and is_open else 0.0
         return Snapshot(time=now, spx=self.market.spx, vix=self.market.vix,
                         chains=self.book.chains, account=self._account(),
-                        positions=tuple(self._positions.values()),
+                        positions=self._held_now(),
                         vix_futures=self.book.futures, vix_chains=self.book.vix_chains,
                         bars=self.market.bars, minutes_since_open=since, market_open=is_open)
+
+    def _held_now(self) -> tuple[Position, ...]:
+        """The positions, as one tuple while nothing is bought, sold or settled: a fill
+        replaces the dict (`_after`), a settlement deletes from it; nothing sets an entry in
+        place. Snapshots of steps that change nothing share it (the recorder's count too)."""
+        h, pos = self._held, self._positions
+        if h[0] is not pos or h[1] != len(pos):
+            h = self._held = (pos, len(pos), tuple(pos.values()))
+        return h[2]
 
     async def positions(self) -> list[Position]:
         self._sync()

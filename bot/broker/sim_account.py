@@ -40,7 +40,10 @@ class Accounting:
     _settle_due: tuple[Any, int, datetime]
     _day_start_value: float | None
     _day: date | None
-    _req_memo: tuple[tuple[int, ...], list[Position], mg.Margin] | None
+    _req_memo: tuple[tuple[int, ...], tuple[Position, ...], mg.Margin] | None
+
+    def _held_now(self) -> tuple[Position, ...]:
+        raise NotImplementedError  # SimBroker's
 
     def _quote(self, c: Contract) -> tuple[float, float]:
         raise NotImplementedError  # SimBroker's
@@ -78,24 +81,23 @@ class Accounting:
         # same numbers, summed in the same order, as marking the positions three times); one
         # loop for the marks and both sums (the same products, added in the same order from
         # the same int 0 as `sum` adds them)
-        pos = list(self._positions.values())
+        pos = self._held_now()
         marks = []
         held: float = 0
         unreal: float = 0
-        for p, m in zip(pos, self.book.held_mids([p.contract for p in pos])):
-            if m is None:
-                m = self._mark(p.contract)
-            marks.append(m)
+        for p, mid in zip(pos, self.book.held_mids([p.contract for p in pos])):
+            mk = self._mark(p.contract) if mid is None else mid
+            marks.append(mk)
             w = p.qty * p.contract.multiplier
-            held += w * m
-            unreal += w * (m - p.avg_cost)
+            held += w * mk
+            unreal += w * (mk - p.avg_cost)
         value = self.cash + held
         today = xp.exchange_date(self.clock.now())
         if self._day != today:
             self._day, self._day_start_value = today, value
-        key = tuple(map(id, pos))
         memo = self._req_memo
-        if memo is not None and memo[0] == key:
+        key = () if memo is not None and memo[1] is pos else tuple(map(id, pos))
+        if memo is not None and (memo[1] is pos or memo[0] == key):
             m = memo[2]  # the same (immutable) positions, and nothing marked: the same margin
         else:
             by_id = {id(p.contract): m for p, m in zip(pos, marks)}
