@@ -57,6 +57,7 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
     if len(kept) != len(state.hedges):
         state = replace(state, hedges=tuple(kept), ledger=led)
     hedges = list(state.hedges)
+    changed = False  # a layer of `hedges` replaced or added (else the state stays as it is)
     hedged = state.hedged
     camp = state.campaign
     live = (camp is not None and not ctx.flatten
@@ -69,6 +70,7 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
         value = _value(layer, snap)
         if math.isfinite(value) and value > layer.peak:
             layer = hedges[i] = replace(layer, peak=value)
+            changed = True
         # a stopped campaign's tail layer is held on into the spike (its gain is carried)
         held = live or (layer.name == "tail" and h.tail_exit == "trail" and not ctx.flatten
                         and state.status is Status.COOLDOWN)
@@ -85,12 +87,16 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
                         legs=reverse(layer.legs), qty=layer.qty, mid=mid, natural=nat,
                         layer=layer.name, reason=why)
         hedges[i] = replace(layer, status="closing", pending=intent, attempts=att)
+        changed = True
         intents.append(intent)
         events.append(("hedge.exit_decided", {"campaign": layer.campaign_id, "layer": layer.name,
                                               **why}))
     if live and state.status is Status.OPEN:
-        for name in LAYERS:
-            if not getattr(h, f"{name}_layer"):
+        assert camp is not None
+        # the layers this campaign has (one of each at most), asked once, not per layer name
+        has = {layer.name for layer in hedges if layer.campaign_id == camp.id}
+        for name in _enabled(h):
+            if name in has:
                 continue
             d = _maybe_open(name, state, hedges, snap, h, ctx)
             if d is None:
@@ -98,14 +104,15 @@ def decide(state: State, snap: Snapshot, p: StrategyParams, ctx: Context) -> Dec
             opened, opening, ev = d
             if opened is not None and opening is not None:
                 hedges.append(opened)
+                has.add(name)
+                changed = True
                 intents.append(opening)
                 if opened.tag.startswith("rearm:"):  # the re-arm is used up
                     hedged = tuple(t for t in hedged if t != _rearm_tag(opened.campaign_id))
                 # attempted once: a layer refused or unfilled is not chased tick after tick
                 hedged = (hedged + (opened.tag,))[-50:]
             events.append(ev)
-    if hedged is not state.hedged or any(a is not b for a, b in zip(hedges, state.hedges)) \
-            or len(hedges) != len(state.hedges):
+    if changed or hedged is not state.hedged:
         state = replace(state, hedges=tuple(hedges), hedged=hedged)  # else: nothing changed
     return Decision(state, tuple(intents), tuple(events))
 
@@ -167,12 +174,25 @@ def _exit_reason(layer: Layer, snap: Snapshot, h: HedgeParams, live: bool,
     return None
 
 
+# id(hedge settings) -> (them, the names of the layers they turn on, in LAYERS order); the
+# settings are frozen, and the entry holds them, so the id is not reused while it lives
+_ENABLED: dict[int, tuple[HedgeParams, tuple[str, ...]]] = {}
+
+
+def _enabled(h: HedgeParams) -> tuple[str, ...]:
+    got = _ENABLED.get(id(h))
+    if got is None or got[0] is not h:
+        if len(_ENABLED) >= 64:
+            _ENABLED.clear()
+        got = _ENABLED[id(h)] = (h, tuple(n for n in LAYERS if getattr(h, f"{n}_layer")))
+    return got[1]
+
+
 def _maybe_open(name: str, state: State, hedges: list[Layer], snap: Snapshot, h: HedgeParams,
                 ctx: Context) -> tuple[Layer | None, Intent | None, Event] | None:
+    """Layer `name` of the campaign (which has none yet), when its trigger says so."""
     camp = state.campaign
     assert camp is not None
-    if any(layer.name == name and layer.campaign_id == camp.id for layer in hedges):
-        return None
     trig = triggers(name, snap, h, ctx.calendar)
     if trig is None and name == "tail" and h.tail_rearm and _rearm_tag(camp.id) in state.hedged:
         trig = tail_holds(snap, h)  # re-arm after a take-profit while the warning stands
