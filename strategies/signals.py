@@ -195,12 +195,41 @@ def ad_divergence(close: pd.Series, ad: pd.Series, n: int = 20) -> pd.Series:
     return (bullish.astype(int) - bearish.astype(int)).rename("ad_divergence")
 
 
+# the last `rsi_last` answered on plain floats: (n, k, its closes, the last k average gains,
+# the last k average losses). A daily signal asks of the same closes plus one bar each day: the
+# averages are recursive, so they go on from these (the same operations on the same numbers,
+# in the same order, as the pass over the whole series)
+_RSI_LAST: list[tuple[int, int, np.ndarray, list[float], list[float]] | None] = [None]
+
+
 def rsi_last(close: pd.Series, n: int = 14, k: int = 2) -> list[float]:
     """The last `k` values of `rsi(close, n)`, bit for bit (the same operations in the same
     order on plain floats; a test checks), without the per-call cost of a dozen pandas
-    operations: a daily signal reads only its newest values."""
+    operations: a daily signal reads only its newest values. Closes that extend the last
+    ones asked (the same values, and more) continue that pass instead of repeating it."""
     n = _period(n, "n")
     x = _values(close, "close")
+    got = _RSI_LAST[0]
+    if got is not None and got[0] == n and got[1] == k and got[2].size < x.size \
+            and np.array_equal(got[2], x[:got[2].size]):
+        gains, losses = _rsi_extend(got, x, 1.0 / n)
+    else:
+        full = _rsi_averages(close, x, n)
+        if full is None:  # a gap after the seed: pandas' own rule
+            return [float(r) for r in rsi(close, n).iloc[-k:]]
+        gains, losses = full[0][-k:], full[1][-k:]
+    if len(gains) == k and all(g == g for g in gains + losses):  # past the seeds: kept
+        _RSI_LAST[0] = (n, k, x.copy(), gains, losses)
+    out = []
+    for g, lo in zip(gains, losses):
+        t = g + lo
+        out.append(50.0 if t == 0.0 else 100.0 * g / t)  # (NaN in, NaN out)
+    return out
+
+
+def _rsi_averages(close: pd.Series, x: np.ndarray, n: int) -> list[list[float]] | None:
+    """Wilder's average gain and loss at every bar of `x` (`rsi`'s, as plain floats); None
+    where pandas' gap rule would apply."""
     delta = np.empty_like(x)
     delta[:1] = np.nan
     np.subtract(x[1:], x[:-1], out=delta[1:])  # Series.diff()
@@ -212,21 +241,44 @@ def rsi_last(close: pd.Series, n: int = 14, k: int = 2) -> list[float]:
     for v in (gain, loss):
         valid = ~np.isnan(v)
         if valid.sum() < n:
-            return [math.nan] * min(k, len(x))
+            return [[math.nan] * len(x), [math.nan] * len(x)]
         p0 = int(np.argmax(valid))
         seed_at = p0 + n - 1
         vals = v.copy()
         vals[:seed_at] = np.nan
         vals[seed_at] = v[p0:p0 + n].sum() / n  # pandas' mean: numpy's sum / the count
         fast = _ewm(vals.tolist(), 1.0 / n)
-        if fast is None:  # a gap after the seed: pandas' own rule
-            return [float(r) for r in rsi(close, n).iloc[-k:]]
+        if fast is None:
+            return None
         avg.append([math.nan] * seed_at + fast[seed_at:])
-    out = []
-    for g, lo in zip(avg[0][-k:], avg[1][-k:]):
-        t = g + lo
-        out.append(50.0 if t == 0.0 else 100.0 * g / t)  # (NaN in, NaN out)
-    return out
+    return avg
+
+
+def _rsi_extend(got: tuple[int, int, np.ndarray, list[float], list[float]], x: np.ndarray,
+                alpha: float) -> tuple[list[float], list[float]]:
+    """The last k average gains and losses of `x`, which extends the closes of `got` (both
+    averages past their seeds there): `_rsi_averages`' recursion from where it stopped, on
+    the new bars' changes (Python's float arithmetic is numpy's float64 arithmetic)."""
+    _, k, old, gains, losses = got
+    f = 1.0 - alpha
+    wg, wl = gains[-1], losses[-1]
+    gs, ls = list(gains), list(losses)
+    prev = float(old[-1])
+    for cur in x[old.size:].tolist():
+        d = cur - prev
+        prev = cur
+        neg = -d
+        for j, c in ((0, d if d >= 0.0 else 0.0), (1, neg if neg >= 0.0 else 0.0)):
+            w = wg if j == 0 else wl
+            if w != c:  # (`_ewm`: a constant series' update is skipped)
+                w = (f * w + alpha * c) / (f + alpha)
+            if j == 0:
+                wg = w
+                gs.append(w)
+            else:
+                wl = w
+                ls.append(w)
+    return gs[-k:], ls[-k:]
 
 
 def _seeded_list(v: np.ndarray, n: int, alpha: float) -> list[float] | None:

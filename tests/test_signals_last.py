@@ -42,6 +42,26 @@ def test_rsi_last_is_rsi(kind: str, n: int) -> None:
 
 
 @pytest.mark.parametrize("kind", ["walk", "flat", "ups", "lead_nan", "const"])
+def test_rsi_last_day_by_day_is_rsi(kind: str) -> None:
+    """Closes asked a bar longer each time (a daily signal) continue the last pass: the same
+    bits as `rsi` on the whole series at every length, and a series that is not an extension
+    (edited, shorter, another n) is computed afresh."""
+    full = _series(np.random.default_rng(7), kind, 160)
+    for m in range(1, 161):
+        s = full.iloc[:m]
+        want = [float(v) for v in signals.rsi(s, 14).iloc[-2:]]
+        got = signals.rsi_last(s, 14, 2)
+        assert len(got) == len(want) and all(map(_same, got, want)), (m, got, want)
+    edited = full.copy()
+    edited.iloc[100] *= 1.01
+    for s, n in ((edited, 14), (full.iloc[:120], 14), (full, 9)):
+        want = [float(v) for v in signals.rsi(s, n).iloc[-2:]]
+        got = signals.rsi_last(s, n, 2)
+        assert all(map(_same, got, want)), (got, want)
+    assert signals._RSI_LAST[0] is not None or kind == "const"  # the pass was kept
+
+
+@pytest.mark.parametrize("kind", ["walk", "flat", "ups", "lead_nan", "const"])
 @pytest.mark.parametrize("n", [1, 5, 20, 21, 60, 400])
 def test_ad_divergence_last_is_ad_divergence(kind: str, n: int) -> None:
     rng = np.random.default_rng(100 + n)
