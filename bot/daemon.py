@@ -244,8 +244,9 @@ class Daemon:
             self.control.note(before, self.guard.state)
         if self.guard.state == HALTED and before != HALTED:
             await self.executor.cancel_all(now, "halted")
-        for done in await self.executor.process(now, snap):
-            self._fold(done, now)
+        if self.executor.working:  # (most steps: nothing works, no coroutine is made)
+            for done in await self.executor.process(now, snap):
+                self._fold(done, now)
         if self.executor.reconcile_due:  # the broker refused to modify a working order
             why, self.executor.reconcile_due = self.executor.reconcile_due, None
             log.warning("order.reconcile", why=why, action="reconcile before deciding")
