@@ -30,9 +30,12 @@ RESYNC_WALL = 1.0  # wall seconds: the longest wait before the broker clock is r
 
 async def sim_driver(d: Any) -> None:
     next_decision = d.clock.now()
+    session: tuple[datetime, datetime] | None = None
     while not d.stopping.is_set():
         now = d.clock.now()
-        session = xp.spx_option_session(xp.exchange_date(now))
+        # (the session of the step before, while time is inside it: the same answer)
+        if session is None or not session[0] <= now < session[1]:
+            session = xp.spx_option_session(xp.exchange_date(now))
         if session is None or now >= session[1] or now < session[0]:
             nxt = xp.next_spx_open(now)
             if d.s.sim.days is not None and d.sessions >= d.s.sim.days:
@@ -51,7 +54,9 @@ async def sim_driver(d: Any) -> None:
         if now >= next_decision:
             next_decision = now + timedelta(seconds=d.s.tick_seconds)
         dt = d.s.orders.walk_seconds if d.executor.busy else d.s.tick_seconds
-        await d.clock.sleep(min(dt, (next_decision - now).total_seconds()) or dt)
+        dt = min(dt, (next_decision - now).total_seconds()) or dt
+        if not d.clock.skip(dt):  # (as fast as possible, and no turn of the loop due)
+            await d.clock.sleep(dt)
 
 
 def _is_new_session(d: Any, now: datetime) -> bool:

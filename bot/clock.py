@@ -52,6 +52,15 @@ class SimClock:
         self._now += timedelta(seconds=seconds)
         return self._now
 
+    def skip(self, seconds: float) -> bool:
+        """`sleep(seconds)` done at once when it would not wait nor give the loop a turn (as
+        fast as possible, the last turn under YIELD_WALL ago): True if so (a backtest's
+        steps then make no coroutine for it); False, nothing done, when `sleep` is needed."""
+        if self.speed or time.monotonic() - self._yielded >= YIELD_WALL:
+            return False
+        self.advance(seconds)
+        return True
+
     async def sleep(self, seconds: float) -> None:
         """Advance simulated time by `seconds`, taking seconds/speed of wall time."""
         if self.speed:
