@@ -81,6 +81,7 @@ class SimBroker(Accounting):
         self._positions: dict[str, Position] = {}
         # (the positions dict, its size, its values): `_held_now`
         self._held: tuple[Any, int, tuple[Position, ...]] = (None, 0, ())
+        self._sess: tuple[datetime, datetime] | None = None  # `_session`
         self._settle_due: tuple[Any, int, datetime] = (None, 0, NEVER)  # `_settle_expired`
         self._orders: dict[int, OrderState] = {}
         self._live: dict[int, OrderState] = {}  # may still work (a done one goes at the match)
@@ -109,8 +110,20 @@ class SimBroker(Accounting):
     async def server_time(self) -> datetime:
         return self.clock.now()
 
+    def _session(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """`xp.spx_option_session` of `now`'s exchange date: the one of the last ask while
+        `now` is inside it (a step asks two or three times, every step of a session)."""
+        s = self._sess
+        if s is None or not s[0] <= now < s[1]:
+            s = xp.spx_option_session(xp.exchange_date(now))
+            if s is not None:
+                self._sess = s
+        return s
+
     def _open_now(self) -> bool:
-        return xp.is_spx_open(self.clock.now())
+        now = self.clock.now()
+        s = self._session(now)
+        return s is not None and s[0] <= now < s[1]  # (xp.is_spx_open)
 
     # --- market ----------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -149,7 +162,7 @@ class SimBroker(Accounting):
     async def snapshot(self) -> Snapshot:
         self._sync()
         now = self.clock.now()
-        session = xp.spx_option_session(xp.exchange_date(now))
+        session = self._session(now)
         is_open = session is not None and session[0] <= now < session[1]
         since = (now - session[0]).total_seconds() / 60 if session and is_open else 0.0
         return Snapshot(time=now, spx=self.market.spx, vix=self.market.vix,

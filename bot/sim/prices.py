@@ -119,9 +119,9 @@ class SessionRows:
         self.mk = mk
         self.stride = stride
         self.sess: dict | None = None  # the session the rows belong to
-        self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
+        self.rows: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
         self.prev_sess: dict | None = None  # the session before, and its rows
-        self.prev: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
+        self.prev: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
         self._at: dict[tuple[str, date, float], tuple[int, tuple[float, ...]]] = {}  # last read
         self._odd: dict[tuple[tuple[str, date, float], int], tuple[float, ...]] = {}  # off stride
 
@@ -154,7 +154,7 @@ class SessionRows:
         if got is None or k < got[0]:
             return None
         i = self._index(got[0], k)
-        return None if i is None else tuple(got[1][i].tolist())
+        return None if i is None else got[1][i]
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
         """The row of `key` at minute k of this session; None when it is not priced (no
@@ -168,7 +168,7 @@ class SessionRows:
             return None
         k0, st = got[0], self.stride
         if k == k0 or not k % st:  # (`_index`, inline: a step reads a few rows)
-            row = tuple(got[1][0 if k == k0 else k // st - k0 // st].tolist())
+            row = got[1][0 if k == k0 else k // st - k0 // st]
         else:
             odd = self._odd.get((key, k))
             if odd is None:
@@ -203,7 +203,9 @@ class SessionRows:
             at = np.arange((k0 // st) * st, s["n"] + 1, st)  # k0's stride minute, then on
             at[0] = k0
         for key, rows in self._price(s, at, keys):
-            self.rows[key] = (k0, rows)
+            # as tuples of Python floats, once: a held strike is read at every later step
+            # (indexing the array, then tolist, per read cost more than this)
+            self.rows[key] = (k0, list(map(tuple, rows.tolist())))
 
     def price_at(self, s: dict | None, k: int, key: tuple[str, date, float]) -> None:
         """Price `key` at minute k alone (a read off the stride of rows filled before)."""
