@@ -154,7 +154,7 @@ class SessionRows:
         if got is None or k < got[0]:
             return None
         i = self._index(got[0], k)
-        return None if i is None else got[1][i]
+        return None if i is None else tuple(got[1][i].tolist())
 
     def get(self, key: tuple[str, date, float], k: int) -> tuple[float, ...] | None:
         """The row of `key` at minute k of this session; None when it is not priced (no
@@ -168,7 +168,7 @@ class SessionRows:
             return None
         k0, st = got[0], self.stride
         if k == k0 or not k % st:  # (`_index`, inline: a step reads a few rows)
-            row = got[1][0 if k == k0 else k // st - k0 // st]
+            row = tuple(got[1][0 if k == k0 else k // st - k0 // st].tolist())
         else:
             odd = self._odd.get((key, k))
             if odd is None:
@@ -205,7 +205,7 @@ class SessionRows:
         for key, rows in self._price(s, at, keys):
             # as tuples of Python floats, once: a held strike is read at every later step
             # (indexing the array, then tolist, per read cost more than this)
-            self.rows[key] = (k0, list(map(tuple, rows.tolist())))
+            self.rows[key] = (k0, rows)
 
     def price_at(self, s: dict | None, k: int, key: tuple[str, date, float]) -> None:
         """Price `key` at minute k alone (a read off the stride of rows filled before)."""
