@@ -202,16 +202,19 @@ class Daemon:
 
     # --- one step ------------------------------------------------------------------------------
     async def step(self, decide: bool = True) -> None:
-        async with self._step_lock:
-            try:
-                await self._step(decide)
-            except LiveAccountRefused as e:
-                log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
-                self.stop(3)
-            except BrokerError as e:
-                log.error("tick.broker_error", code=e.code, kind=e.kind.value, error=e.message)
-            except Exception as e:  # a bad tick must never kill the daemon
-                log.exception("tick.failed", error=str(e))
+        # (`async with` the lock, written out: one coroutine a step instead of three)
+        await self._step_lock.acquire()
+        try:
+            await self._step(decide)
+        except LiveAccountRefused as e:
+            log.error("broker.live_account_refused", accounts=e.accounts, error=e.message)
+            self.stop(3)
+        except BrokerError as e:
+            log.error("tick.broker_error", code=e.code, kind=e.kind.value, error=e.message)
+        except Exception as e:  # a bad tick must never kill the daemon
+            log.exception("tick.failed", error=str(e))
+        finally:
+            self._step_lock.release()
 
     async def _step(self, decide: bool) -> None:
         reconnects = getattr(self.broker, "reconnects", 0)

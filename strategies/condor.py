@@ -38,9 +38,12 @@ class Condor:
 def combo_prices(chain_of: Mapping[date, Chain], legs: tuple[Leg, ...]) -> tuple[float, float]:
     """(mid, natural) of a combo per unit, signed (debit > 0). NaN when a quote is missing."""
     mid = natural = 0.0
+    expiry: date | None = None
+    chain: Chain | None = None
     for leg in legs:
         c = leg.contract
-        chain = chain_of.get(c.expiry)
+        if c.expiry != expiry:  # (a condor's legs share one: its chain is looked up once)
+            expiry, chain = c.expiry, chain_of.get(c.expiry)
         if chain is None:
             return float("nan"), float("nan")
         try:

@@ -59,7 +59,10 @@ class LazyMap(_Listed[K, V]):
     def get(self, key: K, default: Any = None) -> Any:
         v = self._made.get(key)
         if v is None:
-            args = self._args.get(key)
+            a = self._a  # (`_args`, inline: a step looks up a chain or two)
+            if not isinstance(a, dict):
+                a = self._a = a()
+            args = a.get(key)
             if args is None:
                 return default
             v = self._made[key] = self._make(*args)
