@@ -10,9 +10,11 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-# wall seconds between turns of the event loop given by a SimClock at max speed (a signal, a
-# control-file change or a scheduled job waits at most this long)
-YIELD_WALL = 0.01
+# sleeps between turns of the event loop given by a SimClock at max speed (a signal, a
+# control-file change or a scheduled job waits that many steps: ~10 ms of a backtest). A
+# count, not wall time: the same turns on any machine, also one 40x slower (valgrind, where
+# a wall-time rule gave a turn at every step and counted work a real run does not do)
+YIELD_STEPS = 40
 
 
 class RealClock:
@@ -37,7 +39,7 @@ class SimClock:
             raise ValueError("SimClock needs an aware datetime")
         self._now = start.astimezone(UTC)
         self.speed = speed
-        self._yielded = time.monotonic()
+        self._unyielded = 0  # sleeps since the last turn of the loop (at max speed)
 
     def now(self) -> datetime:
         return self._now
@@ -54,10 +56,12 @@ class SimClock:
 
     def skip(self, seconds: float) -> bool:
         """`sleep(seconds)` done at once when it would not wait nor give the loop a turn (as
-        fast as possible, the last turn under YIELD_WALL ago): True if so (a backtest's
-        steps then make no coroutine for it); False, nothing done, when `sleep` is needed."""
-        if self.speed or time.monotonic() - self._yielded >= YIELD_WALL:
+        fast as possible, the last turn under YIELD_STEPS sleeps ago): True if so (a
+        backtest's steps then make no coroutine for it); False, nothing done, when `sleep`
+        is needed."""
+        if self.speed or self._unyielded + 1 >= YIELD_STEPS:
             return False
+        self._unyielded += 1
         self.advance(seconds)
         return True
 
@@ -67,11 +71,11 @@ class SimClock:
             await asyncio.sleep(seconds / self.speed)
         else:
             # as fast as possible: give the loop a turn (the scheduler's jobs, signals, other
-            # tasks) once every YIELD_WALL wall seconds, not at every step (a turn of the
-            # loop costs about as much as a tenth of a backtest step)
-            now = time.monotonic()
-            if now - self._yielded >= YIELD_WALL:
-                self._yielded = now
+            # tasks) once every YIELD_STEPS sleeps, not at every step (a turn of the loop
+            # costs about as much as a tenth of a backtest step)
+            self._unyielded += 1
+            if self._unyielded >= YIELD_STEPS:
+                self._unyielded = 0
                 await asyncio.sleep(0)
         self.advance(seconds)
 
