@@ -391,7 +391,9 @@ async def test_clock_follows_an_accelerated_emulator():
         first = await b.snapshot()
         second = await b.snapshot()
         assert second.time > first.time
-        assert abs((b.clock.now() - gw.now()).total_seconds()) < 120
+        # within a wall second of the emulator's (600 market s at 600x): a clock left at 1x
+        # would fall behind by that every wall second; 0.2 s failed on a loaded 2-core run
+        assert abs((b.clock.now() - gw.now()).total_seconds()) < 600
 
 
 def test_plan_follows_strategy_params():
