@@ -119,9 +119,9 @@ class SessionRows:
         self.mk = mk
         self.stride = stride
         self.sess: dict | None = None  # the session the rows belong to
-        self.rows: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
+        self.rows: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
         self.prev_sess: dict | None = None  # the session before, and its rows
-        self.prev: dict[tuple[str, date, float], tuple[int, list[tuple[float, ...]]]] = {}
+        self.prev: dict[tuple[str, date, float], tuple[int, np.ndarray]] = {}
         self._at: dict[tuple[str, date, float], tuple[int, tuple[float, ...]]] = {}  # last read
         self._odd: dict[tuple[tuple[str, date, float], int], tuple[float, ...]] = {}  # off stride
 
