@@ -33,9 +33,7 @@ async def sim_driver(d: Any) -> None:
     session: tuple[datetime, datetime] | None = None
     while not d.stopping.is_set():
         now = d.clock.now()
-        # (the session of the step before, while time is inside it: the same answer)
-        if session is None or not session[0] <= now < session[1]:
-            session = xp.spx_option_session(xp.exchange_date(now))
+        session = xp.session_at(now, session)  # (the step before's, while inside it)
         if session is None or now >= session[1] or now < session[0]:
             nxt = xp.next_spx_open(now)
             if d.s.sim.days is not None and d.sessions >= d.s.sim.days:

@@ -252,6 +252,15 @@ def spx_option_session(d: date) -> tuple[datetime, datetime] | None:
     return _session_with(d, SPX_SESSION_OVERRIDES)
 
 
+def session_at(ts: datetime, last: tuple[datetime, datetime] | None = None
+               ) -> tuple[datetime, datetime] | None:
+    """`spx_option_session(exchange_date(ts))`; `last`, a session asked before, when `ts`
+    is inside it (the same answer, for a caller that asks every step)."""
+    if last is not None and last[0] <= ts < last[1]:
+        return last
+    return spx_option_session(exchange_date(ts))
+
+
 def is_spx_open(ts: datetime) -> bool:
     """True when SPX index options are in regular trading hours at ``ts`` (open <= ts < close)."""
     s = spx_option_session(exchange_date(ts))

@@ -93,8 +93,8 @@ class SimBroker(Accounting):
         self._day_start_value: float | None = None
         self._day: date | None = None
         self._connected = False
-        # (ids of the positions, the positions (keeping the ids theirs), their requirement)
-        self._req_memo: tuple[tuple[int, ...], tuple[Position, ...], mg.Margin] | None = None
+        # (the positions tuple of `_held_now`, their requirement)
+        self._req_memo: tuple[tuple[Position, ...], mg.Margin] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -113,11 +113,9 @@ class SimBroker(Accounting):
     def _session(self, now: datetime) -> tuple[datetime, datetime] | None:
         """`xp.spx_option_session` of `now`'s exchange date: the one of the last ask while
         `now` is inside it (a step asks two or three times, every step of a session)."""
-        s = self._sess
-        if s is None or not s[0] <= now < s[1]:
-            s = xp.spx_option_session(xp.exchange_date(now))
-            if s is not None:
-                self._sess = s
+        s = xp.session_at(now, self._sess)
+        if s is not None:
+            self._sess = s
         return s
 
     def _open_now(self) -> bool:

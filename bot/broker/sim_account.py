@@ -40,7 +40,7 @@ class Accounting:
     _settle_due: tuple[Any, int, datetime]
     _day_start_value: float | None
     _day: date | None
-    _req_memo: tuple[tuple[int, ...], tuple[Position, ...], mg.Margin] | None
+    _req_memo: tuple[tuple[Position, ...], mg.Margin] | None
 
     def _held_now(self) -> tuple[Position, ...]:
         raise NotImplementedError  # SimBroker's
@@ -96,9 +96,8 @@ class Accounting:
         if self._day != today:
             self._day, self._day_start_value = today, value
         memo = self._req_memo
-        key = () if memo is not None and memo[1] is pos else tuple(map(id, pos))
-        if memo is not None and (memo[1] is pos or memo[0] == key):
-            m = memo[2]  # the same (immutable) positions, and nothing marked: the same margin
+        if memo is not None and memo[0] is pos:
+            m = memo[1]  # the same (immutable) positions, and nothing marked: the same margin
         else:
             by_id = {id(p.contract): m for p, m in zip(pos, marks)}
             marked = []
@@ -111,7 +110,7 @@ class Accounting:
             m = mg.requirement(pos, mark, {"SPX": self.market.spx, "VIX": self.market.vix})
             # spreads and condors only: a function of the positions alone (naked shorts and
             # futures read marks, and are priced again next time)
-            self._req_memo = None if marked else (key, pos, m)
+            self._req_memo = None if marked else (pos, m)
         excess = value - m.maint
         return Account(net_liquidation=value, init_margin=m.init, maint_margin=m.maint,
                        excess_liquidity=excess, cushion=excess / value if value > 0 else 0.0,

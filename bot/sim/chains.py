@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bot.sim.grid import vx_tick
-from bot.sim.lazychain import _asked, _Build, _LazyChain
+from bot.sim.lazychain import _asked, _Build, _LazyChain, state
 from bot.sim.lazymap import LazyDict, LazyMap
 from bot.sim.market import Market, years_to
 from bot.sim.prices import SessionRows
@@ -211,8 +211,7 @@ class ChainBook:
         self._quotes = {}  # this build's quotes, by contract object
         if self._build is not None:  # its chains point back at it (`_lazy`): break the cycle,
             self._build.chains = []  # or every build is left to the cyclic GC (~5% of a run)
-        # (`lazychain.state`, with the spread factor read above)
-        ls.build = self._build = _Build((mk, S, mk.v, mk.vix, mk.r, mk.q, sf), self._rows)
+        ls.build = self._build = _Build(state(mk, sf), self._rows)
         if isinstance(self._hot[0], tuple):  # no chain of the last build priced ahead yet: from
             self._hot[0] = {}  # now on, it asks nothing of the one before (which is let go)
         ls.src = self._hot = [(self.chains, self.vix_chains)]  # -> the strikes they were asked

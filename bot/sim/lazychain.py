@@ -286,6 +286,7 @@ def _asked(maps: tuple[LazyMap, ...], ks: np.ndarray) -> dict[tuple[str, date], 
     return out
 
 
-def state(mk: Market) -> tuple:
-    """The market state a build prices from (see `_price`)."""
-    return (mk, mk.spx, mk.v, mk.vix, mk.r, mk.q, mk.spread_factor)
+def state(mk: Market, sf: float | None = None) -> tuple:
+    """The market state a build prices from (see `_price`); `sf`: the spread factor, when
+    the caller has read it already."""
+    return (mk, mk.spx, mk.v, mk.vix, mk.r, mk.q, mk.spread_factor if sf is None else sf)

@@ -203,8 +203,6 @@ class SessionRows:
             at = np.arange((k0 // st) * st, s["n"] + 1, st)  # k0's stride minute, then on
             at[0] = k0
         for key, rows in self._price(s, at, keys):
-            # as tuples of Python floats, once: a held strike is read at every later step
-            # (indexing the array, then tolist, per read cost more than this)
             self.rows[key] = (k0, rows)
 
     def price_at(self, s: dict | None, k: int, key: tuple[str, date, float]) -> None:
