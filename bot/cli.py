@@ -174,7 +174,9 @@ def _run(args: argparse.Namespace) -> int:
     from bot import web  # alerts, /metrics and the status page (issue 17), before any event
 
     web.start(settings)
-    return asyncio.run(_serve(settings))
+    code = asyncio.run(_serve(settings))
+    web.stop()  # before the exit: see web.stop (an uncaught exception: web.start's hook)
+    return code
 
 
 async def _serve(settings: cfg.Settings) -> int:

@@ -214,6 +214,7 @@ class Ops:
         logs.add_listener(self.metrics.on_event)
         self.alerter = Alerter(settings.alerts).start() if settings.alerts.urls else None
         self.server: Server | None = None
+        self.closed = False
         if settings.web.enabled:
             try:
                 self.server = Server(settings.web, self.metrics, store_path).start()
@@ -225,6 +226,9 @@ class Ops:
         daemon.step_hooks.append(self.metrics.on_step)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         logs.remove_listener(self.metrics.on_event)
         if self.server is not None:
             self.server.close()
@@ -245,9 +249,19 @@ def start(settings: Any) -> Ops:
     def crashed(kind: Any, value: Any, tb: Any) -> None:
         log.critical("daemon.crashed", error=repr(value), at=datetime.now(UTC).isoformat())
         previous(kind, value, tb)
+        stop()  # the hook runs before the interpreter shuts down: the alert can still go out
 
     sys.excepthook = crashed
     return _current
+
+
+def stop() -> None:
+    """Send the queued alerts and close what `start` opened. `condorbot run` calls it before
+    it returns: by the time atexit runs, the interpreter has shut down the thread pools apprise
+    sends through, and an alert queued by the run's last events (a start-up failure, the
+    daemon's stop) is refused."""
+    if _current is not None:
+        _current.close()
 
 
 def attach(daemon: Any) -> None:
