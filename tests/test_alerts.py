@@ -197,21 +197,28 @@ def test_rate_limit_per_kind_holds_repeats_and_counts_them(settings_factory, log
     assert len(held) == 4
 
 
-def test_an_exit_on_start_up_is_alerted_before_the_process_ends(tmp_path, receiver):
-    """`condorbot run` on a store another process holds exits 1; the alert still goes out."""
-    recv = receiver()
+def _run_child(tmp_path, recv: Receiver, before: list[str], after: list[str],
+               locked: bool) -> subprocess.CompletedProcess:
+    """Python `before` CONFIG `after` in a child process, with a config alerting to `recv`
+    (and the sim store held by this process when `locked`)."""
     store = tmp_path / "state" / "c.db"
     raw = {"store_path": str(store), "control_file": str(tmp_path / "ctl"),
            "log": {"dir": str(tmp_path / "logs")}, "web": {"enabled": False},
            "alerts": {"urls": [recv.url], "timeout": 5}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
-    holder = Store(sim_path(store), exclusive=True)
+    holder = Store(sim_path(store), exclusive=True) if locked else None
     try:
-        r = subprocess.run([sys.executable, "-m", "bot", "run", "--config",
-                            str(tmp_path / "c.yaml")], cwd=REPO, capture_output=True, text=True,
-                           timeout=60)
+        return subprocess.run([sys.executable, *before, str(tmp_path / "c.yaml"), *after],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
     finally:
-        holder.close()
+        if holder is not None:
+            holder.close()
+
+
+def test_an_exit_on_start_up_is_alerted_before_the_process_ends(tmp_path, receiver):
+    """`condorbot run` on a store another process holds exits 1; the alert still goes out."""
+    recv = receiver()
+    r = _run_child(tmp_path, recv, ["-m", "bot", "run", "--config"], [], locked=True)
     assert r.returncode == 1 and "in use by another condorbot process" in r.stderr
     got = recv.all()  # `run` sends what is queued before it returns (web.stop)
     assert len(got) == 1, f"{len(got)} alerts received; the process's stderr:\n{r.stderr[-3000:]}"
@@ -251,18 +258,7 @@ def test_the_last_alert_goes_out_even_when_the_sender_is_slower_than_the_exit(
     atexit, apprise's thread pool refuses work and the alert was lost (issue 17's flaky
     start-up test: 0 alerts on a loaded machine)."""
     recv = receiver()
-    store = tmp_path / "state" / "c.db"
-    raw = {"store_path": str(store), "control_file": str(tmp_path / "ctl"),
-           "log": {"dir": str(tmp_path / "logs")}, "web": {"enabled": False},
-           "alerts": {"urls": [recv.url], "timeout": 5}}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
-    holder = Store(sim_path(store), exclusive=True) if how == "locked" else None
-    try:
-        r = subprocess.run([sys.executable, "-c", _SLOW_SENDER, str(tmp_path / "c.yaml"), how],
-                           cwd=REPO, capture_output=True, text=True, timeout=60)
-    finally:
-        if holder is not None:
-            holder.close()
+    r = _run_child(tmp_path, recv, ["-c", _SLOW_SENDER], [how], locked=how == "locked")
     assert r.returncode == code, r.stderr[-3000:]
     got = recv.all()  # the process has ended: what it sent has been received
     assert [m["title"] for m in got] == [title], r.stderr[-3000:]
