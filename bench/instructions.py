@@ -10,7 +10,8 @@ and with the CPU the VM lands on; the same program on the same input executes th
 instructions on any x86-64 machine. The ratio of counts is the speed-up in work; the ratio
 of times also carries each tree's cycles per instruction (`bench/backtest.py --against`).
 Slow: valgrind runs Python ~40x slower (a year of this tree ~6 minutes, of 5f1ce42 ~15 on
-the 2-core machine of 2026-12-02); the four runs go two at a time.
+the 2-core machine of 2026-12-02); the four runs go two at a time (14m43s in all, 4.06x,
+on 2a43abe).
 Run: python bench/instructions.py [--against 5f1ce42] [--days 252]
 """
 
