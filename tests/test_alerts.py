@@ -248,18 +248,18 @@ sys.exit(cli.main(["run", "--config", sys.argv[1]]))
 """
 
 
-@pytest.mark.parametrize("how, code, title", [
-    ("locked", 1, "condorbot: store locked by another process: daemon exited"),
-    ("crash", 1, "condorbot: daemon crashed"),
+@pytest.mark.parametrize("how, title", [
+    ("locked", "condorbot: store locked by another process: daemon exited"),
+    ("crash", "condorbot: daemon crashed"),
 ])
 def test_the_last_alert_goes_out_even_when_the_sender_is_slower_than_the_exit(
-        tmp_path, receiver, how, code, title):
+        tmp_path, receiver, how, title):
     """Alerts queued at the end of `run` are sent before the interpreter shuts down: at
     atexit, apprise's thread pool refuses work and the alert was lost (issue 17's flaky
     start-up test: 0 alerts on a loaded machine)."""
     recv = receiver()
     r = _run_child(tmp_path, recv, ["-c", _SLOW_SENDER], [how], locked=how == "locked")
-    assert r.returncode == code, r.stderr[-3000:]
+    assert r.returncode == 1, r.stderr[-3000:]
     got = recv.all()  # the process has ended: what it sent has been received
     assert [m["title"] for m in got] == [title], r.stderr[-3000:]
 
